@@ -1,0 +1,1 @@
+"""Baselines on the same data and acting interface: BC, Decision Transformer, Diffuser."""

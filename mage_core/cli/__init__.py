@@ -1,0 +1,53 @@
+"""The `mage` command line: one sub-module per command group, each exposing `register(subparsers)`."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from mage_core.errors import MageError
+
+# Command-group modules under mage_core.cli; each defines register(subparsers) and sets args.func.
+COMMAND_MODULES = ("data", "train", "ckpt", "evaluate", "plan", "bench", "demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mage",
+        description="MAGE: multi-scale autoregressive trajectory generation for offline RL. "
+        "Make datasets, train checkpoints, plan, evaluate and benchmark.",
+    )
+    parser.add_argument("--version", action="version", version=f"mage {__import__('mage_core').__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"mage_core.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"mage_core.cli.{name}":
+                continue  # command group not present in this build
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        rc = args.func(args)
+        return int(rc or 0)
+    except MageError as exc:
+        print(f"mage: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mage: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

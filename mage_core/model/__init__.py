@@ -1,0 +1,1 @@
+"""Model definitions: multi-scale trajectory autoencoder, multi-scale transformer, inverse dynamics."""

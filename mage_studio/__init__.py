@@ -1,0 +1,1 @@
+"""MAGE Studio: the Qt desktop planning studio built on mage_core."""
