@@ -1,0 +1,440 @@
+"""Qt-free MuJoCo rendering of a task's scene: offscreen renderer, camera presets, plan/path/marker overlays, PNG export."""
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mage_core.errors import MageError
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+# Named palettes for per-scale plan colours, listed coarse -> fine (interpolated to K scales).
+PALETTES: dict[str, list[tuple[float, float, float]]] = {
+    "mage": [(0.42, 0.36, 0.90), (0.20, 0.55, 0.98), (0.10, 0.78, 0.85), (0.30, 0.85, 0.45),
+             (0.80, 0.88, 0.25), (1.00, 0.72, 0.20), (1.00, 0.45, 0.25), (0.98, 0.25, 0.45)],
+    "viridis": [(0.27, 0.00, 0.33), (0.28, 0.14, 0.46), (0.23, 0.32, 0.55), (0.17, 0.47, 0.56),
+                (0.13, 0.57, 0.55), (0.20, 0.72, 0.47), (0.48, 0.82, 0.32), (0.99, 0.91, 0.14)],
+}
+PATH_RGBA = (1.0, 1.0, 1.0, 0.95)  # executed path colour
+START_RGBA = (0.20, 0.90, 0.45, 0.9)  # start marker colour
+GOAL_RGBA = (1.0, 0.30, 0.30, 0.55)  # goal marker colour (translucent: the goal radius)
+OVERLAY_Z = 0.05  # height of overlay geoms above the floor (world units)
+SCALE_DZ = 0.012  # extra height per scale so finer plans draw on top of coarser ones
+MAX_OVERLAY_GEOMS = 4000  # geoms reserved in the scene for overlays (beyond the model's own)
+MAX_BUFFER = (2560, 1600)  # largest offscreen image (width, height) one scene can render
+
+
+def scale_colors(k: int, palette: str = "mage") -> np.ndarray:
+    """(k, 3) RGB colours in [0, 1] for k scales, coarse -> fine, interpolated from a named palette."""
+    if palette not in PALETTES:
+        raise MageError(f"unknown palette {palette!r}; known: {', '.join(PALETTES)}")
+    base = np.asarray(PALETTES[palette], dtype=np.float64)
+    if k <= 0:
+        return np.zeros((0, 3))
+    if k == 1:
+        return base[-1:].copy()
+    t = np.linspace(0, len(base) - 1, k)
+    lo = np.floor(t).astype(int)
+    hi = np.minimum(lo + 1, len(base) - 1)
+    w = (t - lo)[:, None]
+    return base[lo] * (1 - w) + base[hi] * w
+
+
+@dataclass
+class RenderConfig:
+    """Quality knobs of the offscreen renderer (defaults suit software GL)."""
+
+    offsamples: int = 0  # multisample anti-aliasing samples (0 = off, much faster under software GL)
+    sphere_slices: int = 12  # sphere/cylinder tessellation (model.vis.quality.numslices)
+    sphere_stacks: int = 8  # sphere tessellation (model.vis.quality.numstacks)
+    shadows: bool = True  # draw shadows
+    reflections: bool = False  # floor reflections (expensive, little value top-down)
+    skybox: bool = False  # draw the skybox
+    palette: str = "mage"  # per-scale colour palette name (see PALETTES)
+
+
+@dataclass
+class CameraPose:
+    """A free orbit camera: look-at point, distance, azimuth and elevation in degrees."""
+
+    lookat: tuple = (0.0, 0.0, 0.0)  # point the camera orbits (world xyz)
+    distance: float = 8.0  # distance from the look-at point
+    azimuth: float = 90.0  # degrees around +z
+    elevation: float = -90.0  # degrees; -90 looks straight down
+
+    def orbit(self, d_azimuth: float, d_elevation: float) -> "CameraPose":
+        el = float(np.clip(self.elevation + d_elevation, -90.0, -5.0))
+        return CameraPose(self.lookat, self.distance, (self.azimuth + d_azimuth) % 360.0, el)
+
+    def zoom(self, factor: float) -> "CameraPose":
+        return CameraPose(self.lookat, float(np.clip(self.distance * factor, 0.5, 200.0)), self.azimuth, self.elevation)
+
+    def pan(self, dx: float, dy: float) -> "CameraPose":
+        """Move the look-at point by (dx, dy) in screen units scaled by distance (right, up)."""
+        az = np.deg2rad(self.azimuth)
+        right = np.array([np.sin(az), -np.cos(az), 0.0])
+        fwd = np.array([np.cos(az), np.sin(az), 0.0])
+        move = (right * dx + fwd * dy) * self.distance
+        return CameraPose(tuple(np.asarray(self.lookat) + move), self.distance, self.azimuth, self.elevation)
+
+
+def top_down_camera(task, aspect: float = 4 / 3, fovy_deg: float = 45.0, margin: float = 1.04) -> CameraPose:
+    """A camera looking straight down that fits the whole maze (walls included) in an image of this aspect."""
+    if not task.is_maze:
+        return CameraPose((0.0, 0.0, 0.0), 3.0, 90.0, -30.0)
+    xmin, xmax, ymin, ymax = task.geometry.extent()
+    half_h = max((ymax - ymin) / 2, (xmax - xmin) / 2 / max(aspect, 1e-3)) * margin
+    wall_top = 2 * 0.5  # PointMaze blocks are 1 unit tall: fit their tops, not the floor
+    dist = half_h / np.tan(np.deg2rad(fovy_deg) / 2) + wall_top
+    return CameraPose(((xmin + xmax) / 2, (ymin + ymax) / 2, 0.0), float(dist), 90.0, -90.0)
+
+
+def orbit_camera(task) -> CameraPose:
+    """A three-quarter view of the task's scene, a pleasant default for the free orbit camera."""
+    pose = top_down_camera(task)
+    return CameraPose(pose.lookat, pose.distance * 0.95, 90.0, -55.0)
+
+
+@dataclass
+class CameraFrame:
+    """The camera geometry of one rendered image, enough to map pixels to world points and back (no GL needed)."""
+
+    pos: np.ndarray  # (3,) eye position
+    forward: np.ndarray  # (3,) unit view direction
+    up: np.ndarray  # (3,) unit up direction
+    frustum_center: float  # horizontal frustum centre at the near plane
+    frustum_bottom: float  # bottom of the frustum at the near plane
+    frustum_top: float  # top of the frustum at the near plane
+    frustum_near: float  # near plane distance
+    width: int  # image width in pixels
+    height: int  # image height in pixels
+
+    def _halfwidth(self) -> float:
+        return 0.5 * self.width / self.height * (self.frustum_top - self.frustum_bottom)
+
+    def ray(self, u: float, v: float) -> tuple[np.ndarray, np.ndarray]:
+        """World-space ray (origin, unit direction) through pixel (u, v) (u right, v down, in pixels)."""
+        right = np.cross(self.forward, self.up)
+        x = self.frustum_center + (2 * u / self.width - 1) * self._halfwidth()
+        y = self.frustum_bottom + (1 - v / self.height) * (self.frustum_top - self.frustum_bottom)
+        d = self.forward * self.frustum_near + right * x + self.up * y
+        return self.pos.copy(), d / np.linalg.norm(d)
+
+    def unproject(self, u: float, v: float, z: float = 0.0) -> np.ndarray | None:
+        """World xy where the ray through pixel (u, v) meets the plane at height z, or None if it misses."""
+        o, d = self.ray(u, v)
+        if abs(d[2]) < 1e-9:
+            return None
+        t = (z - o[2]) / d[2]
+        if t <= 0:
+            return None
+        return (o + t * d)[:2]
+
+    def project(self, xyz) -> np.ndarray:
+        """Pixel (u, v) of a world point (u right, v down)."""
+        right = np.cross(self.forward, self.up)
+        rel = np.asarray(xyz, dtype=float) - self.pos
+        depth = rel @ self.forward
+        x = (rel @ right) * self.frustum_near / depth
+        y = (rel @ self.up) * self.frustum_near / depth
+        u = ((x - self.frustum_center) / self._halfwidth() + 1) * self.width / 2
+        v = (1 - (y - self.frustum_bottom) / (self.frustum_top - self.frustum_bottom)) * self.height
+        return np.array([u, v])
+
+
+@dataclass
+class Overlay:
+    """What to draw on top of the scene: per-scale plans, an executed path, start and goal markers."""
+
+    plans_xy: list = field(default_factory=list)  # per scale k (coarse -> fine): (H, 2) planned xy positions
+    plan_points: list = field(default_factory=list)  # per scale: indices of the steps that get a sphere (token centres)
+    visible: list | None = None  # per-scale visibility flags (None = all)
+    path_xy: np.ndarray | None = None  # (N, 2) executed path
+    start_xy: np.ndarray | None = None  # start marker position
+    goal_xy: np.ndarray | None = None  # goal marker position
+    goal_radius: float = 0.45  # radius of the goal disc
+    line_width: float = 0.025  # radius of plan connector capsules (world units)
+    point_radius: float = 0.06  # radius of plan spheres (world units)
+
+
+def plan_overlay(states_KHD, scales=None, xy_dims=(0, 1), **kw) -> Overlay:
+    """Overlay for a (K, H, D) plan: the xy dims per scale, a sphere at each scale's token centres."""
+    s = np.asarray(states_KHD, dtype=np.float64)
+    if s.ndim == 2:
+        s = s[None]
+    if s.ndim != 3 or s.shape[2] <= max(xy_dims):
+        raise MageError(f"plan states must have shape (K, H, D) with D > {max(xy_dims)}; got {s.shape}")
+    K, H, _ = s.shape
+    scales = tuple(scales) if scales is not None else tuple([H] * K)
+    points = []
+    for k in range(K):
+        p = int(max(1, min(scales[k] if k < len(scales) else H, H)))
+        points.append(np.unique(((np.arange(p) + 0.5) * H / p).astype(int).clip(0, H - 1)))
+    return Overlay(plans_xy=[s[k][:, list(xy_dims)] for k in range(K)], plan_points=points, **kw)
+
+
+def _mat_identity() -> np.ndarray:
+    return np.eye(3).reshape(-1)
+
+
+class _GeomWriter:
+    """Appends geoms to an MjvScene without exceeding its capacity."""
+
+    def __init__(self, scene):
+        import mujoco
+
+        self.mj = mujoco
+        self.scene = scene
+        self.dropped = 0
+
+    def _next(self):
+        if self.scene.ngeom >= self.scene.maxgeom:
+            self.dropped += 1
+            return None
+        g = self.scene.geoms[self.scene.ngeom]
+        self.scene.ngeom += 1
+        return g
+
+    def sphere(self, xyz, radius, rgba):
+        g = self._next()
+        if g is not None:
+            self.mj.mjv_initGeom(g, int(self.mj.mjtGeom.mjGEOM_SPHERE), np.array([radius, 0, 0], dtype=np.float64),
+                                 np.asarray(xyz, dtype=np.float64), _mat_identity(), np.asarray(rgba, dtype=np.float32))
+
+    def disc(self, xyz, radius, height, rgba):
+        g = self._next()
+        if g is not None:
+            self.mj.mjv_initGeom(g, int(self.mj.mjtGeom.mjGEOM_CYLINDER), np.array([radius, height, 0], dtype=np.float64),
+                                 np.asarray(xyz, dtype=np.float64), _mat_identity(), np.asarray(rgba, dtype=np.float32))
+
+    def capsule(self, a, b, radius, rgba):
+        if np.linalg.norm(np.asarray(b) - np.asarray(a)) < 1e-6:
+            return
+        g = self._next()
+        if g is not None:
+            self.mj.mjv_initGeom(g, int(self.mj.mjtGeom.mjGEOM_CAPSULE), np.zeros(3), np.zeros(3), _mat_identity(),
+                                 np.asarray(rgba, dtype=np.float32))
+            self.mj.mjv_connector(g, int(self.mj.mjtGeom.mjGEOM_CAPSULE), radius, np.asarray(a, dtype=np.float64),
+                                  np.asarray(b, dtype=np.float64))
+
+    def polyline(self, xy_N2, z, radius, rgba, max_segments=400):
+        xy = np.asarray(xy_N2, dtype=np.float64)
+        if len(xy) < 2:
+            return
+        if len(xy) - 1 > max_segments:  # keep long executed paths within the geom budget
+            xy = xy[np.linspace(0, len(xy) - 1, max_segments + 1).astype(int)]
+        pts = np.concatenate([xy, np.full((len(xy), 1), z)], axis=1)
+        for a, b in zip(pts[:-1], pts[1:]):
+            self.capsule(a, b, radius, rgba)
+
+
+def add_overlay(scene, overlay: Overlay, palette: str = "mage") -> int:
+    """Append the overlay's geoms to an updated MjvScene; returns how many geoms did not fit."""
+    w = _GeomWriter(scene)
+    K = len(overlay.plans_xy)
+    colors = scale_colors(K, palette)
+    vis = overlay.visible if overlay.visible is not None else [True] * K
+    if overlay.goal_xy is not None:
+        g = np.asarray(overlay.goal_xy, dtype=float)
+        w.disc((g[0], g[1], 0.01), overlay.goal_radius, 0.01, GOAL_RGBA)
+    if overlay.start_xy is not None:
+        s = np.asarray(overlay.start_xy, dtype=float)
+        w.disc((s[0], s[1], 0.01), 0.16, 0.012, START_RGBA)
+    if overlay.path_xy is not None and len(overlay.path_xy) > 1:
+        w.polyline(overlay.path_xy, OVERLAY_Z, overlay.line_width * 1.3, PATH_RGBA)
+    for k in range(K):
+        if k < len(vis) and not vis[k]:
+            continue
+        z = OVERLAY_Z + SCALE_DZ * (k + 1)
+        rgba = (*colors[k], 0.95)
+        xy = np.asarray(overlay.plans_xy[k], dtype=float)
+        w.polyline(xy, z, overlay.line_width, rgba)
+        idx = overlay.plan_points[k] if k < len(overlay.plan_points) else range(len(xy))
+        for i in idx:
+            w.sphere((xy[i, 0], xy[i, 1], z), overlay.point_radius, rgba)
+    return w.dropped
+
+
+class TaskScene:
+    """A task's MuJoCo scene with its own MjData and offscreen GL context: set the agent/goal, render with overlays.
+
+    Create it and call render() from one thread only (the GL context belongs to the thread that first renders).
+    """
+
+    def __init__(self, task, config: RenderConfig | None = None, max_size: tuple = MAX_BUFFER):
+        import mujoco
+
+        self.mj = mujoco
+        self.task = task
+        self.config = config or RenderConfig()
+        self.env = task.make_env(mode="eval")
+        self.env.reset(seed=0)
+        self.model = self.env.unwrapped.model
+        self.data = mujoco.MjData(self.model)
+        self.data.qpos[:] = self.env.unwrapped.data.qpos
+        mujoco.mj_forward(self.model, self.data)
+        q = self.model.vis.quality
+        q.offsamples = self.config.offsamples
+        q.numslices = self.config.sphere_slices
+        q.numstacks = self.config.sphere_stacks
+        self.model.vis.global_.offwidth = max(int(self.model.vis.global_.offwidth), int(max_size[0]))
+        self.model.vis.global_.offheight = max(int(self.model.vis.global_.offheight), int(max_size[1]))
+        self._style_model()
+        self.max_size = (int(self.model.vis.global_.offwidth), int(self.model.vis.global_.offheight))
+        self.option = mujoco.MjvOption()
+        self.scene = mujoco.MjvScene(self.model, maxgeom=int(self.model.ngeom) + MAX_OVERLAY_GEOMS)
+        self.camera = mujoco.MjvCamera()
+        self.camera.type = int(mujoco.mjtCamera.mjCAMERA_FREE)
+        self._gl = None
+        self._ctx = None
+        self._target_site = getattr(self.env.unwrapped, "target_site_id", None)
+        self.dropped_geoms = 0  # overlay geoms that did not fit into the last frame
+        self.last_frame: CameraFrame | None = None
+
+    # ---- look -----------------------------------------------------------------------------------------------
+    def _style_model(self):
+        """A calmer palette than the stock maze: slate walls, dark floor, hidden stock goal site."""
+        m = self.model
+        for i in range(m.ngeom):
+            name = self.mj.mj_id2name(m, int(self.mj.mjtObj.mjOBJ_GEOM), i) or ""
+            if name.startswith("block_"):
+                m.geom_rgba[i] = (0.36, 0.42, 0.55, 1.0)
+            elif name == "particle_geom":
+                m.geom_rgba[i] = (0.98, 0.82, 0.25, 1.0)
+        for i in range(m.nsite):  # our own goal disc replaces the stock red target sphere
+            m.site_rgba[i, 3] = 0.0
+        m.vis.headlight.ambient[:] = (0.35, 0.35, 0.38)
+        m.vis.headlight.diffuse[:] = (0.65, 0.65, 0.65)
+
+    # ---- state ----------------------------------------------------------------------------------------------
+    def set_agent(self, xy, vel=None):
+        """Place the agent (PointMaze: qpos[:2]) and recompute the kinematics."""
+        self.data.qpos[:2] = np.asarray(xy, dtype=np.float64)[:2]
+        self.data.qvel[:2] = 0.0 if vel is None else np.asarray(vel, dtype=np.float64)[:2]
+        self.mj.mj_forward(self.model, self.data)
+
+    def set_qpos(self, qpos):
+        n = min(len(qpos), self.model.nq)
+        self.data.qpos[:n] = np.asarray(qpos, dtype=np.float64)[:n]
+        self.mj.mj_forward(self.model, self.data)
+
+    def set_goal(self, xy):
+        if self._target_site is not None and xy is not None:
+            self.model.site_pos[self._target_site, :2] = np.asarray(xy, dtype=np.float64)[:2]
+
+    # ---- rendering ------------------------------------------------------------------------------------------
+    def _ensure_context(self):
+        if self._ctx is not None:
+            return
+        from mujoco import gl_context
+
+        w, h = self.max_size
+        try:
+            self._gl = gl_context.GLContext(w, h)
+            self._gl.make_current()
+            self._ctx = self.mj.MjrContext(self.model, int(self.mj.mjtFontScale.mjFONTSCALE_100))
+        except Exception as exc:  # no GL at all
+            raise MageError(f"cannot create an OpenGL context for rendering (MUJOCO_GL={os.environ.get('MUJOCO_GL')}): {exc}") from exc
+        self.mj.mjr_setBuffer(int(self.mj.mjtFramebuffer.mjFB_OFFSCREEN), self._ctx)
+
+    def render(self, pose: CameraPose, overlay: Overlay | None = None, size: tuple = (640, 480),
+               out: np.ndarray | None = None) -> np.ndarray:
+        """Render an RGB image (height, width, 3) uint8 from the camera pose, overlay drawn on top."""
+        mj = self.mj
+        w, h = int(size[0]), int(size[1])
+        if not (0 < w <= self.max_size[0] and 0 < h <= self.max_size[1]):
+            raise MageError(f"image size {w}x{h} is outside 1x1..{self.max_size[0]}x{self.max_size[1]}")
+        self._ensure_context()
+        self._gl.make_current()
+        cam = self.camera
+        cam.lookat[:] = pose.lookat
+        cam.distance = pose.distance
+        cam.azimuth = pose.azimuth
+        cam.elevation = pose.elevation
+        mj.mjv_updateScene(self.model, self.data, self.option, None, cam, int(mj.mjtCatBit.mjCAT_ALL), self.scene)
+        flags = self.scene.flags
+        flags[int(mj.mjtRndFlag.mjRND_SHADOW)] = int(self.config.shadows)
+        flags[int(mj.mjtRndFlag.mjRND_REFLECTION)] = int(self.config.reflections)
+        flags[int(mj.mjtRndFlag.mjRND_SKYBOX)] = int(self.config.skybox)
+        self.dropped_geoms = add_overlay(self.scene, overlay, self.config.palette) if overlay is not None else 0
+        rect = mj.MjrRect(0, 0, w, h)
+        mj.mjr_render(rect, self.scene, self._ctx)
+        buf = out if out is not None and out.shape == (h, w, 3) and out.dtype == np.uint8 else np.empty((h, w, 3), np.uint8)
+        mj.mjr_readPixels(buf, None, rect, self._ctx)
+        c0, c1 = self.scene.camera[0], self.scene.camera[1]
+        self.last_frame = CameraFrame(
+            pos=(np.asarray(c0.pos) + np.asarray(c1.pos)) / 2, forward=np.asarray(c0.forward, dtype=float).copy(),
+            up=np.asarray(c0.up, dtype=float).copy(), frustum_center=float(c0.frustum_center),
+            frustum_bottom=float(c0.frustum_bottom), frustum_top=float(c0.frustum_top),
+            frustum_near=float(c0.frustum_near), width=w, height=h)
+        return np.flipud(buf)
+
+    def close(self):
+        if self._ctx is not None:
+            try:
+                self._gl.make_current()
+                self._ctx.free()
+            except Exception:
+                pass
+            self._ctx = None
+        if self._gl is not None:
+            try:
+                self._gl.free()
+            except Exception:
+                pass
+            self._gl = None
+        self.env.close()
+
+
+def write_png(path, rgb_HW3: np.ndarray) -> None:
+    """Write an RGB uint8 image as a PNG file (zlib only, no imaging library)."""
+    img = np.ascontiguousarray(rgb_HW3, dtype=np.uint8)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise MageError(f"expected an (H, W, 3) image; got {img.shape}")
+    h, w, _ = img.shape
+    raw = b"".join(b"\x00" + img[r].tobytes() for r in range(h))
+
+    def chunk(tag: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + tag + payload + struct.pack(">I", zlib.crc32(tag + payload) & 0xFFFFFFFF)
+
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+    png += chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
+    with open(path, "wb") as f:
+        f.write(png)
+
+
+def render_plan(task, plan_or_states_KHD=None, path=None, start=None, goal=None, size=(800, 600),
+                scales=None, xy_dims=(0, 1), pose: CameraPose | None = None, config: RenderConfig | None = None,
+                visible=None) -> np.ndarray:
+    """Render a plan (a Plan or (K, H, D) states) with the executed path and start/goal markers to an RGB array."""
+    states, sc = None, scales
+    if plan_or_states_KHD is not None:
+        states = getattr(plan_or_states_KHD, "states_KHD", plan_or_states_KHD)
+        sc = scales if scales is not None else getattr(plan_or_states_KHD, "scales", None)
+    overlay = plan_overlay(states, sc, xy_dims) if states is not None else Overlay()
+    overlay.visible = visible
+    overlay.path_xy = None if path is None else np.asarray(path, dtype=float)[:, list(xy_dims)] \
+        if np.asarray(path).shape[-1] > 2 else np.asarray(path, dtype=float)
+    overlay.start_xy = None if start is None else np.asarray(start, dtype=float)[:2]
+    overlay.goal_xy = None if goal is None else np.asarray(goal, dtype=float)[:2]
+    scene = TaskScene(task, config)
+    try:
+        if start is not None and task.is_maze:
+            scene.set_agent(overlay.start_xy)
+        if goal is not None:
+            scene.set_goal(overlay.goal_xy)
+        pose = pose or top_down_camera(task, aspect=size[0] / size[1])
+        return scene.render(pose, overlay, size)
+    finally:
+        scene.close()
+
+
+def render_plan_png(task, plan_or_states_KHD, path, start, goal, out_png, size=(800, 600), **kw) -> str:
+    """Render a plan over the task's scene (top-down for mazes) and save it as a PNG; returns the path written."""
+    rgb = render_plan(task, plan_or_states_KHD, path, start, goal, size=size, **kw)
+    write_png(out_png, rgb)
+    return str(out_png)
