@@ -35,6 +35,7 @@ class Task:
     eval_start_cell: tuple | None = None  # fixed (row, col) start of the evaluation protocol
     eval_goal_cell: tuple | None = None  # fixed (row, col) goal of the evaluation protocol
     data_max_episode_steps: int = 1000  # cap on one generated episode before it is truncated
+    rtg_mode: str = "window"  # "window": sparse goal-reaching relabel (see segments.relabel_rtg); "dense": plain RTG
 
     @property
     def is_maze(self) -> bool:
@@ -65,10 +66,8 @@ class Task:
         """A gymnasium env for this task; mode 'eval' applies the fixed-goal evaluation protocol."""
         import gymnasium as gym
 
-        if self.env_id.startswith(("PointMaze", "AntMaze")):
-            import gymnasium_robotics  # noqa: F401  (registers the envs)
-
-            gym.register_envs(gymnasium_robotics)
+        if self.env_id.startswith(("PointMaze", "AntMaze", "Adroit", "FrankaKitchen")):
+            gym.register_envs(import_robotics())
         kwargs = dict(self.eval_kwargs if mode == "eval" else self.env_kwargs)
         if mode == "eval" and self.is_maze:
             kwargs.setdefault("maze_map", self.eval_map())
@@ -80,6 +79,19 @@ class Task:
             return gym.make(self.env_id, **kwargs)
         except Exception as exc:  # unknown env id, missing package
             raise MageError(f"cannot create environment {self.env_id!r} for task {self.name}: {exc}") from exc
+
+
+def import_robotics():
+    """Import gymnasium_robotics (registers its envs) without its import-time Adroit reward notice on stderr."""
+    try:
+        from farama_notifications import notifications
+
+        notifications.pop("gymnasium_robotics", None)  # an Adroit v1 notice unrelated to the tasks used here
+    except ImportError:
+        pass
+    import gymnasium_robotics
+
+    return gymnasium_robotics
 
 
 def flatten_obs(obs: Any, keys: tuple = ("observation", "desired_goal")) -> np.ndarray:
@@ -114,6 +126,13 @@ TASKS: dict[str, Task] = {
         _maze_task("pointmaze-large", "PointMaze_Large-v3", LARGE_MAZE, 800, (1, 1), (7, 10), 64),
     )
 }
+
+
+def segment_config(task: Task, horizon: int | None = None):
+    """The SegmentConfig that matches a task's horizon and evaluation window."""
+    from mage_core.data.segments import SegmentConfig
+
+    return SegmentConfig(horizon=horizon or task.horizon, rtg_window=task.eval_steps, rtg_mode=task.rtg_mode)
 
 
 def get_task(name: str) -> Task:

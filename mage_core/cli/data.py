@@ -1,0 +1,117 @@
+"""`mage data ...`: make, list, inspect and import offline datasets."""
+from __future__ import annotations
+
+import json
+import time
+
+from mage_core.tasks import task_names
+
+
+def register(sub) -> None:
+    p = sub.add_parser("data", help="make, list, inspect and import datasets",
+                       description="Offline datasets live in the local Minari store (MINARI_DATASETS_PATH or ~/.minari/datasets).")
+    dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    m = dsub.add_parser("make", help="generate a dataset for a built-in task (D4RL/pointmaze protocol)",
+                        description="Roll out the noisy waypoint expert (value-iteration waypoints, PD controller, "
+                        "waypoint jitter, N(0, 0.5) action noise, episodes cut at success) and write a Minari dataset "
+                        "with ref_min_score/ref_max_score measured on the evaluation protocol.")
+    m.add_argument("task", help=f"one of: {', '.join(task_names())}")
+    m.add_argument("--steps", type=int, default=1_000_000, help="environment steps to record (default 1,000,000)")
+    m.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same dataset (default 0)")
+    m.add_argument("--id", dest="dataset_id", help="dataset id (default: the task's default id)")
+    m.add_argument("--force", action="store_true", help="replace an existing dataset with the same id")
+    m.add_argument("--events", metavar="FILE|-", help="write JSON-lines progress events to FILE or stdout")
+    m.set_defaults(func=cmd_make)
+
+    ls = dsub.add_parser("list", help="list local datasets")
+    ls.add_argument("--json", action="store_true", help="print JSON")
+    ls.set_defaults(func=cmd_list)
+
+    info = dsub.add_parser("info", help="describe a dataset: episodes, steps, spaces, returns")
+    info.add_argument("dataset", help="dataset id or path")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.set_defaults(func=cmd_info)
+
+    imp = dsub.add_parser("import-d4rl", help="import a D4RL-format HDF5 file as a Minari dataset",
+                          description="Reads observations, actions, rewards, terminals, timeouts (and optional "
+                          "infos/goal, next_observations) and writes a Minari dataset for the given task.")
+    imp.add_argument("file", help="path to the .hdf5 file")
+    imp.add_argument("--task", required=True, help=f"task whose environment the data belongs to: {', '.join(task_names())}")
+    imp.add_argument("--id", dest="dataset_id", help="dataset id (default mage/<task>/d4rl-import-v0)")
+    imp.add_argument("--force", action="store_true", help="replace an existing dataset with the same id")
+    imp.set_defaults(func=cmd_import)
+
+
+def cmd_make(args) -> int:
+    from mage_core.data.generate import GenerateConfig, make_dataset
+    from mage_core.progress import EventWriter, ProgressBar
+    from mage_core.tasks import get_task
+
+    task = get_task(args.task)
+    events = EventWriter(args.events)
+    bar = ProgressBar(args.steps, label=f"generating {task.name}", enabled=args.events != "-")
+    events.emit("start", task=task.name, total=args.steps)
+    t0 = time.perf_counter()
+
+    def progress(done, total):
+        bar.update(done)
+        events.emit("progress", done=done, total=total)
+
+    try:
+        ds = make_dataset(task, GenerateConfig(steps=args.steps, seed=args.seed), dataset_id=args.dataset_id,
+                          force=args.force, progress=progress)
+    except Exception as exc:
+        events.emit("error", message=str(exc))
+        raise
+    finally:
+        bar.close()
+    wall = time.perf_counter() - t0
+    meta = ds.storage.metadata
+    events.emit("done", dataset_id=ds.id, episodes=ds.total_episodes, steps=ds.total_steps, wall_s=wall)
+    msg = (f"wrote {ds.id}: {ds.total_episodes} episodes, {ds.total_steps} steps in {wall:.1f}s; "
+           f"ref_min_score={meta.get('ref_min_score'):.2f} ref_max_score={meta.get('ref_max_score'):.2f}")
+    print(msg, file=__import__("sys").stderr if args.events == "-" else __import__("sys").stdout)
+    return 0
+
+
+def cmd_list(args) -> int:
+    from mage_core.data.store import datasets_root, list_datasets
+
+    rows = list_datasets()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print(f"no datasets in {datasets_root()} — make one with `mage data make pointmaze-umaze`")
+        return 0
+    print(f"{'id':44s} {'task':18s} {'episodes':>9s} {'steps':>10s}")
+    for r in rows:
+        print(f"{r['id']:44s} {str(r['task'] or '-'):18s} {r['episodes']:>9} {r['steps']:>10}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from mage_core.data.store import dataset_info
+
+    info = dataset_info(args.dataset)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    el, er = info["episode_length"], info["episode_return"]
+    print(f"dataset   {info['id']}\npath      {info['path']}\ntask      {info['task']} ({info['env_id']})\n"
+          f"episodes  {info['episodes']}\nsteps     {info['steps']}\nobs dim   {info['obs_dim']} (flattened)\n"
+          f"act dim   {info['act_dim']}\nsuccess   {100 * info['success_rate']:.1f}% of episodes end at the goal\n"
+          f"length    mean {el['mean']:.1f}, min {el['min']}, max {el['max']}\n"
+          f"return    mean {er['mean']:.2f}, min {er['min']:.2f}, max {er['max']:.2f}\n"
+          f"ref score min {info['ref_min_score']}, max {info['ref_max_score']}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from mage_core.data.store import import_d4rl
+    from mage_core.tasks import get_task
+
+    ds = import_d4rl(args.file, get_task(args.task), dataset_id=args.dataset_id, force=args.force)
+    print(f"wrote {ds.id}: {ds.total_episodes} episodes, {ds.total_steps} steps")
+    return 0

@@ -1,0 +1,239 @@
+"""Local datasets: list and describe Minari datasets, load them as Episodes, and import D4RL-format HDF5 files."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from mage_core.data.segments import Episode
+from mage_core.errors import MageError
+from mage_core.tasks import TASKS, Task, flatten_obs, get_task
+
+D4RL_REQUIRED = ("observations", "actions", "rewards", "terminals")  # keys a D4RL HDF5 file must have
+
+
+def datasets_root() -> Path:
+    """Where Minari keeps local datasets (MINARI_DATASETS_PATH or ~/.minari/datasets)."""
+    from minari.storage import get_dataset_path
+
+    return Path(get_dataset_path(""))
+
+
+def _data_dir(id_or_path: str) -> Path:
+    """Resolve a dataset id or a filesystem path to the Minari storage 'data' directory."""
+    p = Path(id_or_path).expanduser()
+    candidates = []
+    if p.exists():
+        candidates += [p / "data", p] if p.is_dir() else [p.parent]
+    else:
+        candidates.append(datasets_root() / id_or_path / "data")
+    for c in candidates:
+        if (c / "metadata.json").is_file():
+            return c
+    if p.exists():
+        raise MageError(f"{id_or_path} is not a Minari dataset (no data/metadata.json inside)")
+    known = [d["id"] for d in list_datasets()]
+    raise MageError(f"unknown dataset {id_or_path!r}; local datasets: {', '.join(known) or 'none'} "
+                    f"(make one with `mage data make <task>`)")
+
+
+def _read_metadata(data_dir: Path) -> dict:
+    try:
+        return json.loads((data_dir / "metadata.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise MageError(f"corrupt dataset metadata in {data_dir}: {exc}") from None
+
+
+def list_datasets() -> list[dict]:
+    """Every local Minari dataset: id, path, episodes, steps, task (when it maps to a known one)."""
+    root = datasets_root()
+    out = []
+    if not root.is_dir():
+        return out
+    for meta_file in sorted(root.glob("**/data/metadata.json")):
+        try:
+            meta = json.loads(meta_file.read_text())
+        except (OSError, ValueError):
+            continue
+        ds_id = meta.get("dataset_id") or str(meta_file.parent.parent.relative_to(root))
+        out.append(dict(id=ds_id, path=str(meta_file.parent.parent), episodes=meta.get("total_episodes"),
+                        steps=meta.get("total_steps"), task=_task_name_for(meta)))
+    return out
+
+
+def _task_name_for(meta: dict) -> str | None:
+    for t in TASKS.values():
+        if meta.get("dataset_id") == t.dataset_id:
+            return t.name
+    spec = meta.get("env_spec")
+    try:
+        spec = json.loads(spec) if isinstance(spec, str) else (spec or {})
+    except ValueError:
+        return None
+    for t in TASKS.values():
+        if spec.get("id") == t.env_id and spec.get("kwargs", {}).get("maze_map") == t.maze_map:
+            return t.name
+    return None
+
+
+def task_for_dataset(meta: dict) -> Task:
+    """The built-in task a dataset belongs to, or a generic Task recovered from its env spec (Box or Dict obs)."""
+    name = _task_name_for(meta)
+    if name:
+        return get_task(name)
+    spec = meta.get("env_spec")
+    try:
+        spec = json.loads(spec) if isinstance(spec, str) else spec
+    except ValueError:
+        spec = None
+    if not spec or not spec.get("id"):
+        raise MageError(f"dataset {meta.get('dataset_id')} records no environment; it cannot be evaluated")
+    eval_spec = meta.get("eval_env_spec")
+    try:
+        eval_spec = json.loads(eval_spec) if isinstance(eval_spec, str) else (eval_spec or spec)
+    except ValueError:
+        eval_spec = spec
+    steps = int(eval_spec.get("max_episode_steps") or spec.get("max_episode_steps") or 1000)
+    sparse = "Maze" in spec["id"]
+    return Task(name=str(meta.get("dataset_id")), env_id=spec["id"], env_kwargs=dict(spec.get("kwargs") or {}),
+                eval_kwargs=dict(eval_spec.get("kwargs") or {}), dataset_id=str(meta.get("dataset_id")),
+                horizon=32, eval_steps=steps, rtg_mode="window" if sparse else "dense")
+
+
+def dataset_info(id_or_path: str) -> dict:
+    """Summary of a dataset: id, task, episodes, steps, spaces, return and length statistics, reference scores."""
+    data_dir = _data_dir(id_or_path)
+    meta = _read_metadata(data_dir)
+    task, episodes, _ = load_episodes(id_or_path)
+    lengths = np.array([e.length for e in episodes])
+    returns = np.array([float(e.rewards_T.sum()) for e in episodes])
+    return dict(id=meta.get("dataset_id"), path=str(data_dir.parent), task=task.name, env_id=task.env_id,
+                episodes=len(episodes), steps=int(lengths.sum()), obs_dim=int(episodes[0].obs_TD.shape[1]),
+                act_dim=int(episodes[0].actions_TA.shape[1]), success_rate=float(np.mean([e.success for e in episodes])),
+                episode_length=dict(mean=float(lengths.mean()), min=int(lengths.min()), max=int(lengths.max())),
+                episode_return=dict(mean=float(returns.mean()), min=float(returns.min()), max=float(returns.max())),
+                ref_min_score=meta.get("ref_min_score"), ref_max_score=meta.get("ref_max_score"),
+                observation_space=str(meta.get("observation_space", "")), action_space=str(meta.get("action_space", "")),
+                description=meta.get("description"))
+
+
+def load_episodes(id_or_path: str) -> tuple[Task, list[Episode], dict]:
+    """Load a local Minari dataset (id or path) as flattened Episodes; returns (task, episodes, metadata)."""
+    from minari.dataset.minari_storage import MinariStorage
+
+    data_dir = _data_dir(id_or_path)
+    meta = _read_metadata(data_dir)
+    task = task_for_dataset(meta)
+    try:
+        storage = MinariStorage.read(data_dir)
+        raw = list(storage.get_episodes(range(storage.total_episodes)))
+    except MageError:
+        raise
+    except Exception as exc:  # truncated HDF5, missing groups, bad spaces
+        raise MageError(f"cannot read dataset {id_or_path}: {type(exc).__name__}: {exc}") from None
+    episodes = []
+    for ep in raw:
+        obs = ep["observations"]
+        if isinstance(obs, dict):
+            obs_TD = np.concatenate([np.asarray(obs[k], np.float32).reshape(len(next(iter(obs.values()))), -1)
+                                     for k in ([k for k in task.obs_keys if k in obs] or sorted(obs))], axis=1)
+        else:
+            obs_TD = np.asarray(obs, np.float32).reshape(len(obs), -1)
+        acts = np.asarray(ep["actions"], np.float32).reshape(len(ep["actions"]), -1)
+        rews = np.asarray(ep["rewards"], np.float32)
+        terms = np.asarray(ep["terminations"], bool)
+        success = bool(terms[-1]) if len(terms) else False
+        if len(acts) == 0:
+            continue
+        episodes.append(Episode(obs_TD, acts, rews, success))
+    if not episodes:
+        raise MageError(f"dataset {id_or_path} has no episodes")
+    return task, episodes, meta
+
+
+def import_d4rl(h5_path: str, task: Task, dataset_id: str | None = None, force: bool = False):
+    """Read a D4RL-format HDF5 file (observations, actions, rewards, terminals, timeouts, optional infos/goal)
+    and write it as a Minari dataset. Observations are stored as PointMaze-style Dicts when a goal is present."""
+    import h5py
+    import minari
+    from minari.data_collector import EpisodeBuffer
+    from minari.storage import get_dataset_path
+
+    p = Path(h5_path)
+    if not p.is_file():
+        raise MageError(f"no such file: {h5_path}")
+    try:
+        with h5py.File(p, "r") as f:
+            missing = [k for k in D4RL_REQUIRED if k not in f]
+            if missing:
+                raise MageError(f"{h5_path} is missing D4RL keys: {', '.join(missing)} (needs {', '.join(D4RL_REQUIRED)})")
+            data = {k: np.asarray(f[k]) for k in D4RL_REQUIRED}
+            data["timeouts"] = np.asarray(f["timeouts"]) if "timeouts" in f else np.zeros(len(data["rewards"]), bool)
+            goal = np.asarray(f["infos/goal"]) if "infos/goal" in f else None
+            nxt = np.asarray(f["next_observations"]) if "next_observations" in f else None
+    except MageError:
+        raise
+    except Exception as exc:  # OSError for truncated / not-HDF5 files
+        raise MageError(f"cannot read HDF5 file {h5_path}: {exc}") from None
+    n = len(data["observations"])
+    lengths = {k: len(v) for k, v in data.items()} | ({"infos/goal": len(goal)} if goal is not None else {})
+    if len(set(lengths.values())) != 1:
+        raise MageError(f"{h5_path}: arrays have mismatched lengths: {lengths}")
+    if n == 0:
+        raise MageError(f"{h5_path} holds no transitions")
+    for k in ("observations", "actions", "rewards"):
+        if not np.all(np.isfinite(data[k])):
+            raise MageError(f"{h5_path}: {k} contains NaN or inf values")
+    obs = data["observations"].astype(np.float64).reshape(n, -1)
+    acts = data["actions"].astype(np.float32).reshape(n, -1)
+    ends = np.nonzero(data["terminals"].astype(bool) | data["timeouts"].astype(bool))[0].tolist()
+    if not ends or ends[-1] != n - 1:
+        ends.append(n - 1)
+    buffers, start = [], 0
+    for i, end in enumerate(ends):
+        sl = slice(start, end + 1)
+        if nxt is not None:
+            o = np.concatenate([obs[sl], nxt[end:end + 1].reshape(1, -1)])
+            a, r = acts[sl], data["rewards"][sl]
+            term = data["terminals"][sl].astype(bool)
+        else:  # no next_observations: drop the last transition so every action has its successor state
+            o, a, r = obs[sl], acts[start:end], data["rewards"][start:end]
+            term = data["terminals"][start + 1:end + 1].astype(bool)
+        start = end + 1
+        if len(a) == 0:
+            continue
+        trunc = np.zeros(len(a), bool)
+        if not term[-1]:
+            trunc[-1] = True
+        if goal is not None:
+            g = goal[sl] if nxt is not None else goal[sl]
+            g = np.concatenate([g, g[-1:]])[: len(o)] if len(g) < len(o) else g[: len(o)]
+            observations = {"observation": o, "achieved_goal": o[:, :2].copy(), "desired_goal": g.astype(np.float64)}
+        else:
+            observations = o
+        buffers.append(EpisodeBuffer(id=len(buffers), observations=observations, actions=a,
+                                     rewards=r.astype(float).tolist(), terminations=term.tolist(), truncations=trunc.tolist()))
+    dataset_id = dataset_id or f"mage/{task.name}/d4rl-import-v0"
+    path = get_dataset_path(dataset_id)
+    if path.exists():
+        if not force:
+            raise MageError(f"dataset {dataset_id} already exists at {path}; use --force or --id")
+        shutil.rmtree(path)
+    import gymnasium as gym
+
+    env = task.make_env(mode="data")
+    obs_space = env.observation_space if goal is not None else gym.spaces.Box(-np.inf, np.inf, (obs.shape[1],), np.float64)
+    try:
+        return minari.create_dataset_from_buffers(
+            dataset_id=dataset_id, buffer=buffers, env=env.spec, eval_env=task.make_env(mode="eval").spec,
+            observation_space=obs_space, action_space=env.action_space, algorithm_name=f"imported from {p.name}",
+            author="MAGE Studio", author_email="n/a", data_format="hdf5",
+            description=f"D4RL-format file {p.name} imported by `mage data import-d4rl` for task {task.name}")
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+    finally:
+        env.close()

@@ -1,0 +1,165 @@
+"""The evaluation protocol: run a batched Policy on a task's evaluation env and score it (raw, normalised, s.e.)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+
+from mage_core.errors import MageError
+from mage_core.maze import WaypointExpert
+from mage_core.tasks import Task
+
+
+class Policy(Protocol):
+    """What every acting method implements (MAGE planner and baselines alike)."""
+
+    def reset(self, n_envs: int) -> None:
+        """Start n_envs parallel episodes."""
+
+    def act(self, obs_ND: np.ndarray, reward_N: np.ndarray) -> np.ndarray:
+        """Flattened observations and last rewards (zeros at the start) -> actions_NA in env units."""
+
+
+@dataclass
+class EvalResult:
+    """Scores of one evaluation run."""
+
+    task: str  # task name
+    returns: list  # raw return of every episode, in seed-major order
+    seeds: list  # env seed of every episode
+    successes: list  # whether each episode ever reached the goal
+    ref_min_score: float | None  # random-policy reference (from the dataset metadata)
+    ref_max_score: float | None  # expert reference (from the dataset metadata)
+    episode_steps: int  # steps per episode
+    extra: dict = field(default_factory=dict)  # caller's annotations (checkpoint, rtg target, timings)
+
+    @property
+    def n(self) -> int:
+        return len(self.returns)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.returns))
+
+    @property
+    def se(self) -> float:
+        return float(np.std(self.returns, ddof=1) / np.sqrt(self.n)) if self.n > 1 else 0.0
+
+    def normalise(self, score):
+        if self.ref_min_score is None or self.ref_max_score is None or self.ref_max_score == self.ref_min_score:
+            return None
+        return 100.0 * (np.asarray(score, dtype=float) - self.ref_min_score) / (self.ref_max_score - self.ref_min_score)
+
+    @property
+    def normalised_mean(self) -> float | None:
+        v = self.normalise(self.mean)
+        return None if v is None else float(v)
+
+    @property
+    def normalised_se(self) -> float | None:
+        if self.normalise(self.mean) is None:
+            return None
+        return float(100.0 * self.se / (self.ref_max_score - self.ref_min_score))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.update(n=self.n, mean=self.mean, se=self.se, normalised_mean=self.normalised_mean,
+                 normalised_se=self.normalised_se, success_rate=float(np.mean(self.successes)))
+        return d
+
+    def summary(self) -> str:
+        s = f"{self.task}: return {self.mean:.1f} ± {self.se:.1f} (n={self.n})"
+        if self.normalised_mean is not None:
+            s += f", normalised {self.normalised_mean:.1f} ± {self.normalised_se:.1f}"
+        return s + f", success {100 * np.mean(self.successes):.0f}%"
+
+
+def evaluate(task: Task, policy: Policy, episodes: int = 10, seeds=(0,), n_envs: int | None = None,
+             ref_scores: tuple | None = None, episode_steps: int | None = None,
+             progress: Callable[[int, int], None] | None = None, env_kwargs: dict | None = None) -> EvalResult:
+    """Run `episodes` episodes per seed of `policy` on the task's evaluation protocol (fixed start/goal, fixed length).
+
+    Episodes run `n_envs` at a time in lockstep so batched policies plan for all of them in one call.
+    """
+    if episodes < 1:
+        raise MageError("episodes must be at least 1")
+    steps = int(episode_steps or task.eval_steps)
+    n_envs = int(n_envs or min(episodes, 10))
+    returns, ep_seeds, successes = [], [], []
+    jobs = [(s, e) for s in seeds for e in range(episodes)]
+    total_steps, done_steps = len(jobs) * steps, 0
+    envs = [task.make_env(mode="eval", max_episode_steps=steps, **(env_kwargs or {})) for _ in range(min(n_envs, len(jobs)))]
+    try:
+        for lo in range(0, len(jobs), len(envs)):
+            batch = jobs[lo:lo + len(envs)]
+            n = len(batch)
+            obs = []
+            for env, (s, e) in zip(envs, batch):
+                o, _ = env.reset(seed=int(s) * 100003 + e)
+                obs.append(task.flatten_obs(o))
+            obs_ND = np.stack(obs)
+            reward_N = np.zeros(n)
+            ret_N = np.zeros(n)
+            alive_N = np.ones(n, dtype=bool)
+            succ_N = np.zeros(n, dtype=bool)
+            policy.reset(n)
+            for t in range(steps):
+                act_NA = np.asarray(policy.act(obs_ND, reward_N), dtype=np.float32)
+                if act_NA.shape[0] != n or not np.all(np.isfinite(act_NA)):
+                    raise MageError(f"policy returned invalid actions (shape {act_NA.shape}, finite={np.all(np.isfinite(act_NA))})")
+                for i, env in enumerate(envs[:n]):
+                    if not alive_N[i]:
+                        reward_N[i] = 0.0
+                        continue
+                    o, r, term, trunc, info = env.step(act_NA[i])
+                    obs_ND[i] = task.flatten_obs(o)
+                    reward_N[i] = r
+                    ret_N[i] += r
+                    succ_N[i] |= bool(info.get("success", r > 0))
+                    if term or trunc:
+                        alive_N[i] = False
+                done_steps += n
+                if progress is not None and (t % 25 == 0 or t == steps - 1):
+                    progress(done_steps, total_steps)
+                if not alive_N.any():
+                    break
+            returns += ret_N.tolist()
+            successes += succ_N.tolist()
+            ep_seeds += [s for s, _ in batch]
+    finally:
+        for env in envs:
+            env.close()
+    lo, hi = ref_scores if ref_scores is not None else (None, None)
+    return EvalResult(task.name, returns, ep_seeds, successes, lo, hi, steps)
+
+
+class RandomPolicy:
+    """Uniform random actions in [-1, 1] (the ref_min_score policy)."""
+
+    def __init__(self, act_dim: int = 2, seed: int = 0):
+        self.act_dim = act_dim
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self, n_envs: int) -> None:
+        pass
+
+    def act(self, obs_ND, reward_N):
+        return self.rng.uniform(-1.0, 1.0, size=(len(obs_ND), self.act_dim)).astype(np.float32)
+
+
+class ExpertPolicy:
+    """The scripted maze expert on flattened observations [x, y, vx, vy, goal_x, goal_y] (noise-free by default)."""
+
+    def __init__(self, task: Task, action_noise: float = 0.0, waypoint_jitter: float = 0.0, seed: int = 0):
+        if not task.is_maze:
+            raise MageError(f"the scripted expert exists only for maze tasks, not {task.name}")
+        self.task, self.noise, self.jitter, self.seed = task, action_noise, waypoint_jitter, seed
+        self.experts: list[WaypointExpert] = []
+
+    def reset(self, n_envs: int) -> None:
+        g = self.task.geometry
+        self.experts = [WaypointExpert(g, self.jitter, self.noise, np.random.default_rng(self.seed + i)) for i in range(n_envs)]
+
+    def act(self, obs_ND, reward_N):
+        return np.stack([ex(o[0:2], o[2:4], o[4:6]) for ex, o in zip(self.experts, obs_ND)])
