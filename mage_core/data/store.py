@@ -229,7 +229,7 @@ def import_d4rl(h5_path: str, task: Task, dataset_id: str | None = None, force: 
     try:
         return minari.create_dataset_from_buffers(
             dataset_id=dataset_id, buffer=buffers, env=env.spec, eval_env=task.make_env(mode="eval").spec,
-            observation_space=obs_space, action_space=env.action_space, algorithm_name=f"imported from {p.name}",
+            observation_space=obs_space, action_space=env.action_space, algorithm_name=f"imported from {p.name}", code_permalink="mage_core/data/store.py",
             author="MAGE Studio", author_email="n/a", data_format="hdf5",
             description=f"D4RL-format file {p.name} imported by `mage data import-d4rl` for task {task.name}")
     except BaseException:

@@ -1,0 +1,192 @@
+"""Foundation tests: tasks, maze geometry, generation determinism, Minari round trip, D4RL import, bad input."""
+import json
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from mage_core.data.generate import GenerateConfig, collect_buffers, make_dataset
+from mage_core.data.store import dataset_info, import_d4rl, list_datasets, load_episodes
+from mage_core.errors import MageError
+from mage_core.evaluate import ExpertPolicy, RandomPolicy, evaluate
+from mage_core.tasks import TASKS, get_task
+
+
+def test_registry_knows_the_three_mazes():
+    assert {"pointmaze-umaze", "pointmaze-medium", "pointmaze-large"} <= set(TASKS)
+    assert [get_task(n).eval_steps for n in ("pointmaze-umaze", "pointmaze-medium", "pointmaze-large")] == [300, 600, 800]
+    with pytest.raises(MageError, match="known tasks: .*pointmaze-umaze"):
+        get_task("nope")
+
+
+def test_flattened_observation_includes_goal():
+    task = get_task("pointmaze-umaze")
+    env = task.make_env()
+    obs, _ = env.reset(seed=1)
+    flat = task.flatten_obs(obs)
+    assert flat.shape == (6,)
+    np.testing.assert_allclose(flat[4:], obs["desired_goal"], rtol=1e-6)
+    # the evaluation protocol's goal is fixed in the goal cell
+    g = task.geometry
+    assert g.xy_to_cell(flat[4:]) == task.eval_goal_cell
+    assert g.xy_to_cell(flat[:2]) == task.eval_start_cell
+
+
+def test_geometry_walls_and_waypoints():
+    g = get_task("pointmaze-umaze").geometry
+    assert not g.is_free(g.cell_to_xy((2, 1)))  # the U's middle wall
+    assert g.is_free(g.cell_to_xy((1, 1)))
+    with pytest.raises(MageError, match="wall"):
+        g.check_free(g.cell_to_xy((2, 2)), "start")
+    with pytest.raises(MageError, match="outside"):
+        g.check_free([10.0, 10.0], "start")
+    # from the bottom-left arm the way to the top-left goal goes right, around the U
+    start, goal = g.cell_to_xy((3, 1)), g.cell_to_xy((1, 1))
+    wp = g.next_waypoint(start, goal)
+    assert g.xy_to_cell(wp) == (3, 2)
+    assert g.cell_distance(start, goal) == 6
+
+
+def test_generation_is_deterministic_and_cut_at_success():
+    task = get_task("pointmaze-umaze")
+    a = collect_buffers(task, GenerateConfig(steps=800, seed=3))
+    b = collect_buffers(task, GenerateConfig(steps=800, seed=3))
+    c = collect_buffers(task, GenerateConfig(steps=800, seed=4))
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x.actions, y.actions)
+        np.testing.assert_array_equal(x.observations["observation"], y.observations["observation"])
+    assert not np.array_equal(a[0].actions[:20], c[0].actions[:20])
+    assert sum(len(x.actions) for x in a) == 800
+    for ep in a[:-1]:  # every complete episode ends at its goal (terminated) or by the step cap
+        assert ep.terminations[-1] or ep.truncations[-1]
+        if ep.terminations[-1]:
+            assert ep.rewards[-1] == 1.0
+            assert np.linalg.norm(ep.observations["achieved_goal"][-1] - ep.observations["desired_goal"][-1]) <= 0.45
+
+
+def test_minari_round_trip_and_reference_scores(umaze_dataset):
+    import minari
+
+    ds = minari.load_dataset(umaze_dataset)
+    assert ds.total_steps == 6000
+    meta = ds.storage.metadata
+    assert meta["ref_max_score"] > 100 and meta["ref_min_score"] < 10  # expert reaches and stays; random does not
+    task, episodes, _ = load_episodes(umaze_dataset)
+    assert task.name == "pointmaze-umaze"
+    assert sum(e.length for e in episodes) == 6000
+    assert episodes[0].obs_TD.shape[1] == 6 and episodes[0].actions_TA.shape[1] == 2
+    assert any(d["id"] == umaze_dataset for d in list_datasets())
+    info = dataset_info(umaze_dataset)
+    assert info["episodes"] == len(episodes) and info["success_rate"] > 0.9
+    env = ds.recover_environment(eval_env=True)  # the fixed-goal evaluation env travels with the dataset
+    assert env.spec.kwargs["maze_map"][1][1] == "g"
+
+
+def test_expert_and_random_scores_bracket_the_scale():
+    task = get_task("pointmaze-umaze")
+    hi = evaluate(task, ExpertPolicy(task), episodes=2, seeds=(0,), ref_scores=(0.0, 180.0))
+    lo = evaluate(task, RandomPolicy(seed=0), episodes=2, seeds=(0,), ref_scores=(0.0, 180.0))
+    assert hi.mean > 150 and all(hi.successes)
+    assert lo.mean < 5
+    assert hi.normalised_mean > 85 and lo.normalised_mean < 5
+    d = hi.to_dict()
+    assert d["n"] == 2 and d["normalised_se"] is not None
+
+
+def _write_d4rl(path, n=300, goal=True, drop=(), nan=False, mismatch=False):
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(n, 4)).astype(np.float32)
+    if nan:
+        obs[5, 0] = np.nan
+    with h5py.File(path, "w") as f:
+        f["observations"] = obs
+        f["actions"] = rng.uniform(-1, 1, size=(n - (1 if mismatch else 0), 2)).astype(np.float32)
+        f["rewards"] = np.zeros(n, np.float32)
+        term = np.zeros(n, bool)
+        term[99] = term[199] = True
+        f["terminals"] = term
+        f["timeouts"] = np.zeros(n, bool)
+        if goal:
+            f["infos/goal"] = np.tile([[1.0, 1.0]], (n, 1))
+        for k in drop:
+            del f[k]
+
+
+def test_d4rl_import(minari_root, tmp_path):
+    src = tmp_path / "maze.hdf5"
+    _write_d4rl(src)
+    ds = import_d4rl(str(src), get_task("pointmaze-umaze"), dataset_id="test/imported-v0")
+    assert ds.total_episodes == 3
+    task, eps, _ = load_episodes("test/imported-v0")
+    assert eps[0].obs_TD.shape[1] == 6  # observation + goal
+    assert eps[0].success and not eps[-1].success
+
+
+@pytest.mark.parametrize("kind,msg", [("missing", "missing D4RL keys: terminals"), ("nan", "NaN"),
+                                      ("mismatch", "mismatched lengths"), ("corrupt", "cannot read HDF5"),
+                                      ("absent", "no such file")])
+def test_d4rl_import_bad_input(minari_root, tmp_path, kind, msg):
+    src = tmp_path / f"{kind}.hdf5"
+    if kind == "missing":
+        _write_d4rl(src, drop=("terminals",))
+    elif kind == "nan":
+        _write_d4rl(src, nan=True)
+    elif kind == "mismatch":
+        _write_d4rl(src, mismatch=True)
+    elif kind == "corrupt":
+        _write_d4rl(src)
+        data = src.read_bytes()
+        src.write_bytes(data[: len(data) // 3])  # truncated file
+    with pytest.raises(MageError, match=msg):
+        import_d4rl(str(src), get_task("pointmaze-umaze"), dataset_id=f"test/bad-{kind}-v0")
+    assert not (minari_root / "test" / f"bad-{kind}-v0").exists()  # nothing half-written
+
+
+def test_make_refuses_to_overwrite_and_cleans_up_on_failure(minari_root, umaze_dataset, monkeypatch):
+    task = get_task("pointmaze-umaze")
+    with pytest.raises(MageError, match="already exists"):
+        make_dataset(task, GenerateConfig(steps=100))
+    import mage_core.data.generate as gen
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(gen, "reference_scores", boom)
+    with pytest.raises(RuntimeError):
+        make_dataset(task, GenerateConfig(steps=100), dataset_id="test/fails-v0")
+    assert not (minari_root / "test" / "fails-v0").exists()
+
+
+def _mage(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "mage_core", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_cli_bad_input_is_one_line(minari_root, tmp_path):
+    import os
+
+    env = dict(os.environ, MINARI_DATASETS_PATH=str(minari_root))
+    for args, msg in [(("data", "make", "pointmaze-nope", "--steps", "10"), "unknown task"),
+                      (("data", "info", "no/such-v0"), "unknown dataset"),
+                      (("data", "info", str(tmp_path)), "is not a Minari dataset"),
+                      (("data", "import-d4rl", str(tmp_path / "x.hdf5"), "--task", "pointmaze-umaze"), "no such file")]:
+        r = _mage(*args, env=env)
+        assert r.returncode == 2, r.stderr
+        assert msg in r.stderr and "Traceback" not in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_cli_make_list_info(minari_root):
+    import os
+
+    env = dict(os.environ, MINARI_DATASETS_PATH=str(minari_root))
+    r = _mage("data", "make", "pointmaze-umaze", "--steps", "300", "--id", "test/cli-v0", "--events", "-", env=env)
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert events[0]["event"] == "start" and events[-1]["event"] == "done" and events[-1]["steps"] == 300
+    r = _mage("data", "list", "--json", env=env)
+    assert "test/cli-v0" in [d["id"] for d in json.loads(r.stdout)]
+    r = _mage("data", "info", "test/cli-v0", "--json", env=env)
+    assert json.loads(r.stdout)["steps"] == 300
