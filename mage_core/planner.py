@@ -1,0 +1,219 @@
+"""The MAGE planner: a checkpoint becomes per-scale plans, actions and a closed-loop policy with RTG bookkeeping."""
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from mage_core.data.segments import Normaliser
+from mage_core.errors import MageError
+from mage_core.maze import pd_action
+from mage_core.tasks import TASKS, Task, flatten_obs
+
+
+@dataclass
+class SamplingConfig:
+    """How token maps are sampled when planning."""
+
+    temperature: float = 1.0  # softmax temperature; <= 0 means greedy (argmax) tokens
+    top_k: int = 0  # keep only the k most likely tokens (0 = all)
+    top_p: float = 1.0  # nucleus sampling mass (1 = off)
+    cfg_scale: float = 1.0  # classifier-free guidance scale (1 = plain conditional sampling)
+
+
+@dataclass
+class Plan:
+    """One plan: token maps and decoded trajectories per scale, the action to execute, timings."""
+
+    tokens: list  # K arrays; tokens[k] has shape (p_k,)
+    states_KHD: np.ndarray  # (K, H, obs_dim) trajectory decoded from the cumulative latent after scale k, env units
+    rtg_KH: np.ndarray  # (K, H) decoded RTG channel per scale, env units
+    action_A: np.ndarray  # the action to execute (env units): I(sum_k z_k)
+    scales: tuple  # (p_1, ..., p_K)
+    condition_rtg: float  # the (window-equivalent) RTG the model was conditioned on
+    timings_ms: dict = field(default_factory=dict)  # "sample", "decode", "total"
+
+    @property
+    def xy_KH2(self) -> np.ndarray:
+        """Planned positions per scale for maze tasks (the first two observation dims)."""
+        return self.states_KHD[..., :2]
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is a clear error."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise MageError("--device cuda was requested but no CUDA GPU is available; use --device cpu or auto")
+    return torch.device(device)
+
+
+def task_from_checkpoint(ckpt: dict) -> Task:
+    """The task a checkpoint was trained for: a built-in task, or the one recovered from its local dataset."""
+    name = ckpt.get("task")
+    if name in TASKS:
+        return TASKS[name]
+    ds = (ckpt.get("dataset") or {}).get("id")
+    if ds:
+        from mage_core.data.store import _data_dir, _read_metadata, task_for_dataset
+
+        return task_for_dataset(_read_metadata(_data_dir(ds)))
+    raise MageError(f"checkpoint names an unknown task {name!r} and no dataset to recover it from")
+
+
+class Planner:
+    """Plans with a trained MAGE checkpoint. Build with Planner.from_checkpoint(path)."""
+
+    def __init__(self, model, normaliser: Normaliser, task: Task, ckpt: dict | None = None, device="cpu",
+                 sampling: SamplingConfig | None = None):
+        self.model = model.eval().to(device)
+        self.normaliser = normaliser
+        self.task = task
+        self.ckpt_meta = {k: v for k, v in (ckpt or {}).items() if k not in ("state_dict", "train_state")}
+        self.device = torch.device(device)
+        self.sampling = sampling or SamplingConfig()
+        self.horizon = model.horizon
+        self.scales = tuple(int(p) for p in model.scales)
+        spaces = (ckpt or {}).get("spaces", {})
+        self.obs_dim = int(spaces.get("obs_dim", model.cfg.obs_dim))
+        self.act_dim = int(spaces.get("act_dim", model.cfg.act_dim))
+        rng = (ckpt or {}).get("dataset", {}).get("rtg_range")
+        self.rtg_range = (float(rng[0]), float(rng[1])) if rng else (0.0, float(task.eval_steps))
+        self.model_actions = bool(getattr(model.cfg, "model_actions", False))
+
+    @classmethod
+    def from_checkpoint(cls, path_or_ckpt, device: str = "cpu", sampling: SamplingConfig | None = None) -> "Planner":
+        from mage_core.checkpoint import build_model_from_checkpoint, load_checkpoint
+
+        ckpt = load_checkpoint(path_or_ckpt) if not isinstance(path_or_ckpt, dict) else path_or_ckpt
+        if ckpt.get("algo", "mage") != "mage":
+            raise MageError(f"this is a {ckpt.get('algo')} checkpoint, not a MAGE one; use it with `mage eval`")
+        dev = resolve_device(device)
+        model = build_model_from_checkpoint(ckpt)
+        return cls(model, Normaliser.from_state_dict(ckpt["normaliser"]), task_from_checkpoint(ckpt), ckpt, dev, sampling)
+
+    # ---- inputs ------------------------------------------------------------------------------------------------
+    def _obs(self, obs) -> np.ndarray:
+        flat = flatten_obs(obs, self.task.obs_keys) if isinstance(obs, dict) else np.asarray(obs, np.float32)
+        if flat.shape[-1] != self.obs_dim:
+            raise MageError(f"observation has {flat.shape[-1]} dims but the checkpoint expects {self.obs_dim}")
+        if not np.all(np.isfinite(flat)):
+            raise MageError("observation contains NaN or inf values")
+        return flat.astype(np.float32)
+
+    def clamp_rtg(self, rtg: float) -> float:
+        """RTG targets outside the data's range are clamped to it (with a warning): the model never saw them."""
+        if not np.isfinite(rtg):
+            raise MageError(f"RTG target must be a finite number, got {rtg}")
+        lo, hi = self.rtg_range
+        if rtg < lo or rtg > hi:
+            warnings.warn(f"RTG target {rtg:g} is outside the data's range [{lo:g}, {hi:g}]; clamped", stacklevel=3)
+            return float(np.clip(rtg, lo, hi))
+        return float(rtg)
+
+    def _cond(self, obs_ND: np.ndarray, rtg_N: np.ndarray) -> torch.Tensor:
+        x_ND = np.concatenate([np.asarray(rtg_N, np.float32)[:, None], obs_ND], axis=1)
+        return torch.as_tensor(self.normaliser.norm_x(x_ND), dtype=torch.float32, device=self.device)
+
+    def _generator(self, seed):
+        if seed is None:
+            return None
+        return torch.Generator(device=self.device).manual_seed(int(seed))
+
+    # ---- planning ----------------------------------------------------------------------------------------------
+    def plan(self, obs, rtg: float, *, seed=None, decode: bool = True) -> Plan:
+        """Plan from one observation with RTG target `rtg`: token maps, per-scale decoded trajectories, action."""
+        t0 = time.perf_counter()
+        obs_D = self._obs(obs)
+        rtg = self.clamp_rtg(rtg)
+        cond_BD = self._cond(obs_D[None], np.array([rtg]))
+        s = self.sampling
+        out = self.model.sample(cond_BD, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
+                                cfg_scale=s.cfg_scale, generator=self._generator(seed))
+        a_BA = self.model.inverse_dynamics(out.fhat_BCT, cond_BD)
+        action = np.clip(self.normaliser.denorm_a(a_BA.float().cpu().numpy())[0], -1.0, 1.0)
+        t1 = time.perf_counter()
+        K, H = len(self.scales), self.horizon
+        states, rtgs = np.zeros((K, H, self.obs_dim), np.float32), np.zeros((K, H), np.float32)
+        if decode:
+            fhat_KCT = torch.cat(out.fhat_cum_list)  # all scales decoded in one batch
+            x_KHD = self.normaliser.denorm_x(self.model.decode(fhat_KCT, cond_BD.expand(K, -1))[..., : 1 + self.obs_dim])
+            x_KHD = x_KHD.float().cpu().numpy()
+            rtgs, states = x_KHD[..., 0], x_KHD[..., 1:]
+        t2 = time.perf_counter()
+        return Plan(tokens=[i[0].cpu().numpy() for i in out.idx_list], states_KHD=states, rtg_KH=rtgs,
+                    action_A=action.astype(np.float32), scales=self.scales, condition_rtg=rtg,
+                    timings_ms=dict(sample=1e3 * (t1 - t0), decode=1e3 * (t2 - t1), total=1e3 * (t2 - t0)))
+
+    def act_batch(self, obs_ND: np.ndarray, rtg_N: np.ndarray, generator=None, return_fhat: bool = False):
+        """Fast path: actions (N, act_dim) for N observations and (already clamped) conditioning RTGs."""
+        cond_BD = self._cond(obs_ND, rtg_N)
+        s = self.sampling
+        out = self.model.sample(cond_BD, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
+                                cfg_scale=s.cfg_scale, generator=generator)
+        a_BA = self.model.inverse_dynamics(out.fhat_BCT, cond_BD)
+        act = np.clip(self.normaliser.denorm_a(a_BA.float().cpu().numpy()), -1.0, 1.0).astype(np.float32)
+        if return_fhat:
+            return act, out.fhat_BCT, cond_BD
+        return act
+
+    def policy(self, rtg_target: float, replan_every: int = 1, seed=None) -> "PlannerPolicy":
+        return PlannerPolicy(self, rtg_target, replan_every, seed)
+
+
+class PlannerPolicy:
+    """Closed-loop MAGE policy (the evaluate.Policy interface) with RTG bookkeeping and optional sparse replanning.
+
+    The user's target G is the return wanted over the whole evaluation episode. For the sparse goal-reaching relabel
+    the model is conditioned on c_t = G - (reward received) + t, clamped to the data's range (docs/ARCHITECTURE.md);
+    for dense tasks on G - (reward received). With replan_every = n > 1 the steps between replans follow the plan:
+    the decoded actions under the (R, s, a) ablation, else the PD controller tracking the planned positions (mazes).
+    """
+
+    def __init__(self, planner: Planner, rtg_target: float, replan_every: int = 1, seed=None):
+        if replan_every < 1:
+            raise MageError("replan_every must be at least 1")
+        if replan_every > 1 and not (planner.model_actions or planner.task.is_maze):
+            raise MageError("replanning every n > 1 steps needs a model trained with --model-actions or a maze task")
+        self.planner, self.target, self.replan_every, self.seed = planner, float(rtg_target), replan_every, seed
+        self.reset(1)
+
+    def reset(self, n_envs: int) -> None:
+        self.n = n_envs
+        self.t = 0
+        self.received_N = np.zeros(n_envs)
+        self.generator = self.planner._generator(self.seed)
+        self._plan_x = None  # (N, H, x_dim) decoded plan in env units while executing it open-loop
+
+    def condition(self) -> np.ndarray:
+        lo, hi = self.planner.rtg_range
+        if self.planner.task.rtg_mode == "window":
+            c = self.target - self.received_N + self.t
+        else:
+            c = self.target - self.received_N
+        return np.clip(c, lo, hi)
+
+    def act(self, obs_ND: np.ndarray, reward_N: np.ndarray) -> np.ndarray:
+        p = self.planner
+        obs_ND = np.stack([p._obs(o) for o in obs_ND])
+        self.received_N += np.asarray(reward_N, dtype=float)
+        k = self.t % self.replan_every
+        with torch.inference_mode():
+            if k == 0:
+                act, fhat, cond = p.act_batch(obs_ND, self.condition(), self.generator, return_fhat=True)
+                if self.replan_every > 1:
+                    self._plan_x = p.normaliser.denorm_x(p.model.decode(fhat, cond)[..., : 1 + p.obs_dim]).float().cpu().numpy()
+                    self._plan_a = None
+                    if p.model_actions:
+                        full = p.model.decode(fhat, cond)[..., 1 + p.obs_dim:]
+                        self._plan_a = p.normaliser.denorm_a(full).float().cpu().numpy()
+            elif self._plan_a is not None:
+                act = np.clip(self._plan_a[:, k], -1, 1).astype(np.float32)
+            else:  # track the planned position with the maze PD controller
+                target_N2 = self._plan_x[:, min(k + 1, p.horizon - 1), 1:3]
+                act = np.stack([pd_action(o[:2], o[2:4], tgt) for o, tgt in zip(obs_ND, target_N2)]).astype(np.float32)
+        self.t += 1
+        return act
