@@ -1,1 +1,92 @@
-"""Baselines on the same data and acting interface: BC, Decision Transformer, Diffuser."""
+"""Baselines on MAGE's data, checkpoint format and acting interface: BC, Decision Transformer and Diffuser.
+
+API:
+    train_baseline(algo, *, dataset, task=None, preset="small", device="cpu", out=None, resume=None, events=None,
+                   seed=0, steps=None) -> checkpoint path          (what `mage train --algo bc|dt|diffuser` calls)
+    load_policy(ckpt_path_or_dict, rtg_target=None, device="cpu", **kw) -> Policy   (dispatches on ckpt["algo"])
+    ALGOS: the algorithm names; each module mage_core.baselines.<algo> has <Algo>Config, PRESETS, preset(name),
+    its nn.Module, train(episodes, task, config, ...) -> checkpoint dict and load_policy(...).
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from mage_core.errors import MageError
+
+ALGOS = ("bc", "dt", "diffuser")  # baseline names; also the checkpoint "algo" field
+
+
+def algo_module(algo: str):
+    """The module implementing a baseline (mage_core.baselines.bc / dt / diffuser)."""
+    if algo not in ALGOS:
+        raise MageError(f"unknown baseline {algo!r}; choose one of {', '.join(ALGOS)}")
+    return importlib.import_module(f"mage_core.baselines.{algo}")
+
+
+def default_out(algo: str, task_name: str) -> Path:
+    """checkpoints/<task>-<algo>.pt (the repository's checkpoints/ folder layout)."""
+    return Path("checkpoints") / f"{task_name}-{algo}.pt"
+
+
+def train_baseline(algo: str, *, dataset: Any, task: Any = None, preset: str = "small", device: str = "cpu",
+                   out: str | Path | None = None, resume: str | Path | None = None, events: Any = None, seed: int = 0,
+                   steps: int | None = None) -> Path:
+    """Train one baseline and write its checkpoint; returns the checkpoint path.
+
+    dataset: a local Minari dataset id or path (loaded with mage_core.data.store.load_episodes), or a list of
+    Episodes (then `task` is required). task: a Task or task name (default: the dataset's). resume: a checkpoint
+    of an interrupted run of the same algo; training continues from its step with its config (steps may extend it).
+    events: None, an EventWriter-like sink (.emit(name, **fields)) or a callable taking the event dict.
+    """
+    from mage_core.baselines import common
+    from mage_core.tasks import Task, get_task
+
+    mod = algo_module(algo)
+    if isinstance(dataset, (str, Path)):
+        from mage_core.data.store import load_episodes
+
+        ds_task, episodes, _meta = load_episodes(str(dataset))
+    elif isinstance(dataset, list) and dataset:
+        ds_task, episodes = None, dataset
+    else:
+        raise MageError("dataset must be a dataset id/path or a non-empty list of episodes")
+    if task is None:
+        task = ds_task
+    elif not isinstance(task, Task):
+        task = get_task(str(task))
+    if task is None:
+        raise MageError("a task is needed when training from a list of episodes")
+    resume_ckpt = None
+    if resume is not None:
+        resume_ckpt = common.load_ckpt(resume, algo)
+        if resume_ckpt.get("task") != task.name:
+            raise MageError(f"cannot resume: checkpoint is for task {resume_ckpt.get('task')!r}, not {task.name!r}")
+        cfg_cls = type(next(iter(mod.PRESETS.values())))
+        config = common.config_from_dict(cfg_cls, resume_ckpt["config"][algo])
+        if steps:
+            config = replace(config, steps=int(steps))
+    else:
+        config = mod.preset(preset, steps)
+    out_path = Path(out) if out is not None else default_out(algo, task.name)
+    import time
+
+    t0 = time.perf_counter()
+    try:
+        mod.train(episodes, task, config, device=device, out=out_path, resume=resume_ckpt, events=events, seed=seed,
+                  dataset=dataset if isinstance(dataset, (str, Path)) else None)
+    except MageError as exc:
+        common.emit(events, {"event": "error", "message": str(exc)})
+        raise
+    common.emit(events, {"event": "done", "checkpoint": str(out_path), "wall_s": time.perf_counter() - t0})
+    return out_path
+
+
+def load_policy(ckpt_path_or_dict: Any, rtg_target: float | None = None, device: str = "cpu", **kw):
+    """The acting Policy of a baseline checkpoint (reset(n_envs) / act(obs_ND, reward_N) -> actions_NA)."""
+    from mage_core.baselines import common
+
+    ckpt = common.load_ckpt(ckpt_path_or_dict)
+    return algo_module(ckpt.get("algo")).load_policy(ckpt, rtg_target=rtg_target, device=device, **kw)

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from mage_core.data.segments import Normaliser, SegmentBatch, SegmentConfig, SegmentDataset
+from mage_core.data.segments import Normaliser, SegmentBatch, SegmentDataset
 from mage_core.errors import MageError
-from mage_core.tasks import Task
+from mage_core.tasks import Task, segment_config
 
 CKPT_FORMAT = "mage-ckpt"  # value of the checkpoint's "format" field (see docs/ARCHITECTURE.md)
 CKPT_FORMAT_VERSION = 1  # version of the checkpoint layout written here
@@ -70,15 +70,9 @@ def resolve_device(device: str | torch.device = "cpu") -> torch.device:
 # ---------------------------------------------------------------------------------------------------------------
 # data
 # ---------------------------------------------------------------------------------------------------------------
-def rtg_mode_for(task: Task) -> str:
-    """'window' for sparse goal-reaching mazes (docs/ARCHITECTURE.md), 'dense' plain return-to-go otherwise."""
-    return "window" if task.is_maze else "dense"
-
-
 def make_segments(episodes: list, task: Task, horizon: int, normaliser: Normaliser | None = None) -> SegmentDataset:
-    """The shared SegmentDataset with the task's RTG relabel, cut at `horizon` steps."""
-    cfg = SegmentConfig(horizon=horizon, rtg_window=task.eval_steps, rtg_mode=rtg_mode_for(task))
-    return SegmentDataset(episodes, cfg, normaliser)
+    """The shared SegmentDataset with the task's RTG relabel (window or dense), cut at `horizon` steps."""
+    return SegmentDataset(episodes, segment_config(task, horizon), normaliser)
 
 
 def segment_rows(ds: SegmentDataset, idx_B: np.ndarray) -> np.ndarray:
@@ -152,11 +146,13 @@ def check_obs(obs_ND: np.ndarray, obs_dim: int) -> np.ndarray:
 # events and checkpoints (delegating to mage_core.train / mage_core.checkpoint when they are present)
 # ---------------------------------------------------------------------------------------------------------------
 def emit(events: Any, event: dict) -> None:
-    """Send one training event to a sink: None (dropped), an object with .emit(dict), or a callable."""
+    """Send one training event to a sink: None (dropped), a mage_core.progress.EventWriter-like object with
+    .emit(name, **fields), or a callable taking the whole event dict."""
     if events is None:
         return
     if hasattr(events, "emit"):
-        events.emit(event)
+        fields_ = dict(event)
+        events.emit(fields_.pop("event"), **fields_)
     else:
         events(event)
 
@@ -229,14 +225,25 @@ def build_checkpoint(algo: str, config, model: nn.Module, normaliser: Normaliser
             "normaliser": normaliser.state_dict(), "task": task.name, "dataset": meta,
             "spaces": {"obs_dim": int(len(normaliser.x_mean_D) - 1), "act_dim": int(len(normaliser.a_mean_A)),
                        "obs_keys": list(task.obs_keys)},
-            "versions": versions(), "train_state": train_state, "metrics": metrics}
+            "task_spec": task_spec(task), "versions": versions(), "train_state": train_state, "metrics": metrics}
+
+
+def task_spec(task: Task) -> dict:
+    """The Task's fields as plain data, so checkpoints of dataset-derived (unregistered) tasks can rebuild it."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(task).items()}
 
 
 def task_of(ckpt: dict) -> Task:
-    """The Task a checkpoint was trained on (built-in registry; otherwise the lead's dataset-derived lookup)."""
-    from mage_core.tasks import get_task
+    """The Task a checkpoint was trained on: the registered one by name, else rebuilt from its stored task_spec."""
+    from mage_core.tasks import TASKS
 
-    return get_task(ckpt["task"])
+    if ckpt.get("task") in TASKS:
+        return TASKS[ckpt["task"]]
+    spec = ckpt.get("task_spec")
+    if not spec:
+        raise MageError(f"checkpoint task {ckpt.get('task')!r} is not a built-in task and the checkpoint does not describe it")
+    known = {f.name for f in fields(Task)}
+    return Task(**{k: v for k, v in spec.items() if k in known})
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -224,6 +224,11 @@ def condition_mask(obs_dim: int, act_dim: int, horizon: int, goal_inpainting: bo
     return m_HX
 
 
+def goal_reaching(task: Task) -> bool:
+    """Sparse goal-reaching maze tasks (window RTG): observations start with xy and end with the goal xy."""
+    return task.rtg_mode == "window"
+
+
 def train(episodes: list, task: Task, config: DiffuserConfig, *, device: str = "cpu", out: str | Path | None = None,
           resume: dict | None = None, events: Any = None, seed: int = 0, dataset: Any = None) -> dict:
     """Fit the denoiser on H-step [a, s] segments (held past episode ends); returns (and writes) the checkpoint."""
@@ -235,7 +240,7 @@ def train(episodes: list, task: Task, config: DiffuserConfig, *, device: str = "
     torch.manual_seed(seed)
     diff = GaussianDiffusion(ds.obs_dim, ds.act_dim, config).to(dev)
     A = ds.act_dim
-    cond_HX = condition_mask(ds.obs_dim, A, config.horizon, task.is_maze).to(dev)
+    cond_HX = condition_mask(ds.obs_dim, A, config.horizon, goal_reaching(task)).to(dev)
 
     def loss_fn(rng: np.random.Generator) -> dict:
         b = common.batch_to(ds.sample(config.batch_size, rng), dev)
@@ -269,7 +274,7 @@ class DiffuserPolicy:
         self.norm = normaliser
         self.device = device
         self.obs_dim, self.act_dim, self.H = diffusion.obs_dim, diffusion.act_dim, diffusion.cfg.horizon
-        self.goal_inpainting = task.is_maze
+        self.goal_inpainting = goal_reaching(task)
         if execute == "pd" and not (task.is_maze and self.obs_dim == POINTMAZE_OBS_DIM):
             execute = "actions"  # the PD follower needs PointMaze's [x, y, vx, vy, gx, gy] observations
         self.execute, self.replan_every, self.lookahead = execute, replan_every, lookahead
