@@ -1,0 +1,139 @@
+"""Typed configuration dataclasses for the MAGE model and its staged training, plus the tiny/small/paper presets."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+
+from mage_core.errors import MageError
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of the MAGE model (autoencoder, multi-scale transformer, inverse dynamics)."""
+
+    horizon: int = 0  # H: steps per generated segment; 0 = use the task's default horizon
+    downsample: int = 4  # r: temporal downsampling of the encoder (power of 2); T = H / r latent positions
+    latent_dim: int = 32  # C: channels of the latent f_BCT and of every codebook vector
+    codebook_size: int = 256  # V: entries of the single codebook shared by all scales
+    n_scales: int = 8  # K: scales p_1 < ... < p_K = T (ablation: 1 = a flat single-scale model)
+    scales: tuple = ()  # explicit schedule (p_1, ..., p_K); empty = make_scale_schedule(T, n_scales)
+    enc_channels: int = 64  # hidden channels of the conv encoder / decoder
+    enc_blocks: int = 1  # residual blocks per resolution in the encoder / decoder
+    refine_kernel: int = 3  # kernel of the per-scale conv refinement applied to each upsampled code map
+    beta_commit: float = 0.25  # weight of the commitment term (encoder pulled towards the running f_hat)
+    dead_code_every: int = 100  # stage-1 steps between dead-code restarts (0 = never)
+    dead_code_threshold: float = 0.02  # a code is dead when its EMA usage share is below threshold / V
+    d_model: int = 128  # transformer width
+    n_layers: int = 3  # transformer blocks
+    n_heads: int = 4  # attention heads
+    mlp_ratio: float = 4.0  # MLP hidden width / d_model in each block
+    dropout: float = 0.0  # dropout in attention / MLP
+    cond_dropout: float = 0.1  # probability of replacing the condition by the learned null condition (CFG)
+    inv_hidden: int = 256  # hidden width of the inverse-dynamics MLP
+    adapter_hidden: int = 32  # hidden channels of the condition adapter D'
+    model_actions: bool = False  # ablation: model (R, s, a) segments instead of (R, s)
+    use_cond_loss: bool = True  # ablation: condition adapter D' and L_cond on (False = no adapter, no L_cond)
+    obs_dim: int = 0  # flattened observation size (filled from the data)
+    act_dim: int = 0  # action size (filled from the data)
+
+
+@dataclass
+class TrainConfig:
+    """Staged optimisation: step counts, learning rates, loss weights, logging and checkpointing."""
+
+    stage1_steps: int = 2000  # autoencoder steps
+    stage2_steps: int = 3000  # transformer + inverse-dynamics steps on frozen tokens
+    stage3_steps: int = 500  # end-to-end refinement steps (Gumbel-Softmax)
+    batch_size: int = 64  # segments per step (per process under DDP)
+    lr_stage1: float = 1e-3  # peak learning rate of stage 1
+    lr_stage2: float = 6e-4  # peak learning rate of stage 2
+    lr_stage3: float = 1e-4  # peak learning rate of stage 3
+    weight_decay: float = 0.01  # AdamW weight decay
+    warmup_steps: int = 100  # linear warm-up steps at the start of each stage, then cosine decay to 10%
+    grad_clip: float = 1.0  # max global gradient norm (0 = off)
+    w_cond: float = 1.0  # weight of L_cond
+    w_inv: float = 1.0  # weight of L_inv
+    w_ce_stage3: float = 1.0  # weight of the cross-entropy kept in stage 3
+    gumbel_tau: float = 1.0  # Gumbel-Softmax temperature in stage 3
+    log_every: int = 25  # steps between "step" events
+    ckpt_every: int = 500  # steps between periodic checkpoints (and always at each stage end)
+    seed: int = 0  # seed of the model init, the segment sampler and the training noise
+    device: str = "auto"  # "auto" (cuda if available else cpu), "cpu" or "cuda"
+    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    num_threads: int = 0  # torch CPU threads (0 = leave torch's default)
+
+
+@dataclass
+class DataConfig:
+    """How the dataset is cut into segments for training."""
+
+    rtg_mode: str = "window"  # "window" (sparse-goal relabel, see docs/ARCHITECTURE.md) or "dense"
+    rtg_window: int = 0  # W for the window relabel; 0 = the task's evaluation length
+
+
+@dataclass
+class MageConfig:
+    """Everything needed to rebuild and retrain a MAGE checkpoint."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)  # architecture
+    train: TrainConfig = field(default_factory=TrainConfig)  # optimisation
+    data: DataConfig = field(default_factory=DataConfig)  # segmentation
+    preset: str = "small"  # preset the config started from
+
+    def to_dict(self) -> dict:
+        """Nested plain dict (tuples as lists) — what checkpoints store so weights_only loading works."""
+        return _plain(asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MageConfig":
+        """Inverse of to_dict; unknown keys raise MageError (a checkpoint from another version)."""
+        try:
+            model = _build(ModelConfig, d.get("model", {}))
+            model.scales = tuple(model.scales)
+            return cls(model=model, train=_build(TrainConfig, d.get("train", {})),
+                       data=_build(DataConfig, d.get("data", {})), preset=d.get("preset", "custom"))
+        except TypeError as exc:
+            raise MageError(f"checkpoint config does not match this version of mage: {exc}") from None
+
+
+def _plain(v):
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
+
+
+def _build(cls, d: dict):
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - names
+    if unknown:
+        raise TypeError(f"unknown {cls.__name__} fields {sorted(unknown)}")
+    return cls(**d)
+
+
+PRESETS = ("tiny", "small", "paper")
+
+
+def preset(name: str) -> MageConfig:
+    """The named preset: 'tiny' (CI, ~1 min on CPU), 'small' (maze default, minutes on CPU), 'paper' (GPU)."""
+    if name == "tiny":
+        return MageConfig(
+            model=ModelConfig(horizon=32, downsample=2, latent_dim=16, codebook_size=64, enc_channels=32,
+                              d_model=64, n_layers=2, n_heads=2, inv_hidden=128, adapter_hidden=16,
+                              dead_code_every=50),
+            train=TrainConfig(stage1_steps=200, stage2_steps=200, stage3_steps=50, batch_size=32, warmup_steps=20,
+                              log_every=10, ckpt_every=200, lr_stage1=2e-3, lr_stage2=1e-3, lr_stage3=2e-4),
+            preset="tiny")
+    if name == "small":
+        return MageConfig(model=ModelConfig(), train=TrainConfig(), preset="small")
+    if name == "paper":
+        return MageConfig(
+            model=ModelConfig(horizon=64, downsample=2, latent_dim=64, codebook_size=512, enc_channels=128,
+                              enc_blocks=2, d_model=256, n_layers=8, n_heads=8, inv_hidden=512, adapter_hidden=64,
+                              dropout=0.1),
+            train=TrainConfig(stage1_steps=20000, stage2_steps=50000, stage3_steps=5000, batch_size=256,
+                              lr_stage1=5e-4, lr_stage2=3e-4, lr_stage3=5e-5, warmup_steps=1000, log_every=100,
+                              ckpt_every=2000),
+            preset="paper")
+    raise MageError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")

@@ -1,0 +1,247 @@
+"""The MAGE model: MTAE + multi-scale transformer + latent inverse dynamics, with stage losses and fast sampling."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mage_core.config import ModelConfig
+from mage_core.errors import MageError
+from mage_core.model.mtae import MTAE, check_schedule, make_scale_schedule
+from mage_core.model.transformer import KVCache, MultiScaleTransformer, sample_tokens
+
+STAGE_NAMES = {1: "autoencoder", 2: "transformer", 3: "refinement"}
+
+
+@dataclass
+class SampleOut:
+    """Result of MAGE.sample."""
+
+    idx_list: list  # K LongTensors (B, p_k): sampled token maps, coarse to fine
+    fhat_cum_list: list  # K tensors (B, C, T): cumulative latent after each scale (the last one is sum_k z_k)
+
+    @property
+    def fhat_BCT(self) -> torch.Tensor:
+        return self.fhat_cum_list[-1]
+
+
+class InverseDynamics(nn.Module):
+    """a_0 = I(sum_k z_k, c): an MLP on the flattened cumulative latent concatenated with the condition (R0, s0).
+
+    The condition is fed too because the first action depends on the current velocity as much as on the plan."""
+
+    def __init__(self, latent_dim: int, T: int, cond_dim: int, act_dim: int, hidden: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(latent_dim * T + cond_dim, hidden), nn.GELU(), nn.Linear(hidden, hidden),
+                                 nn.GELU(), nn.Linear(hidden, act_dim))
+
+    def forward(self, fhat_BCT: torch.Tensor, cond_BD: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([fhat_BCT.flatten(1), cond_BD], dim=1))
+
+
+class MAGE(nn.Module):
+    """Multi-scale autoregressive trajectory generator.
+
+    Planner API: sample(cond_BD) -> SampleOut, decode(fhat_BCT, cond_BD) -> x_BHD, inverse_dynamics(fhat_BCT,
+    cond_BD) -> a_BA, act(cond_BD) -> a_BA (sample + inverse dynamics). All tensors are normalised; cond_BD is
+    the normalised (R0, s0), shape (B, 1 + obs_dim). Training API: forward(batch, stage) -> dict of losses
+    (key "loss" is optimised) and stage_parameters(stage).
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        if cfg.obs_dim <= 0 or cfg.act_dim <= 0 or cfg.horizon <= 0:
+            raise MageError(f"model config needs obs_dim, act_dim and horizon > 0 (got {cfg.obs_dim}, "
+                            f"{cfg.act_dim}, {cfg.horizon})")
+        self.cfg = cfg
+        self.horizon = cfg.horizon
+        self.T = cfg.horizon // cfg.downsample
+        self.scales = check_schedule(cfg.scales, self.T) if cfg.scales else make_scale_schedule(self.T, cfg.n_scales)
+        self.cond_dim = 1 + cfg.obs_dim
+        self.x_dim = self.cond_dim + (cfg.act_dim if cfg.model_actions else 0)
+        self.mtae = MTAE(self.x_dim, self.cond_dim, cfg.horizon, cfg.downsample, cfg.latent_dim, cfg.codebook_size,
+                         self.scales, cfg.enc_channels, cfg.enc_blocks, cfg.beta_commit, cfg.refine_kernel,
+                         cfg.adapter_hidden, cfg.use_cond_loss)
+        self.transformer = MultiScaleTransformer(self.cond_dim, cfg.latent_dim, cfg.codebook_size, self.scales,
+                                                 cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.mlp_ratio, cfg.dropout,
+                                                 cfg.cond_dropout)
+        self.inv = InverseDynamics(cfg.latent_dim, self.T, self.cond_dim, cfg.act_dim, cfg.inv_hidden)
+        self.gumbel_tau = 1.0  # Gumbel-Softmax temperature of stage 3 (set by the training loop)
+        self.train_weights = {"w_cond": 1.0, "w_inv": 1.0, "w_ce": 1.0}  # loss weights (set by the training loop)
+        self.init_weights()
+
+    def init_weights(self):
+        """Transformer/MLP linears ~ N(0, 0.02); convs keep PyTorch's default; every module that must start as an
+        identity or no-op (condition adapter output, per-scale refinements, adaLN modulations) starts at zero."""
+        for m in list(self.transformer.modules()) + list(self.inv.modules()):
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                nn.init.zeros_(m.bias)
+        nn.init.trunc_normal_(self.transformer.pos_emb, std=0.02)
+        nn.init.trunc_normal_(self.transformer.lvl_emb.weight, std=0.02)
+        nn.init.trunc_normal_(self.transformer.null_cond, std=0.02)
+        zero = [blk.ada for blk in self.transformer.blocks] + [self.transformer.head_ada]
+        zero += list(self.mtae.quantiser.refine)
+        if self.mtae.adapter is not None:
+            zero.append(self.mtae.adapter.out)
+        for m in zero:
+            nn.init.zeros_(m.weight)
+            nn.init.zeros_(m.bias)
+        nn.init.uniform_(self.mtae.quantiser.codebook.weight, -1.0 / self.cfg.codebook_size,
+                         1.0 / self.cfg.codebook_size)
+
+    # ---- helpers ---------------------------------------------------------------------------------------------------
+    def segment_input(self, batch) -> torch.Tensor:
+        """The modelled segment: (R, s) or, for the (R, s, a) ablation, (R, s, a)."""
+        if self.cfg.model_actions:
+            return torch.cat([batch.x_BHD, batch.a_BHA], dim=-1)
+        return batch.x_BHD
+
+    def stage_parameters(self, stage: int) -> list:
+        """Parameters optimised in a stage: 1 = autoencoder (+ adapter), 2 = transformer + inverse dynamics,
+        3 = transformer + inverse dynamics + condition adapter (refined end to end)."""
+        if stage == 1:
+            mods = [self.mtae]
+        elif stage == 2:
+            mods = [self.transformer, self.inv]
+        elif stage == 3:
+            mods = [self.transformer, self.inv] + ([self.mtae.adapter] if self.mtae.adapter is not None else [])
+        else:
+            raise MageError(f"unknown training stage {stage}")
+        return [p for m in mods for p in m.parameters()]
+
+    def set_stage(self, stage: int) -> list:
+        """Freeze everything except the stage's parameters; returns them."""
+        params = self.stage_parameters(stage)
+        keep = {id(p) for p in params}
+        for p in self.parameters():
+            p.requires_grad_(id(p) in keep)
+        return params
+
+    def after_step(self, stage: int, step: int) -> bool:
+        """Hook run after each optimizer step: dead-code restarts in stage 1. True when parameters changed."""
+        every = self.cfg.dead_code_every
+        if stage == 1 and every and step % every == 0:
+            return self.mtae.quantiser.restart_dead_codes(self.cfg.dead_code_threshold) > 0
+        return False
+
+    # ---- training losses -------------------------------------------------------------------------------------------
+    def forward(self, batch, stage: int) -> dict:
+        """Losses of one stage for a SegmentBatch: {"loss": total, <named terms>..., "token_acc_K" / "usage_K"}."""
+        x_BHD = self.segment_input(batch)
+        cond_BD = batch.x_BHD[:, 0]
+        if stage == 1:
+            return self._stage1(x_BHD, cond_BD)
+        with torch.no_grad():  # frozen tokenizer
+            q = self.mtae.quantiser(self.mtae.encoder(x_BHD), update_stats=False)
+        target_BL = torch.cat(q.idx_list, dim=1)
+        logits_BLV = self.transformer(cond_BD, q.fhat_cum_list, self.transformer.random_drop(len(x_BHD), x_BHD.device))
+        ce = F.cross_entropy(logits_BLV.float().reshape(-1, self.transformer.V), target_BL.reshape(-1))
+        acc_K = self.token_accuracy(logits_BLV.detach(), target_BL)
+        if stage == 2:
+            inv = F.mse_loss(self.inv(q.fhat_cum_list[-1], cond_BD).float(), batch.a_BA)
+            return {"loss": ce + inv, "ce": ce.detach(), "inv": inv.detach(), "token_acc_K": acc_K}
+        if stage == 3:
+            return self._stage3(logits_BLV, ce, acc_K, cond_BD, batch.a_BA)
+        raise MageError(f"unknown training stage {stage}")
+
+    def _stage1(self, x_BHD, cond_BD) -> dict:
+        q = self.mtae.quantiser(self.mtae.encoder(x_BHD))
+        xdec_BHD = self.mtae.decode(q.fhat_BCT, cond_BD if self.mtae.adapter is not None else None)
+        rec = F.mse_loss(xdec_BHD.float(), x_BHD)
+        out = {"rec": rec.detach(), "vq": q.vq_loss.detach(), "usage_K": q.usage_K}
+        loss = rec + q.vq_loss
+        if self.mtae.adapter is not None:
+            cond_loss = F.mse_loss(xdec_BHD[:, 0, : self.cond_dim].float(), cond_BD)
+            loss = loss + self.train_weights.get("w_cond", 1.0) * cond_loss
+            out["cond"] = cond_loss.detach()
+        out["loss"] = loss
+        return out
+
+    def _stage3(self, logits_BLV, ce, acc_K, cond_BD, a_BA) -> dict:
+        """Gumbel-Softmax (straight-through) tokens -> latent -> L_inv and L_cond flow into the transformer."""
+        w = self.train_weights
+        onehot_BLV = F.gumbel_softmax(logits_BLV.float(), tau=self.gumbel_tau, hard=True, dim=-1)
+        q = self.mtae.quantiser
+        fhat_BCT = 0
+        for k in range(len(self.scales)):
+            sl = slice(self.transformer.begins[k], self.transformer.begins[k + 1])
+            fhat_BCT = fhat_BCT + q.embed_onehot(k, onehot_BLV[:, sl])
+        inv = F.mse_loss(self.inv(fhat_BCT, cond_BD).float(), a_BA)
+        loss = w.get("w_ce", 1.0) * ce + w.get("w_inv", 1.0) * inv
+        out = {"ce": ce.detach(), "inv": inv.detach(), "token_acc_K": acc_K}
+        if self.mtae.adapter is not None:
+            xdec_BHD = self.mtae.decode(fhat_BCT, cond_BD)
+            cond_loss = F.mse_loss(xdec_BHD[:, 0, : self.cond_dim].float(), cond_BD)
+            loss = loss + w.get("w_cond", 1.0) * cond_loss
+            out["cond"] = cond_loss.detach()
+        out["loss"] = loss
+        return out
+
+    def token_accuracy(self, logits_BLV: torch.Tensor, target_BL: torch.Tensor) -> torch.Tensor:
+        """(K,) fraction of tokens of each scale predicted exactly (argmax)."""
+        hit_BL = (logits_BLV.argmax(-1) == target_BL).float()
+        return torch.stack([hit_BL[:, self.transformer.begins[k]:self.transformer.begins[k + 1]].mean()
+                            for k in range(len(self.scales))])
+
+    # ---- planner API -----------------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def sample(self, cond_BD: torch.Tensor, *, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+               cfg_scale: float = 1.0, generator: torch.Generator | None = None,
+               return_logits: bool = False) -> SampleOut:
+        """Sample the K token maps coarse to fine, one transformer forward per scale with a KV cache.
+
+        cfg_scale = 1 is plain conditional sampling; s != 1 uses logits_u + s (logits_c - logits_u) with the learned
+        null condition. temperature <= 0 is greedy. return_logits keeps the (guided) logits per scale in
+        out.logits_list (for tests/debugging)."""
+        tr, q = self.transformer, self.mtae.quantiser
+        B = cond_BD.shape[0]
+        guided = cfg_scale != 1.0
+        c_Bd = tr.embed_condition(cond_BD)
+        if guided:
+            c_Bd = torch.cat([c_Bd, tr.null_condition(B).to(c_Bd.dtype)])
+        cache = KVCache(len(tr.blocks))
+        mods = tr.modulations(c_Bd)
+        fhat_BCT, idx_list, cum_list, logits_list = None, [], [], []
+        for k in range(len(self.scales)):
+            prev = None if fhat_BCT is None else (torch.cat([fhat_BCT, fhat_BCT]) if guided else fhat_BCT)
+            logits = tr.step(k, c_Bd, prev, cache, mods)
+            if guided:
+                logits = logits[B:] + cfg_scale * (logits[:B] - logits[B:])
+            if return_logits:
+                logits_list.append(logits)
+            idx_Bp = sample_tokens(logits, temperature, top_k, top_p, generator)
+            z_BCT = q.embed_idx(k, idx_Bp)
+            fhat_BCT = z_BCT if fhat_BCT is None else fhat_BCT + z_BCT
+            idx_list.append(idx_Bp)
+            cum_list.append(fhat_BCT)
+        out = SampleOut(idx_list, cum_list)
+        if return_logits:
+            out.logits_list = logits_list
+        return out
+
+    @torch.inference_mode()
+    def decode(self, fhat_BCT: torch.Tensor, cond_BD: torch.Tensor | None = None) -> torch.Tensor:
+        """Latent -> normalised segment x_BHD (B, H, x_dim); the condition adapter applies when cond_BD is given.
+        Columns are (R, s) or (R, s, a) for the model_actions ablation."""
+        return self.mtae.decode(fhat_BCT, cond_BD)
+
+    @torch.inference_mode()
+    def inverse_dynamics(self, fhat_BCT: torch.Tensor, cond_BD: torch.Tensor) -> torch.Tensor:
+        """Normalised first action a_BA from the cumulative latent and the condition."""
+        return self.inv(fhat_BCT, cond_BD)
+
+    @torch.inference_mode()
+    def act(self, cond_BD: torch.Tensor, **sample_kw) -> torch.Tensor:
+        """Fast acting path: sample the K scales and read the normalised action off the final latent."""
+        return self.inv(self.sample(cond_BD, **sample_kw).fhat_BCT, cond_BD)
+
+    def encode(self, x_BHD: torch.Tensor):
+        """Ground-truth tokens of normalised segments: QuantOut (idx_list, fhat_cum_list, ...)."""
+        return self.mtae.quantiser(self.mtae.encoder(x_BHD), update_stats=False)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
