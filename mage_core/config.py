@@ -67,7 +67,7 @@ class TrainConfig:
 class DataConfig:
     """How the dataset is cut into segments for training."""
 
-    rtg_mode: str = "window"  # "window" (sparse-goal relabel, see docs/ARCHITECTURE.md) or "dense"
+    rtg_mode: str = ""  # "window" (sparse-goal relabel, docs/ARCHITECTURE.md), "dense", or "" = the task's mode
     rtg_window: int = 0  # W for the window relabel; 0 = the task's evaluation length
 
 

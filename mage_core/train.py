@@ -418,7 +418,8 @@ def mage_stages(tcfg: TrainConfig) -> list[StageSpec]:
 def make_segment_dataset(episodes: list, task, cfg: MageConfig, normaliser=None) -> SegmentDataset:
     """Cut episodes into segments of the model's horizon with the configured RTG relabel."""
     seg = SegmentConfig(horizon=cfg.model.horizon or task.horizon,
-                        rtg_window=cfg.data.rtg_window or task.eval_steps, rtg_mode=cfg.data.rtg_mode)
+                        rtg_window=cfg.data.rtg_window or task.eval_steps,
+                        rtg_mode=cfg.data.rtg_mode or getattr(task, "rtg_mode", "window"))
     return SegmentDataset(episodes, seg, normaliser=normaliser)
 
 
@@ -458,7 +459,8 @@ def train_mage(cfg: MageConfig, episodes: list, task, *, out_path, dataset_id: s
     if resume is not None:
         check_compatible(resume, dataset.obs_dim, dataset.act_dim)
     cfg.model.horizon = cfg.model.horizon or task.horizon
-    cfg.data.rtg_window = cfg.data.rtg_window or task.eval_steps
+    cfg.data.rtg_window = dataset.config.rtg_window
+    cfg.data.rtg_mode = dataset.config.rtg_mode
     cfg.model.obs_dim, cfg.model.act_dim = dataset.obs_dim, dataset.act_dim
     torch.manual_seed(cfg.train.seed)
     model = MAGE(cfg.model)

@@ -148,15 +148,19 @@ class MAGE(nn.Module):
         raise MageError(f"unknown training stage {stage}")
 
     def _stage1(self, x_BHD, cond_BD) -> dict:
+        """Reconstruction of the plain decoder (it must work on its own) + VQ terms; with the adapter on, also the
+        adapted segment's reconstruction (so D' does not disturb later steps) and L_cond on its first step."""
         q = self.mtae.quantiser(self.mtae.encoder(x_BHD))
-        xdec_BHD = self.mtae.decode(q.fhat_BCT, cond_BD if self.mtae.adapter is not None else None)
+        xdec_BHD = self.mtae.decoder(q.fhat_BCT)
         rec = F.mse_loss(xdec_BHD.float(), x_BHD)
         out = {"rec": rec.detach(), "vq": q.vq_loss.detach(), "usage_K": q.usage_K}
         loss = rec + q.vq_loss
         if self.mtae.adapter is not None:
-            cond_loss = F.mse_loss(xdec_BHD[:, 0, : self.cond_dim].float(), cond_BD)
-            loss = loss + self.train_weights.get("w_cond", 1.0) * cond_loss
-            out["cond"] = cond_loss.detach()
+            xad_BHD = self.mtae.adapter(xdec_BHD, q.fhat_BCT, cond_BD)
+            rec_ad = F.mse_loss(xad_BHD.float(), x_BHD)
+            cond_loss = F.mse_loss(xad_BHD[:, 0, : self.cond_dim].float(), cond_BD)
+            loss = loss + rec_ad + self.train_weights.get("w_cond", 1.0) * cond_loss
+            out["rec_adapted"], out["cond"] = rec_ad.detach(), cond_loss.detach()
         out["loss"] = loss
         return out
 
@@ -187,7 +191,7 @@ class MAGE(nn.Module):
                             for k in range(len(self.scales))])
 
     # ---- planner API -----------------------------------------------------------------------------------------------
-    @torch.inference_mode()
+    @torch.no_grad()
     def sample(self, cond_BD: torch.Tensor, *, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                cfg_scale: float = 1.0, generator: torch.Generator | None = None,
                return_logits: bool = False) -> SampleOut:
@@ -222,18 +226,18 @@ class MAGE(nn.Module):
             out.logits_list = logits_list
         return out
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def decode(self, fhat_BCT: torch.Tensor, cond_BD: torch.Tensor | None = None) -> torch.Tensor:
         """Latent -> normalised segment x_BHD (B, H, x_dim); the condition adapter applies when cond_BD is given.
         Columns are (R, s) or (R, s, a) for the model_actions ablation."""
         return self.mtae.decode(fhat_BCT, cond_BD)
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def inverse_dynamics(self, fhat_BCT: torch.Tensor, cond_BD: torch.Tensor) -> torch.Tensor:
         """Normalised first action a_BA from the cumulative latent and the condition."""
         return self.inv(fhat_BCT, cond_BD)
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def act(self, cond_BD: torch.Tensor, **sample_kw) -> torch.Tensor:
         """Fast acting path: sample the K scales and read the normalised action off the final latent."""
         return self.inv(self.sample(cond_BD, **sample_kw).fhat_BCT, cond_BD)
