@@ -20,8 +20,8 @@ def package_versions() -> dict:
     """Versions recorded in every checkpoint."""
     import mage_core
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-            "mage": mage_core.__version__}
+    return {"python": platform.python_version(), "torch": str(torch.__version__),
+            "numpy": str(np.__version__), "mage": str(mage_core.__version__)}
 
 
 def save_checkpoint(path, payload: dict) -> Path:
@@ -68,7 +68,8 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated zip, random bytes, pickled objects that are not allowed
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()] or [type(exc).__name__]
+        msg = next((ln for ln in lines if "Unsupported global" in ln), lines[0])
         raise MageError(f"{path} is not a readable mage checkpoint (truncated or corrupt?): {msg[:200]}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise MageError(f"{path} is not a mage checkpoint (no format={FORMAT!r} marker)")

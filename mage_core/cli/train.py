@@ -1,0 +1,159 @@
+"""`mage train`: train a MAGE (or baseline) checkpoint on a task's dataset, with resume, events and ablations."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from mage_core.errors import MageError
+
+ALGOS = ("mage", "bc", "dt", "diffuser")
+
+
+def register(sub) -> None:
+    from mage_core.config import PRESETS
+
+    p = sub.add_parser(
+        "train", help="train a checkpoint (MAGE or a baseline)",
+        description="Train a checkpoint on a local dataset. MAGE trains in three resumable stages: (1) the multi-scale "
+        "trajectory autoencoder, (2) the multi-scale transformer + latent inverse dynamics on frozen tokens, "
+        "(3) end-to-end refinement through a Gumbel-Softmax relaxation. Progress goes to stderr; --events writes "
+        "JSON-lines events. Under torchrun (WORLD_SIZE > 1) training is data parallel.",
+        epilog="examples:\n  mage data make pointmaze-umaze && mage train --task pointmaze-umaze\n"
+        "  mage train --task pointmaze-umaze --preset tiny --out /tmp/ckpts --events -\n"
+        "  mage train --resume checkpoints/pointmaze-umaze-mage.pt\n"
+        "  mage train --task pointmaze-umaze --scales 1 --no-cond-loss   (ablations)\n"
+        "  torchrun --nproc_per_node 2 -m mage_core train --task pointmaze-umaze",
+        formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    src = p.add_argument_group("data")
+    src.add_argument("--task", help="built-in task; trains on its default dataset (made with `mage data make TASK`)")
+    src.add_argument("--dataset", metavar="ID|PATH", help="local Minari dataset id or path (default: the task's)")
+    run = p.add_argument_group("run")
+    run.add_argument("--algo", choices=ALGOS, default="mage", help="algorithm (default mage)")
+    run.add_argument("--preset", choices=PRESETS, default="small",
+                     help="size preset: tiny (CI, ~1 min CPU), small (maze default), paper (GPU) (default small)")
+    run.add_argument("--device", default="auto", help="auto (cuda if available else cpu), cpu or cuda (default auto)")
+    run.add_argument("--out", metavar="DIR|FILE.pt", help="output folder (checkpoint <task>-<algo>.pt inside) or "
+                     "a .pt path (default: checkpoints/, or the --resume file itself)")
+    run.add_argument("--resume", metavar="CKPT", help="continue an interrupted run exactly (its config is used)")
+    run.add_argument("--events", metavar="FILE|-", help="write JSON-lines training events to FILE or stdout (-)")
+    run.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's, 0)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    steps = p.add_argument_group("steps and batch")
+    steps.add_argument("--steps-scale", type=float, default=1.0, metavar="F",
+                       help="multiply every stage's step count by F (e.g. 0.1 for a quick try)")
+    steps.add_argument("--stage1-steps", type=int, metavar="N", help="MAGE autoencoder steps")
+    steps.add_argument("--stage2-steps", type=int, metavar="N", help="MAGE transformer + inverse-dynamics steps")
+    steps.add_argument("--stage3-steps", type=int, metavar="N", help="MAGE refinement steps")
+    steps.add_argument("--steps", type=int, metavar="N", help="total steps for baselines (MAGE: use --stageN-steps)")
+    steps.add_argument("--batch-size", type=int, metavar="B", help="segments per step (per process)")
+    steps.add_argument("--threads", type=int, metavar="N", help="torch CPU threads")
+    abl = p.add_argument_group("MAGE ablations")
+    abl.add_argument("--scales", type=int, metavar="K", help="number of scales K (1 = flat single-scale model)")
+    abl.add_argument("--model-actions", action="store_true", help="model (R, s, a) segments instead of (R, s)")
+    abl.add_argument("--no-cond-loss", action="store_true", help="no condition adapter D' and no L_cond")
+    p.set_defaults(func=cmd_train)
+
+
+def _resolve_data(args):
+    """(task, dataset_id) from --task / --dataset."""
+    from mage_core.tasks import get_task
+
+    task = get_task(args.task) if args.task else None
+    dataset_id = args.dataset or (task.dataset_id if task else None)
+    if dataset_id is None:
+        raise MageError("say what to train on: --task TASK or --dataset ID|PATH (or --resume CKPT)")
+    return task, dataset_id
+
+
+def _out_path(args, task_name: str) -> Path:
+    if args.out:
+        out = Path(args.out)
+        return out if out.suffix == ".pt" else out / f"{task_name}-{args.algo}.pt"
+    if args.resume:
+        return Path(args.resume)
+    return Path("checkpoints") / f"{task_name}-{args.algo}.pt"
+
+
+def cmd_train(args) -> int:
+    from mage_core.train import EventSink
+
+    sink = EventSink(args.events)
+    log = sys.stderr if args.events == "-" else sys.stdout
+    try:
+        if args.algo != "mage":
+            path = _train_baseline(args, sink)
+        else:
+            path = _train_mage(args, sink)
+    except MageError as exc:
+        sink.emit("error", message=str(exc))
+        raise
+    finally:
+        sink.close()
+    print(f"checkpoint written to {path}", file=log)
+    return 0
+
+
+def _train_baseline(args, sink) -> Path:
+    try:
+        from mage_core.baselines import train_baseline
+    except ImportError as exc:
+        raise MageError(f"baseline training is not available in this build ({exc})") from None
+    if args.resume and not (args.task or args.dataset):
+        from mage_core.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(args.resume)
+        args.task = ckpt.get("task")
+        args.dataset = (ckpt.get("dataset") or {}).get("id")
+    task, dataset_id = _resolve_data(args)
+    if task is None:
+        from mage_core.data.store import load_episodes
+
+        task = load_episodes(dataset_id)[0]
+    return train_baseline(args.algo, dataset=dataset_id, task=task, preset=args.preset, device=args.device,
+                          out=_out_path(args, task.name), resume=args.resume, events=sink,
+                          seed=args.seed or 0, steps=args.steps)
+
+
+def _train_mage(args, sink) -> Path:
+    from mage_core.checkpoint import load_checkpoint
+    from mage_core.config import preset
+    from mage_core.data.store import load_episodes
+    from mage_core.train import train_mage
+
+    resume = None
+    if args.resume:
+        resume = load_checkpoint(args.resume)
+        if resume.get("algo") != "mage":
+            raise MageError(f"{args.resume} is a {resume.get('algo')!r} checkpoint; resume it with --algo "
+                            f"{resume.get('algo')}")
+        if not (args.task or args.dataset):
+            args.task = resume.get("task") if not (resume.get("dataset") or {}).get("id") else None
+            args.dataset = (resume.get("dataset") or {}).get("id")
+    task, dataset_id = _resolve_data(args)
+    ds_task, episodes, _info = load_episodes(dataset_id)
+    task = task or ds_task
+    cfg = preset(args.preset)
+    t = cfg.train
+    for k in (1, 2, 3):
+        name = f"stage{k}_steps"
+        override = getattr(args, name)
+        setattr(t, name, max(1, int(round((override if override is not None else getattr(t, name)) * args.steps_scale))))
+    if args.steps_scale != 1.0:
+        t.warmup_steps = max(1, int(t.warmup_steps * args.steps_scale))
+    if args.batch_size:
+        t.batch_size = args.batch_size
+    if args.seed is not None:
+        t.seed = args.seed
+    if args.threads:
+        t.num_threads = args.threads
+    t.device = args.device
+    if args.scales is not None:
+        cfg.model.n_scales = args.scales
+    cfg.model.model_actions = bool(args.model_actions)
+    cfg.model.use_cond_loss = not args.no_cond_loss
+    if resume is not None and any(getattr(args, a) for a in ("scales", "model_actions", "no_cond_loss")):
+        raise MageError("ablation flags cannot change a resumed run; start a new one instead")
+    out = _out_path(args, task.name)
+    train_mage(cfg, episodes, task, out_path=out, dataset_id=dataset_id, sink=sink, resume=resume,
+               progress=not args.no_progress)
+    return out

@@ -1,0 +1,152 @@
+"""Staged training: overfitting a handful of segments, exact resume, events, NaN handling, and the CLI."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from _helpers_model import micro_config, umaze_episodes
+from mage_core.checkpoint import load_checkpoint
+from mage_core.data.segments import SegmentBatch
+from mage_core.errors import MageError
+from mage_core.train import EventSink, lr_factor, make_segment_dataset, resolve_device, train_mage
+
+torch.set_num_threads(1)
+
+
+def _steps(cfg, s1, s2, s3, **train):
+    cfg.train.stage1_steps, cfg.train.stage2_steps, cfg.train.stage3_steps = s1, s2, s3
+    cfg.train.warmup_steps = 5
+    for k, v in train.items():
+        setattr(cfg.train, k, v)
+    return cfg
+
+
+def test_tiny_model_overfits_a_handful_of_segments(tmp_path):
+    task, episodes = umaze_episodes()
+    cfg = _steps(micro_config(cond_dropout=0.0), 200, 250, 20, batch_size=8, lr_stage2=3e-3, log_every=10)
+    ds = make_segment_dataset(list(episodes), task, cfg)
+    fixed = ds.get(np.arange(8) * 97)
+    events = []
+    train_mage(cfg, list(episodes), task, out_path=tmp_path / "m.pt", sink=EventSink(None, [events.append]),
+               progress=False, batch_fn=lambda rng, b: fixed)
+    steps = [e for e in events if e["event"] == "step"]
+    s1 = [e["losses"] for e in steps if e["stage"] == 1]
+    s2 = [e for e in steps if e["stage"] == 2]
+    assert s1[-1]["rec"] < s1[0]["rec"] / 10, (s1[0], s1[-1])
+    assert s2[-1]["losses"]["ce"] < s2[0]["losses"]["ce"] / 5, (s2[0]["losses"], s2[-1]["losses"])
+    assert s2[-1]["losses"]["inv"] < s2[0]["losses"]["inv"] / 5
+    assert min(s2[-1]["token_acc"]) > 0.8, s2[-1]["token_acc"]
+    assert all(0 < u <= 1 for u in steps[0]["codebook_usage"])
+
+
+def test_events_follow_the_contract(tmp_path):
+    task, episodes = umaze_episodes()
+    cfg = _steps(micro_config(), 10, 10, 5, log_every=5, ckpt_every=5)
+    path = tmp_path / "events.jsonl"
+    sink = EventSink(path)
+    train_mage(cfg, list(episodes), task, out_path=tmp_path / "m.pt", sink=sink, progress=False)
+    sink.close()
+    events = [json.loads(line) for line in path.read_text().splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "done"
+    assert events[0]["stages"] == [{"name": "autoencoder", "steps": 10}, {"name": "transformer", "steps": 10},
+                                   {"name": "refinement", "steps": 5}]
+    assert {"device", "params", "algo", "task"} <= set(events[0])
+    steps = [e for e in events if e["event"] == "step"]
+    for e in steps:
+        assert {"stage", "step", "total", "losses", "segments_per_s", "eta_s"} <= set(e)
+        assert ("codebook_usage" in e) == (e["stage"] == 1)
+        assert ("token_acc" in e) == (e["stage"] in (2, 3))
+        if "token_acc" in e:
+            assert len(e["token_acc"]) == 8
+    assert kinds.count("stage_end") == 3
+    assert any(e["event"] == "checkpoint" and e["stage"] == 2 and e["step"] == 5 for e in events)
+    assert events[-1]["checkpoint"] == str(tmp_path / "m.pt") and events[-1]["wall_s"] > 0
+
+
+def test_resume_continues_exactly(tmp_path):
+    task, episodes = umaze_episodes()
+    cfg = _steps(micro_config(dead_code_every=5), 12, 12, 6, ckpt_every=6, log_every=3)
+    mid = tmp_path / "mid.pt"
+
+    def keep_mid(e):  # snapshot the periodic checkpoint written in the middle of stage 2
+        if e["event"] == "checkpoint" and e["stage"] == 2 and e["step"] == 6:
+            shutil.copy(e["path"], mid)
+
+    full = train_mage(cfg, list(episodes), task, out_path=tmp_path / "full.pt",
+                      sink=EventSink(None, [keep_mid]), progress=False)
+    assert load_checkpoint(mid)["train_state"]["step"] == 6
+    resumed = train_mage(None, list(episodes), task, out_path=tmp_path / "resumed.pt", resume=mid, progress=False)
+    for k, v in full["state_dict"].items():
+        assert torch.equal(v, resumed["state_dict"][k]), f"{k} differs after resume"
+    assert full["metrics"]["stage3"] == resumed["metrics"]["stage3"]
+    final = load_checkpoint(tmp_path / "resumed.pt")
+    assert final["train_state"]["done"] and final["train_state"]["stage"] == 3
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_last_checkpoint(tmp_path):
+    task, episodes = umaze_episodes()
+    cfg = _steps(micro_config(), 10, 5, 1, ckpt_every=4)
+    ds = make_segment_dataset(list(episodes), task, cfg)
+    calls = {"n": 0}
+
+    def poisoned(rng, b):
+        calls["n"] += 1
+        batch = ds.sample(b, rng)
+        if calls["n"] >= 7:
+            return SegmentBatch(batch.x_BHD * float("nan"), batch.a_BHA, batch.mask_BH)
+        return batch
+
+    events = []
+    with pytest.raises(MageError, match="NaN"):
+        train_mage(cfg, list(episodes), task, out_path=tmp_path / "m.pt", sink=EventSink(None, [events.append]),
+                   progress=False, batch_fn=poisoned)
+    assert events[-1]["event"] == "error" and "last good checkpoint" in events[-1]["message"]
+    ckpt = load_checkpoint(tmp_path / "m.pt")
+    assert ckpt["train_state"]["step"] == 4
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
+
+
+def test_lr_schedule_and_device():
+    assert lr_factor(0, 100, 10) == pytest.approx(0.1)
+    assert lr_factor(10, 100, 10) == pytest.approx(1.0)
+    assert lr_factor(100, 100, 10) == pytest.approx(0.1)
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    if not torch.cuda.is_available():
+        with pytest.raises(MageError, match="no CUDA"):
+            resolve_device("cuda")
+
+
+def test_cli_trains_tiny_preset_on_a_generated_dataset(tmp_path, monkeypatch, capsys):
+    from mage_core.cli import main
+    from mage_core.data.generate import GenerateConfig, make_dataset
+    from mage_core.tasks import get_task
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    make_dataset(get_task("pointmaze-umaze"), GenerateConfig(steps=1500, ref_episodes=1))
+    out = tmp_path / "ckpts"
+    rc = main(["train", "--task", "pointmaze-umaze", "--preset", "tiny", "--out", str(out), "--events",
+               str(tmp_path / "ev.jsonl"), "--steps-scale", "0.1", "--no-progress", "--threads", "1",
+               "--scales", "4", "--no-cond-loss"])
+    assert rc == 0
+    ckpt_path = out / "pointmaze-umaze-mage.pt"
+    ckpt = load_checkpoint(ckpt_path)
+    assert ckpt["config"]["model"]["n_scales"] == 4 and ckpt["config"]["model"]["use_cond_loss"] is False
+    assert len(ckpt["spaces"]["scales"]) == 4 and ckpt["train_state"]["done"]
+    assert json.loads((tmp_path / "ev.jsonl").read_text().splitlines()[-1])["event"] == "done"
+    capsys.readouterr()
+    assert main(["ckpt", "info", str(ckpt_path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["task"] == "pointmaze-umaze" and info["spaces"]["obs_dim"] == 6
+    assert main(["ckpt", "info", str(ckpt_path)]) == 0
+    assert "pointmaze-umaze" in capsys.readouterr().out
+    # bad input gets a one-line error and exit code 2
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    assert main(["ckpt", "info", str(tmp_path / "bad.pt")]) == 2
+    assert main(["train", "--dataset", "no/such/dataset-v0", "--preset", "tiny"]) == 2
+    assert "mage: error:" in capsys.readouterr().err
