@@ -1,0 +1,95 @@
+"""`mage-studio` entry point: QApplication on a qasync event loop, the main window first, heavy imports after it shows."""
+from __future__ import annotations
+
+import time
+
+_T_START = time.perf_counter()  # process-relative start, for the time-to-first-window measurement
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+
+
+def _parse(argv):
+    p = argparse.ArgumentParser(prog="mage-studio", description="MAGE Studio: the visual planning studio.")
+    p.add_argument("--task", default="pointmaze-umaze", help="built-in task shown at start")
+    p.add_argument("--dataset", help="dataset id or path to load at start")
+    p.add_argument("--checkpoint", help="checkpoint to load at start")
+    p.add_argument("--screenshot", metavar="PNG", help="load, wait for the first plan, save a window screenshot, quit")
+    p.add_argument("--orbit", action="store_true", help="start in the orbit view instead of top-down")
+    p.add_argument("--first-window-probe", action="store_true", help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def make_app(argv=None):
+    """The QApplication with the studio's look (Fusion + dark stylesheet)."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
+    app.setApplicationName("MAGE Studio")
+    app.setOrganizationName("MAGE")
+    app.setStyle("Fusion")
+    from mage_studio.main_window import load_stylesheet
+
+    app.setStyleSheet(load_stylesheet())
+    return app
+
+
+def main(argv=None) -> int:
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    app = make_app()
+    import qasync
+    from PySide6.QtCore import QTimer
+
+    from mage_studio.main_window import MainWindow
+
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    win = MainWindow(initial_task=args.task)
+    win.show()
+    if args.orbit:
+        win.viewport.view_orbit()
+    if args.first_window_probe:  # bench: report when the first rendered frame is on screen, then quit
+        def first_frame(_ms):
+            print(f"first_window_s {time.perf_counter() - _T_START:.3f}", flush=True)
+            QTimer.singleShot(0, app.quit)
+
+        win.viewport.frame_painted.connect(first_frame)
+    else:
+        QTimer.singleShot(0, win.after_show)
+        if args.dataset:
+            QTimer.singleShot(0, lambda: win.open_dataset(args.dataset))
+        if args.checkpoint:
+            QTimer.singleShot(0, lambda: win.open_checkpoint(args.checkpoint))
+        if args.screenshot:
+            _arm_screenshot(win, args.screenshot, need_plan=bool(args.checkpoint))
+
+    closing = asyncio.Event()
+    app.aboutToQuit.connect(closing.set)
+    with loop:
+        loop.run_until_complete(closing.wait())
+    return 0
+
+
+def _arm_screenshot(win, out: str, need_plan: bool, timeout_ms: int = 60000) -> None:
+    """Save a grab of the window once the scene (and the first plan, when a checkpoint was given) is drawn."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    start = time.perf_counter()
+
+    def poll():
+        ready = win.viewport.image is not None and (not need_plan or win.session.plan is not None)
+        if ready or (time.perf_counter() - start) * 1000 > timeout_ms:
+            QTimer.singleShot(800, lambda: (win.grab().save(out), print(f"saved {out}", flush=True),
+                                            QApplication.instance().quit()))
+        else:
+            QTimer.singleShot(200, poll)
+
+    QTimer.singleShot(500, poll)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The studio's dock widgets: Data, Checkpoint, Condition, Plan, Run and Train."""

@@ -1,0 +1,94 @@
+"""Checkpoint dock: open a checkpoint, show its config and training metrics, and whether it fits the dataset/env."""
+from __future__ import annotations
+
+from PySide6.QtWidgets import QHBoxLayout, QPushButton, QTreeWidget, QTreeWidgetItem
+
+from mage_studio.docks.base import StudioDock, heading, muted
+
+
+def _fill(parent, value) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            item = QTreeWidgetItem([str(k), "" if isinstance(v, (dict, list)) and v and _nested(v) else _short(v)])
+            parent.addChild(item) if isinstance(parent, QTreeWidgetItem) else parent.addTopLevelItem(item)
+            if isinstance(v, (dict, list)) and _nested(v):
+                _fill(item, v)
+    elif isinstance(value, list):
+        _fill(parent, {str(i): v for i, v in enumerate(value)})
+
+
+def _nested(v) -> bool:
+    return isinstance(v, dict) or (isinstance(v, list) and any(isinstance(x, (dict, list)) for x in v))
+
+
+def _short(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_short(x) for x in v[:12]) + (", …]" if len(v) > 12 else "]")
+    s = str(v)
+    return s if len(s) < 120 else s[:117] + "…"
+
+
+class CheckpointDock(StudioDock):
+    """Open a checkpoint; see what it is and whether it matches the loaded dataset."""
+
+    def __init__(self, studio):
+        super().__init__("Checkpoint", "dock_checkpoint", studio)
+        row = QHBoxLayout()
+        self.btn_open = QPushButton("Open checkpoint…")
+        self.btn_open.setToolTip("Open a .pt checkpoint (Ctrl+O)")
+        self.btn_open.clicked.connect(studio.open_checkpoint_dialog)
+        row.addWidget(self.btn_open)
+        self.body.addLayout(row)
+        self.lbl_path = muted("No checkpoint loaded.")
+        self.body.addWidget(self.lbl_path)
+        self.body.addWidget(heading("Compatibility"))
+        self.lbl_compat = muted("—")
+        self.body.addWidget(self.lbl_compat)
+        self.body.addWidget(heading("Model and training"))
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["key", "value"])
+        self.tree.setMinimumHeight(220)
+        self.tree.setColumnWidth(0, 170)
+        self.body.addWidget(self.tree, 1)
+        self.session.planner_changed.connect(self._on_planner)
+        self.session.dataset_changed.connect(lambda _: self._compat())
+
+    def show_info(self, info: dict) -> None:
+        self.tree.clear()
+        _fill(self.tree, info)
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if item.text(0) in ("metrics", "dataset", "spaces"):
+                item.setExpanded(True)
+
+    def _on_planner(self, planner) -> None:
+        path = self.session.planner_path or "(in-memory planner)"
+        self.lbl_path.setText(f"{path}\n{len(planner.scales)} scales {tuple(planner.scales)}, horizon {planner.horizon}, "
+                              f"obs {planner.obs_dim}, act {planner.act_dim}")
+        info = getattr(planner, "info", None)
+        if not isinstance(info, dict):
+            info = {k: getattr(planner, k) for k in ("horizon", "scales", "obs_dim", "act_dim", "rtg_range")
+                    if hasattr(planner, k)}
+        self.show_info(info)
+        self._compat()
+
+    def _compat(self) -> None:
+        s = self.session
+        if s.planner is None:
+            self.lbl_compat.setText("—")
+            return
+        problems = s.compatibility()
+        if problems:
+            self.lbl_compat.setObjectName("warning")
+            self.lbl_compat.setText("⚠ " + "; ".join(problems))
+        elif s.dataset is None:
+            self.lbl_compat.setObjectName("muted")
+            self.lbl_compat.setText(f"Task {s.task.name}: no dataset loaded to compare with.")
+        else:
+            self.lbl_compat.setObjectName("ok")
+            self.lbl_compat.setText(f"✓ matches dataset {s.dataset.id} ({s.dataset.obs_dim} obs dims, "
+                                    f"{s.dataset.act_dim} action dims, task {s.task.name})")
+        self.lbl_compat.style().unpolish(self.lbl_compat)
+        self.lbl_compat.style().polish(self.lbl_compat)

@@ -1,0 +1,161 @@
+"""Plan dock: per-scale toggles, the "refine to scale k" slider, token maps per scale and plots of the planned states."""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
+from PySide6.QtWidgets import QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QSlider, QWidget
+
+from mage_core.render import scale_colors
+from mage_studio.docks.base import StudioDock, heading, muted
+
+TOKEN_MAP_SIZE = (360, 150)  # pixels of the token-map image
+
+
+def token_map_image(tokens: list, codebook_size: int | None, size=TOKEN_MAP_SIZE) -> QImage:
+    """K rows (coarse at the top); row k split into p_k cells coloured by token id."""
+    w, h = size
+    img = QImage(w, h, QImage.Format.Format_RGB32)
+    img.fill(QColor(24, 28, 37))
+    if not tokens:
+        return img
+    K = len(tokens)
+    v = codebook_size or max(int(max(np.max(t) for t in tokens if len(t))) + 1, 1)
+    p = QPainter(img)
+    row_h = h / K
+    for k, t in enumerate(tokens):
+        t = np.asarray(t).reshape(-1)
+        n = max(len(t), 1)
+        for i, tok in enumerate(t):
+            hue = (int(tok) * 0.61803398875) % 1.0  # golden-ratio hues: neighbouring ids look different
+            col = QColor.fromHsvF(hue, 0.55, 0.35 + 0.6 * (int(tok) % 7) / 6)
+            p.fillRect(QRectF(i * w / n, k * row_h, w / n + 0.5, row_h - 1), col)
+    p.end()
+    return img
+
+
+class PlanDock(StudioDock):
+    """Shows the plan the planner produced, scale by scale."""
+
+    visibility_changed = Signal()
+
+    def __init__(self, studio):
+        super().__init__("Plan", "dock_plan", studio)
+        self.body.addWidget(heading("Scales (coarse → fine)"))
+        self.scale_box = QWidget()
+        self.scale_grid = QGridLayout(self.scale_box)
+        self.scale_grid.setContentsMargins(0, 0, 0, 0)
+        self.body.addWidget(self.scale_box)
+        self.checks: list[QCheckBox] = []
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Refine to scale"))
+        self.refine = QSlider(Qt.Orientation.Horizontal)
+        self.refine.setRange(1, 1)
+        self.refine.setToolTip("Show scales 1..k only: step the plan from coarse to fine ([ and ])")
+        self.lbl_refine = QLabel("1/1")
+        row.addWidget(self.refine, 1)
+        row.addWidget(self.lbl_refine)
+        self.body.addLayout(row)
+        self.refine.valueChanged.connect(self._refine_changed)
+
+        self.body.addWidget(heading("Token maps"))
+        self.token_label = QLabel()
+        self.token_label.setMinimumHeight(TOKEN_MAP_SIZE[1])
+        self.token_label.setToolTip("One row per scale (coarse at the top); each cell is one token, coloured by its id")
+        self.body.addWidget(self.token_label)
+        self.lbl_tokens = muted("")
+        self.body.addWidget(self.lbl_tokens)
+
+        import pyqtgraph as pg
+
+        self.body.addWidget(heading("Planned states per scale"))
+        dim_row = QHBoxLayout()
+        dim_row.addWidget(QLabel("Dimension"))
+        self.dim_combo = QComboBox()
+        self.dim_combo.currentIndexChanged.connect(lambda _: self._plot())
+        dim_row.addWidget(self.dim_combo, 1)
+        self.body.addLayout(dim_row)
+        self.state_plot = pg.PlotWidget()
+        self.state_plot.setMinimumHeight(150)
+        self.state_plot.setLabel("bottom", "step in segment")
+        self.body.addWidget(self.state_plot)
+        self.rtg_plot = pg.PlotWidget()
+        self.rtg_plot.setMinimumHeight(130)
+        self.rtg_plot.setLabel("left", "RTG")
+        self.rtg_plot.setLabel("bottom", "step in segment")
+        self.body.addWidget(self.rtg_plot)
+        self.body.addStretch(1)
+        self.session.planner_changed.connect(self._on_planner)
+        self.session.plan_ready.connect(self._on_plan)
+        self.plan = None
+
+    # ---- scales ------------------------------------------------------------------------------------------------
+    def _on_planner(self, planner) -> None:
+        for c in self.checks:
+            c.deleteLater()
+        self.checks = []
+        scales = tuple(planner.scales)
+        cols = scale_colors(len(scales), self.studio.render_config.palette)
+        for k, pk in enumerate(scales):
+            c = QCheckBox(f"{k + 1}: {pk}")
+            c.setChecked(True)
+            r, g, b = (int(255 * x) for x in cols[k])
+            c.setStyleSheet(f"QCheckBox::indicator:checked {{ background: rgb({r},{g},{b}); border: 1px solid #ddd; }}")
+            c.setToolTip(f"scale {k + 1}: {pk} token(s) over the segment")
+            c.toggled.connect(lambda _: self.visibility_changed.emit())
+            self.scale_grid.addWidget(c, k // 4, k % 4)
+            self.checks.append(c)
+        self.refine.setRange(1, max(len(scales), 1))
+        self.refine.setValue(len(scales))
+        names = ["RTG"] + [f"s[{i}]" for i in range(int(planner.obs_dim))]
+        task = getattr(planner, "task", None)
+        if task is not None and task.is_maze and planner.obs_dim >= 6:
+            names[1:7] = ["x", "y", "vx", "vy", "goal x", "goal y"]
+        self.dim_combo.blockSignals(True)
+        self.dim_combo.clear()
+        self.dim_combo.addItems(names[1:])
+        self.dim_combo.blockSignals(False)
+
+    def _refine_changed(self, v: int) -> None:
+        self.lbl_refine.setText(f"{v}/{self.refine.maximum()}")
+        self.visibility_changed.emit()
+
+    def visible(self) -> list[bool]:
+        k = self.refine.value()
+        return [c.isChecked() and i < k for i, c in enumerate(self.checks)]
+
+    def step_refine(self, delta: int) -> None:
+        self.refine.setValue(self.refine.value() + delta)
+
+    # ---- plan --------------------------------------------------------------------------------------------------
+    def _on_plan(self, plan) -> None:
+        self.plan = plan
+        cb = getattr(self.session.planner, "codebook_size", None)
+        img = token_map_image(list(plan.tokens), cb)
+        self.token_label.setPixmap(QPixmap.fromImage(img))
+        uniq = len(set(int(x) for t in plan.tokens for x in np.asarray(t).reshape(-1)))
+        self.lbl_tokens.setText(f"{sum(len(np.asarray(t).reshape(-1)) for t in plan.tokens)} tokens, "
+                                f"{uniq} distinct codes; scales {tuple(plan.scales)}")
+        self._plot()
+
+    def _plot(self) -> None:
+        import pyqtgraph as pg
+
+        plan = self.plan
+        self.state_plot.clear()
+        self.rtg_plot.clear()
+        if plan is None or self.dim_combo.currentIndex() < 0:
+            return
+        d = self.dim_combo.currentIndex()
+        states = np.asarray(plan.states_KHD)
+        rtg = np.asarray(plan.rtg_KH)
+        cols = scale_colors(states.shape[0], self.studio.render_config.palette)
+        vis = self.visible()
+        for k in range(states.shape[0]):
+            if k < len(vis) and not vis[k]:
+                continue
+            pen = pg.mkPen(tuple(int(255 * c) for c in cols[k]), width=2 if k == states.shape[0] - 1 else 1.3)
+            if d < states.shape[2]:
+                self.state_plot.plot(states[k, :, d], pen=pen)
+            self.rtg_plot.plot(rtg[k], pen=pen)
+        self.state_plot.setLabel("left", self.dim_combo.currentText())

@@ -1,0 +1,276 @@
+"""Train dock: start/stop/resume `mage train` in a background process; live per-stage losses, progress, codebook usage."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
+                               QProgressBar, QPushButton, QSpinBox)
+
+from mage_core.config import PRESETS
+from mage_studio.docks.base import StudioDock, heading, muted
+from mage_studio.process import EventProcess, mage_command
+
+LOSS_COLORS = [(99, 179, 237), (246, 173, 85), (104, 211, 145), (252, 129, 129), (183, 148, 244), (237, 137, 200),
+               (129, 230, 217), (236, 201, 75)]  # one colour per loss name, in order of appearance
+LOG_KEEP = 400  # lines kept in the process log view
+
+
+def train_argv(dataset: str, preset: str, device: str, out: str, resume: str | None = None,
+               steps_scale: float | None = None) -> list[str]:
+    """The `mage train` command line the dock runs (events as JSON lines on stdout)."""
+    argv = mage_command("train", "--dataset", dataset, "--preset", preset, "--device", device, "--out", out,
+                        "--events", "-")
+    if resume:
+        argv += ["--resume", resume]
+    if steps_scale:
+        argv += ["--steps-scale", f"{steps_scale:g}"]
+    return argv
+
+
+def default_checkpoint_dir() -> Path:
+    return Path(os.environ.get("MAGE_CHECKPOINTS", Path.cwd() / "checkpoints"))
+
+
+class TrainDock(StudioDock):
+    """Background training with live curves; the window never waits on it."""
+
+    def __init__(self, studio):
+        super().__init__("Train", "dock_train", studio)
+        grid = QGridLayout()
+        grid.addWidget(QLabel("Dataset"), 0, 0)
+        self.combo_ds = QComboBox()
+        self.combo_ds.setEditable(True)
+        self.combo_ds.setToolTip("Dataset id or path")
+        grid.addWidget(self.combo_ds, 0, 1, 1, 3)
+        grid.addWidget(QLabel("Preset"), 1, 0)
+        self.combo_preset = QComboBox()
+        self.combo_preset.addItems(list(PRESETS))
+        self.combo_preset.setCurrentText("small" if "small" in PRESETS else PRESETS[0])
+        grid.addWidget(self.combo_preset, 1, 1)
+        grid.addWidget(QLabel("Device"), 1, 2)
+        self.combo_device = QComboBox()
+        self.combo_device.addItems(["auto", "cpu"])
+        self.combo_device.setToolTip("auto = CUDA when present, else CPU")
+        grid.addWidget(self.combo_device, 1, 3)
+        grid.addWidget(QLabel("Output"), 2, 0)
+        self.edit_out = QLineEdit(str(default_checkpoint_dir() / "studio-run.pt"))
+        grid.addWidget(self.edit_out, 2, 1, 1, 3)
+        self.body.addLayout(grid)
+        row = QHBoxLayout()
+        self.btn_start = QPushButton("Start")
+        self.btn_start.setObjectName("primary")
+        self.btn_stop = QPushButton("Stop")
+        self.btn_resume = QPushButton("Resume")
+        self.btn_resume.setToolTip("Continue from the output checkpoint's saved training state")
+        self.chk_load = QCheckBox("Load when done")
+        self.chk_load.setChecked(True)
+        for w in (self.btn_start, self.btn_stop, self.btn_resume, self.chk_load):
+            row.addWidget(w)
+        self.body.addLayout(row)
+        self.progress = QProgressBar()
+        self.progress.setFormat("%p%")
+        self.body.addWidget(self.progress)
+        self.lbl_status = muted("Idle.")
+        self.body.addWidget(self.lbl_status)
+
+        import pyqtgraph as pg
+
+        self.loss_plot = pg.PlotWidget()
+        self.loss_plot.setMinimumHeight(170)
+        self.loss_plot.setLogMode(y=True)
+        self.loss_plot.setLabel("bottom", "step (all stages)")
+        self.loss_plot.setLabel("left", "loss")
+        self.loss_plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        self.body.addWidget(self.loss_plot)
+        self.usage_plot = pg.PlotWidget()
+        self.usage_plot.setFixedHeight(110)
+        self.usage_plot.setLabel("bottom", "scale")
+        self.usage_plot.setLabel("left", "codebook use")
+        self.usage_plot.setYRange(0, 1)
+        self.body.addWidget(self.usage_plot)
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(LOG_KEEP)
+        self.log.setFixedHeight(90)
+        self.log.setPlaceholderText("process output")
+        self.body.addWidget(self.log)
+
+        self.proc = EventProcess(self)
+        self.proc.event.connect(self.on_event)
+        self.proc.output.connect(self.log.appendPlainText)
+        self.proc.finished.connect(self._on_finished)
+        self.btn_start.clicked.connect(lambda: self.start(resume=False))
+        self.btn_resume.clicked.connect(lambda: self.start(resume=True))
+        self.btn_stop.clicked.connect(self.stop)
+        self.command_override = None  # tests/bench: a function (resume: bool) -> argv replacing `mage train`
+        self.curves: dict[str, object] = {}
+        self.points: dict[str, list] = {}
+        self.stage_offsets: dict[str, int] = {}
+        self.stage_totals: dict[str, int] = {}
+        self.last_checkpoint: str | None = None
+        self.events_seen = 0
+        self._t0 = 0.0
+        self._set_running(False)
+        self.session.dataset_changed.connect(lambda ds: self.combo_ds.setCurrentText(str(ds.id)))
+
+    def detect_devices(self) -> None:
+        """Add 'cuda' when torch sees a GPU (torch imported on a worker, after the window is up)."""
+        def probe():
+            import torch
+
+            return torch.cuda.is_available()
+
+        def done(has_cuda):
+            if has_cuda and self.combo_device.findText("cuda") < 0:
+                self.combo_device.addItem("cuda")
+            self.studio.set_device_label("cuda" if has_cuda else "cpu")
+
+        self.session.worker.submit(probe, done, lambda m: None)
+
+    def refresh_datasets(self, ids: list[str]) -> None:
+        cur = self.combo_ds.currentText()
+        self.combo_ds.clear()
+        self.combo_ds.addItems(ids)
+        if cur:
+            self.combo_ds.setCurrentText(cur)
+
+    # ---- process control ---------------------------------------------------------------------------------------
+    def _set_running(self, running: bool) -> None:
+        self.btn_start.setEnabled(not running)
+        self.btn_resume.setEnabled(not running)
+        self.btn_stop.setEnabled(running)
+
+    def start(self, resume: bool = False) -> None:
+        if self.proc.is_running():
+            return
+        ds = self.combo_ds.currentText().strip()
+        out = self.edit_out.text().strip()
+        if self.command_override is None and not ds:
+            self.studio.report_error("Cannot start training", "pick a dataset to train on")
+            return
+        if resume and self.command_override is None and not Path(out).is_file():
+            self.studio.report_error("Cannot resume", f"no checkpoint at {out} to resume from")
+            return
+        if self.command_override is not None:
+            argv = self.command_override(resume)
+        else:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            argv = train_argv(ds, self.combo_preset.currentText(), self.combo_device.currentText(), out,
+                              resume=out if resume else None)
+        if not resume:
+            self._clear_plots()
+        self.log.appendPlainText("$ " + " ".join(argv))
+        self.lbl_status.setText("Starting…")
+        self._t0 = time.perf_counter()
+        self._set_running(True)
+        self.proc.start(argv)
+
+    def stop(self) -> None:
+        if self.proc.is_running():
+            self.lbl_status.setText("Stopping…")
+            self.proc.stop()
+
+    def _clear_plots(self) -> None:
+        self.loss_plot.clear()
+        self.curves, self.points = {}, {}
+        self.stage_offsets, self.stage_totals = {}, {}
+        self.usage_plot.clear()
+        self.progress.setValue(0)
+        self.events_seen = 0
+
+    # ---- events ------------------------------------------------------------------------------------------------
+    def _global_step(self, stage, step: int) -> int:
+        return self.stage_offsets.get(str(stage), 0) + int(step)
+
+    def on_event(self, ev: dict) -> None:
+        self.events_seen += 1
+        kind = ev.get("event")
+        if kind == "start":
+            off = 0
+            for st in ev.get("stages", []):
+                self.stage_offsets[str(st.get("name"))] = off
+                self.stage_totals[str(st.get("name"))] = int(st.get("steps", 0))
+                off += int(st.get("steps", 0))
+            self.progress.setRange(0, max(off, 1))
+            self.lbl_status.setText(f"Training {ev.get('algo', 'mage')} on {ev.get('task', '?')} · {ev.get('device', '?')}"
+                                    f" · {ev.get('params', 0):,} parameters")
+        elif kind == "step":
+            self._on_step(ev)
+        elif kind == "stage_end":
+            self.lbl_status.setText(f"Stage {ev.get('stage')} finished.")
+        elif kind == "checkpoint":
+            self.last_checkpoint = ev.get("path")
+        elif kind == "done":
+            self.last_checkpoint = ev.get("checkpoint") or self.last_checkpoint
+            self.progress.setValue(self.progress.maximum())
+        elif kind == "error":
+            self.log.appendPlainText(f"error: {ev.get('message')}")
+
+    def _on_step(self, ev: dict) -> None:
+        import pyqtgraph as pg
+
+        stage = str(ev.get("stage"))
+        if stage not in self.stage_offsets:  # no start event (or unknown stage): append after the others
+            self.stage_offsets[stage] = sum(self.stage_totals.values())
+            self.stage_totals[stage] = int(ev.get("total", 0))
+            self.progress.setRange(0, max(sum(self.stage_totals.values()), 1))
+        x = self._global_step(stage, ev.get("step", 0))
+        for name, val in (ev.get("losses") or {}).items():
+            try:
+                v = float(val)
+            except (TypeError, ValueError):
+                continue
+            if not np.isfinite(v) or v <= 0:
+                continue
+            key = f"{name}"
+            if key not in self.curves:
+                col = LOSS_COLORS[len(self.curves) % len(LOSS_COLORS)]
+                self.curves[key] = self.loss_plot.plot(pen=pg.mkPen(col, width=1.6), name=key)
+                self.points[key] = []
+            self.points[key].append((x, v))
+            xs, ys = zip(*self.points[key])
+            self.curves[key].setData(np.asarray(xs), np.asarray(ys))
+        usage = ev.get("codebook_usage")
+        if usage:
+            self.usage_plot.clear()
+            self.usage_plot.addItem(pg.BarGraphItem(x=np.arange(1, len(usage) + 1), height=np.asarray(usage, float),
+                                                    width=0.7, brush=(90, 130, 210, 200)))
+        self.progress.setValue(min(x, self.progress.maximum()))
+        eta = ev.get("eta_s")
+        total_left = sum(self.stage_totals.values()) - x
+        rate = ev.get("segments_per_s")
+        parts = [f"stage {stage} · step {ev.get('step')}/{ev.get('total')}"]
+        if eta is not None:
+            parts.append(f"ETA {_fmt_s(float(eta))}")
+        elif total_left > 0 and x > 0:
+            parts.append(f"ETA {_fmt_s((time.perf_counter() - self._t0) / x * total_left)}")
+        if rate:
+            parts.append(f"{float(rate):,.0f} segments/s")
+        acc = ev.get("token_acc")
+        if acc:
+            parts.append(f"token acc {np.mean(acc):.2f}")
+        self.lbl_status.setText(" · ".join(parts))
+
+    def _on_finished(self, ok: bool, message: str) -> None:
+        self._set_running(False)
+        if ok:
+            self.lbl_status.setText(f"Done in {_fmt_s(time.perf_counter() - self._t0)}: {self.last_checkpoint or 'no checkpoint'}")
+            if self.chk_load.isChecked() and self.last_checkpoint:
+                self.studio.open_checkpoint(self.last_checkpoint)
+        else:
+            self.lbl_status.setText(f"Training {message}")
+            if "stopped" not in message:
+                self.studio.report_error("Training failed", f"Training {message}")
+
+
+def _fmt_s(s: float) -> str:
+    s = max(0.0, s)
+    if s < 90:
+        return f"{s:.0f} s"
+    if s < 5400:
+        return f"{s / 60:.0f} min"
+    return f"{s / 3600:.1f} h"

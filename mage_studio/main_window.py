@@ -1,0 +1,489 @@
+"""The studio's main window: the MuJoCo viewport in the centre, docks around it, menus, shortcuts, status bar, settings."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QToolBar
+
+from mage_core.errors import MageError
+from mage_core.render import Overlay, RenderConfig, plan_overlay
+from mage_core.tasks import TASKS, get_task
+from mage_studio.docks.base import configure_pyqtgraph
+from mage_studio.qt_util import error_text, show_error
+from mage_studio.session import DatasetView, Session, episode_rtg0
+from mage_studio.viewport import Viewport, legend_rows
+
+RECENT_MAX = 8  # entries kept in the recent-files menus
+SETTINGS_VERSION = 1  # bump when the dock layout changes incompatibly
+
+
+class MainWindow(QMainWindow):
+    """MAGE Studio: dataset → checkpoint → condition → plan → run, and training in the background."""
+
+    def __init__(self, settings: QSettings | None = None, render_config: RenderConfig | None = None,
+                 initial_task: str = "pointmaze-umaze", planner_device: str = "cpu"):
+        super().__init__()
+        self.setWindowTitle("MAGE Studio")
+        self.setObjectName("mageStudio")
+        self.settings = settings or QSettings("MAGE", "MAGE Studio")
+        self.render_config = render_config or RenderConfig()
+        self.planner_device = planner_device  # where loaded checkpoints plan (batch-1 planning is fastest on CPU)
+        self.errors: list[str] = []  # every error shown (tests and the status bar read it)
+        self.last_dialog = None
+        configure_pyqtgraph()
+        self.session = Session(self)
+        self.viewport = Viewport(self.render_config)
+        self.setCentralWidget(self.viewport)
+        self.view_mode = "condition"  # "condition" | "run" | "replay"
+        self._run_overlay: Overlay | None = None
+        self._replay: tuple | None = None
+
+        from mage_studio.docks.checkpoint import CheckpointDock
+        from mage_studio.docks.condition import ConditionDock
+        from mage_studio.docks.data import DataDock
+        from mage_studio.docks.plan import PlanDock
+        from mage_studio.docks.run import RunDock
+        from mage_studio.docks.train import TrainDock
+
+        self.data_dock = DataDock(self)
+        self.checkpoint_dock = CheckpointDock(self)
+        self.condition_dock = ConditionDock(self)
+        self.plan_dock = PlanDock(self)
+        self.run_dock = RunDock(self)
+        self.train_dock = TrainDock(self)
+        L, R, B = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea, Qt.DockWidgetArea.BottomDockWidgetArea
+        self.addDockWidget(L, self.data_dock)
+        self.addDockWidget(L, self.checkpoint_dock)
+        self.tabifyDockWidget(self.data_dock, self.checkpoint_dock)
+        self.addDockWidget(L, self.condition_dock)
+        self.addDockWidget(R, self.plan_dock)
+        self.addDockWidget(R, self.run_dock)
+        self.addDockWidget(R, self.train_dock)
+        self.tabifyDockWidget(self.run_dock, self.train_dock)
+        self.data_dock.raise_()
+        self.run_dock.raise_()
+        self.resizeDocks([self.data_dock, self.plan_dock], [330, 360], Qt.Orientation.Horizontal)
+        self._default_state = self.saveState(SETTINGS_VERSION)
+
+        self._build_status_bar()
+        self._build_actions()
+        self._wire()
+        self.set_task_by_name(initial_task)
+        self._restore_settings()
+
+    # ---- construction ----------------------------------------------------------------------------------------
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.lbl_device = QLabel("device: …")
+        self.lbl_model = QLabel("model: none")
+        self.lbl_perf = QLabel("")
+        sb.addPermanentWidget(self.lbl_perf)
+        sb.addPermanentWidget(self.lbl_model)
+        sb.addPermanentWidget(self.lbl_device)
+
+    def _action(self, text, shortcut=None, slot=None, checkable=False, tip=None) -> QAction:
+        a = QAction(text, self)
+        if shortcut:
+            a.setShortcut(QKeySequence(shortcut))
+            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        if checkable:
+            a.setCheckable(True)
+        if slot is not None:
+            a.triggered.connect(slot)
+        if tip or shortcut:
+            a.setToolTip(f"{tip or text} ({QKeySequence(shortcut).toString()})" if shortcut else tip)
+        self.addAction(a)
+        return a
+
+    def _build_actions(self) -> None:
+        m = self.menuBar()
+        f = m.addMenu("&File")
+        self.act_open_ckpt = self._action("Open checkpoint…", "Ctrl+O", self.open_checkpoint_dialog)
+        self.act_open_ds = self._action("Open dataset folder…", "Ctrl+Shift+O", self.open_dataset_dialog)
+        f.addAction(self.act_open_ckpt)
+        f.addAction(self.act_open_ds)
+        self.recent_menu = f.addMenu("Recent")
+        f.addSeparator()
+        f.addAction(self._action("Save viewport image…", "Ctrl+E", self.export_image_dialog))
+        f.addSeparator()
+        f.addAction(self._action("Quit", "Ctrl+Q", self.close))
+
+        v = m.addMenu("&View")
+        self.act_top = self._action("Top-down view", "T", self.viewport.view_top_down, tip="Top-down camera preset")
+        self.act_orbit_view = self._action("Orbit view", "V", self.viewport.view_orbit, tip="Three-quarter orbit camera")
+        v.addAction(self.act_top)
+        v.addAction(self.act_orbit_view)
+        v.addSeparator()
+        self.tool_group = QActionGroup(self)
+        self.act_tool_nav = self._action("Orbit tool", "O", lambda: self.set_tool("navigate"), True)
+        self.act_tool_start = self._action("Place start", "S", lambda: self.set_tool("start"), True)
+        self.act_tool_goal = self._action("Place goal", "G", lambda: self.set_tool("goal"), True)
+        for a in (self.act_tool_nav, self.act_tool_start, self.act_tool_goal):
+            self.tool_group.addAction(a)
+            v.addAction(a)
+        v.addSeparator()
+        self.act_coarser = self._action("Coarser scale", "[", lambda: self.plan_dock.step_refine(-1))
+        self.act_finer = self._action("Finer scale", "]", lambda: self.plan_dock.step_refine(+1))
+        v.addAction(self.act_coarser)
+        v.addAction(self.act_finer)
+        v.addSeparator()
+        for d in (self.data_dock, self.checkpoint_dock, self.condition_dock, self.plan_dock, self.run_dock, self.train_dock):
+            v.addAction(d.toggleViewAction())
+        v.addAction(self._action("Reset layout", None, self.reset_layout))
+
+        r = m.addMenu("&Run")
+        self.act_play = self._action("Play / pause", "Space", self.run_dock.toggle_play)
+        self.act_step = self._action("Step", "N", self.run_dock.step_once)
+        self.act_reset = self._action("Reset", "R", self.run_dock.reset)
+        self.act_replan = self._action("Re-plan now", "F5", self.session.replan_now)
+        self.act_rtg_up = self._action("RTG +5%", "PgUp", lambda: self.nudge_rtg(+0.05))
+        self.act_rtg_down = self._action("RTG -5%", "PgDown", lambda: self.nudge_rtg(-0.05))
+        self.act_train = self._action("Start training", "Ctrl+T", lambda: self.train_dock.start(False))
+        for a in (self.act_play, self.act_step, self.act_reset, self.act_replan, self.act_rtg_up, self.act_rtg_down,
+                  self.act_train):
+            r.addAction(a)
+
+        tb = QToolBar("Main")
+        tb.setObjectName("toolbar_main")
+        tb.setMovable(False)
+        self.addToolBar(tb)
+        for a in (self.act_open_ckpt, self.act_open_ds):
+            tb.addAction(a)
+        tb.addSeparator()
+        for a in (self.act_top, self.act_orbit_view):
+            tb.addAction(a)
+        tb.addSeparator()
+        for a in (self.act_tool_nav, self.act_tool_start, self.act_tool_goal):
+            tb.addAction(a)
+        tb.addSeparator()
+        for a in (self.act_play, self.act_step, self.act_reset):
+            tb.addAction(a)
+        self.set_tool("start")
+
+    def _wire(self) -> None:
+        s = self.session
+        s.task_changed.connect(self._on_task)
+        s.condition_changed.connect(self._on_condition)
+        s.plan_ready.connect(self._on_plan)
+        s.planner_changed.connect(self._on_planner)
+        s.notify.connect(self._on_notify)
+        self.plan_dock.visibility_changed.connect(self._refresh_overlay)
+        self.condition_dock.tool_changed.connect(self.set_tool)
+        vp = self.viewport
+        vp.world_clicked.connect(self._on_world_pick)
+        vp.world_dragged.connect(self._on_world_pick)
+        vp.frame_painted.connect(self._on_frame)
+        self._fps_frames = 0
+        self._fps_t0 = time.perf_counter()
+
+    # ---- settings --------------------------------------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        geo = self.settings.value("window/geometry")
+        if isinstance(geo, (QByteArray, bytes)):
+            self.restoreGeometry(geo)
+        else:
+            self.resize(1480, 900)
+        state = self.settings.value("window/state")
+        if isinstance(state, (QByteArray, bytes)):
+            self.restoreState(state, SETTINGS_VERSION)
+        self._rebuild_recent()
+
+    def save_settings(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState(SETTINGS_VERSION))
+        self.settings.sync()
+
+    def reset_layout(self) -> None:
+        self.restoreState(self._default_state, SETTINGS_VERSION)
+
+    def recent(self, kind: str) -> list[str]:
+        v = self.settings.value(f"recent/{kind}", [])
+        if isinstance(v, str):
+            v = [v]
+        return [str(x) for x in (v or [])]
+
+    def _add_recent(self, kind: str, item: str) -> None:
+        items = [item] + [x for x in self.recent(kind) if x != item]
+        self.settings.setValue(f"recent/{kind}", items[:RECENT_MAX])
+        self._rebuild_recent()
+
+    def _rebuild_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.recent("checkpoints"):
+            self.recent_menu.addAction(f"Checkpoint: {path}", lambda p=path: self.open_checkpoint(p))
+        for ds in self.recent("datasets"):
+            self.recent_menu.addAction(f"Dataset: {ds}", lambda d=ds: self.open_dataset(d))
+        self.recent_menu.setEnabled(not self.recent_menu.isEmpty())
+
+    # ---- lifecycle -------------------------------------------------------------------------------------------
+    def after_show(self) -> None:
+        """Slow things deferred until the window is on screen: dataset listing, torch, device detection."""
+        self.data_dock.refresh()
+        try:
+            from mage_core.data.store import list_datasets
+
+            self.train_dock.refresh_datasets([r["id"] for r in list_datasets()])
+        except Exception:
+            pass
+        self.train_dock.detect_devices()
+
+    def closeEvent(self, event) -> None:
+        self.save_settings()
+        self.run_dock.set_playing(False)
+        for proc in (self.train_dock.proc, self.data_dock.proc):
+            if proc.is_running():
+                proc.kill()
+                proc.proc.waitForFinished(2000)
+        self.viewport.shutdown()
+        self.session.shutdown()
+        super().closeEvent(event)
+
+    # ---- errors / status -------------------------------------------------------------------------------------
+    def report_error(self, title: str, message: str) -> None:
+        """A clear, non-blocking dialog plus a status-bar line; the window keeps working."""
+        self.errors.append(f"{title}: {message}")
+        self.statusBar().showMessage(f"{title}: {message}", 10000)
+        self.last_dialog = show_error(self, title, message)
+
+    def _on_notify(self, level: str, text: str) -> None:
+        if level == "error":
+            self.errors.append(text)
+        self.statusBar().showMessage(text, 8000 if level != "info" else 4000)
+
+    def set_device_label(self, device: str) -> None:
+        self.lbl_device.setText(f"device: {device}")
+
+    # ---- task / dataset / checkpoint -------------------------------------------------------------------------
+    def set_task_by_name(self, name: str) -> None:
+        try:
+            task = get_task(name)
+        except MageError as exc:
+            self.report_error("Unknown task", str(exc))
+            return
+        if self.session.planner is not None and getattr(self.session.planner, "task", None) is not None \
+                and self.session.planner.task.name != name:
+            self.statusBar().showMessage(f"The loaded checkpoint is for {self.session.planner.task.name}; "
+                                         f"showing {name} without it", 6000)
+            self.session.planner = None
+            self.lbl_model.setText("model: none")
+        self.session.dataset = self.session.dataset if (self.session.dataset and self.session.dataset.task.name == name) else None
+        self.session.set_task(task)
+
+    def open_dataset_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open a Minari dataset folder")
+        if path:
+            self.open_dataset(path)
+
+    def open_dataset(self, id_or_path: str) -> None:
+        self.statusBar().showMessage(f"Loading dataset {id_or_path}…")
+
+        def job():
+            from mage_core.data.store import load_episodes
+
+            task, episodes, meta = load_episodes(id_or_path)
+            if not episodes:
+                raise MageError(f"dataset {id_or_path} has no episodes")
+            info = dict(meta) if isinstance(meta, dict) else {}
+            return DatasetView(str(id_or_path), task, episodes, info, episode_rtg0(task, episodes))
+
+        def done(ds: DatasetView):
+            self.session.set_dataset(ds)
+            self._add_recent("datasets", ds.id)
+
+        self.session.worker.submit(job, done, lambda m: self.report_error("Cannot load dataset", m))
+
+    def open_checkpoint_dialog(self) -> None:
+        start = str(Path(self.recent("checkpoints")[0]).parent) if self.recent("checkpoints") else "checkpoints"
+        path, _ = QFileDialog.getOpenFileName(self, "Open a MAGE checkpoint", start, "Checkpoints (*.pt *.pth);;All files (*)")
+        if path:
+            self.open_checkpoint(path)
+
+    def open_checkpoint(self, path: str) -> None:
+        self.statusBar().showMessage(f"Loading checkpoint {path}…")
+        device = self.planner_device
+
+        def job():
+            if not Path(path).is_file():
+                raise MageError(f"no checkpoint file at {path}")
+            try:
+                from mage_core.planner import Planner
+            except ImportError as exc:
+                raise MageError(f"this build has no planner engine ({exc})") from None
+            planner = Planner.from_checkpoint(path, device=device)
+            info = None
+            try:
+                from mage_core.checkpoint import checkpoint_info
+
+                info = checkpoint_info(path)
+            except Exception:
+                info = None
+            return planner, info
+
+        def done(result):
+            planner, info = result
+            self.load_planner(planner, path, info)
+
+        self.session.worker.submit(job, done, lambda m: self.report_error("Cannot open checkpoint", m))
+
+    def load_planner(self, planner, path: str | None = None, info: dict | None = None) -> None:
+        """Install a planner (from a checkpoint or any object with the Planner API)."""
+        try:
+            self.session.set_planner(planner, path)
+        except MageError as exc:
+            self.report_error("Cannot use checkpoint", str(exc))
+            return
+        if info:
+            self.checkpoint_dock.show_info(info)
+        problems = self.session.compatibility()
+        if problems:
+            self.statusBar().showMessage("Checkpoint loaded with warnings: " + "; ".join(problems), 10000)
+        if path:
+            self._add_recent("checkpoints", str(path))
+
+    def _on_planner(self, planner) -> None:
+        name = Path(self.session.planner_path).name if self.session.planner_path else "in-memory"
+        self.lbl_model.setText(f"model: {name} · K={len(planner.scales)} · H={planner.horizon}")
+        self.statusBar().showMessage(f"Checkpoint {name} loaded", 4000)
+
+    # ---- condition / plan / overlay --------------------------------------------------------------------------
+    def set_tool(self, tool: str) -> None:
+        self.viewport.tool = tool
+        acts = {"navigate": self.act_tool_nav, "start": self.act_tool_start, "goal": self.act_tool_goal}
+        acts[tool].setChecked(True)
+        btn = {"navigate": "btn_nav", "start": "btn_start", "goal": "btn_goal"}[tool]
+        if hasattr(self, "condition_dock"):
+            getattr(self.condition_dock, btn).setChecked(True)
+        self.viewport.setCursor(Qt.CursorShape.CrossCursor if tool != "navigate" else Qt.CursorShape.OpenHandCursor)
+
+    def _on_world_pick(self, tool: str, xy) -> None:
+        self.view_mode = "condition"
+        if tool == "start":
+            self.session.set_start(xy)
+        elif tool == "goal":
+            self.session.set_goal(xy)
+
+    def nudge_rtg(self, frac: float) -> None:
+        lo, hi = self.session.rtg_range()
+        self.session.set_rtg(float(np.clip(self.session.rtg + frac * (hi - lo), lo, hi)))
+
+    def _on_task(self, task) -> None:
+        self.view_mode = "condition"
+        self.viewport.set_task(task)
+        self._on_condition()
+
+    def _on_condition(self) -> None:
+        s = self.session
+        if self.view_mode != "condition":
+            return
+        self.viewport.agent_xy = s.start_xy
+        self.viewport.qpos = None
+        self.viewport.goal_xy = s.goal_xy
+        self._refresh_overlay()
+
+    def _on_plan(self, plan) -> None:
+        if self.view_mode == "replay":
+            self.view_mode = "condition"
+            self._on_condition()
+            return
+        self._refresh_overlay()
+
+    def _plan_overlay(self, plan) -> Overlay:
+        if plan is None:
+            return Overlay()
+        ov = plan_overlay(plan.states_KHD, getattr(plan, "scales", None))
+        ov.visible = self.plan_dock.visible() or None
+        return ov
+
+    def _refresh_overlay(self) -> None:
+        s = self.session
+        if self.view_mode == "run" and self._run_overlay is not None:
+            ov = self._run_overlay
+            ov.visible = self.plan_dock.visible() or None
+        elif self.view_mode == "replay":
+            return
+        else:
+            ov = self._plan_overlay(s.plan)
+            ov.start_xy = s.start_xy
+            ov.goal_xy = s.goal_xy
+        vis = ov.visible if ov.visible is not None else [True] * len(ov.plans_xy)
+        scales = getattr(s.plan, "scales", None) or (getattr(s.planner, "scales", ()) if s.planner else ())
+        self.viewport.legend = legend_rows(tuple(scales), vis, self.render_config.palette) if ov.plans_xy else []
+        if ov.path_xy is not None:
+            from PySide6.QtGui import QColor
+
+            self.viewport.legend.append(("executed path", QColor(255, 255, 255)))
+        self.viewport.set_overlay(ov)
+        self.plan_dock._plot()
+
+    def show_run_state(self, loop, res=None) -> None:
+        """Show a closed-loop rollout (None = back to the condition view)."""
+        if loop is None:
+            self.view_mode = "condition"
+            self._run_overlay = None
+            self.viewport.hud_text = ""
+            self._on_condition()
+            return
+        self.view_mode = "run"
+        plan = loop.last_plan
+        ov = self._plan_overlay(plan)
+        ov.path_xy = np.asarray(loop.path_xy)
+        ov.start_xy = loop.path_xy[0]
+        ov.goal_xy = self.session.goal_xy
+        self._run_overlay = ov
+        self.viewport.agent_xy = np.asarray(loop.path_xy[-1])
+        self.viewport.hud_text = (f"step {loop.t}/{loop.horizon}   return {loop.reward_sum:.0f}   "
+                                  f"{'● at goal' if res is not None and res.success else ''}")
+        if plan is not None:
+            self.plan_dock._on_plan(plan)
+        self._refresh_overlay()
+
+    def show_episode_frame(self, ep, t: int) -> None:
+        """Replay a dataset episode: the agent at step t, the path so far, the episode's goal."""
+        task = self.session.task
+        if task is None:
+            return
+        self.view_mode = "replay"
+        obs = ep.obs_TD
+        t = int(np.clip(t, 0, len(obs) - 1))
+        if task.is_maze:
+            path = obs[: t + 1, :2]
+            goal = obs[t, 4:6] if obs.shape[1] >= 6 else None
+            self.viewport.agent_xy = obs[t, :2]
+            self.viewport.goal_xy = goal
+            ov = Overlay(path_xy=path if len(path) > 1 else None, start_xy=obs[0, :2], goal_xy=goal)
+        else:
+            self.viewport.qpos = obs[t]
+            ov = Overlay()
+        self.viewport.hud_text = f"dataset episode · step {t}/{ep.length}"
+        from PySide6.QtGui import QColor
+
+        self.viewport.legend = [("dataset episode", QColor(255, 255, 255))]
+        self.viewport.set_overlay(ov)
+
+    # ---- perf / export ---------------------------------------------------------------------------------------
+    def _on_frame(self, ms: float) -> None:
+        self._fps_frames += 1
+        now = time.perf_counter()
+        if now - self._fps_t0 >= 1.0:
+            fps = self._fps_frames / (now - self._fps_t0)
+            self._fps_frames, self._fps_t0 = 0, now
+            s = self.session
+            plan = f" · plan {s.plan_ms:.1f} ms" if s.plan is not None else ""
+            self.lbl_perf.setText(f"render {ms:.1f} ms · {fps:.0f} fps{plan}")
+
+    def export_image_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save viewport image", "mage-plan.png", "PNG (*.png)")
+        if path:
+            self.viewport.image.save(path) if self.viewport.image is not None else None
+
+
+def load_stylesheet() -> str:
+    p = Path(__file__).with_name("style.qss")
+    return p.read_text() if p.is_file() else ""
+
+
+TASK_NAMES = tuple(sorted(TASKS))

@@ -1,0 +1,73 @@
+"""Qt helpers: run short work on worker threads and deliver results on the UI thread; non-blocking error reporting."""
+from __future__ import annotations
+
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from mage_core.errors import MageError
+
+
+class UiInvoker(QObject):
+    """Lives on the UI thread; `call(fn, *args)` from any thread runs fn on the UI thread (queued signal, not a lambda)."""
+
+    _invoke = Signal(object)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._invoke.connect(self._run, Qt.ConnectionType.QueuedConnection)
+
+    def call(self, fn: Callable, *args) -> None:
+        self._invoke.emit((fn, args))
+
+    @Slot(object)
+    def _run(self, item) -> None:
+        fn, args = item
+        fn(*args)
+
+
+def error_text(exc: BaseException) -> str:
+    """One-line user-facing text for an exception (MageError verbatim, others with their type)."""
+    if isinstance(exc, MageError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+class Worker:
+    """A small pool for short jobs (one plan, one rollout step); callbacks run on the UI thread."""
+
+    def __init__(self, invoker: UiInvoker, threads: int = 1, name: str = "mage-worker"):
+        self.invoker = invoker
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+
+    def submit(self, fn: Callable[[], Any], on_done: Callable[[Any], None] | None = None,
+               on_error: Callable[[str], None] | None = None):
+        def job():
+            try:
+                result = fn()
+            except Exception as exc:  # delivered to the UI as a message, never a dead window
+                if not isinstance(exc, MageError):
+                    traceback.print_exc()
+                if on_error is not None:
+                    self.invoker.call(on_error, error_text(exc))
+                return
+            if on_done is not None:
+                self.invoker.call(on_done, result)
+
+        return self.pool.submit(job)
+
+    def shutdown(self):
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def show_error(parent: QWidget, title: str, message: str) -> QMessageBox:
+    """A non-blocking (window-modal, `open()`ed) error dialog; returns it so tests can find and close it."""
+    box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, parent)
+    box.setObjectName("mageErrorDialog")
+    box.setWindowModality(Qt.WindowModality.WindowModal)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+    return box

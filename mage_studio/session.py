@@ -1,0 +1,255 @@
+"""The studio's Qt-side model: current task, dataset, planner, condition and plan, with debounced off-thread replanning."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from mage_core.errors import MageError
+from mage_studio.qt_util import UiInvoker, Worker
+
+REPLAN_DEBOUNCE_MS = 25  # condition changes closer together than this produce one re-plan
+
+
+@dataclass
+class DatasetView:
+    """A loaded dataset as the studio sees it."""
+
+    id: str  # dataset id or path
+    task: object  # mage_core Task
+    episodes: list  # list[Episode]
+    info: dict = field(default_factory=dict)  # dataset_info() dict
+    rtg0_N: np.ndarray | None = None  # window-relabelled RTG at each episode's first step (the condition's scale)
+
+    @property
+    def steps(self) -> int:
+        return int(sum(ep.length for ep in self.episodes))
+
+    @property
+    def obs_dim(self) -> int:
+        return int(self.episodes[0].obs_TD.shape[1]) if self.episodes else 0
+
+    @property
+    def act_dim(self) -> int:
+        return int(self.episodes[0].actions_TA.shape[1]) if self.episodes else 0
+
+    def rtg_range(self) -> tuple[float, float]:
+        if self.rtg0_N is None or not len(self.rtg0_N):
+            return 0.0, float(getattr(self.task, "eval_steps", 1))
+        return float(self.rtg0_N.min()), float(self.rtg0_N.max())
+
+
+def episode_rtg0(task, episodes) -> np.ndarray:
+    """RTG label of each episode's first step, relabelled as training does (window RTG for mazes, else dense)."""
+    from mage_core.data.segments import dense_rtg, relabel_rtg
+
+    if task.is_maze:
+        return np.array([relabel_rtg(ep.length, ep.success, task.eval_steps)[0] for ep in episodes], dtype=np.float32)
+    return np.array([dense_rtg(ep.rewards_T)[0] for ep in episodes], dtype=np.float32)
+
+
+class Session(QObject):
+    """Holds what the docks share and re-plans (debounced, on a worker thread) whenever the condition changes."""
+
+    task_changed = Signal(object)
+    dataset_changed = Signal(object)
+    planner_changed = Signal(object)
+    condition_changed = Signal()
+    plan_ready = Signal(object)  # Plan
+    plan_failed = Signal(str)
+    notify = Signal(str, str)  # level ("info" | "warning" | "error"), one-line text
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.invoker = UiInvoker(self)
+        self.worker = Worker(self.invoker, threads=1, name="mage-plan")
+        self.task = None
+        self.dataset: DatasetView | None = None
+        self.planner = None
+        self.planner_path: str | None = None
+        self.start_xy: np.ndarray | None = None
+        self.goal_xy: np.ndarray | None = None
+        self.state_template: np.ndarray | None = None  # initial state for non-maze tasks
+        self.rtg: float = 0.0
+        self.plan = None
+        self.plan_ms = 0.0  # planner's own time for the last plan
+        self.replan_latency_ms = 0.0  # condition change -> plan delivered on the UI thread
+        self.plans_done = 0
+        self.auto_replan = True
+        self._busy = False
+        self._dirty = False
+        self._requested_at = 0.0
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(REPLAN_DEBOUNCE_MS)
+        self._debounce.timeout.connect(self._start_plan)
+
+    # ---- task / data / planner -------------------------------------------------------------------------------
+    def set_task(self, task) -> None:
+        if self.task is not None and task is not None and task.name == self.task.name:
+            return
+        self.task = task
+        self.plan = None
+        if task.is_maze:
+            geo = task.geometry
+            self.start_xy = geo.cell_to_xy(task.eval_start_cell)
+            self.goal_xy = geo.cell_to_xy(task.eval_goal_cell)
+        else:
+            self.start_xy = self.goal_xy = None
+        self.rtg = float(task.eval_steps) * 0.5
+        self.task_changed.emit(task)
+        self.condition_changed.emit()
+
+    def set_dataset(self, ds: DatasetView) -> None:
+        self.set_task(ds.task)
+        self.dataset = ds
+        if not ds.task.is_maze and ds.episodes:
+            self.state_template = ds.episodes[0].obs_TD[0]
+        lo, hi = ds.rtg_range()
+        if self.planner is None:
+            self.rtg = hi
+        self.dataset_changed.emit(ds)
+        self.notify.emit("info", f"Loaded dataset {ds.id}: {len(ds.episodes)} episodes, {ds.steps} steps")
+        self.condition_changed.emit()
+
+    def compatibility(self, planner=None, dataset: DatasetView | None = None) -> list[str]:
+        """Human-readable problems between a planner and the current dataset/task (empty = compatible)."""
+        planner = planner or self.planner
+        dataset = dataset or self.dataset
+        problems = []
+        if planner is None:
+            return problems
+        ptask = getattr(planner, "task", None)
+        if dataset is not None:
+            if ptask is not None and getattr(ptask, "name", None) != dataset.task.name:
+                problems.append(f"checkpoint task {ptask.name} differs from the dataset's task {dataset.task.name}")
+            if int(planner.obs_dim) != dataset.obs_dim:
+                problems.append(f"checkpoint expects {planner.obs_dim} observation dims, dataset has {dataset.obs_dim}")
+            if int(planner.act_dim) != dataset.act_dim:
+                problems.append(f"checkpoint acts in {planner.act_dim} dims, dataset has {dataset.act_dim}")
+        return problems
+
+    def set_planner(self, planner, path: str | None = None) -> None:
+        for attr in ("plan", "obs_dim", "act_dim", "scales", "horizon"):
+            if not hasattr(planner, attr):
+                raise MageError(f"{path or 'checkpoint'} does not provide a planner (missing {attr!r})")
+        self.planner, self.planner_path = planner, path
+        ptask = getattr(planner, "task", None)
+        if ptask is not None and (self.task is None or ptask.name != self.task.name):
+            self.dataset = None if self.dataset is not None and self.dataset.task.name != ptask.name else self.dataset
+            self.set_task(ptask)
+        lo, hi = (tuple(planner.rtg_range) if getattr(planner, "rtg_range", None) is not None
+                  else (self.dataset.rtg_range() if self.dataset else (0.0, 1.0)))
+        self.rtg = float(np.clip(self.rtg if self.plan is not None else hi, lo, hi))
+        self.plan = None
+        self.planner_changed.emit(planner)
+        self.condition_changed.emit()
+        self.request_replan()
+
+    def rtg_range(self) -> tuple[float, float]:
+        if self.planner is not None and getattr(self.planner, "rtg_range", None) is not None:
+            lo, hi = self.planner.rtg_range
+            return float(lo), float(hi)
+        if self.dataset is not None:
+            return self.dataset.rtg_range()
+        if self.task is not None:
+            return 0.0, float(self.task.eval_steps)
+        return 0.0, 1.0
+
+    # ---- condition -----------------------------------------------------------------------------------------
+    def set_start(self, xy) -> bool:
+        """Move the start; a start inside a wall is refused with a clear message. Returns whether it was accepted."""
+        if self.task is None:
+            return False
+        try:
+            if self.task.is_maze:
+                self.task.geometry.check_free(xy, "start")
+        except MageError as exc:
+            self.notify.emit("warning", str(exc))
+            return False
+        self.start_xy = np.asarray(xy, dtype=float)[:2]
+        self.condition_changed.emit()
+        self.request_replan()
+        return True
+
+    def set_goal(self, xy) -> bool:
+        if self.task is None:
+            return False
+        try:
+            if self.task.is_maze:
+                self.task.geometry.check_free(xy, "goal")
+        except MageError as exc:
+            self.notify.emit("warning", str(exc))
+            return False
+        self.goal_xy = np.asarray(xy, dtype=float)[:2]
+        self.condition_changed.emit()
+        self.request_replan()
+        return True
+
+    def set_rtg(self, value: float) -> None:
+        self.rtg = float(value)
+        self.condition_changed.emit()
+        self.request_replan()
+
+    def set_state_template(self, obs) -> None:
+        self.state_template = np.asarray(obs, dtype=np.float32)
+        if self.task is not None and not self.task.is_maze:
+            self.start_xy = None
+        self.condition_changed.emit()
+        self.request_replan()
+
+    def condition_obs(self) -> np.ndarray:
+        from mage_studio.rollout import condition_obs
+
+        return condition_obs(self.task, self.start_xy, self.goal_xy,
+                             getattr(self.planner, "obs_dim", None), self.state_template)
+
+    # ---- planning ------------------------------------------------------------------------------------------
+    def request_replan(self) -> None:
+        if self.planner is None or not self.auto_replan:
+            return
+        if not self._debounce.isActive():
+            self._requested_at = time.perf_counter()
+        self._debounce.start()
+
+    def replan_now(self) -> None:
+        self._requested_at = time.perf_counter()
+        self._start_plan()
+
+    def _start_plan(self) -> None:
+        if self.planner is None:
+            return
+        if self._busy:
+            self._dirty = True
+            return
+        try:
+            obs = self.condition_obs()
+        except MageError as exc:
+            self.plan_failed.emit(str(exc))
+            return
+        planner, rtg = self.planner, self.rtg
+        self._busy = True
+        self.worker.submit(lambda: planner.plan(obs, rtg, seed=0), self._plan_done, self._plan_error)
+
+    def _plan_done(self, plan) -> None:
+        self._busy = False
+        self.plan = plan
+        self.plans_done += 1
+        self.plan_ms = float(getattr(plan, "timings_ms", {}).get("total", 0.0))
+        self.replan_latency_ms = (time.perf_counter() - self._requested_at) * 1000
+        self.plan_ready.emit(plan)
+        if self._dirty:
+            self._dirty = False
+            self._requested_at = time.perf_counter()
+            self._start_plan()
+
+    def _plan_error(self, msg: str) -> None:
+        self._busy = False
+        self._dirty = False
+        self.plan_failed.emit(msg)
+        self.notify.emit("error", f"Planning failed: {msg}")
+
+    def shutdown(self) -> None:
+        self.worker.shutdown()

@@ -1,0 +1,344 @@
+"""The MuJoCo viewport: a render thread producing QImages from mage_core.render, and the widget that paints them."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+from PySide6.QtCore import QObject, QPointF, QRectF, QSize, Qt, QThread, Signal, Slot
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from mage_core.render import CameraFrame, CameraPose, Overlay, RenderConfig, orbit_camera, scale_colors, top_down_camera
+
+MAX_RENDER = (1920, 1200)  # cap on the rendered image size; larger widgets scale the image up
+
+
+@dataclass
+class SceneState:
+    """Everything one frame depends on (immutable snapshot handed to the render thread)."""
+
+    pose: CameraPose  # camera
+    size: tuple  # (width, height) in pixels
+    agent_xy: np.ndarray | None = None  # agent position (maze tasks)
+    qpos: np.ndarray | None = None  # full qpos for non-maze tasks
+    goal_xy: np.ndarray | None = None  # goal position
+    overlay: Overlay | None = None  # plan / path / markers
+
+
+class RenderWorker(QObject):
+    """Owns the TaskScene (and its GL context) on the render thread; renders the latest requested state only."""
+
+    frame_ready = Signal(QImage, object, float)  # image, CameraFrame, render milliseconds
+    failed = Signal(str)  # a one-line message when rendering is impossible
+    _kick = Signal()
+
+    def __init__(self, config: RenderConfig):
+        super().__init__()
+        self.config = config
+        self._lock = threading.Lock()
+        self._latest: SceneState | None = None
+        self._pending = False
+        self._task = None
+        self._scene = None
+        self._kick.connect(self._render_latest, Qt.ConnectionType.QueuedConnection)
+
+    def request(self, task, state: SceneState) -> None:
+        """Thread-safe: remember the newest state and wake the render thread (requests coalesce)."""
+        with self._lock:
+            self._latest = (task, state)
+            kick = not self._pending
+            self._pending = True
+        if kick:
+            self._kick.emit()
+
+    @Slot()
+    def _render_latest(self) -> None:
+        with self._lock:
+            item, self._latest, self._pending = self._latest, None, False
+        if item is None:
+            return
+        task, st = item
+        try:
+            from mage_core.render import TaskScene
+
+            if self._scene is None or self._task is not task:
+                if self._scene is not None:
+                    self._scene.close()
+                self._scene = None
+                self._scene = TaskScene(task, self.config, max_size=MAX_RENDER)
+                self._task = task
+            t0 = time.perf_counter()
+            if st.agent_xy is not None and task.is_maze:
+                self._scene.set_agent(st.agent_xy)
+            elif st.qpos is not None:
+                self._scene.set_qpos(st.qpos)
+            if st.goal_xy is not None:
+                self._scene.set_goal(st.goal_xy)
+            w = int(np.clip(st.size[0], 16, MAX_RENDER[0]))
+            h = int(np.clip(st.size[1], 16, MAX_RENDER[1]))
+            rgb = self._scene.render(st.pose, st.overlay, (w, h))
+            img = QImage(np.ascontiguousarray(rgb).data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+            ms = (time.perf_counter() - t0) * 1000
+            self.frame_ready.emit(img, self._scene.last_frame, ms)
+        except Exception as exc:  # shown in the viewport, never a dead window
+            from mage_studio.qt_util import error_text
+
+            self.failed.emit(error_text(exc))
+
+    @Slot()
+    def shutdown(self) -> None:
+        if self._scene is not None:
+            self._scene.close()
+            self._scene = None
+
+
+class Viewport(QWidget):
+    """Paints the render thread's frames; left-drag orbits, right/middle-drag pans, wheel zooms; click tools pick xy."""
+
+    world_clicked = Signal(str, object)  # tool ("start" | "goal"), world xy (np.ndarray (2,)) on press
+    world_dragged = Signal(str, object)  # tool, world xy while dragging
+    world_released = Signal(str, object)  # tool, world xy on release
+    frame_painted = Signal(float)  # render milliseconds of the frame just shown
+
+    def __init__(self, config: RenderConfig | None = None, parent=None):
+        super().__init__(parent)
+        self.setObjectName("viewport")
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(320, 240)
+        self.setMouseTracking(False)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.task = None
+        self.pose = CameraPose()
+        self.agent_xy = None
+        self.qpos = None
+        self.goal_xy = None
+        self.overlay: Overlay | None = None
+        self.tool = "navigate"  # "navigate" | "start" | "goal"
+        self.legend: list[tuple[str, QColor]] = []  # (label, colour) rows drawn in the corner
+        self.hud_text = ""  # one line drawn top-left (e.g. step / reward)
+        self.message = ""  # centred message (errors, "no task")
+        self.image: QImage | None = None
+        self.frame: CameraFrame | None = None
+        self.render_ms = 0.0
+        self.frames_painted = 0
+        self._drag = None  # (button, start QPointF, pose at press, tool)
+        self._thread = QThread(self)
+        self._thread.setObjectName("mage-render")
+        self.worker = RenderWorker(config or RenderConfig())
+        self.worker.moveToThread(self._thread)
+        self.worker.frame_ready.connect(self._on_frame)  # bound slot of a UI-thread QObject: queued to the UI thread
+        self.worker.failed.connect(self._on_failed)
+        self._thread.finished.connect(self.worker.deleteLater)
+        self._thread.start()
+        self._top_down = True
+
+    # ---- scene state ---------------------------------------------------------------------------------------
+    def set_task(self, task) -> None:
+        self.task = task
+        self.overlay = None
+        self.agent_xy = None
+        self.goal_xy = None
+        self.view_top_down()
+
+    def view_top_down(self) -> None:
+        if self.task is None:
+            return
+        self._top_down = True
+        self.pose = top_down_camera(self.task, aspect=max(self.width(), 1) / max(self.height(), 1))
+        self.refresh()
+
+    def view_orbit(self) -> None:
+        if self.task is None:
+            return
+        self._top_down = False
+        self.pose = orbit_camera(self.task)
+        self.refresh()
+
+    def set_overlay(self, overlay: Overlay | None) -> None:
+        self.overlay = overlay
+        self.refresh()
+
+    def set_agent(self, xy=None, qpos=None) -> None:
+        self.agent_xy = None if xy is None else np.asarray(xy, dtype=float)
+        self.qpos = None if qpos is None else np.asarray(qpos, dtype=float)
+        self.refresh()
+
+    def set_goal(self, xy) -> None:
+        self.goal_xy = None if xy is None else np.asarray(xy, dtype=float)
+        self.refresh()
+
+    def render_size(self) -> tuple[int, int]:
+        dpr = self.devicePixelRatioF()
+        return int(min(self.width() * dpr, MAX_RENDER[0])), int(min(self.height() * dpr, MAX_RENDER[1]))
+
+    def refresh(self) -> None:
+        """Ask the render thread for a new frame of the current state."""
+        if self.task is None:
+            return
+        st = SceneState(self.pose, self.render_size(), self.agent_xy, self.qpos, self.goal_xy, self.overlay)
+        self.worker.request(self.task, st)
+
+    def shutdown(self) -> None:
+        if self._thread.isRunning():
+            from PySide6.QtCore import QMetaObject
+
+            QMetaObject.invokeMethod(self.worker, "shutdown", Qt.ConnectionType.BlockingQueuedConnection)
+            self._thread.quit()
+            self._thread.wait(3000)
+
+    # ---- frames --------------------------------------------------------------------------------------------
+    @Slot(QImage, object, float)
+    def _on_frame(self, img: QImage, frame: CameraFrame, ms: float) -> None:
+        self.image, self.frame, self.render_ms = img, frame, ms
+        self.message = ""
+        self.update()
+        self.frames_painted += 1
+        self.frame_painted.emit(ms)
+
+    @Slot(str)
+    def _on_failed(self, msg: str) -> None:
+        self.message = f"Rendering failed: {msg}"
+        self.update()
+
+    def _image_rect(self) -> QRectF:
+        return QRectF(0, 0, self.width(), self.height())
+
+    def paintEvent(self, event) -> None:
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor(22, 26, 34))
+        if self.image is not None:
+            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+            p.drawImage(self._image_rect(), self.image)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        if self.legend:
+            self._paint_legend(p)
+        if self.hud_text:
+            self._paint_box(p, QPointF(12, 12), [self.hud_text])
+        if self.message or self.image is None:
+            p.setPen(QColor(230, 230, 235))
+            f = QFont(self.font())
+            f.setPointSizeF(f.pointSizeF() * 1.2)
+            p.setFont(f)
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.message or "Loading scene…")
+        p.end()
+
+    def _paint_box(self, p: QPainter, at: QPointF, lines: list[str]) -> None:
+        fm = p.fontMetrics()
+        w = max(fm.horizontalAdvance(s) for s in lines) + 20
+        h = fm.height() * len(lines) + 12
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(15, 18, 25, 190))
+        p.drawRoundedRect(QRectF(at.x(), at.y(), w, h), 6, 6)
+        p.setPen(QColor(235, 238, 245))
+        for i, s in enumerate(lines):
+            p.drawText(QPointF(at.x() + 10, at.y() + 6 + fm.ascent() + i * fm.height()), s)
+
+    def _paint_legend(self, p: QPainter) -> None:
+        fm = p.fontMetrics()
+        rows = self.legend
+        w = max(fm.horizontalAdvance(s) for s, _ in rows) + 44
+        h = fm.height() * len(rows) + 14
+        x0, y0 = self.width() - w - 12, 12
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(15, 18, 25, 190))
+        p.drawRoundedRect(QRectF(x0, y0, w, h), 6, 6)
+        for i, (label, color) in enumerate(rows):
+            y = y0 + 7 + i * fm.height()
+            p.setPen(QPen(color, 3))
+            p.drawLine(QPointF(x0 + 10, y + fm.height() / 2), QPointF(x0 + 28, y + fm.height() / 2))
+            p.setPen(QColor(235, 238, 245))
+            p.drawText(QPointF(x0 + 34, y + fm.ascent()), label)
+
+    def sizeHint(self) -> QSize:
+        return QSize(800, 600)
+
+    def resizeEvent(self, event) -> None:
+        if self._top_down and self.task is not None:
+            self.pose = top_down_camera(self.task, aspect=max(self.width(), 1) / max(self.height(), 1))
+        self.refresh()
+        super().resizeEvent(event)
+
+    # ---- mouse ---------------------------------------------------------------------------------------------
+    def widget_to_world(self, pos: QPointF) -> np.ndarray | None:
+        """World xy on the floor under a widget position, through the last frame's camera."""
+        if self.frame is None:
+            return None
+        r = self._image_rect()
+        u = (pos.x() - r.x()) / r.width() * self.frame.width
+        v = (pos.y() - r.y()) / r.height() * self.frame.height
+        return self.frame.unproject(u, v, 0.0)
+
+    def world_to_widget(self, xy) -> QPointF | None:
+        if self.frame is None:
+            return None
+        u, v = self.frame.project([xy[0], xy[1], 0.0])
+        r = self._image_rect()
+        return QPointF(r.x() + u / self.frame.width * r.width(), r.y() + v / self.frame.height * r.height())
+
+    def _tool_for(self, event) -> str:
+        mods = event.modifiers()
+        if mods & Qt.KeyboardModifier.ControlModifier:
+            return "start"
+        if mods & Qt.KeyboardModifier.ShiftModifier:
+            return "goal"
+        return self.tool
+
+    def mousePressEvent(self, event) -> None:
+        pos = event.position()
+        tool = self._tool_for(event) if event.button() == Qt.MouseButton.LeftButton else "navigate"
+        self._drag = (event.button(), pos, self.pose, tool)
+        if tool in ("start", "goal"):
+            xy = self.widget_to_world(pos)
+            if xy is not None:
+                self.world_clicked.emit(tool, xy)
+
+    def mouseMoveEvent(self, event) -> None:
+        if self._drag is None:
+            return
+        button, p0, pose0, tool = self._drag
+        pos = event.position()
+        if tool in ("start", "goal"):
+            xy = self.widget_to_world(pos)
+            if xy is not None:
+                self.world_dragged.emit(tool, xy)
+            return
+        dx, dy = pos.x() - p0.x(), pos.y() - p0.y()
+        if button == Qt.MouseButton.LeftButton:
+            self._top_down = False
+            self.pose = pose0.orbit(-dx * 0.4, -dy * 0.3)
+        else:
+            scale = 1.0 / max(self.height(), 1)
+            self.pose = pose0.pan(-dx * scale, dy * scale)
+        self.refresh()
+
+    def mouseReleaseEvent(self, event) -> None:
+        if self._drag is not None and self._drag[3] in ("start", "goal"):
+            xy = self.widget_to_world(event.position())
+            if xy is not None:
+                self.world_released.emit(self._drag[3], xy)
+        self._drag = None
+
+    def wheelEvent(self, event) -> None:
+        steps = event.angleDelta().y() / 120.0
+        self.pose = self.pose.zoom(0.9 ** steps)
+        self._top_down = False
+        self.refresh()
+
+    def mouseDoubleClickEvent(self, event) -> None:
+        if self._tool_for(event) == "navigate":
+            self.view_top_down()
+
+
+def legend_rows(scales: tuple, visible: list[bool], palette: str = "mage") -> list[tuple[str, QColor]]:
+    """Legend entries 'scale k (p_k tokens)' in the per-scale colours, visible scales only."""
+    cols = scale_colors(len(scales), palette)
+    rows = [(f"scale {k + 1}  ·  {p} token{'s' if p != 1 else ''}", QColor.fromRgbF(*cols[k]))
+            for k, p in enumerate(scales) if k < len(visible) and visible[k]]
+    return rows
+
+
+def with_path(overlay: Overlay | None, path_xy) -> Overlay:
+    """A copy of the overlay with the executed path set."""
+    return replace(overlay or Overlay(), path_xy=None if path_xy is None else np.asarray(path_xy))
