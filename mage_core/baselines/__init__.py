@@ -2,10 +2,11 @@
 
 API:
     train_baseline(algo, *, dataset, task=None, preset="small", device="cpu", out=None, resume=None, events=None,
-                   seed=0, steps=None) -> checkpoint path          (what `mage train --algo bc|dt|diffuser` calls)
+                   seed=0, steps=None, progress=True) -> checkpoint path   (`mage train --algo bc|dt|diffuser`)
     load_policy(ckpt_path_or_dict, rtg_target=None, device="cpu", **kw) -> Policy   (dispatches on ckpt["algo"])
     ALGOS: the algorithm names; each module mage_core.baselines.<algo> has <Algo>Config, PRESETS, preset(name),
-    its nn.Module, train(episodes, task, config, ...) -> checkpoint dict and load_policy(...).
+    its nn.Module (forward(batch, stage) -> {"loss"} for mage_core.train.run_training, plus an acting method),
+    train(episodes, task, config, out=...) -> checkpoint dict, load_model(ckpt) and load_policy(...).
 """
 from __future__ import annotations
 
@@ -33,13 +34,14 @@ def default_out(algo: str, task_name: str) -> Path:
 
 def train_baseline(algo: str, *, dataset: Any, task: Any = None, preset: str = "small", device: str = "cpu",
                    out: str | Path | None = None, resume: str | Path | None = None, events: Any = None, seed: int = 0,
-                   steps: int | None = None) -> Path:
+                   steps: int | None = None, progress: bool = True) -> Path:
     """Train one baseline and write its checkpoint; returns the checkpoint path.
 
     dataset: a local Minari dataset id or path (loaded with mage_core.data.store.load_episodes), or a list of
     Episodes (then `task` is required). task: a Task or task name (default: the dataset's). resume: a checkpoint
     of an interrupted run of the same algo; training continues from its step with its config (steps may extend it).
-    events: None, an EventWriter-like sink (.emit(name, **fields)) or a callable taking the event dict.
+    events: None, a mage_core.train.EventSink (.emit(name, **fields)) or a callable taking each event dict.
+    progress: show mage_core.train's progress bar on stderr.
     """
     from mage_core.baselines import common
     from mage_core.tasks import Task, get_task
@@ -71,16 +73,8 @@ def train_baseline(algo: str, *, dataset: Any, task: Any = None, preset: str = "
     else:
         config = mod.preset(preset, steps)
     out_path = Path(out) if out is not None else default_out(algo, task.name)
-    import time
-
-    t0 = time.perf_counter()
-    try:
-        mod.train(episodes, task, config, device=device, out=out_path, resume=resume_ckpt, events=events, seed=seed,
-                  dataset=dataset if isinstance(dataset, (str, Path)) else None)
-    except MageError as exc:
-        common.emit(events, {"event": "error", "message": str(exc)})
-        raise
-    common.emit(events, {"event": "done", "checkpoint": str(out_path), "wall_s": time.perf_counter() - t0})
+    mod.train(episodes, task, config, device=device, out=out_path, resume=resume_ckpt, events=events, seed=seed,
+              dataset=dataset if isinstance(dataset, (str, Path)) else None, progress=progress)
     return out_path
 
 

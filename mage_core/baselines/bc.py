@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from mage_core.baselines import common
-from mage_core.data.segments import Normaliser
+from mage_core.data.segments import Normaliser, SegmentBatch
 from mage_core.tasks import Task
 
 ALGO = "bc"
@@ -34,7 +34,7 @@ PRESETS: dict[str, BCConfig] = {
 
 
 class BCModel(nn.Module):
-    """MLP policy s -> a in normalised units."""
+    """MLP policy s -> a in normalised units; forward(batch, stage) is the training loss (mage_core.train contract)."""
 
     def __init__(self, obs_dim: int, act_dim: int, cfg: BCConfig):
         super().__init__()
@@ -46,29 +46,27 @@ class BCModel(nn.Module):
         layers.append(nn.Linear(d, act_dim))
         self.net = nn.Sequential(*layers)
 
-    def forward(self, s_BD: torch.Tensor) -> torch.Tensor:
-        return self.net(s_BD)  # a_BA
+    def predict(self, s_BD: torch.Tensor) -> torch.Tensor:
+        """Normalised states -> normalised actions a_BA."""
+        return self.net(s_BD)
+
+    def forward(self, batch: SegmentBatch, stage: int = 1) -> dict:
+        """MSE between predicted and dataset actions (normalised) on horizon-1 segments."""
+        pred_BA = self.predict(batch.x_BHD[:, 0, 1:])
+        return {"loss": ((pred_BA - batch.a_BA) ** 2).mean()}
 
 
-def train(episodes: list, task: Task, config: BCConfig, *, device: str = "cpu", out: str | Path | None = None,
-          resume: dict | None = None, events: Any = None, seed: int = 0, dataset: Any = None) -> dict:
-    """Fit BC on all (s, a) pairs of the episodes; returns (and writes to `out`) the checkpoint dict."""
+def train(episodes: list, task: Task, config: BCConfig, *, out: str | Path, device: str = "cpu",
+          resume: dict | None = None, events: Any = None, seed: int = 0, dataset: Any = None,
+          progress: bool = False) -> dict:
+    """Fit BC on all (s, a) pairs of the episodes; writes the checkpoint to `out` and returns it."""
     dev = common.resolve_device(device)
-    ds = common.make_segments(episodes, task, horizon=1)
-    meta = common.dataset_meta(episodes, ds, dataset)
+    normaliser = Normaliser.from_state_dict(resume["normaliser"]) if resume else None
+    ds = common.make_segments(episodes, task, horizon=1, normaliser=normaliser)
     torch.manual_seed(seed)
-    model = BCModel(ds.obs_dim, ds.act_dim, config).to(dev)
-
-    def loss_fn(rng: np.random.Generator) -> dict:
-        b = common.batch_to(ds.sample(config.batch_size, rng), dev)
-        pred_BA = model(b.x_BHD[:, 0, 1:])
-        return {"loss": ((pred_BA - b.a_BA) ** 2).mean()}
-
-    def make_ckpt(train_state: dict, metrics: dict) -> dict:
-        return common.build_checkpoint(ALGO, config, model, ds.normaliser, task, meta, train_state, metrics)
-
-    return common.fit(ALGO, model, loss_fn, config, make_ckpt=make_ckpt, out=out, resume=resume, events=events,
-                      seed=seed, device=dev, task_name=task.name)
+    model = BCModel(ds.obs_dim, ds.act_dim, config)
+    return common.train_model(ALGO, model, config, ds, task, episodes, out=out, resume=resume, events=events,
+                              seed=seed, device=dev, dataset=dataset, progress=progress)
 
 
 class BCPolicy:
@@ -87,7 +85,7 @@ class BCPolicy:
     def act(self, obs_ND: np.ndarray, reward_N: np.ndarray) -> np.ndarray:
         obs_ND = common.check_obs(obs_ND, self.obs_dim)
         s_ND = (obs_ND - self.norm.x_mean_D[1:]) / self.norm.x_std_D[1:]
-        a_NA = self.model(torch.from_numpy(s_ND.astype(np.float32)).to(self.device)).cpu().numpy()
+        a_NA = self.model.predict(torch.from_numpy(s_ND.astype(np.float32)).to(self.device)).cpu().numpy()
         return np.clip(self.norm.denorm_a(a_NA), common.ACTION_LOW, common.ACTION_HIGH).astype(np.float32)
 
 

@@ -1,9 +1,6 @@
-"""Shared baseline machinery: training-loop config and loop, RTG bookkeeping, checkpoint assembly, data access."""
+"""Shared baseline machinery: loop config, running mage_core.train.run_training, RTG bookkeeping, checkpoints."""
 from __future__ import annotations
 
-import math
-import platform
-import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable
@@ -12,12 +9,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from mage_core.data.segments import Normaliser, SegmentBatch, SegmentDataset
+from mage_core.checkpoint import FORMAT as CKPT_FORMAT
+from mage_core.checkpoint import FORMAT_VERSION, load_checkpoint, package_versions
+from mage_core.config import TrainConfig
+from mage_core.data.segments import Normaliser, SegmentDataset
 from mage_core.errors import MageError
 from mage_core.tasks import Task, segment_config
+from mage_core.train import EventSink, StageSpec, resolve_device, run_training
 
-CKPT_FORMAT = "mage-ckpt"  # value of the checkpoint's "format" field (see docs/ARCHITECTURE.md)
-CKPT_FORMAT_VERSION = 1  # version of the checkpoint layout written here
 ACTION_LOW, ACTION_HIGH = -1.0, 1.0  # action bounds of every built-in task (Box(-1, 1))
 
 
@@ -32,11 +31,10 @@ class TrainLoopConfig:
     batch_size: int = 256  # segments per step
     lr: float = 1e-3  # peak AdamW learning rate
     weight_decay: float = 1e-4  # AdamW weight decay (decoupled)
-    warmup_steps: int = 100  # linear learning-rate warm-up, then cosine decay to lr_final_frac * lr
-    lr_final_frac: float = 0.1  # final learning rate as a fraction of the peak
+    warmup_steps: int = 100  # linear learning-rate warm-up, then cosine decay to 10% (mage_core.train.lr_factor)
     grad_clip: float = 1.0  # max gradient norm (0 = no clipping)
     log_every: int = 50  # steps between "step" events
-    ckpt_every: int = 1000  # steps between checkpoints written to `out` (0 = only at the end)
+    ckpt_every: int = 1000  # steps between periodic checkpoints (always one at the end)
 
 
 def config_to_dict(cfg) -> dict:
@@ -52,19 +50,6 @@ def config_from_dict(cls, d: dict):
             v = d[f.name]
             kw[f.name] = tuple(v) if isinstance(v, list) else v
     return cls(**kw)
-
-
-def resolve_device(device: str | torch.device = "cpu") -> torch.device:
-    """'auto' -> cuda when available else cpu; anything else as given (bad names raise MageError)."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise MageError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise MageError(f"device {device!r} requested but CUDA is not available; use --device cpu")
-    return dev
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -143,215 +128,61 @@ def check_obs(obs_ND: np.ndarray, obs_dim: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# events and checkpoints (delegating to mage_core.train / mage_core.checkpoint when they are present)
+# checkpoints and training (mage_core.checkpoint / mage_core.train do the work)
 # ---------------------------------------------------------------------------------------------------------------
-def emit(events: Any, event: dict) -> None:
-    """Send one training event to a sink: None (dropped), a mage_core.progress.EventWriter-like object with
-    .emit(name, **fields), or a callable taking the whole event dict."""
-    if events is None:
-        return
-    if hasattr(events, "emit"):
-        fields_ = dict(event)
-        events.emit(fields_.pop("event"), **fields_)
-    else:
-        events(event)
-
-
-def versions() -> dict:
-    import mage_core
-
-    return {"python": platform.python_version(), "torch": str(torch.__version__), "numpy": str(np.__version__),
-            "mage": getattr(mage_core, "__version__", "?")}
-
-
-def save_ckpt(ckpt: dict, path: str | Path) -> Path:
-    """Write a checkpoint atomically through mage_core.checkpoint when present (else temp file + fsync + replace)."""
-    path = Path(path)
-    try:
-        from mage_core.checkpoint import save_checkpoint
-    except ImportError:
-        save_checkpoint = None
-    if save_checkpoint is not None:
-        save_checkpoint(ckpt, path)
-        return path
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(ckpt, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def load_ckpt(ckpt_or_path: dict | str | Path, algo: str | None = None) -> dict:
-    """A checkpoint dict from a dict or a path (safe weights_only load), checking its format and algo."""
-    if isinstance(ckpt_or_path, dict):
-        ckpt = ckpt_or_path
-    else:
-        try:
-            from mage_core.checkpoint import load_checkpoint
-        except ImportError:
-            load_checkpoint = None
-        path = Path(ckpt_or_path)
-        if load_checkpoint is not None:
-            ckpt = load_checkpoint(path)
-        else:
-            if not path.is_file():
-                raise MageError(f"checkpoint not found: {path}")
-            try:
-                ckpt = torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as exc:
-                raise MageError(f"cannot read checkpoint {path}: {exc}") from exc
+    """A checkpoint dict from a dict or a path (mage_core.checkpoint.load_checkpoint), checking its algo."""
+    ckpt = ckpt_or_path if isinstance(ckpt_or_path, dict) else load_checkpoint(ckpt_or_path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
-        raise MageError("not a MAGE checkpoint (missing format field)")
+        raise MageError("not a mage checkpoint (no format marker)")
     if algo is not None and ckpt.get("algo") != algo:
         raise MageError(f"checkpoint was trained with algo {ckpt.get('algo')!r}, not {algo!r}")
     return ckpt
 
 
-def build_checkpoint(algo: str, config, model: nn.Module, normaliser: Normaliser, task: Task, meta: dict,
-                     train_state: dict, metrics: dict) -> dict:
-    """The common checkpoint dict (docs/ARCHITECTURE.md) for a baseline."""
-    return {"format": CKPT_FORMAT, "format_version": CKPT_FORMAT_VERSION, "algo": algo,
-            "config": {algo: config_to_dict(config)}, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "normaliser": normaliser.state_dict(), "task": task.name, "dataset": meta,
-            "spaces": {"obs_dim": int(len(normaliser.x_mean_D) - 1), "act_dim": int(len(normaliser.a_mean_A)),
-                       "obs_keys": list(task.obs_keys)},
-            "task_spec": task_spec(task), "versions": versions(), "train_state": train_state, "metrics": metrics}
-
-
-def task_spec(task: Task) -> dict:
-    """The Task's fields as plain data, so checkpoints of dataset-derived (unregistered) tasks can rebuild it."""
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(task).items()}
-
-
 def task_of(ckpt: dict) -> Task:
-    """The Task a checkpoint was trained on: the registered one by name, else rebuilt from its stored task_spec."""
-    from mage_core.tasks import TASKS
+    """The Task a checkpoint was trained on (built-in, or recovered from its local dataset)."""
+    from mage_core.planner import task_from_checkpoint
 
-    if ckpt.get("task") in TASKS:
-        return TASKS[ckpt["task"]]
-    spec = ckpt.get("task_spec")
-    if not spec:
-        raise MageError(f"checkpoint task {ckpt.get('task')!r} is not a built-in task and the checkpoint does not describe it")
-    known = {f.name for f in fields(Task)}
-    return Task(**{k: v for k, v in spec.items() if k in known})
+    return task_from_checkpoint(ckpt)
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# the training loop
-# ---------------------------------------------------------------------------------------------------------------
-def lr_at(step: int, cfg: TrainLoopConfig) -> float:
-    """Linear warm-up then cosine decay to lr_final_frac * lr."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
-    return cfg.lr * (cfg.lr_final_frac + (1 - cfg.lr_final_frac) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-def make_optimizer(model: nn.Module, cfg: TrainLoopConfig) -> torch.optim.Optimizer:
-    """AdamW with decay on matrices only (no decay on biases, norms and embeddings' 1-D params)."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+def as_sink(events: Any) -> EventSink:
+    """An EventSink from None, an EventSink(-like object with .emit(name, **fields)) or a callable(event dict)."""
+    if events is None:
+        return EventSink(None)
+    if hasattr(events, "emit"):
+        return events
+    return EventSink(None, callbacks=[events])
 
 
 def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def fit(algo: str, model: nn.Module, loss_fn: Callable[[np.random.Generator], dict], cfg: TrainLoopConfig, *,
-        make_ckpt: Callable[[dict, dict], dict], out: str | Path | None, resume: dict | None, events: Any,
-        seed: int, device: torch.device, task_name: str) -> dict:
-    """Train `model` for cfg.steps steps of loss_fn(rng)["loss"]; emit events; checkpoint to `out`; return the last ckpt.
+def train_model(algo: str, model: nn.Module, config: TrainLoopConfig, ds: SegmentDataset, task: Task,
+                episodes: list, *, out: str | Path, resume: dict | None, events: Any, seed: int,
+                device: torch.device, dataset: Any, progress: bool = False,
+                batch_fn: Callable[[np.random.Generator, int], object] | None = None) -> dict:
+    """Train a baseline with mage_core.train.run_training (one stage named after the algo) and write `out`.
 
-    loss_fn draws its own batch with the given numpy Generator and returns a dict of scalar tensors ("loss" first).
-    make_ckpt(train_state, metrics) assembles the checkpoint dict. `resume` is a previous checkpoint of this run.
+    The model follows run_training's contract: forward(batch, stage) -> {"loss": ...}. Returns the final checkpoint.
     """
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    opt = make_optimizer(model, cfg)
-    step = 0
     if resume is not None:
-        ts = resume.get("train_state") or {}
         model.load_state_dict(resume["state_dict"])
-        if ts.get("optimizer"):
-            opt.load_state_dict(ts["optimizer"])
-        step = int(ts.get("step", 0))
-        if ts.get("numpy_rng"):
-            rng.bit_generator.state = _rng_state_from(ts["numpy_rng"])
-        if ts.get("torch_rng") is not None:
-            torch.set_rng_state(ts["torch_rng"])
-    emit(events, {"event": "start", "algo": algo, "task": task_name, "stages": [{"name": algo, "steps": cfg.steps}],
-                  "device": str(device), "params": n_params(model), "resumed_from_step": step})
-    model.train()
-    t0 = time.perf_counter()
-    t_log, step_log = t0, step
-    metrics: dict = {}
-    ckpt: dict | None = None
-
-    def snapshot() -> dict:
-        ts = {"optimizer": opt.state_dict(), "step": step, "stage": algo, "numpy_rng": _rng_state_to(rng),
-              "torch_rng": torch.get_rng_state()}
-        return make_ckpt(ts, dict(metrics))
-
-    while step < cfg.steps:
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg)
-        losses = loss_fn(rng)
-        opt.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        if cfg.grad_clip > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        step += 1
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            now = time.perf_counter()
-            rate = (step - step_log) / max(now - t_log, 1e-9)
-            metrics = {k: float(v.detach()) for k, v in losses.items()}
-            emit(events, {"event": "step", "stage": algo, "step": step, "total": cfg.steps, "losses": metrics,
-                          "segments_per_s": rate * cfg.batch_size, "steps_per_s": rate,
-                          "eta_s": (cfg.steps - step) / max(rate, 1e-9), "lr": opt.param_groups[0]["lr"]})
-            t_log, step_log = now, step
-        if out is not None and cfg.ckpt_every and step % cfg.ckpt_every == 0 and step < cfg.steps:
-            save_ckpt(snapshot(), out)
-            emit(events, {"event": "checkpoint", "path": str(out), "stage": algo, "step": step})
-    model.eval()
-    metrics["train_wall_s"] = time.perf_counter() - t0
-    ckpt = snapshot()
-    emit(events, {"event": "stage_end", "stage": algo, "metrics": dict(metrics)})
-    if out is not None:
-        save_ckpt(ckpt, out)
-        emit(events, {"event": "checkpoint", "path": str(out), "stage": algo, "step": step})
-    return ckpt
-
-
-def _rng_state_to(rng: np.random.Generator) -> dict:
-    """A numpy PCG64 state as tensors/ints only (weights_only-safe)."""
-    st = rng.bit_generator.state
-    return {"state": int(st["state"]["state"]), "inc": int(st["state"]["inc"]), "has_uint32": int(st["has_uint32"]),
-            "uinteger": int(st["uinteger"])}
-
-
-def _rng_state_from(d: dict) -> dict:
-    return {"bit_generator": "PCG64", "state": {"state": int(d["state"]), "inc": int(d["inc"])},
-            "has_uint32": int(d["has_uint32"]), "uinteger": int(d["uinteger"])}
+    tcfg = TrainConfig(batch_size=config.batch_size, weight_decay=config.weight_decay, warmup_steps=config.warmup_steps,
+                       grad_clip=config.grad_clip, log_every=config.log_every,
+                       ckpt_every=config.ckpt_every or config.steps, seed=seed, device=str(device), amp=False)
+    static = {"format": CKPT_FORMAT, "format_version": FORMAT_VERSION, "versions": package_versions(),
+              "algo": algo, "config": {algo: config_to_dict(config)}, "normaliser": ds.normaliser.state_dict(),
+              "task": task.name, "dataset": dataset_meta(episodes, ds, dataset),
+              "spaces": {"obs_dim": ds.obs_dim, "act_dim": ds.act_dim, "obs_keys": list(task.obs_keys)}}
+    return run_training(model, [StageSpec(1, algo, config.steps, config.lr)], ds, tcfg, ckpt_path=out,
+                        static_payload=static, sink=as_sink(events), resume=resume, device=device,
+                        progress=progress, batch_fn=batch_fn)
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean squared error over the entries where mask (broadcast over the last dim) is 1."""
     w = mask.unsqueeze(-1).expand_as(pred)
     return ((pred - target) ** 2 * w).sum() / w.sum().clamp_min(1.0)
-
-
-def batch_to(batch: SegmentBatch, device: torch.device) -> SegmentBatch:
-    return batch if device.type == "cpu" else batch.to(device)

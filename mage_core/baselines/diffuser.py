@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mage_core.baselines import common
-from mage_core.data.segments import Normaliser
+from mage_core.data.segments import Normaliser, SegmentBatch
 from mage_core.errors import MageError
 from mage_core.maze import pd_action
 from mage_core.tasks import Task
@@ -148,10 +148,15 @@ def cosine_betas(n_steps: int, s: float = 0.008) -> torch.Tensor:
 
 
 class GaussianDiffusion(nn.Module):
-    """DDPM over normalised trajectories x_BHX = [a, s] per step, with inpainting of known entries."""
+    """DDPM over normalised trajectories x_BHX = [a, s] per step, with inpainting of known entries.
 
-    def __init__(self, obs_dim: int, act_dim: int, cfg: DiffuserConfig):
+    goal_inpainting: impose the final xy and the goal dims (sparse goal-reaching mazes) besides the start state.
+    forward(batch, stage) is the training loss (mage_core.train contract); sample(...) plans.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, cfg: DiffuserConfig, goal_inpainting: bool = True):
         super().__init__()
+        self.goal_inpainting = goal_inpainting
         levels = 2 ** (len(cfg.dim_mults) - 1)
         if cfg.horizon % levels:
             raise MageError(f"diffuser horizon {cfg.horizon} must be a multiple of {levels} for dim_mults {cfg.dim_mults}")
@@ -169,6 +174,8 @@ class GaussianDiffusion(nn.Module):
                 "post_logvar_K": torch.log(torch.cat([post_var_K[1:2], post_var_K[1:]]))}
         for name, v in bufs.items():
             self.register_buffer(name, v.float(), persistent=False)
+        self.register_buffer("cond_mask_HX", condition_mask(obs_dim, act_dim, cfg.horizon, goal_inpainting),
+                             persistent=False)
 
     @staticmethod
     def _at(v_K: torch.Tensor, k_B: torch.Tensor) -> torch.Tensor:
@@ -182,7 +189,16 @@ class GaussianDiffusion(nn.Module):
             out_BHX = out_BHX.clamp(-self.cfg.clip_denoised, self.cfg.clip_denoised)
         return out_BHX
 
-    def loss(self, x0_BHX: torch.Tensor, cond_mask_BHX: torch.Tensor, weight_BHX: torch.Tensor) -> torch.Tensor:
+    def forward(self, batch: SegmentBatch, stage: int = 1) -> dict:
+        """Denoising loss on H-step [a, s] segments (states held past episode ends; no action targets there)."""
+        A = self.act_dim
+        x0_BHX = torch.cat([batch.a_BHA, batch.x_BHD[..., 1:]], dim=-1)  # the RTG column is not modelled
+        w_BHX = torch.ones_like(x0_BHX)
+        w_BHX[..., :A] = batch.mask_BH[..., None]
+        w_BHX[:, 0, :A] *= self.cfg.action_weight
+        return {"loss": self.denoising_loss(x0_BHX, self.cond_mask_HX.expand_as(x0_BHX), w_BHX)}
+
+    def denoising_loss(self, x0_BHX: torch.Tensor, cond_mask_BHX: torch.Tensor, weight_BHX: torch.Tensor) -> torch.Tensor:
         """Weighted denoising loss; conditioned entries are inpainted into the noisy input and left out of the loss."""
         B = len(x0_BHX)
         k_B = torch.randint(0, self.cfg.n_diffusion_steps, (B,), device=x0_BHX.device)
@@ -229,32 +245,19 @@ def goal_reaching(task: Task) -> bool:
     return task.rtg_mode == "window"
 
 
-def train(episodes: list, task: Task, config: DiffuserConfig, *, device: str = "cpu", out: str | Path | None = None,
-          resume: dict | None = None, events: Any = None, seed: int = 0, dataset: Any = None) -> dict:
-    """Fit the denoiser on H-step [a, s] segments (held past episode ends); returns (and writes) the checkpoint."""
+def train(episodes: list, task: Task, config: DiffuserConfig, *, out: str | Path, device: str = "cpu",
+          resume: dict | None = None, events: Any = None, seed: int = 0, dataset: Any = None,
+          progress: bool = False) -> dict:
+    """Fit the denoiser on H-step [a, s] segments; writes the checkpoint to `out` and returns it."""
     dev = common.resolve_device(device)
     if config.execute not in EXECUTE_MODES:
         raise MageError(f"diffuser execute must be one of {EXECUTE_MODES}, not {config.execute!r}")
-    ds = common.make_segments(episodes, task, horizon=config.horizon)
-    meta = common.dataset_meta(episodes, ds, dataset)
+    normaliser = Normaliser.from_state_dict(resume["normaliser"]) if resume else None
+    ds = common.make_segments(episodes, task, horizon=config.horizon, normaliser=normaliser)
     torch.manual_seed(seed)
-    diff = GaussianDiffusion(ds.obs_dim, ds.act_dim, config).to(dev)
-    A = ds.act_dim
-    cond_HX = condition_mask(ds.obs_dim, A, config.horizon, goal_reaching(task)).to(dev)
-
-    def loss_fn(rng: np.random.Generator) -> dict:
-        b = common.batch_to(ds.sample(config.batch_size, rng), dev)
-        x0_BHX = torch.cat([b.a_BHA, b.x_BHD[..., 1:]], dim=-1)  # the RTG column is not modelled
-        w_BHX = torch.ones_like(x0_BHX)
-        w_BHX[..., :A] = b.mask_BH[..., None]  # no action targets past the episode end (states are held there)
-        w_BHX[:, 0, :A] *= config.action_weight
-        return {"loss": diff.loss(x0_BHX, cond_HX.expand_as(x0_BHX), w_BHX)}
-
-    def make_ckpt(train_state: dict, metrics: dict) -> dict:
-        return common.build_checkpoint(ALGO, config, diff, ds.normaliser, task, meta, train_state, metrics)
-
-    return common.fit(ALGO, diff, loss_fn, config, make_ckpt=make_ckpt, out=out, resume=resume, events=events,
-                      seed=seed, device=dev, task_name=task.name)
+    diff = GaussianDiffusion(ds.obs_dim, ds.act_dim, config, goal_reaching(task))
+    return common.train_model(ALGO, diff, config, ds, task, episodes, out=out, resume=resume, events=events,
+                              seed=seed, device=dev, dataset=dataset, progress=progress)
 
 
 class DiffuserPolicy:
@@ -274,11 +277,10 @@ class DiffuserPolicy:
         self.norm = normaliser
         self.device = device
         self.obs_dim, self.act_dim, self.H = diffusion.obs_dim, diffusion.act_dim, diffusion.cfg.horizon
-        self.goal_inpainting = goal_reaching(task)
+        self.goal_inpainting = diffusion.goal_inpainting
         if execute == "pd" and not (task.is_maze and self.obs_dim == POINTMAZE_OBS_DIM):
             execute = "actions"  # the PD follower needs PointMaze's [x, y, vx, vy, gx, gy] observations
         self.execute, self.replan_every, self.lookahead = execute, replan_every, lookahead
-        self.cond_mask_HX = condition_mask(self.obs_dim, self.act_dim, self.H, self.goal_inpainting).to(device)
         self.seed = seed
         self.reset(1)
 
@@ -304,7 +306,7 @@ class DiffuserPolicy:
             goal_xy = obs_ND[:, self.obs_dim - GOAL_DIMS:]
             pos_n = (goal_xy - self.norm.x_mean_D[1 + POS.start:1 + POS.stop]) / self.norm.x_std_D[1 + POS.start:1 + POS.stop]
             val_NHX[:, -1, A + POS.start:A + POS.stop] = torch.from_numpy(pos_n.astype(np.float32)).to(self.device)
-        x_NHX = self.diff.sample(self.cond_mask_HX.expand_as(val_NHX), val_NHX, self.generator).cpu().numpy()
+        x_NHX = self.diff.sample(self.diff.cond_mask_HX.expand_as(val_NHX), val_NHX, self.generator).cpu().numpy()
         states = self.norm.denorm_x(np.concatenate([np.zeros_like(x_NHX[..., :1]), x_NHX[..., A:]], -1))[..., 1:]
         return states.astype(np.float32), self.norm.denorm_a(x_NHX[..., :A]).astype(np.float32)
 
@@ -328,7 +330,8 @@ class DiffuserPolicy:
 def load_model(ckpt_or_path, device: str = "cpu") -> tuple[GaussianDiffusion, dict]:
     ckpt = common.load_ckpt(ckpt_or_path, ALGO)
     cfg = common.config_from_dict(DiffuserConfig, ckpt["config"][ALGO])
-    diff = GaussianDiffusion(ckpt["spaces"]["obs_dim"], ckpt["spaces"]["act_dim"], cfg)
+    diff = GaussianDiffusion(ckpt["spaces"]["obs_dim"], ckpt["spaces"]["act_dim"], cfg,
+                             goal_reaching(common.task_of(ckpt)))
     diff.load_state_dict(ckpt["state_dict"])
     return diff.to(common.resolve_device(device)).eval(), ckpt
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mage_core.baselines import common
-from mage_core.data.segments import Normaliser
+from mage_core.data.segments import Normaliser, SegmentBatch
 from mage_core.errors import MageError
 from mage_core.tasks import Task
 
@@ -86,7 +86,12 @@ class DecisionTransformer(nn.Module):
             if isinstance(m, nn.Linear) and m.bias is not None:
                 nn.init.zeros_(m.bias)
 
-    def forward(self, R_BK: torch.Tensor, s_BKD: torch.Tensor, a_BKA: torch.Tensor, t_BK: torch.Tensor) -> torch.Tensor:
+    def forward(self, batch: "TimedBatch", stage: int = 1) -> dict:
+        """Masked MSE of the actions predicted at every s_t token of K-step segments (mage_core.train contract)."""
+        pred_BKA = self.predict(batch.x_BHD[..., 0], batch.x_BHD[..., 1:], batch.a_BHA, batch.t_BH)
+        return {"loss": common.masked_mse(pred_BKA, batch.a_BHA, batch.mask_BH)}
+
+    def predict(self, R_BK: torch.Tensor, s_BKD: torch.Tensor, a_BKA: torch.Tensor, t_BK: torch.Tensor) -> torch.Tensor:
         """Normalised RTG, states, actions and integer timesteps -> predicted normalised actions a_BKA."""
         B, K = R_BK.shape
         e_t_BKC = self.embed_t(t_BK.clamp(0, self.cfg.max_timestep - 1))
@@ -99,30 +104,36 @@ class DecisionTransformer(nn.Module):
         return self.head_a(h_s_BKC)
 
 
-def train(episodes: list, task: Task, config: DTConfig, *, device: str = "cpu", out: str | Path | None = None,
-          resume: dict | None = None, events: Any = None, seed: int = 0, dataset: Any = None) -> dict:
-    """Fit the DT on K-step windows of the relabelled segments; returns (and writes to `out`) the checkpoint dict."""
+@dataclass
+class TimedBatch(SegmentBatch):
+    """A SegmentBatch plus the episode timestep of every step (for the timestep embedding)."""
+
+    t_BH: torch.Tensor = None  # (B, H) int64 time index within the episode
+
+    def to(self, device) -> "TimedBatch":
+        return TimedBatch(self.x_BHD.to(device), self.a_BHA.to(device), self.mask_BH.to(device), self.t_BH.to(device))
+
+
+def train(episodes: list, task: Task, config: DTConfig, *, out: str | Path, device: str = "cpu",
+          resume: dict | None = None, events: Any = None, seed: int = 0, dataset: Any = None,
+          progress: bool = False) -> dict:
+    """Fit the DT on K-step windows of the relabelled segments; writes the checkpoint to `out` and returns it."""
     dev = common.resolve_device(device)
-    ds = common.make_segments(episodes, task, horizon=config.context)
-    meta = common.dataset_meta(episodes, ds, dataset)
+    normaliser = Normaliser.from_state_dict(resume["normaliser"]) if resume else None
+    ds = common.make_segments(episodes, task, horizon=config.context, normaliser=normaliser)
     if resume is None:  # the timestep table covers every real step of the data plus the evaluation episode
         config = replace(config, max_timestep=int(max(max(ep.length for ep in episodes), task.eval_steps) + 1))
     t_N = torch.from_numpy(common.episode_timesteps(ds))
     torch.manual_seed(seed)
-    model = DecisionTransformer(ds.obs_dim, ds.act_dim, config).to(dev)
+    model = DecisionTransformer(ds.obs_dim, ds.act_dim, config)
 
-    def loss_fn(rng: np.random.Generator) -> dict:
-        idx_B = rng.integers(0, len(ds), size=config.batch_size)
-        b = common.batch_to(ds.get(idx_B), dev)
-        t_BK = t_N[common.segment_rows(ds, idx_B)].to(dev)
-        pred_BKA = model(b.x_BHD[..., 0], b.x_BHD[..., 1:], b.a_BHA, t_BK)
-        return {"loss": common.masked_mse(pred_BKA, b.a_BHA, b.mask_BH)}
+    def batch_fn(rng: np.random.Generator, batch_size: int) -> TimedBatch:
+        idx_B = rng.integers(0, len(ds), size=batch_size)
+        b = ds.get(idx_B)
+        return TimedBatch(b.x_BHD, b.a_BHA, b.mask_BH, t_N[common.segment_rows(ds, idx_B)])
 
-    def make_ckpt(train_state: dict, metrics: dict) -> dict:
-        return common.build_checkpoint(ALGO, config, model, ds.normaliser, task, meta, train_state, metrics)
-
-    return common.fit(ALGO, model, loss_fn, config, make_ckpt=make_ckpt, out=out, resume=resume, events=events,
-                      seed=seed, device=dev, task_name=task.name)
+    return common.train_model(ALGO, model, config, ds, task, episodes, out=out, resume=resume, events=events,
+                              seed=seed, device=dev, dataset=dataset, progress=progress, batch_fn=batch_fn)
 
 
 class DTPolicy:
@@ -168,7 +179,7 @@ class DTPolicy:
                                      np.zeros((self.n, 1, self.act_dim), np.float32)], 1)
         self.t_NL = np.concatenate([self.t_NL[:, -keep:] if keep else self.t_NL[:, :0], np.full((self.n, 1), t)], 1)
         dev = self.device
-        pred_NLA = self.model(torch.from_numpy(self.R_NL).to(dev), torch.from_numpy(self.s_NLD).to(dev),
+        pred_NLA = self.model.predict(torch.from_numpy(self.R_NL).to(dev), torch.from_numpy(self.s_NLD).to(dev),
                               torch.from_numpy(self.a_NLA).to(dev), torch.from_numpy(self.t_NL).to(dev))
         an_NA = pred_NLA[:, -1].cpu().numpy()
         self.a_NLA[:, -1] = an_NA

@@ -73,9 +73,9 @@ def checkpoints(episodes, task, tmp_path_factory):
 def test_model_shapes():
     B, K = 3, 8
     m = bc.BCModel(OBS_DIM, ACT_DIM, bc.preset("tiny"))
-    assert m(torch.randn(B, OBS_DIM)).shape == (B, ACT_DIM)
+    assert m.predict(torch.randn(B, OBS_DIM)).shape == (B, ACT_DIM)
     d = dt.DecisionTransformer(OBS_DIM, ACT_DIM, dt.preset("tiny"))
-    out_BKA = d(torch.randn(B, K), torch.randn(B, K, OBS_DIM), torch.randn(B, K, ACT_DIM), torch.arange(K).repeat(B, 1))
+    out_BKA = d.predict(torch.randn(B, K), torch.randn(B, K, OBS_DIM), torch.randn(B, K, ACT_DIM), torch.arange(K).repeat(B, 1))
     assert out_BKA.shape == (B, K, ACT_DIM)
     cfg = diffuser.preset("small")
     g = diffuser.GaussianDiffusion(OBS_DIM, ACT_DIM, replace(cfg, n_diffusion_steps=4))
@@ -91,12 +91,12 @@ def test_dt_is_causal():
     R, s, a, t = torch.randn(1, K), torch.randn(1, K, OBS_DIM), torch.randn(1, K, ACT_DIM), torch.arange(K)[None]
     s2 = s.clone()
     s2[0, 4] += 1.0
-    out1, out2 = d(R, s, a, t), d(R, s2, a, t)
+    out1, out2 = d.predict(R, s, a, t), d.predict(R, s2, a, t)
     assert torch.allclose(out1[0, :4], out2[0, :4], atol=1e-6)
     assert not torch.allclose(out1[0, 4], out2[0, 4])
     a2 = a.clone()
     a2[0, 2] += 1.0  # a_t comes after s_t: it must not influence the prediction at step t
-    assert torch.allclose(d(R, s, a2, t)[0, :3], out1[0, :3], atol=1e-6)
+    assert torch.allclose(d.predict(R, s, a2, t)[0, :3], out1[0, :3], atol=1e-6)
 
 
 def test_diffuser_inpainting_holds_conditions():
@@ -246,7 +246,8 @@ def test_diffuser_replans_every_n(checkpoints, task):
 def test_checkpoint_round_trip_and_resume(episodes, task, tmp_path, algo):
     out = tmp_path / f"{algo}.pt"
     events = []
-    path = train_baseline(algo, dataset=episodes, task=TASK, preset="tiny", out=out, events=events.append, steps=4)
+    path = train_baseline(algo, dataset=episodes, task=TASK, preset="tiny", out=out, events=events.append, steps=4,
+                          progress=False)
     assert path == out and out.is_file() and events[-1]["event"] == "done"
     ckpt = torch.load(out, weights_only=True)
     assert ckpt["format"] == common.CKPT_FORMAT and ckpt["algo"] == algo and ckpt["task"] == TASK
@@ -258,7 +259,7 @@ def test_checkpoint_round_trip_and_resume(episodes, task, tmp_path, algo):
         pol.reset(2)
         acts.append(pol.act(obs, np.zeros(2)))
     np.testing.assert_array_equal(*acts)
-    train_baseline(algo, dataset=episodes, task=TASK, out=out, resume=out, steps=6)
+    train_baseline(algo, dataset=episodes, task=TASK, out=out, resume=out, steps=6, progress=False)
     resumed = torch.load(out, weights_only=True)
     assert resumed["train_state"]["step"] == 6 and resumed["config"] == {algo: {**ckpt["config"][algo], "steps": 6}}
 
