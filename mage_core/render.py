@@ -49,8 +49,8 @@ class RenderConfig:
     """Quality knobs of the offscreen renderer (defaults suit software GL)."""
 
     offsamples: int = 0  # multisample anti-aliasing samples (0 = off, much faster under software GL)
-    sphere_slices: int = 12  # sphere/cylinder tessellation (model.vis.quality.numslices)
-    sphere_stacks: int = 8  # sphere tessellation (model.vis.quality.numstacks)
+    sphere_slices: int = 20  # sphere/cylinder tessellation (model.vis.quality.numslices)
+    sphere_stacks: int = 10  # sphere tessellation (model.vis.quality.numstacks)
     shadows: bool = True  # draw shadows
     reflections: bool = False  # floor reflections (expensive, little value top-down)
     skybox: bool = False  # draw the skybox

@@ -172,6 +172,7 @@ class MainWindow(QMainWindow):
         s.planner_changed.connect(self._on_planner)
         s.notify.connect(self._on_notify)
         self.plan_dock.visibility_changed.connect(self._refresh_overlay)
+        self.plan_dock.visibility_changed.connect(self.plan_dock._plot)
         self.condition_dock.tool_changed.connect(self.set_tool)
         vp = self.viewport
         vp.world_clicked.connect(self._on_world_pick)
@@ -417,7 +418,6 @@ class MainWindow(QMainWindow):
 
             self.viewport.legend.append(("executed path", QColor(255, 255, 255)))
         self.viewport.set_overlay(ov)
-        self.plan_dock._plot()
 
     def show_run_state(self, loop, res=None) -> None:
         """Show a closed-loop rollout (None = back to the condition view)."""
@@ -473,7 +473,7 @@ class MainWindow(QMainWindow):
             self._fps_frames, self._fps_t0 = 0, now
             s = self.session
             plan = f" · plan {s.plan_ms:.1f} ms" if s.plan is not None else ""
-            self.lbl_perf.setText(f"render {ms:.1f} ms · {fps:.0f} fps{plan}")
+            self.lbl_perf.setText(f"render {ms:.0f} ms (≤{1000 / max(ms, 1e-3):.0f} fps){plan}")
 
     def export_image_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save viewport image", "mage-plan.png", "PNG (*.png)")

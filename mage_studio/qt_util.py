@@ -26,7 +26,11 @@ class UiInvoker(QObject):
     @Slot(object)
     def _run(self, item) -> None:
         fn, args = item
-        fn(*args)
+        try:
+            fn(*args)
+        except RuntimeError as exc:  # a callback for a widget that was closed meanwhile
+            if "deleted" not in str(exc):
+                raise
 
 
 def error_text(exc: BaseException) -> str:

@@ -80,6 +80,7 @@ class Session(QObject):
         self.auto_replan = True
         self._busy = False
         self._dirty = False
+        self._closed = False
         self._requested_at = 0.0
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -235,6 +236,8 @@ class Session(QObject):
 
     def _plan_done(self, plan) -> None:
         self._busy = False
+        if self._closed:
+            return
         self.plan = plan
         self.plans_done += 1
         self.plan_ms = float(getattr(plan, "timings_ms", {}).get("total", 0.0))
@@ -252,4 +255,6 @@ class Session(QObject):
         self.notify.emit("error", f"Planning failed: {msg}")
 
     def shutdown(self) -> None:
+        self._closed = True
+        self._debounce.stop()
         self.worker.shutdown()

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 from mage_core.render import CameraFrame, CameraPose, Overlay, RenderConfig, orbit_camera, scale_colors, top_down_camera
 
 MAX_RENDER = (1920, 1200)  # cap on the rendered image size; larger widgets scale the image up
+PIXEL_BUDGET = 800 * 600  # rendered pixels per frame; bigger viewports render at this budget and scale up (software GL)
 
 
 @dataclass
@@ -133,6 +134,7 @@ class Viewport(QWidget):
         self._thread.finished.connect(self.worker.deleteLater)
         self._thread.start()
         self._top_down = True
+        self._closed = False
 
     # ---- scene state ---------------------------------------------------------------------------------------
     def set_task(self, task) -> None:
@@ -171,16 +173,19 @@ class Viewport(QWidget):
 
     def render_size(self) -> tuple[int, int]:
         dpr = self.devicePixelRatioF()
-        return int(min(self.width() * dpr, MAX_RENDER[0])), int(min(self.height() * dpr, MAX_RENDER[1]))
+        w, h = self.width() * dpr, self.height() * dpr
+        scale = min(1.0, (PIXEL_BUDGET / max(w * h, 1)) ** 0.5, MAX_RENDER[0] / max(w, 1), MAX_RENDER[1] / max(h, 1))
+        return max(int(w * scale), 16), max(int(h * scale), 16)
 
     def refresh(self) -> None:
         """Ask the render thread for a new frame of the current state."""
-        if self.task is None:
+        if self.task is None or self._closed:
             return
         st = SceneState(self.pose, self.render_size(), self.agent_xy, self.qpos, self.goal_xy, self.overlay)
         self.worker.request(self.task, st)
 
     def shutdown(self) -> None:
+        self._closed = True
         if self._thread.isRunning():
             from PySide6.QtCore import QMetaObject
 

@@ -34,6 +34,14 @@ def token_map_image(tokens: list, codebook_size: int | None, size=TOKEN_MAP_SIZE
     return img
 
 
+def codebook_size(planner) -> int | None:
+    """V from the planner (attribute or its checkpoint's model config), None when unknown."""
+    v = getattr(planner, "codebook_size", None)
+    if v is None:
+        v = ((getattr(planner, "ckpt_meta", None) or {}).get("config") or {}).get("model", {}).get("codebook_size")
+    return int(v) if v else None
+
+
 class PlanDock(StudioDock):
     """Shows the plan the planner produced, scale by scale."""
 
@@ -130,7 +138,7 @@ class PlanDock(StudioDock):
     # ---- plan --------------------------------------------------------------------------------------------------
     def _on_plan(self, plan) -> None:
         self.plan = plan
-        cb = getattr(self.session.planner, "codebook_size", None)
+        cb = codebook_size(self.session.planner)
         img = token_map_image(list(plan.tokens), cb)
         self.token_label.setPixmap(QPixmap.fromImage(img))
         uniq = len(set(int(x) for t in plan.tokens for x in np.asarray(t).reshape(-1)))

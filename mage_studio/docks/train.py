@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
                                QProgressBar, QPushButton, QSpinBox)
 
 from mage_core.config import PRESETS
@@ -21,12 +21,12 @@ LOG_KEEP = 400  # lines kept in the process log view
 
 def train_argv(dataset: str, preset: str, device: str, out: str, resume: str | None = None,
                steps_scale: float | None = None) -> list[str]:
-    """The `mage train` command line the dock runs (events as JSON lines on stdout)."""
+    """The `mage train` command line the dock runs (events as JSON lines on stdout); resume reuses the run's config."""
+    if resume:
+        return mage_command("train", "--resume", resume, "--device", device, "--events", "-")
     argv = mage_command("train", "--dataset", dataset, "--preset", preset, "--device", device, "--out", out,
                         "--events", "-")
-    if resume:
-        argv += ["--resume", resume]
-    if steps_scale:
+    if steps_scale and steps_scale != 1.0:
         argv += ["--steps-scale", f"{steps_scale:g}"]
     return argv
 
@@ -56,9 +56,16 @@ class TrainDock(StudioDock):
         self.combo_device.addItems(["auto", "cpu"])
         self.combo_device.setToolTip("auto = CUDA when present, else CPU")
         grid.addWidget(self.combo_device, 1, 3)
-        grid.addWidget(QLabel("Output"), 2, 0)
+        grid.addWidget(QLabel("Steps ×"), 2, 0)
+        self.spin_scale = QDoubleSpinBox()
+        self.spin_scale.setRange(0.01, 10.0)
+        self.spin_scale.setSingleStep(0.1)
+        self.spin_scale.setValue(1.0)
+        self.spin_scale.setToolTip("Multiply every stage's step count (0.1 for a quick try)")
+        grid.addWidget(self.spin_scale, 2, 1)
+        grid.addWidget(QLabel("Output"), 3, 0)
         self.edit_out = QLineEdit(str(default_checkpoint_dir() / "studio-run.pt"))
-        grid.addWidget(self.edit_out, 2, 1, 1, 3)
+        grid.addWidget(self.edit_out, 3, 1, 1, 3)
         self.body.addLayout(grid)
         row = QHBoxLayout()
         self.btn_start = QPushButton("Start")
@@ -160,7 +167,7 @@ class TrainDock(StudioDock):
         else:
             Path(out).parent.mkdir(parents=True, exist_ok=True)
             argv = train_argv(ds, self.combo_preset.currentText(), self.combo_device.currentText(), out,
-                              resume=out if resume else None)
+                              resume=out if resume else None, steps_scale=self.spin_scale.value())
         if not resume:
             self._clear_plots()
         self.log.appendPlainText("$ " + " ".join(argv))
@@ -191,9 +198,10 @@ class TrainDock(StudioDock):
         kind = ev.get("event")
         if kind == "start":
             off = 0
-            for st in ev.get("stages", []):
-                self.stage_offsets[str(st.get("name"))] = off
-                self.stage_totals[str(st.get("name"))] = int(st.get("steps", 0))
+            for i, st in enumerate(ev.get("stages", [])):
+                for key in (str(st.get("name")), str(i + 1)):  # step events name the stage by index or name
+                    self.stage_offsets[key] = off
+                self.stage_totals[str(i + 1)] = int(st.get("steps", 0))
                 off += int(st.get("steps", 0))
             self.progress.setRange(0, max(off, 1))
             self.lbl_status.setText(f"Training {ev.get('algo', 'mage')} on {ev.get('task', '?')} · {ev.get('device', '?')}"
@@ -214,6 +222,7 @@ class TrainDock(StudioDock):
         import pyqtgraph as pg
 
         stage = str(ev.get("stage"))
+        label = ev.get("stage_name") or stage
         if stage not in self.stage_offsets:  # no start event (or unknown stage): append after the others
             self.stage_offsets[stage] = sum(self.stage_totals.values())
             self.stage_totals[stage] = int(ev.get("total", 0))
@@ -243,7 +252,7 @@ class TrainDock(StudioDock):
         eta = ev.get("eta_s")
         total_left = sum(self.stage_totals.values()) - x
         rate = ev.get("segments_per_s")
-        parts = [f"stage {stage} · step {ev.get('step')}/{ev.get('total')}"]
+        parts = [f"stage {stage} {label if label != stage else ''} · step {ev.get('step')}/{ev.get('total')}"]
         if eta is not None:
             parts.append(f"ETA {_fmt_s(float(eta))}")
         elif total_left > 0 and x > 0:

@@ -1,7 +1,10 @@
 """Test doubles for the studio: a Plan-shaped fake planner that heads for the goal faster the higher the RTG."""
 from __future__ import annotations
 
+import json
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -51,3 +54,17 @@ class FakePlanner:
         tokens = [rng.integers(0, self.codebook_size, size=p) for p in self.scales]
         action = np.clip(10 * (line_H2[min(3, H - 1)] - pos), -1, 1).astype(np.float32)
         return FakePlan(tokens, states, rtg_KH, action, self.scales, float(rtg), {"sample": 0.1, "decode": 0.1, "total": 0.2})
+
+
+def fake_events_script(tmp_path: Path, events: list, delay: float = 0.0, exit_code: int = 0, stderr: str = "") -> list:
+    """argv of a small Python process that prints the given JSON events (one per line) like `mage train --events -`."""
+    script = tmp_path / "fake_train.py"
+    script.write_text(
+        "import json, sys, time\n"
+        f"events = json.loads({json.dumps(json.dumps(events))})\n"
+        "for ev in events:\n"
+        "    print(json.dumps(ev), flush=True)\n"
+        f"    time.sleep({delay})\n"
+        f"sys.stderr.write({stderr!r})\n"
+        f"sys.exit({exit_code})\n")
+    return [sys.executable, str(script)]

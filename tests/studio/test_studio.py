@@ -1,0 +1,224 @@
+"""The real studio window driven through its widgets: dataset, planner, clicks, RTG, closed loop, plan views, errors."""
+import asyncio
+
+import numpy as np
+import pytest
+from fakes import FakePlanner
+from PySide6.QtCore import QPoint, Qt
+
+
+def click_world(qtbot, win, xy, modifier=Qt.KeyboardModifier.NoModifier):
+    p = win.viewport.world_to_widget(xy)
+    qtbot.mouseClick(win.viewport, Qt.MouseButton.LeftButton, modifier, QPoint(int(round(p.x())), int(round(p.y()))))
+
+
+def wait_plans(qtbot, win, n_before, timeout=10000):
+    qtbot.waitUntil(lambda: win.session.plans_done > n_before and not win.session._busy, timeout=timeout)
+
+
+def test_window_shows_the_maze_with_docks_and_status(window):
+    assert window.windowTitle() == "MAGE Studio"
+    for dock in ("dock_data", "dock_checkpoint", "dock_condition", "dock_plan", "dock_run", "dock_train"):
+        assert window.findChild(type(window.data_dock).__mro__[1], dock) is not None
+    img = window.viewport.image
+    assert img.width() > 100 and img.height() > 100
+    assert "model: none" in window.lbl_model.text()
+    assert window.errors == []
+
+
+def test_click_sets_start_and_replans_and_wall_clicks_are_refused(window, qtbot):
+    win = window
+    win.load_planner(FakePlanner(win.session.task))
+    qtbot.waitUntil(lambda: win.session.plan is not None, timeout=10000)
+    geo = win.session.task.geometry
+    target = geo.cell_to_xy((1, 3))
+    n = win.session.plans_done
+    click_world(qtbot, win, target)  # "Place start" is the default tool
+    np.testing.assert_allclose(win.session.start_xy, target, atol=0.05)
+    wait_plans(qtbot, win, n)
+    obs, _ = win.session.planner.calls[-1]
+    np.testing.assert_allclose(obs[:2], target, atol=0.05)
+    assert "x +1.00" in win.condition_dock.lbl_start.text()
+    # a click on a wall is refused with a clear message; the start does not move
+    before = win.session.start_xy.copy()
+    click_world(qtbot, win, geo.cell_to_xy((2, 1)))
+    np.testing.assert_allclose(win.session.start_xy, before)
+    assert "wall" in win.condition_dock.lbl_message.text()
+    # Shift+click places the goal
+    goal = geo.cell_to_xy((3, 3))
+    click_world(qtbot, win, goal, Qt.KeyboardModifier.ShiftModifier)
+    np.testing.assert_allclose(win.session.goal_xy, goal, atol=0.05)
+
+
+def test_rtg_slider_changes_the_plan(window, qtbot):
+    win = window
+    win.load_planner(FakePlanner(win.session.task))
+    qtbot.waitUntil(lambda: win.session.plan is not None, timeout=10000)
+    slider = win.condition_dock.slider
+    slider.setValue(slider.maximum())
+    qtbot.waitUntil(lambda: win.session.plan.condition_rtg == pytest.approx(win.session.rtg_range()[1]), timeout=10000)
+    high = win.session.plan
+    slider.setValue(slider.maximum() // 10)
+    qtbot.waitUntil(lambda: win.session.plan.condition_rtg < high.condition_rtg, timeout=10000)
+    low = win.session.plan
+    assert low.condition_rtg == pytest.approx(win.session.rtg, rel=1e-6)
+    # the fake planner moves further along the segment for a higher RTG: the drawn plan changed
+    travel = lambda p: np.linalg.norm(p.states_KHD[-1, -1, :2] - p.states_KHD[-1, 0, :2])  # noqa: E731
+    assert travel(high) > travel(low)
+    assert len(win.viewport.overlay.plans_xy) == len(high.scales)
+    assert "scale 1" in win.viewport.legend[0][0]
+
+
+def test_plan_dock_toggles_and_refine_slider_hide_scales(window, qtbot):
+    win = window
+    win.load_planner(FakePlanner(win.session.task))
+    qtbot.waitUntil(lambda: win.session.plan is not None and len(win.viewport.overlay.plans_xy) > 0, timeout=10000)
+    dock = win.plan_dock
+    assert len(dock.checks) == 6 and all(win.viewport.overlay.visible)
+    dock.checks[2].setChecked(False)
+    assert win.viewport.overlay.visible[2] is False
+    dock.refine.setValue(2)
+    assert win.viewport.overlay.visible == [True, True, False, False, False, False]
+    assert len(win.viewport.legend) == 2
+    assert not dock.token_label.pixmap().isNull()
+    assert dock.state_plot.getPlotItem().listDataItems()
+
+
+def test_closed_loop_runs_n_steps_and_draws_the_path(window, qtbot):
+    win = window
+    win.load_planner(FakePlanner(win.session.task))
+    qtbot.waitUntil(lambda: win.session.plan is not None, timeout=10000)
+    run = win.run_dock
+    run.spin_len.setValue(25)
+    run.btn_step.click()
+    qtbot.waitUntil(lambda: run.loop is not None and run.loop.t == 1, timeout=10000)
+    run.btn_play.click()
+    qtbot.waitUntil(lambda: run.loop.t == 25 and not run.playing, timeout=20000)
+    assert win.view_mode == "run"
+    path = win.viewport.overlay.path_xy
+    assert len(path) == 26
+    assert np.linalg.norm(path[-1] - path[0]) > 0.1  # the agent moved
+    assert "step 25/25" in run.lbl_status.text()
+    run.btn_reset.click()
+    assert run.loop is None and win.view_mode == "condition"
+
+
+def test_dataset_loads_summary_histogram_and_replay(window, qtbot, tiny_dataset):
+    win = window
+    win.open_dataset(tiny_dataset)
+    qtbot.waitUntil(lambda: win.session.dataset is not None, timeout=20000)
+    ds = win.session.dataset
+    assert ds.obs_dim == 6 and ds.act_dim == 2 and len(ds.episodes) > 3
+    assert "episodes" in win.data_dock.lbl_summary.text()
+    lo, hi = win.session.rtg_range()
+    assert hi > lo
+    win.data_dock.spin_ep.setValue(1)
+    win.data_dock.step_slider.setValue(5)
+    assert win.view_mode == "replay"
+    np.testing.assert_allclose(win.viewport.agent_xy, ds.episodes[1].obs_TD[5, :2])
+    assert len(win.viewport.overlay.path_xy) == 6
+    assert win.recent("datasets")[0] == tiny_dataset
+
+
+def test_real_checkpoint_plans_and_shows_compatibility(window, qtbot, tiny_dataset, tiny_checkpoint):
+    win = window
+    win.open_dataset(tiny_dataset)
+    qtbot.waitUntil(lambda: win.session.dataset is not None, timeout=20000)
+    win.open_checkpoint(str(tiny_checkpoint))
+    qtbot.waitUntil(lambda: win.session.plan is not None, timeout=30000)
+    plan = win.session.plan
+    K = len(plan.scales)
+    assert plan.states_KHD.shape[0] == K and plan.states_KHD.shape[2] == 6
+    assert "✓" in win.checkpoint_dock.lbl_compat.text()
+    assert win.checkpoint_dock.tree.topLevelItemCount() > 3
+    assert "umaze-tiny.pt" in win.lbl_model.text()
+    assert win.recent("checkpoints")[0] == str(tiny_checkpoint)
+    n = win.session.plans_done
+    win.nudge_rtg(-0.3)
+    wait_plans(qtbot, win, n, timeout=30000)
+    assert win.session.plan.condition_rtg == pytest.approx(win.session.rtg, abs=1e-3)
+
+
+def test_bad_inputs_get_clear_messages_and_the_window_keeps_working(window, qtbot, tmp_path):
+    win = window
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"this is not a checkpoint")
+    win.open_checkpoint(str(bad))
+    qtbot.waitUntil(lambda: len(win.errors) == 1, timeout=20000)
+    assert "Cannot open checkpoint" in win.errors[0]
+    assert win.last_dialog is not None and win.last_dialog.isVisible()
+    win.last_dialog.close()
+    win.open_checkpoint(str(tmp_path / "missing.pt"))
+    qtbot.waitUntil(lambda: len(win.errors) == 2, timeout=10000)
+    assert "no checkpoint file" in win.errors[1]
+    (tmp_path / "notadataset").mkdir()
+    win.open_dataset(str(tmp_path / "notadataset"))
+    qtbot.waitUntil(lambda: len(win.errors) == 3, timeout=10000)
+    assert "Cannot load dataset" in win.errors[2]
+    # a planner object that is not one
+    win.load_planner(object(), "weird.pt")
+    assert "does not provide a planner" in win.errors[3]
+    # still alive: a fake planner plans
+    win.load_planner(FakePlanner(win.session.task))
+    qtbot.waitUntil(lambda: win.session.plan is not None, timeout=10000)
+
+
+def test_settings_keep_layout_and_recent_files(window, qtbot, settings):
+    win = window
+    win.checkpoint_dock.raise_()
+    win._add_recent("checkpoints", "/tmp/a.pt")
+    win._add_recent("checkpoints", "/tmp/b.pt")
+    win._add_recent("checkpoints", "/tmp/a.pt")
+    assert win.recent("checkpoints")[:2] == ["/tmp/a.pt", "/tmp/b.pt"]
+    win.save_settings()
+    assert settings.value("window/state") is not None
+    assert any("a.pt" in a.text() for a in win.recent_menu.actions())
+
+
+def test_keyboard_shortcuts_drive_view_and_rtg(window, qtbot):
+    win = window
+    win.load_planner(FakePlanner(win.session.task))
+    qtbot.waitUntil(lambda: win.session.plan is not None, timeout=10000)
+    win.viewport.setFocus()
+    rtg0 = win.session.rtg
+    qtbot.keyClick(win.viewport, Qt.Key.Key_PageDown)
+    assert win.session.rtg < rtg0
+    qtbot.keyClick(win.viewport, Qt.Key.Key_G)
+    assert win.viewport.tool == "goal"
+    qtbot.keyClick(win.viewport, Qt.Key.Key_V)
+    assert win.viewport.pose.elevation > -90
+    qtbot.keyClick(win.viewport, Qt.Key.Key_T)
+    assert win.viewport.pose.elevation == -90
+    qtbot.keyClick(win.viewport, Qt.Key.Key_BracketLeft)
+    assert win.plan_dock.refine.value() == len(win.plan_dock.checks) - 1
+
+
+def test_viewport_mouse_orbit_and_zoom(window, qtbot):
+    vp = window.viewport
+    window.set_tool("navigate")
+    pose0 = vp.pose
+    c = vp.rect().center()
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=c)
+    qtbot.mouseMove(vp, c + QPoint(60, 30))
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=c + QPoint(60, 30))
+    assert vp.pose.azimuth != pose0.azimuth
+    n = vp.frames_painted
+    qtbot.waitUntil(lambda: vp.frames_painted > n, timeout=10000)
+
+
+def test_qasync_loop_stays_responsive_while_the_studio_plans(window, qtbot, qloop):
+    """The studio's worker threads never block the qasync loop: a coroutine keeps ticking during re-plans."""
+    win = window
+    win.load_planner(FakePlanner(win.session.task))
+    ticks = []
+
+    async def ticker():
+        for _ in range(5):
+            await asyncio.sleep(0.02)
+            ticks.append(1)
+
+    task = asyncio.ensure_future(ticker())
+    for v in (0.2, 0.5, 0.9):
+        win.session.set_rtg(v * win.session.rtg_range()[1])
+    qtbot.waitUntil(lambda: task.done() and win.session.plan is not None, timeout=10000)
+    assert len(ticks) == 5
