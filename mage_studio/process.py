@@ -46,6 +46,8 @@ class EventProcess(QObject):
             raise RuntimeError("a process is already running")
         self.stderr_lines, self.error_event, self.stopping = [], None, False
         self._buf_out = self._buf_err = b""
+        if self.proc is not None:
+            self.proc.deleteLater()
         p = QProcess(self)
         penv = QProcessEnvironment.systemEnvironment()
         penv.insert("PYTHONUNBUFFERED", "1")
@@ -71,8 +73,10 @@ class EventProcess(QObject):
         self.proc.terminate()
         from PySide6.QtCore import QTimer
 
-        proc = self.proc
-        QTimer.singleShot(grace_ms, lambda: proc.kill() if proc.state() != QProcess.ProcessState.NotRunning else None)
+        timer = QTimer(self.proc)  # owned by the process: gone with it, never fires on a deleted object
+        timer.setSingleShot(True)
+        timer.timeout.connect(self.proc.kill)
+        timer.start(grace_ms)
 
     def kill(self) -> None:
         if self.is_running():

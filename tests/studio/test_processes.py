@@ -1,0 +1,98 @@
+"""Background processes from the studio: training (fake and real `mage train`), stop, crash, dataset generation."""
+import os
+
+from fakes import fake_events_script
+
+STAGES = [{"name": "autoencoder", "steps": 40}, {"name": "transformer", "steps": 40}]
+
+
+def step_event(stage, step, loss):
+    return {"event": "step", "stage": stage, "stage_name": STAGES[stage - 1]["name"], "step": step, "total": 40,
+            "losses": {"loss": loss, "rec": loss / 2}, "codebook_usage": [0.2, 0.4, 0.6], "segments_per_s": 900.0,
+            "eta_s": 3.0}
+
+
+def test_train_dock_plots_events_and_loads_the_checkpoint(window, qtbot, tmp_path, tiny_checkpoint):
+    win = window
+    dock = win.train_dock
+    events = [{"event": "start", "algo": "mage", "task": "pointmaze-umaze", "stages": STAGES, "device": "cpu",
+               "params": 1234}]
+    events += [step_event(1, s, 2.0 / s) for s in (10, 20, 30, 40)] + [{"event": "stage_end", "stage": 1, "metrics": {}}]
+    events += [step_event(2, s, 1.0 / s) for s in (10, 20)]
+    events += [{"event": "checkpoint", "path": str(tiny_checkpoint), "stage": 2, "step": 20},
+               {"event": "done", "checkpoint": str(tiny_checkpoint), "wall_s": 1.0}]
+    dock.command_override = lambda resume: fake_events_script(tmp_path, events, delay=0.01)
+    dock.btn_start.click()
+    assert not dock.btn_start.isEnabled() and dock.btn_stop.isEnabled()
+    qtbot.waitUntil(lambda: not dock.proc.is_running() and dock.btn_start.isEnabled(), timeout=20000)
+    assert [x for x, _ in dock.points["loss"]] == [10, 20, 30, 40, 50, 60]  # stage 2 continues after stage 1
+    assert dock.progress.value() == dock.progress.maximum() == 80
+    assert "Done" in dock.lbl_status.text()
+    qtbot.waitUntil(lambda: win.session.planner is not None and win.session.plan is not None, timeout=30000)
+    assert win.session.planner_path == str(tiny_checkpoint)
+    assert win.errors == []
+
+
+def test_stop_and_crash_give_clear_messages(window, qtbot, tmp_path):
+    win = window
+    dock = win.train_dock
+    slow = [{"event": "start", "algo": "mage", "task": "pointmaze-umaze", "stages": STAGES, "device": "cpu", "params": 1}]
+    slow += [step_event(1, s, 1.0) for s in range(1, 41)]
+    dock.command_override = lambda resume: fake_events_script(tmp_path, slow, delay=0.2)
+    dock.btn_start.click()
+    qtbot.waitUntil(lambda: dock.events_seen >= 2, timeout=15000)
+    dock.btn_stop.click()
+    qtbot.waitUntil(lambda: not dock.proc.is_running(), timeout=10000)
+    assert "stopped" in dock.lbl_status.text()
+    assert win.errors == []
+    # a process that dies with an error: its stderr reaches the user; the window keeps working
+    crash = [{"event": "start", "algo": "mage", "task": "pointmaze-umaze", "stages": STAGES, "device": "cpu", "params": 1}]
+    dock.command_override = lambda resume: fake_events_script(tmp_path, crash, exit_code=3,
+                                                              stderr="Traceback...\nRuntimeError: CUDA out of memory\n")
+    dock.btn_start.click()
+    qtbot.waitUntil(lambda: len(win.errors) == 1, timeout=15000)
+    assert "CUDA out of memory" in win.errors[0] and "code 3" in win.errors[0]
+    assert win.last_dialog.isVisible()
+    assert "CUDA out of memory" in dock.log.toPlainText()
+    win.last_dialog.close()
+    assert dock.btn_start.isEnabled()
+    # an error event is reported even if the process exits 0
+    err = [{"event": "error", "message": "dataset foo has no episodes"}]
+    dock.command_override = lambda resume: fake_events_script(tmp_path, err)
+    dock.btn_start.click()
+    qtbot.waitUntil(lambda: len(win.errors) == 2, timeout=15000)
+    assert "dataset foo has no episodes" in win.errors[1]
+
+
+def test_real_tiny_training_from_the_dock(window, qtbot, tmp_path, tiny_dataset):
+    """One real `mage train --preset tiny` run started from the Train dock, its events plotted, the result loaded."""
+    win = window
+    dock = win.train_dock
+    dock.combo_ds.setCurrentText(tiny_dataset)
+    dock.combo_preset.setCurrentText("tiny")
+    dock.combo_device.setCurrentText("cpu")
+    dock.spin_scale.setValue(0.05)
+    out = tmp_path / "studio-train.pt"
+    dock.edit_out.setText(str(out))
+    os.environ["OMP_NUM_THREADS"] = "1"
+    dock.btn_start.click()
+    qtbot.waitUntil(lambda: not dock.proc.is_running(), timeout=120000)
+    assert win.errors == [], dock.log.toPlainText()[-2000:]
+    assert out.is_file()
+    assert dock.points and all(len(v) >= 1 for v in dock.points.values())
+    qtbot.waitUntil(lambda: win.session.planner_path == str(out) and win.session.plan is not None, timeout=30000)
+
+
+def test_generate_dataset_from_the_data_dock(window, qtbot, minari_root):
+    win = window
+    dock = win.data_dock
+    dock.task_combo.setCurrentText("pointmaze-umaze")
+    dock.spin_steps.setValue(400)
+    dock.btn_gen.click()
+    assert dock.gen_progress.isVisible()
+    qtbot.waitUntil(lambda: not dock.proc.is_running(), timeout=120000)
+    assert win.errors == [], dock.lbl_gen.text()
+    assert dock.generated_id == "mage/pointmaze-umaze/expert-v0"
+    qtbot.waitUntil(lambda: win.session.dataset is not None, timeout=20000)
+    assert win.session.dataset.steps == 400
+    assert any("expert-v0" in dock.list.item(i).text() for i in range(dock.list.count()))
