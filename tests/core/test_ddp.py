@@ -84,7 +84,7 @@ def test_two_processes_average_gradients_like_one_process_on_the_joint_batch(tmp
 
 
 def test_two_process_training_decreases_the_loss_like_one_process(tmp_path, monkeypatch):
-    steps = (40, 30, 2)
+    steps = (60, 30, 2)
     _spawn(tmp_path, steps, fixed=False)
     events = [json.loads(x) for x in (tmp_path / "events0.jsonl").read_text().splitlines()]
     assert events[-1]["event"] == "done" and load_checkpoint(tmp_path / "ddp.pt")["train_state"]["done"]
@@ -102,5 +102,6 @@ def test_two_process_training_decreases_the_loss_like_one_process(tmp_path, monk
 
     for stage, key, factor in ((1, "rec", 0.8), (2, "ce", 0.97)):
         d, s = curve(events, stage, key), curve(single, stage, key)
-        assert d[-1] < factor * d[0] and s[-1] < factor * s[0], (stage, d, s)
-        assert 0.5 < d[-1] / s[-1] < 2.0, (stage, d[-1], s[-1])
+        d_end, s_end = np.mean(d[-4:]), np.mean(s[-4:])  # smooth the per-batch noise
+        assert d_end < factor * d[0] and s_end < factor * s[0], (stage, d, s)
+        assert 0.5 < d_end / s_end < 2.0, (stage, d_end, s_end)
