@@ -49,8 +49,8 @@ class RenderConfig:
     """Quality knobs of the offscreen renderer (defaults suit software GL)."""
 
     offsamples: int = 0  # multisample anti-aliasing samples (0 = off, much faster under software GL)
-    sphere_slices: int = 20  # sphere/cylinder tessellation (model.vis.quality.numslices)
-    sphere_stacks: int = 10  # sphere tessellation (model.vis.quality.numstacks)
+    sphere_slices: int = 16  # sphere/cylinder tessellation (model.vis.quality.numslices)
+    sphere_stacks: int = 8  # sphere tessellation (model.vis.quality.numstacks)
     shadows: bool = True  # draw shadows
     reflections: bool = False  # floor reflections (expensive, little value top-down)
     skybox: bool = False  # draw the skybox
@@ -159,6 +159,8 @@ class Overlay:
     goal_radius: float = 0.45  # radius of the goal disc
     line_width: float = 0.025  # radius of plan connector capsules (world units)
     point_radius: float = 0.06  # radius of plan spheres (world units)
+    line_kind: str = "line"  # plan connectors: "line" (GL lines, cheap under software GL) or "capsule" (3-D tubes)
+    line_px: float = 3.0  # width of "line" connectors in pixels
 
 
 def plan_overlay(states_KHD, scales=None, xy_dims=(0, 1), **kw) -> Overlay:
@@ -211,17 +213,17 @@ class _GeomWriter:
             self.mj.mjv_initGeom(g, int(self.mj.mjtGeom.mjGEOM_CYLINDER), np.array([radius, height, 0], dtype=np.float64),
                                  np.asarray(xyz, dtype=np.float64), _mat_identity(), np.asarray(rgba, dtype=np.float32))
 
-    def capsule(self, a, b, radius, rgba):
+    def capsule(self, a, b, radius, rgba, kind: str = "capsule"):
+        """A connector from a to b: a capsule of this radius (world units) or a line of this width (pixels)."""
         if np.linalg.norm(np.asarray(b) - np.asarray(a)) < 1e-6:
             return
         g = self._next()
         if g is not None:
-            self.mj.mjv_initGeom(g, int(self.mj.mjtGeom.mjGEOM_CAPSULE), np.zeros(3), np.zeros(3), _mat_identity(),
-                                 np.asarray(rgba, dtype=np.float32))
-            self.mj.mjv_connector(g, int(self.mj.mjtGeom.mjGEOM_CAPSULE), radius, np.asarray(a, dtype=np.float64),
-                                  np.asarray(b, dtype=np.float64))
+            t = int(self.mj.mjtGeom.mjGEOM_LINE if kind == "line" else self.mj.mjtGeom.mjGEOM_CAPSULE)
+            self.mj.mjv_initGeom(g, t, np.zeros(3), np.zeros(3), _mat_identity(), np.asarray(rgba, dtype=np.float32))
+            self.mj.mjv_connector(g, t, radius, np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
 
-    def polyline(self, xy_N2, z, radius, rgba, max_segments=400):
+    def polyline(self, xy_N2, z, radius, rgba, max_segments=400, kind: str = "capsule"):
         xy = np.asarray(xy_N2, dtype=np.float64)
         if len(xy) < 2:
             return
@@ -229,7 +231,7 @@ class _GeomWriter:
             xy = xy[np.linspace(0, len(xy) - 1, max_segments + 1).astype(int)]
         pts = np.concatenate([xy, np.full((len(xy), 1), z)], axis=1)
         for a, b in zip(pts[:-1], pts[1:]):
-            self.capsule(a, b, radius, rgba)
+            self.capsule(a, b, radius, rgba, kind)
 
 
 def add_overlay(scene, overlay: Overlay, palette: str = "mage") -> int:
@@ -245,14 +247,20 @@ def add_overlay(scene, overlay: Overlay, palette: str = "mage") -> int:
         s = np.asarray(overlay.start_xy, dtype=float)
         w.disc((s[0], s[1], 0.01), 0.16, 0.012, START_RGBA)
     if overlay.path_xy is not None and len(overlay.path_xy) > 1:
-        w.polyline(overlay.path_xy, OVERLAY_Z, overlay.line_width * 1.3, PATH_RGBA)
+        if overlay.line_kind == "line":
+            w.polyline(overlay.path_xy, OVERLAY_Z, overlay.line_px + 1.5, PATH_RGBA, kind="line")
+        else:
+            w.polyline(overlay.path_xy, OVERLAY_Z, overlay.line_width * 1.3, PATH_RGBA)
     for k in range(K):
         if k < len(vis) and not vis[k]:
             continue
         z = OVERLAY_Z + SCALE_DZ * (k + 1)
         rgba = (*colors[k], 0.95)
         xy = np.asarray(overlay.plans_xy[k], dtype=float)
-        w.polyline(xy, z, overlay.line_width, rgba)
+        if overlay.line_kind == "line":
+            w.polyline(xy, z, overlay.line_px, rgba, kind="line")
+        else:
+            w.polyline(xy, z, overlay.line_width, rgba)
         idx = overlay.plan_points[k] if k < len(overlay.plan_points) else range(len(xy))
         for i in idx:
             w.sphere((xy[i, 0], xy[i, 1], z), overlay.point_radius, rgba)

@@ -380,9 +380,13 @@ class MainWindow(QMainWindow):
         s = self.session
         if self.view_mode != "condition":
             return
-        self.viewport.agent_xy = s.start_xy
-        self.viewport.qpos = None
-        self.viewport.goal_xy = s.goal_xy
+        vp = self.viewport
+        moved = not (_same(vp.agent_xy, s.start_xy) and _same(vp.goal_xy, s.goal_xy)) or vp.qpos is not None
+        if not moved and s.planner is not None and s.auto_replan:
+            return  # only the RTG changed: the re-plan will redraw; rendering now would only delay it
+        vp.agent_xy = s.start_xy
+        vp.qpos = None
+        vp.goal_xy = s.goal_xy
         self._refresh_overlay()
 
     def _on_plan(self, plan) -> None:
@@ -479,6 +483,12 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getSaveFileName(self, "Save viewport image", "mage-plan.png", "PNG (*.png)")
         if path:
             self.viewport.image.save(path) if self.viewport.image is not None else None
+
+
+def _same(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return bool(np.allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float)))
 
 
 def load_stylesheet() -> str:

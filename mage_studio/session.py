@@ -10,7 +10,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from mage_core.errors import MageError
 from mage_studio.qt_util import UiInvoker, Worker
 
-REPLAN_DEBOUNCE_MS = 25  # condition changes closer together than this produce one re-plan
+REPLAN_DEBOUNCE_MS = 4  # condition changes closer together than this produce one re-plan (a busy planner coalesces too)
 
 
 @dataclass

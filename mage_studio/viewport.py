@@ -26,12 +26,13 @@ class SceneState:
     qpos: np.ndarray | None = None  # full qpos for non-maze tasks
     goal_xy: np.ndarray | None = None  # goal position
     overlay: Overlay | None = None  # plan / path / markers
+    request_id: int = 0  # increasing id of the request (the widget knows which state a frame shows)
 
 
 class RenderWorker(QObject):
     """Owns the TaskScene (and its GL context) on the render thread; renders the latest requested state only."""
 
-    frame_ready = Signal(QImage, object, float)  # image, CameraFrame, render milliseconds
+    frame_ready = Signal(QImage, object, float, int)  # image, CameraFrame, render milliseconds, request id
     failed = Signal(str)  # a one-line message when rendering is impossible
     _kick = Signal()
 
@@ -82,7 +83,7 @@ class RenderWorker(QObject):
             rgb = self._scene.render(st.pose, st.overlay, (w, h))
             img = QImage(np.ascontiguousarray(rgb).data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
             ms = (time.perf_counter() - t0) * 1000
-            self.frame_ready.emit(img, self._scene.last_frame, ms)
+            self.frame_ready.emit(img, self._scene.last_frame, ms, st.request_id)
         except Exception as exc:  # shown in the viewport, never a dead window
             from mage_studio.qt_util import error_text
 
@@ -124,6 +125,8 @@ class Viewport(QWidget):
         self.frame: CameraFrame | None = None
         self.render_ms = 0.0
         self.frames_painted = 0
+        self.request_id = 0  # id of the latest state sent to the render thread
+        self.shown_id = 0  # id of the state in the image on screen
         self._drag = None  # (button, start QPointF, pose at press, tool)
         self._thread = QThread(self)
         self._thread.setObjectName("mage-render")
@@ -181,7 +184,9 @@ class Viewport(QWidget):
         """Ask the render thread for a new frame of the current state."""
         if self.task is None or self._closed:
             return
-        st = SceneState(self.pose, self.render_size(), self.agent_xy, self.qpos, self.goal_xy, self.overlay)
+        self.request_id += 1
+        st = SceneState(self.pose, self.render_size(), self.agent_xy, self.qpos, self.goal_xy, self.overlay,
+                        self.request_id)
         self.worker.request(self.task, st)
 
     def shutdown(self) -> None:
@@ -194,9 +199,10 @@ class Viewport(QWidget):
             self._thread.wait(3000)
 
     # ---- frames --------------------------------------------------------------------------------------------
-    @Slot(QImage, object, float)
-    def _on_frame(self, img: QImage, frame: CameraFrame, ms: float) -> None:
+    @Slot(QImage, object, float, int)
+    def _on_frame(self, img: QImage, frame: CameraFrame, ms: float, request_id: int) -> None:
         self.image, self.frame, self.render_ms = img, frame, ms
+        self.shown_id = request_id
         self.message = ""
         self.update()
         self.frames_painted += 1

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QSlider, QWidget
 
@@ -96,6 +96,9 @@ class PlanDock(StudioDock):
         self.session.planner_changed.connect(self._on_planner)
         self.session.plan_ready.connect(self._on_plan)
         self.plan = None
+        self._update_pending = False
+        self._state_curves: list = []
+        self._rtg_curves: list = []
 
     # ---- scales ------------------------------------------------------------------------------------------------
     def _on_planner(self, planner) -> None:
@@ -137,7 +140,17 @@ class PlanDock(StudioDock):
 
     # ---- plan --------------------------------------------------------------------------------------------------
     def _on_plan(self, plan) -> None:
+        """Remember the plan; draw the token maps and plots on the next event-loop turn (the viewport goes first)."""
         self.plan = plan
+        if not self._update_pending:
+            self._update_pending = True
+            QTimer.singleShot(0, self._update_views)
+
+    def _update_views(self) -> None:
+        self._update_pending = False
+        plan = self.plan
+        if plan is None:
+            return
         cb = codebook_size(self.session.planner)
         img = token_map_image(list(plan.tokens), cb)
         self.token_label.setPixmap(QPixmap.fromImage(img))
@@ -147,23 +160,32 @@ class PlanDock(StudioDock):
         self._plot()
 
     def _plot(self) -> None:
+        """Update the per-scale curves in place (re-using plot items keeps re-plans cheap on the UI thread)."""
         import pyqtgraph as pg
 
         plan = self.plan
-        self.state_plot.clear()
-        self.rtg_plot.clear()
         if plan is None or self.dim_combo.currentIndex() < 0:
+            for c in self._state_curves + self._rtg_curves:
+                c.setData([], [])
             return
         d = self.dim_combo.currentIndex()
         states = np.asarray(plan.states_KHD)
         rtg = np.asarray(plan.rtg_KH)
-        cols = scale_colors(states.shape[0], self.studio.render_config.palette)
+        K = states.shape[0]
+        if len(self._state_curves) != K:
+            self.state_plot.clear()
+            self.rtg_plot.clear()
+            cols = scale_colors(K, self.studio.render_config.palette)
+            pens = [pg.mkPen(tuple(int(255 * c) for c in cols[k]), width=2.2 if k == K - 1 else 1.4) for k in range(K)]
+            self._state_curves = [self.state_plot.plot(pen=pens[k]) for k in range(K)]
+            self._rtg_curves = [self.rtg_plot.plot(pen=pens[k]) for k in range(K)]
         vis = self.visible()
-        for k in range(states.shape[0]):
-            if k < len(vis) and not vis[k]:
-                continue
-            pen = pg.mkPen(tuple(int(255 * c) for c in cols[k]), width=2 if k == states.shape[0] - 1 else 1.3)
-            if d < states.shape[2]:
-                self.state_plot.plot(states[k, :, d], pen=pen)
-            self.rtg_plot.plot(rtg[k], pen=pen)
+        for k in range(K):
+            show = not (k < len(vis) and not vis[k])
+            if show and d < states.shape[2]:
+                self._state_curves[k].setData(states[k, :, d])
+                self._rtg_curves[k].setData(rtg[k])
+            else:
+                self._state_curves[k].setData([], [])
+                self._rtg_curves[k].setData([], [])
         self.state_plot.setLabel("left", self.dim_combo.currentText())
