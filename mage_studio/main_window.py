@@ -347,6 +347,7 @@ class MainWindow(QMainWindow):
 
     def _on_planner(self, planner) -> None:
         name = Path(self.session.planner_path).name if self.session.planner_path else "in-memory"
+        self.setWindowTitle(f"MAGE Studio — {name}")
         self.lbl_model.setText(f"model: {name} · K={len(planner.scales)} · H={planner.horizon}")
         self.statusBar().showMessage(f"Checkpoint {name} loaded", 4000)
 
@@ -394,6 +395,10 @@ class MainWindow(QMainWindow):
             self.view_mode = "condition"
             self._on_condition()
             return
+        if self.view_mode == "condition":
+            s = self.session
+            self.viewport.hud_text = (f"{s.task.name}   ·   RTG target {plan.condition_rtg:.0f}   ·   "
+                                      f"plan {s.plan_ms:.0f} ms   ·   {len(plan.scales)} scales")
         self._refresh_overlay()
 
     def _plan_overlay(self, plan) -> Overlay:

@@ -222,3 +222,20 @@ def test_qasync_loop_stays_responsive_while_the_studio_plans(window, qtbot, qloo
         win.session.set_rtg(v * win.session.rtg_range()[1])
     qtbot.waitUntil(lambda: task.done() and win.session.plan is not None, timeout=10000)
     assert len(ticks) == 5
+
+
+def test_rtg_sweep_plots_target_against_achieved(window, qtbot):
+    win = window
+    win.load_planner(FakePlanner(win.session.task))
+    qtbot.waitUntil(lambda: win.session.plan is not None, timeout=10000)
+    geo = win.session.task.geometry
+    assert win.session.set_start(geo.cell_to_xy((1, 2)))  # one cell from the goal
+    run = win.run_dock
+    run.spin_targets.setValue(3)
+    run.spin_sweep_len.setValue(40)
+    run.btn_sweep.click()
+    qtbot.waitUntil(lambda: len(run.sweep_points) == 3 and run.btn_sweep.isEnabled(), timeout=30000)
+    targets, achieved = zip(*run.sweep_points)
+    assert list(targets) == sorted(targets)
+    assert achieved[-1] > achieved[0]  # the fake planner moves faster for a higher target
+    assert "targets" in run.lbl_sweep.text()
