@@ -122,11 +122,57 @@ def dataset_info(id_or_path: str) -> dict:
 
 def load_episodes(id_or_path: str) -> tuple[Task, list[Episode], dict]:
     """Load a local Minari dataset (id or path) as flattened Episodes; returns (task, episodes, metadata)."""
-    from minari.dataset.minari_storage import MinariStorage
-
     data_dir = _data_dir(id_or_path)
     meta = _read_metadata(data_dir)
     task = task_for_dataset(meta)
+    cached = _read_cache(data_dir, task)
+    if cached is not None:
+        return task, cached, meta
+    episodes = _read_episodes(data_dir, task, id_or_path)
+    _write_cache(data_dir, task, episodes)
+    return task, episodes, meta
+
+
+CACHE_NAME = "mage_episodes.npz"  # flattened copy of a dataset's episodes next to its HDF5 file, for fast loads
+
+
+def _cache_key(data_dir: Path, task: Task) -> str:
+    stats = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(data_dir.glob("*.hdf5"))]
+    return json.dumps([stats, list(task.obs_keys)])
+
+
+def _read_cache(data_dir: Path, task: Task) -> list[Episode] | None:
+    path = data_dir / CACHE_NAME
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as z:
+            if str(z["key"]) != _cache_key(data_dir, task):
+                return None
+            obs, acts, rews, succ, ends = z["obs"], z["acts"], z["rews"], z["success"], z["ends"]
+    except (OSError, ValueError, KeyError):
+        return None  # unreadable cache: rebuild it from the dataset
+    episodes, o0, a0 = [], 0, 0
+    for i, t in enumerate(ends):
+        episodes.append(Episode(obs[o0:o0 + t + 1], acts[a0:a0 + t], rews[a0:a0 + t], bool(succ[i])))
+        o0, a0 = o0 + t + 1, a0 + t
+    return episodes
+
+
+def _write_cache(data_dir: Path, task: Task, episodes: list[Episode]) -> None:
+    tmp = data_dir / (CACHE_NAME + ".tmp.npz")
+    try:
+        np.savez(tmp, key=np.array(_cache_key(data_dir, task)), obs=np.concatenate([e.obs_TD for e in episodes]),
+                 acts=np.concatenate([e.actions_TA for e in episodes]), rews=np.concatenate([e.rewards_T for e in episodes]),
+                 success=np.array([e.success for e in episodes]), ends=np.array([e.length for e in episodes]))
+        os.replace(tmp, data_dir / CACHE_NAME)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a read-only dataset folder just loads slower
+
+
+def _read_episodes(data_dir: Path, task: Task, id_or_path: str) -> list[Episode]:
+    from minari.dataset.minari_storage import MinariStorage
+
     try:
         storage = MinariStorage.read(data_dir)
         raw = list(storage.get_episodes(range(storage.total_episodes)))
@@ -151,7 +197,7 @@ def load_episodes(id_or_path: str) -> tuple[Task, list[Episode], dict]:
         episodes.append(Episode(obs_TD, acts, rews, success))
     if not episodes:
         raise MageError(f"dataset {id_or_path} has no episodes")
-    return task, episodes, meta
+    return episodes
 
 
 def import_d4rl(h5_path: str, task: Task, dataset_id: str | None = None, force: bool = False):

@@ -190,3 +190,20 @@ def test_cli_make_list_info(minari_root):
     assert "test/cli-v0" in [d["id"] for d in json.loads(r.stdout)]
     r = _mage("data", "info", "test/cli-v0", "--json", env=env)
     assert json.loads(r.stdout)["steps"] == 300
+
+
+def test_episode_cache_matches_and_is_rebuilt_when_stale(umaze_dataset):
+    from mage_core.data.store import CACHE_NAME, _data_dir
+
+    _, first, _ = load_episodes(umaze_dataset)
+    data_dir = _data_dir(umaze_dataset)
+    assert (data_dir / CACHE_NAME).is_file()
+    _, cached, _ = load_episodes(umaze_dataset)
+    assert len(cached) == len(first)
+    for a, b in zip(first, cached):
+        np.testing.assert_array_equal(a.obs_TD, b.obs_TD)
+        np.testing.assert_array_equal(a.actions_TA, b.actions_TA)
+        assert a.success == b.success
+    (data_dir / CACHE_NAME).write_bytes(b"garbage")  # a corrupt cache is ignored and rebuilt
+    _, again, _ = load_episodes(umaze_dataset)
+    assert sum(e.length for e in again) == sum(e.length for e in first)
