@@ -20,6 +20,8 @@ PALETTES: dict[str, list[tuple[float, float, float]]] = {
                 (0.13, 0.57, 0.55), (0.20, 0.72, 0.47), (0.48, 0.82, 0.32), (0.99, 0.91, 0.14)],
 }
 PATH_RGBA = (1.0, 1.0, 1.0, 0.95)  # executed path colour
+WALL_RGBA = (0.55, 0.60, 0.70, 1.0)  # maze wall colour
+FLOOR_RGBA = (0.13, 0.16, 0.22, 1.0)  # floor colour
 START_RGBA = (0.20, 0.90, 0.45, 0.9)  # start marker colour
 GOAL_RGBA = (1.0, 0.30, 0.30, 0.55)  # goal marker colour (translucent: the goal radius)
 OVERLAY_Z = 0.05  # height of overlay geoms above the floor (world units)
@@ -310,7 +312,10 @@ class TaskScene:
         for i in range(m.ngeom):
             name = self.mj.mj_id2name(m, int(self.mj.mjtObj.mjOBJ_GEOM), i) or ""
             if name.startswith("block_"):
-                m.geom_rgba[i] = (0.36, 0.42, 0.55, 1.0)
+                m.geom_rgba[i] = WALL_RGBA
+            elif name == "ground":  # a flat floor reads better under plan overlays than the stock checker
+                m.geom_matid[i] = -1
+                m.geom_rgba[i] = FLOOR_RGBA
             elif name == "particle_geom":
                 m.geom_rgba[i] = (0.98, 0.82, 0.25, 1.0)
         for i in range(m.nsite):  # our own goal disc replaces the stock red target sphere

@@ -16,7 +16,10 @@ def _parse(argv):
     p.add_argument("--task", default="pointmaze-umaze", help="built-in task shown at start")
     p.add_argument("--dataset", help="dataset id or path to load at start")
     p.add_argument("--checkpoint", help="checkpoint to load at start")
+    p.add_argument("--events-log", metavar="JSONL", help="plot a past training run from its events file")
+    p.add_argument("--size", metavar="WxH", help="window size, e.g. 1600x1000")
     p.add_argument("--screenshot", metavar="PNG", help="load, wait for the first plan, save a window screenshot, quit")
+    p.add_argument("--reset-layout", action="store_true", help="ignore the saved window layout")
     p.add_argument("--orbit", action="store_true", help="start in the orbit view instead of top-down")
     p.add_argument("--first-window-probe", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -48,6 +51,11 @@ def main(argv=None) -> int:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     win = MainWindow(initial_task=args.task)
+    if args.reset_layout:
+        win.reset_layout()
+    if args.size:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+        win.resize(w, h)
     win.show()
     if args.orbit:
         win.viewport.view_orbit()
@@ -63,6 +71,8 @@ def main(argv=None) -> int:
             QTimer.singleShot(0, lambda: win.open_dataset(args.dataset))
         if args.checkpoint:
             QTimer.singleShot(0, lambda: win.open_checkpoint(args.checkpoint))
+        if args.events_log:
+            QTimer.singleShot(0, lambda: win.open_events(args.events_log))
         if args.screenshot:
             _arm_screenshot(win, args.screenshot, need_plan=bool(args.checkpoint))
 

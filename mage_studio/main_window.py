@@ -18,6 +18,8 @@ from mage_studio.session import DatasetView, Session, episode_rtg0
 from mage_studio.viewport import Viewport, legend_rows
 
 RECENT_MAX = 8  # entries kept in the recent-files menus
+LEFT_DOCK_WIDTH = 320  # minimum width of the left docks (data, checkpoint, condition)
+RIGHT_DOCK_WIDTH = 380  # minimum width of the right docks (plan, run, train)
 SETTINGS_VERSION = 1  # bump when the dock layout changes incompatibly
 
 
@@ -66,8 +68,10 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.run_dock, self.train_dock)
         self.data_dock.raise_()
         self.run_dock.raise_()
-        self.resizeDocks([self.data_dock, self.plan_dock], [330, 360], Qt.Orientation.Horizontal)
-        self._default_state = self.saveState(SETTINGS_VERSION)
+        for d in (self.data_dock, self.checkpoint_dock, self.condition_dock):
+            d.setMinimumWidth(LEFT_DOCK_WIDTH)
+        for d in (self.plan_dock, self.run_dock, self.train_dock):
+            d.setMinimumWidth(RIGHT_DOCK_WIDTH)
 
         self._build_status_bar()
         self._build_actions()
@@ -106,6 +110,7 @@ class MainWindow(QMainWindow):
         self.act_open_ds = self._action("Open dataset folder…", "Ctrl+Shift+O", self.open_dataset_dialog)
         f.addAction(self.act_open_ckpt)
         f.addAction(self.act_open_ds)
+        f.addAction(self._action("Open training log…", None, self.open_events_dialog))
         self.recent_menu = f.addMenu("Recent")
         f.addSeparator()
         f.addAction(self._action("Save viewport image…", "Ctrl+E", self.export_image_dialog))
@@ -188,6 +193,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geo)
         else:
             self.resize(1480, 900)
+        self._default_state = self.saveState(SETTINGS_VERSION)
         state = self.settings.value("window/state")
         if isinstance(state, (QByteArray, bytes)):
             self.restoreState(state, SETTINGS_VERSION)
@@ -297,6 +303,19 @@ class MainWindow(QMainWindow):
 
         self.session.worker.submit(job, done, lambda m: self.report_error("Cannot load dataset", m))
 
+    def open_events_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a training events log", "", "JSON lines (*.jsonl *.json);;All files (*)")
+        if path:
+            self.open_events(path)
+
+    def open_events(self, path: str) -> None:
+        try:
+            self.train_dock.load_events_file(path)
+        except MageError as exc:
+            self.report_error("Cannot open training log", str(exc))
+            return
+        self.train_dock.raise_()
+
     def open_checkpoint_dialog(self) -> None:
         start = str(Path(self.recent("checkpoints")[0]).parent) if self.recent("checkpoints") else "checkpoints"
         path, _ = QFileDialog.getOpenFileName(self, "Open a MAGE checkpoint", start, "Checkpoints (*.pt *.pth);;All files (*)")
@@ -315,6 +334,7 @@ class MainWindow(QMainWindow):
             except ImportError as exc:
                 raise MageError(f"this build has no planner engine ({exc})") from None
             planner = Planner.from_checkpoint(path, device=device)
+            _warm_up(planner)
             info = None
             try:
                 from mage_core.checkpoint import checkpoint_info
@@ -488,6 +508,23 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getSaveFileName(self, "Save viewport image", "mage-plan.png", "PNG (*.png)")
         if path:
             self.viewport.image.save(path) if self.viewport.image is not None else None
+
+
+def _warm_up(planner) -> None:
+    """One throw-away plan so the first interactive plan is not paying for lazy initialisation."""
+    import warnings
+
+    task = getattr(planner, "task", None)
+    if task is None or not task.is_maze:
+        return
+    from mage_studio.rollout import condition_obs
+
+    geo = task.geometry
+    obs = condition_obs(task, geo.cell_to_xy(task.eval_start_cell), geo.cell_to_xy(task.eval_goal_cell), planner.obs_dim)
+    lo, hi = getattr(planner, "rtg_range", (0.0, 1.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        planner.plan(obs, 0.5 * (lo + hi), seed=0)
 
 
 def _same(a, b) -> bool:

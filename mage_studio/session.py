@@ -35,6 +35,13 @@ class DatasetView:
     def act_dim(self) -> int:
         return int(self.episodes[0].actions_TA.shape[1]) if self.episodes else 0
 
+    def default_rtg(self) -> float:
+        """A target the data supports: the 75th percentile of the episodes' initial RTG (else 3/4 of the range)."""
+        if self.dataset is not None and self.dataset.rtg0_N is not None and len(self.dataset.rtg0_N):
+            return float(np.percentile(self.dataset.rtg0_N, 75))
+        lo, hi = self.rtg_range()
+        return lo + 0.75 * (hi - lo)
+
     def rtg_range(self) -> tuple[float, float]:
         if self.rtg0_N is None or not len(self.rtg0_N):
             return 0.0, float(getattr(self.task, "eval_steps", 1))
@@ -108,9 +115,8 @@ class Session(QObject):
         self.dataset = ds
         if not ds.task.is_maze and ds.episodes:
             self.state_template = ds.episodes[0].obs_TD[0]
-        lo, hi = ds.rtg_range()
         if self.planner is None:
-            self.rtg = hi
+            self.rtg = self.default_rtg()
         self.dataset_changed.emit(ds)
         self.notify.emit("info", f"Loaded dataset {ds.id}: {len(ds.episodes)} episodes, {ds.steps} steps")
         self.condition_changed.emit()
@@ -143,11 +149,18 @@ class Session(QObject):
             self.set_task(ptask)
         lo, hi = (tuple(planner.rtg_range) if getattr(planner, "rtg_range", None) is not None
                   else (self.dataset.rtg_range() if self.dataset else (0.0, 1.0)))
-        self.rtg = float(np.clip(self.rtg if self.plan is not None else hi, lo, hi))
+        self.rtg = float(np.clip(self.rtg if self.plan is not None else self.default_rtg(), lo, hi))
         self.plan = None
         self.planner_changed.emit(planner)
         self.condition_changed.emit()
         self.request_replan()
+
+    def default_rtg(self) -> float:
+        """A target the data supports: the 75th percentile of the episodes' initial RTG (else 3/4 of the range)."""
+        if self.dataset is not None and self.dataset.rtg0_N is not None and len(self.dataset.rtg0_N):
+            return float(np.percentile(self.dataset.rtg0_N, 75))
+        lo, hi = self.rtg_range()
+        return lo + 0.75 * (hi - lo)
 
     def rtg_range(self) -> tuple[float, float]:
         if self.planner is not None and getattr(self.planner, "rtg_range", None) is not None:

@@ -181,6 +181,36 @@ class TrainDock(StudioDock):
             self.lbl_status.setText("Stopping…")
             self.proc.stop()
 
+    def load_events_file(self, path: str) -> int:
+        """Plot a past run from its JSON-lines events file (`mage train --events FILE`); returns events read."""
+        import json
+
+        from mage_core.errors import MageError
+
+        try:
+            lines = Path(path).read_text().splitlines()
+        except OSError as exc:
+            raise MageError(f"cannot read {path}: {exc.strerror}") from None
+        events = []
+        for i, line in enumerate(lines):
+            if line.strip():
+                try:
+                    ev = json.loads(line)
+                except ValueError:
+                    raise MageError(f"{path} line {i + 1} is not JSON; expected `mage train --events` output") from None
+                if isinstance(ev, dict) and "event" in ev:
+                    events.append(ev)
+        if not events:
+            raise MageError(f"{path} holds no training events")
+        self._clear_plots()
+        self._t0 = time.perf_counter()
+        for ev in events:
+            self.on_event(ev)
+        done = [e for e in events if e.get("event") == "done"]
+        self.lbl_status.setText(f"Training log {Path(path).name}: {len(events)} events"
+                                + (f", finished in {_fmt_s(float(done[-1].get('wall_s', 0)))}" if done else ""))
+        return len(events)
+
     def _clear_plots(self) -> None:
         self.loss_plot.clear()
         self.curves, self.points = {}, {}
