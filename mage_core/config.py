@@ -24,7 +24,7 @@ class ModelConfig:
     dead_code_every: int = 100  # stage-1 steps between dead-code restarts (0 = never)
     dead_code_threshold: float = 0.02  # a code is dead when its EMA usage share is below threshold / V
     d_model: int = 128  # transformer width
-    n_layers: int = 3  # transformer blocks
+    n_layers: int = 2  # transformer blocks
     n_heads: int = 4  # attention heads
     mlp_ratio: float = 4.0  # MLP hidden width / d_model in each block
     dropout: float = 0.0  # dropout in attention / MLP
@@ -41,10 +41,10 @@ class ModelConfig:
 class TrainConfig:
     """Staged optimisation: step counts, learning rates, loss weights, logging and checkpointing."""
 
-    stage1_steps: int = 2000  # autoencoder steps
-    stage2_steps: int = 3000  # transformer + inverse-dynamics steps on frozen tokens
-    stage3_steps: int = 500  # end-to-end refinement steps (Gumbel-Softmax)
-    batch_size: int = 64  # segments per step (per process under DDP)
+    stage1_steps: int = 1500  # autoencoder steps
+    stage2_steps: int = 2000  # transformer + inverse-dynamics steps on frozen tokens
+    stage3_steps: int = 300  # end-to-end refinement steps (Gumbel-Softmax)
+    batch_size: int = 32  # segments per step (per process under DDP)
     lr_stage1: float = 1e-3  # peak learning rate of stage 1
     lr_stage2: float = 6e-4  # peak learning rate of stage 2
     lr_stage3: float = 1e-4  # peak learning rate of stage 3
@@ -126,7 +126,7 @@ def preset(name: str) -> MageConfig:
                               log_every=10, ckpt_every=200, lr_stage1=2e-3, lr_stage2=1e-3, lr_stage3=2e-4),
             preset="tiny")
     if name == "small":
-        return MageConfig(model=ModelConfig(), train=TrainConfig(), preset="small")
+        return MageConfig(model=ModelConfig(), train=TrainConfig(), preset="small")  # the dataclass defaults
     if name == "paper":
         return MageConfig(
             model=ModelConfig(horizon=64, downsample=2, latent_dim=64, codebook_size=512, enc_channels=128,

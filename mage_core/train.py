@@ -431,13 +431,14 @@ def dataset_summary(dataset: SegmentDataset, dataset_id: str | None, episodes: l
             "success_rate": float(np.mean([e.success for e in episodes]))}
 
 
-def train_mage(cfg: MageConfig, episodes: list, task, *, out_path, dataset_id: str | None = None,
+def train_mage(cfg: MageConfig | None, episodes: list, task, *, out_path, dataset_id: str | None = None,
                sink: EventSink | None = None, resume: str | os.PathLike | dict | None = None,
-               progress: bool = True, batch_fn=None) -> dict:
+               progress: bool = True, batch_fn=None, device: str | None = None) -> dict:
     """Train MAGE on episodes of `task` and write the checkpoint to out_path; returns the final payload.
 
     resume: a checkpoint path (or loaded dict) written by this function; its config, normaliser and train state
-    are used and training continues exactly where it stopped (the given cfg is ignored then)."""
+    are used and training continues exactly where it stopped (cfg is ignored then and may be None).
+    device: overrides cfg.train.device (e.g. to resume a GPU run on a CPU)."""
     from mage_core.checkpoint import check_compatible
     from mage_core.model.mage import MAGE
 
@@ -451,6 +452,10 @@ def train_mage(cfg: MageConfig, episodes: list, task, *, out_path, dataset_id: s
 
         normaliser = Normaliser.from_state_dict(ckpt["normaliser"])
         resume = ckpt
+    if cfg is None:
+        raise MageError("train_mage needs a config (or a checkpoint to resume)")
+    if device is not None:
+        cfg.train.device = device
     if cfg.train.num_threads:
         torch.set_num_threads(cfg.train.num_threads)
     device = resolve_device(cfg.train.device)

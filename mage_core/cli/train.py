@@ -155,5 +155,5 @@ def _train_mage(args, sink) -> Path:
         raise MageError("ablation flags cannot change a resumed run; start a new one instead")
     out = _out_path(args, task.name)
     train_mage(cfg, episodes, task, out_path=out, dataset_id=dataset_id, sink=sink, resume=resume,
-               progress=not args.no_progress)
+               progress=not args.no_progress, device=args.device)
     return out

@@ -66,18 +66,20 @@ class AdaLNBlock(nn.Module):
         self.ln2 = nn.LayerNorm(d, elementwise_affine=False)
         self.attn = SelfAttention(d, n_heads, dropout)
         hidden = int(d * mlp_ratio)
-        self.mlp = nn.Sequential(nn.Linear(d, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, d),
-                                 nn.Dropout(dropout))
+        layers = [nn.Linear(d, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, d)]
+        self.mlp = nn.Sequential(*layers, *([nn.Dropout(dropout)] if dropout > 0 else []))
         self.ada = nn.Linear(d, 6 * d)  # condition -> (shift, scale, gate) x (attention, MLP); zero-initialised
 
     def modulation(self, c_Bd: torch.Tensor) -> tuple:
-        """The six (B, 1, d) modulation tensors for condition c (computed once per sample, reused per scale)."""
-        return self.ada(F.silu(c_Bd)).unsqueeze(1).chunk(6, dim=-1)
+        """(shift1, 1+scale1, 1+gate1, shift2, 1+scale2, 1+gate2), each (B, 1, d), for condition c (computed once
+        per sample and reused for every scale)."""
+        sh1, sc1, g1, sh2, sc2, g2 = self.ada(F.silu(c_Bd)).unsqueeze(1).chunk(6, dim=-1)
+        return sh1, 1 + sc1, 1 + g1, sh2, 1 + sc2, 1 + g2
 
     def forward(self, x_BLd, c_Bd, bias_LL=None, cache=None, layer=0, mod=None):
         sh1, sc1, g1, sh2, sc2, g2 = self.modulation(c_Bd) if mod is None else mod
-        x_BLd = x_BLd + (1 + g1) * self.attn(self.ln1(x_BLd) * (1 + sc1) + sh1, bias_LL, cache, layer)
-        return x_BLd + (1 + g2) * self.mlp(self.ln2(x_BLd) * (1 + sc2) + sh2)
+        x_BLd = torch.addcmul(x_BLd, g1, self.attn(torch.addcmul(sh1, self.ln1(x_BLd), sc1), bias_LL, cache, layer))
+        return torch.addcmul(x_BLd, g2, self.mlp(torch.addcmul(sh2, self.ln2(x_BLd), sc2)))
 
 
 class MultiScaleTransformer(nn.Module):
@@ -132,16 +134,19 @@ class MultiScaleTransformer(nn.Module):
         else:
             pooled_BCp = fhat_prev_BCT if fhat_prev_BCT.shape[-1] == p else F.adaptive_avg_pool1d(fhat_prev_BCT, p)
             x_Bpd = self.word_embed(pooled_BCp.transpose(1, 2))
-        sl = slice(self.begins[k], self.begins[k + 1])
-        return x_Bpd + self.pos_emb[:, sl] + self.lvl_emb(self.level_L[sl])
+        return x_Bpd + (self.pos_emb[:, self.begins[k]:self.begins[k + 1]] + self.lvl_emb.weight[k])
 
     def modulations(self, c_Bd: torch.Tensor) -> list:
         """Per-block adaLN modulations followed by the head's (shift, scale): all depend on c only."""
-        return [blk.modulation(c_Bd) for blk in self.blocks] + [self.head_ada(F.silu(c_Bd)).unsqueeze(1).chunk(2, -1)]
+        return [blk.modulation(c_Bd) for blk in self.blocks] + [self.head_modulation(c_Bd)]
+
+    def head_modulation(self, c_Bd: torch.Tensor) -> tuple:
+        sh, sc = self.head_ada(F.silu(c_Bd)).unsqueeze(1).chunk(2, dim=-1)
+        return sh, 1 + sc
 
     def logits(self, x_BLd: torch.Tensor, c_Bd: torch.Tensor, mod=None) -> torch.Tensor:
-        sh, sc = self.head_ada(F.silu(c_Bd)).unsqueeze(1).chunk(2, dim=-1) if mod is None else mod
-        return self.head(self.head_ln(x_BLd) * (1 + sc) + sh)
+        sh, sc = self.head_modulation(c_Bd) if mod is None else mod
+        return self.head(torch.addcmul(sh, self.head_ln(x_BLd), sc))
 
     # ---- training: all scales in one teacher-forced pass ------------------------------------------------------------
     def forward(self, cond_BD: torch.Tensor, fhat_cum_list: list, drop_B: torch.Tensor | None = None) -> torch.Tensor:
