@@ -17,11 +17,15 @@ class ProgressBar:
         self.min_interval_s = min_interval_s  # minimum seconds between redraws
         self._last = 0.0
         self.done = 0
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._next_log = 0.1  # when not a terminal, log a plain line at every further 10%
 
     def update(self, done: int, extra: str = "") -> None:
         self.done = int(done)
         now = time.perf_counter()
         if not self.enabled or (now - self._last < self.min_interval_s and self.done < self.total):
+            return
+        if not self.tty and self.done / self.total < self._next_log and self.done < self.total:
             return
         self._last = now
         elapsed = now - self.t0
@@ -32,11 +36,15 @@ class ProgressBar:
         bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
         eta_s = f"{eta:5.0f}s" if eta != float("inf") else "    ?"
         line = f"\r{self.label} [{bar}] {self.done}/{self.total} {self.unit} {rate:,.0f}/s ETA {eta_s} {extra}"
-        self.stream.write(line[:160].ljust(100))
+        if self.tty:
+            self.stream.write(line[:160].ljust(100))
+        else:
+            self._next_log = (int(frac * 10) + 1) / 10
+            self.stream.write(line[1:160] + "\n")
         self.stream.flush()
 
     def close(self) -> None:
-        if self.enabled:
+        if self.enabled and self.tty:
             self.update(self.done)
             self.stream.write("\n")
             self.stream.flush()

@@ -40,6 +40,9 @@ def cmd_demo(args) -> int:
         raise MageError(f"no bundled checkpoint for {args.task} in {CHECKPOINT_DIR}; train one with "
                         f"`mage train --task {args.task}` and pass --checkpoint")
     t0 = time.perf_counter()
+    import torch
+
+    torch.set_num_threads(1)  # batch-1 planning is latency-bound; more threads only add contention
     planner = Planner.from_checkpoint(ckpt)
     task = planner.task
     target = planner.rtg_range[1] if args.rtg is None else planner.clamp_rtg(args.rtg)

@@ -38,6 +38,9 @@ def _common(p) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     p.add_argument("--replan-every", type=int, default=1, help="replan every n steps (default 1: every step)")
     p.add_argument("--temperature", type=float, default=None, help="MAGE token sampling temperature (default: planner's)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: planning at small batch is latency-bound, and extra threads "
+                   "thrash when the machine is busy)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -49,6 +52,9 @@ def _run(args, rtg, label=""):
     from mage_core.policies import load_policy
     from mage_core.progress import ProgressBar
 
+    import torch
+
+    torch.set_num_threads(max(1, args.threads))
     sampling = SamplingConfig(temperature=args.temperature) if args.temperature is not None else None
     policy, task, meta = load_policy(args.checkpoint, rtg_target=rtg, device=args.device,
                                      replan_every=args.replan_every, seed=0, sampling=sampling)

@@ -37,6 +37,9 @@ def cmd_plan(args) -> int:
     from mage_core.planner import Planner
     from mage_core.render import render_plan_png
 
+    import torch
+
+    torch.set_num_threads(1)  # batch-1 planning is latency-bound; more threads only add contention
     planner = Planner.from_checkpoint(args.checkpoint)
     task = planner.task
     if not task.is_maze:
