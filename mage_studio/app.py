@@ -19,6 +19,8 @@ def _parse(argv):
     p.add_argument("--events-log", metavar="JSONL", help="plot a past training run from its events file")
     p.add_argument("--size", metavar="WxH", help="window size, e.g. 1600x1000")
     p.add_argument("--screenshot", metavar="PNG", help="load, wait for the first plan, save a window screenshot, quit")
+    p.add_argument("--rtg", type=float, help="RTG target to start with (default: from the data)")
+    p.add_argument("--run-steps", type=int, default=0, help="with --screenshot: run this many closed-loop steps first")
     p.add_argument("--reset-layout", action="store_true", help="ignore the saved window layout")
     p.add_argument("--orbit", action="store_true", help="start in the orbit view instead of top-down")
     p.add_argument("--first-window-probe", action="store_true", help=argparse.SUPPRESS)
@@ -59,7 +61,9 @@ def main(argv=None) -> int:
     win.show()
     if args.orbit:
         win.viewport.view_orbit()
-    if args.first_window_probe:  # bench: report when the first rendered frame is on screen, then quit
+    if args.first_window_probe:  # bench: report when the window and its first rendered frame are on screen, then quit
+        QTimer.singleShot(0, lambda: print(f"window_shown_s {time.perf_counter() - _T_START:.3f}", flush=True))
+
         def first_frame(_ms):
             print(f"first_window_s {time.perf_counter() - _T_START:.3f}", flush=True)
             QTimer.singleShot(0, app.quit)
@@ -73,8 +77,10 @@ def main(argv=None) -> int:
             QTimer.singleShot(0, lambda: win.open_checkpoint(args.checkpoint))
         if args.events_log:
             QTimer.singleShot(0, lambda: win.open_events(args.events_log))
+        if args.rtg is not None:
+            win.session.planner_changed.connect(lambda _p: win.session.set_rtg(args.rtg))
         if args.screenshot:
-            _arm_screenshot(win, args.screenshot, need_plan=bool(args.checkpoint))
+            _arm_screenshot(win, args.screenshot, need_plan=bool(args.checkpoint), run_steps=args.run_steps)
 
     closing = asyncio.Event()
     app.aboutToQuit.connect(closing.set)
@@ -83,15 +89,22 @@ def main(argv=None) -> int:
     return 0
 
 
-def _arm_screenshot(win, out: str, need_plan: bool, timeout_ms: int = 60000) -> None:
+def _arm_screenshot(win, out: str, need_plan: bool, run_steps: int = 0, timeout_ms: int = 120000) -> None:
     """Save a grab of the window once the scene (and the first plan, when a checkpoint was given) is drawn."""
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     start = time.perf_counter()
+    state = {"ran": False}
 
     def poll():
         ready = win.viewport.image is not None and (not need_plan or win.session.plan is not None)
+        if ready and run_steps and not state["ran"]:
+            state["ran"] = True
+            win.run_dock.spin_len.setValue(run_steps)
+            win.run_dock.set_playing(True)
+        if ready and run_steps:
+            ready = win.run_dock.loop is not None and win.run_dock.loop.t >= run_steps
         if ready or (time.perf_counter() - start) * 1000 > timeout_ms:
             QTimer.singleShot(800, lambda: (win.grab().save(out), print(f"saved {out}", flush=True),
                                             QApplication.instance().quit()))

@@ -1,6 +1,7 @@
 """The studio's main window: the MuJoCo viewport in the centre, docks around it, menus, shortcuts, status bar, settings."""
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from mage_studio.session import DatasetView, Session, episode_rtg0
 from mage_studio.viewport import Viewport, legend_rows
 
 RECENT_MAX = 8  # entries kept in the recent-files menus
+PLANNER_THREADS = int(os.environ.get("MAGE_STUDIO_THREADS", "1"))  # torch CPU threads for batch-1 planning (more
+# threads only add synchronisation overhead at batch 1, and spin badly on a shared CPU)
 LEFT_DOCK_WIDTH = 320  # minimum width of the left docks (data, checkpoint, condition)
 RIGHT_DOCK_WIDTH = 380  # minimum width of the right docks (plan, run, train)
 SETTINGS_VERSION = 1  # bump when the dock layout changes incompatibly
@@ -330,9 +333,12 @@ class MainWindow(QMainWindow):
             if not Path(path).is_file():
                 raise MageError(f"no checkpoint file at {path}")
             try:
+                import torch
+
                 from mage_core.planner import Planner
             except ImportError as exc:
                 raise MageError(f"this build has no planner engine ({exc})") from None
+            torch.set_num_threads(max(1, PLANNER_THREADS))
             planner = Planner.from_checkpoint(path, device=device)
             _warm_up(planner)
             info = None

@@ -47,6 +47,8 @@ class DataDock(StudioDock):
         self.body.addWidget(heading("Local datasets"))
         self.list = QListWidget()
         self.list.setMinimumHeight(90)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.list.itemDoubleClicked.connect(lambda it: studio.open_dataset(it.data(Qt.ItemDataRole.UserRole)))
         self.body.addWidget(self.list)
         brow = QHBoxLayout()
@@ -70,7 +72,7 @@ class DataDock(StudioDock):
         self.hist.setMenuEnabled(False)
         self.hist.setMouseEnabled(x=False, y=False)
         self.hist.hideButtons()
-        self.hist.setLabel("bottom", "episode length (steps to goal)")
+        self.hist.setLabel("bottom", "episode return (RTG label at the first step)")
         self.body.addWidget(self.hist)
 
         self.body.addWidget(heading("Episode browser"))
@@ -180,7 +182,8 @@ class DataDock(StudioDock):
             f"obs dim {ds.obs_dim} · action dim {ds.act_dim} · {100 * succ:.0f}% reach the goal\n"
             f"episode length mean {lengths.mean():.0f} (min {lengths.min()}, max {lengths.max()}){ref_s}")
         self.hist.clear()
-        counts, edges = np.histogram(lengths, bins=min(30, max(len(lengths) // 2, 5)))
+        returns = ds.rtg0_N if ds.rtg0_N is not None else np.array([float(e.rewards_T.sum()) for e in ds.episodes])
+        counts, edges = np.histogram(returns, bins=min(30, max(len(returns) // 2, 5)))
         self.hist.addItem(pg.BarGraphItem(x0=edges[:-1], x1=edges[1:], height=counts, brush=(100, 190, 160, 180),
                                           pen=pg.mkPen(None)))
         self.spin_ep.setRange(0, max(len(ds.episodes) - 1, 0))

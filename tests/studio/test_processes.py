@@ -96,3 +96,14 @@ def test_generate_dataset_from_the_data_dock(window, qtbot, minari_root):
     qtbot.waitUntil(lambda: win.session.dataset is not None, timeout=20000)
     assert win.session.dataset.steps == 400
     assert any("expert-v0" in dock.list.item(i).text() for i in range(dock.list.count()))
+
+
+def test_train_command_lines():
+    from mage_studio.docks.train import train_argv
+
+    argv = train_argv("mage/pointmaze-umaze/expert-v0", "small", "auto", "/tmp/x.pt", steps_scale=0.5)
+    assert argv[1:4] == ["-m", "mage_core", "train"]
+    assert argv[argv.index("--dataset") + 1] == "mage/pointmaze-umaze/expert-v0"
+    assert argv[argv.index("--events") + 1] == "-" and argv[argv.index("--steps-scale") + 1] == "0.5"
+    resume = train_argv("ignored", "small", "cpu", "/tmp/x.pt", resume="/tmp/x.pt")
+    assert resume[resume.index("--resume") + 1] == "/tmp/x.pt" and "--dataset" not in resume
