@@ -50,9 +50,11 @@ def train_baseline(algo: str, *, dataset: Any, task: Any = None, preset: str = "
     if isinstance(dataset, (str, Path)):
         from mage_core.data.store import load_episodes
 
-        ds_task, episodes, _meta = load_episodes(str(dataset))
+        ds_task, episodes, meta = load_episodes(str(dataset))
+        source = {"id": str(dataset), "ref_min_score": meta.get("ref_min_score"),
+                  "ref_max_score": meta.get("ref_max_score")}
     elif isinstance(dataset, list) and dataset:
-        ds_task, episodes = None, dataset
+        ds_task, episodes, source = None, dataset, None
     else:
         raise MageError("dataset must be a dataset id/path or a non-empty list of episodes")
     if task is None:
@@ -74,7 +76,7 @@ def train_baseline(algo: str, *, dataset: Any, task: Any = None, preset: str = "
         config = mod.preset(preset, steps)
     out_path = Path(out) if out is not None else default_out(algo, task.name)
     mod.train(episodes, task, config, device=device, out=out_path, resume=resume_ckpt, events=events, seed=seed,
-              dataset=dataset if isinstance(dataset, (str, Path)) else None, progress=progress)
+              dataset=source, progress=progress)
     return out_path
 
 

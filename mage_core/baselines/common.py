@@ -75,14 +75,17 @@ def episode_timesteps(ds: SegmentDataset) -> np.ndarray:
 
 
 def dataset_meta(episodes: list, ds: SegmentDataset, dataset: Any) -> dict:
-    """What the checkpoint records about its training data (id/path, size, RTG range and episode-start RTGs)."""
+    """What the checkpoint records about its training data: id/path, size, RTG range, episode-start RTGs and the
+    dataset's reference scores. `dataset` is an id/path, None, or a dict with "id", "ref_min_score", "ref_max_score"."""
     lo, hi = ds.return_range()
     start_rows = np.concatenate([[0], np.cumsum([ep.length + ds.config.horizon for ep in episodes])[:-1]])
     start_R = ds.x_ND[start_rows, 0]
-    return {"id": str(dataset) if dataset is not None else "", "episodes": len(episodes),
-            "steps": int(sum(ep.length for ep in episodes)), "rtg_range": [lo, hi],
-            "rtg_start_max": float(start_R.max()), "rtg_start_median": float(np.median(start_R)),
-            "rtg_mode": ds.config.rtg_mode, "rtg_window": ds.config.rtg_window}
+    src = dataset if isinstance(dataset, dict) else {"id": str(dataset) if dataset is not None else None}
+    return {"id": src.get("id"), "episodes": len(episodes), "steps": int(sum(ep.length for ep in episodes)),
+            "rtg_range": [lo, hi], "rtg_start_max": float(start_R.max()), "rtg_start_median": float(np.median(start_R)),
+            "rtg_mode": ds.config.rtg_mode, "rtg_window": ds.config.rtg_window,
+            "ref_min_score": src.get("ref_min_score"), "ref_max_score": src.get("ref_max_score"),
+            "success_rate": float(np.mean([ep.success for ep in episodes]))}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -113,8 +116,15 @@ class RTGTracker:
 
 
 def default_rtg_target(meta: dict) -> float:
-    """The RTG target used when none is given: the best episode-start return in the data (the DT convention)."""
-    return float(meta.get("rtg_start_max", meta.get("rtg_range", [0.0, 0.0])[1]))
+    """The RTG target used when none is given: the dataset's expert return on the evaluation protocol
+    (ref_max_score, the level DT is conditioned on in its paper), else the median episode-start RTG of the data.
+
+    Targets far above what is reachable from the start are out of distribution for window RTGs (c_t is clamped at
+    W, which the data shows only at the goal itself); DT then stalls, so the maximum label is not a safe default.
+    """
+    if meta.get("ref_max_score") is not None:
+        return float(meta["ref_max_score"])
+    return float(meta.get("rtg_start_median", meta.get("rtg_range", [0.0, 0.0])[1]))
 
 
 def check_obs(obs_ND: np.ndarray, obs_dim: int) -> np.ndarray:

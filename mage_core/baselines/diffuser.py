@@ -45,8 +45,8 @@ class DiffuserConfig(common.TrainLoopConfig):
 PRESETS: dict[str, DiffuserConfig] = {
     "tiny": DiffuserConfig(horizon=16, n_diffusion_steps=10, dim=8, dim_mults=(1, 2), steps=150, batch_size=16,
                            lr=2e-3, warmup_steps=10, log_every=10, ckpt_every=0, replan_every=4),
-    "small": DiffuserConfig(horizon=128, n_diffusion_steps=50, dim=32, dim_mults=(1, 2, 4), steps=3000, batch_size=32,
-                            lr=2e-4, weight_decay=0.0, warmup_steps=100, log_every=50, ckpt_every=1000,
+    "small": DiffuserConfig(horizon=128, n_diffusion_steps=50, dim=32, dim_mults=(1, 2, 4), steps=2500, batch_size=32,
+                            lr=5e-4, weight_decay=0.0, warmup_steps=100, log_every=50, ckpt_every=500,
                             replan_every=16),
 }
 

@@ -34,8 +34,8 @@ class DTConfig(common.TrainLoopConfig):
 PRESETS: dict[str, DTConfig] = {
     "tiny": DTConfig(context=8, d_model=32, n_layers=1, n_heads=1, steps=200, batch_size=32, lr=1e-3,
                      warmup_steps=20, log_every=20, ckpt_every=0),
-    "small": DTConfig(context=20, d_model=128, n_layers=3, n_heads=1, steps=4000, batch_size=64, lr=3e-4,
-                      weight_decay=1e-4, warmup_steps=400, log_every=100, ckpt_every=1000),
+    "small": DTConfig(context=20, d_model=128, n_layers=3, n_heads=1, steps=2000, batch_size=64, lr=6e-4,
+                      weight_decay=1e-4, warmup_steps=200, log_every=100, ckpt_every=500),
 }
 
 

@@ -220,8 +220,10 @@ def test_dt_rtg_bookkeeping_and_context(checkpoints, task):
     assert np.allclose(conds[:, 0], 120 + np.arange(K + 3))  # no reward: the window-equivalent target rises with t
     assert np.allclose(conds[:, 1], 120)  # reward 1 per step: condition stays put
     assert pol.t_NL[0, -1] == K + 2 and np.all(np.diff(pol.t_NL[0]) == 1)
-    default = load_policy(ckpt)
-    assert default.rtg.target == ckpt["dataset"]["rtg_start_max"]
+    default = load_policy(ckpt)  # no reference scores in a list-of-episodes run: the median start RTG
+    assert default.rtg.target == ckpt["dataset"]["rtg_start_median"]
+    with_ref = load_policy({**ckpt, "dataset": {**ckpt["dataset"], "ref_max_score": 181.5}})
+    assert with_ref.rtg.target == 181.5
 
 
 def test_diffuser_replans_every_n(checkpoints, task):
