@@ -19,6 +19,7 @@ from mage_studio.session import DatasetView, Session, episode_rtg0
 from mage_studio.viewport import Viewport, legend_rows
 
 RECENT_MAX = 8  # entries kept in the recent-files menus
+DOCKS_FALLBACK_MS = 3000  # build the docks after this long even if no frame has been rendered yet
 PLANNER_THREADS = int(os.environ.get("MAGE_STUDIO_THREADS", "1"))  # torch CPU threads for batch-1 planning (more
 # threads only add synchronisation overhead at batch 1, and spin badly on a shared CPU)
 LEFT_DOCK_WIDTH = 320  # minimum width of the left docks (data, checkpoint, condition)
@@ -39,14 +40,36 @@ class MainWindow(QMainWindow):
         self.planner_device = planner_device  # where loaded checkpoints plan (batch-1 planning is fastest on CPU)
         self.errors: list[str] = []  # every error shown (tests and the status bar read it)
         self.last_dialog = None
-        configure_pyqtgraph()
+        self.docks_ready = False  # the docks are built on the first event-loop turn, after the window is up
         self.session = Session(self)
         self.viewport = Viewport(self.render_config)
         self.setCentralWidget(self.viewport)
+        if initial_task in TASKS:  # start building the scene on the render thread while the docks are made
+            self.viewport.set_task(get_task(initial_task))
         self.view_mode = "condition"  # "condition" | "run" | "replay"
         self._run_overlay: Overlay | None = None
         self._replay: tuple | None = None
+        self._initial_task = initial_task
+        self._build_status_bar()
+        self.statusBar().showMessage("Loading panels…")
+        geo = self.settings.value("window/geometry")
+        if isinstance(geo, (QByteArray, bytes)):
+            self.restoreGeometry(geo)
+        else:
+            self.resize(1480, 900)
+        # the scene first: the docks are built once the first frame is up (or after a short fallback delay)
+        self.viewport.frame_painted.connect(self._first_frame)
+        QTimer.singleShot(DOCKS_FALLBACK_MS, self._finish_setup)
 
+    def _first_frame(self, _ms: float) -> None:
+        self.viewport.frame_painted.disconnect(self._first_frame)
+        QTimer.singleShot(0, self._finish_setup)
+
+    def _finish_setup(self) -> None:
+        """Docks, menus and wiring: built right after the window first shows (pyqtgraph is slow to import)."""
+        if self.docks_ready:
+            return
+        configure_pyqtgraph()
         from mage_studio.docks.checkpoint import CheckpointDock
         from mage_studio.docks.condition import ConditionDock
         from mage_studio.docks.data import DataDock
@@ -76,11 +99,12 @@ class MainWindow(QMainWindow):
         for d in (self.plan_dock, self.run_dock, self.train_dock):
             d.setMinimumWidth(RIGHT_DOCK_WIDTH)
 
-        self._build_status_bar()
         self._build_actions()
         self._wire()
-        self.set_task_by_name(initial_task)
+        self.set_task_by_name(self._initial_task)
         self._restore_settings()
+        self.docks_ready = True
+        self.statusBar().showMessage("Ready", 2000)
 
     # ---- construction ----------------------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
@@ -191,11 +215,6 @@ class MainWindow(QMainWindow):
 
     # ---- settings --------------------------------------------------------------------------------------------
     def _restore_settings(self) -> None:
-        geo = self.settings.value("window/geometry")
-        if isinstance(geo, (QByteArray, bytes)):
-            self.restoreGeometry(geo)
-        else:
-            self.resize(1480, 900)
         self._default_state = self.saveState(SETTINGS_VERSION)
         state = self.settings.value("window/state")
         if isinstance(state, (QByteArray, bytes)):
@@ -208,6 +227,7 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     def reset_layout(self) -> None:
+        self._finish_setup()
         self.restoreState(self._default_state, SETTINGS_VERSION)
 
     def recent(self, kind: str) -> list[str]:
@@ -232,6 +252,7 @@ class MainWindow(QMainWindow):
     # ---- lifecycle -------------------------------------------------------------------------------------------
     def after_show(self) -> None:
         """Slow things deferred until the window is on screen: dataset listing, torch, device detection."""
+        self._finish_setup()
         self.data_dock.refresh()
         try:
             from mage_core.data.store import list_datasets
@@ -242,12 +263,13 @@ class MainWindow(QMainWindow):
         self.train_dock.detect_devices()
 
     def closeEvent(self, event) -> None:
-        self.save_settings()
-        self.run_dock.set_playing(False)
-        for proc in (self.train_dock.proc, self.data_dock.proc):
-            if proc.is_running():
-                proc.kill()
-                proc.proc.waitForFinished(2000)
+        if self.docks_ready:
+            self.save_settings()
+            self.run_dock.set_playing(False)
+            for proc in (self.train_dock.proc, self.data_dock.proc):
+                if proc.is_running():
+                    proc.kill()
+                    proc.proc.waitForFinished(2000)
         self.viewport.shutdown()
         self.session.shutdown()
         super().closeEvent(event)

@@ -81,6 +81,7 @@ def window(qtbot, qloop, settings):
     qtbot.addWidget(win)
     win.resize(1400, 900)
     win.show()
-    qtbot.waitUntil(lambda: win.viewport.image is not None and win.viewport.frame is not None, timeout=20000)
+    qtbot.waitUntil(lambda: win.docks_ready and win.viewport.image is not None and win.viewport.frame is not None,
+                    timeout=20000)
     yield win
     win.close()
