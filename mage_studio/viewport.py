@@ -6,14 +6,16 @@ import time
 from dataclasses import dataclass, replace
 
 import numpy as np
-from PySide6.QtCore import QObject, QPointF, QRectF, QSize, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QPointF, QRectF, QSize, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from mage_core.render import CameraFrame, CameraPose, Overlay, RenderConfig, orbit_camera, scale_colors, top_down_camera
 
 MAX_RENDER = (1920, 1200)  # cap on the rendered image size; larger widgets scale the image up
-PIXEL_BUDGET = 800 * 600  # rendered pixels per frame; bigger viewports render at this budget and scale up (software GL)
+PIXEL_BUDGET = 800 * 600  # rendered pixels of a settled frame; bigger viewports render at this budget and scale up
+FAST_PIXEL_BUDGET = 640 * 480  # pixels while the scene is changing (drag, re-plan, playback): faster under software GL
+SETTLE_MS = 180  # after this long without changes the frame is re-rendered at the full budget
 
 
 @dataclass
@@ -138,6 +140,9 @@ class Viewport(QWidget):
         self._thread.start()
         self._top_down = True
         self._closed = False
+        self._settle = QTimer(self)
+        self._settle.setSingleShot(True)
+        self._settle.timeout.connect(lambda: self.refresh(settled=True))
 
     # ---- scene state ---------------------------------------------------------------------------------------
     def set_task(self, task) -> None:
@@ -174,23 +179,27 @@ class Viewport(QWidget):
         self.goal_xy = None if xy is None else np.asarray(xy, dtype=float)
         self.refresh()
 
-    def render_size(self) -> tuple[int, int]:
+    def render_size(self, budget: int = PIXEL_BUDGET) -> tuple[int, int]:
         dpr = self.devicePixelRatioF()
         w, h = self.width() * dpr, self.height() * dpr
-        scale = min(1.0, (PIXEL_BUDGET / max(w * h, 1)) ** 0.5, MAX_RENDER[0] / max(w, 1), MAX_RENDER[1] / max(h, 1))
+        scale = min(1.0, (budget / max(w * h, 1)) ** 0.5, MAX_RENDER[0] / max(w, 1), MAX_RENDER[1] / max(h, 1))
         return max(int(w * scale), 16), max(int(h * scale), 16)
 
-    def refresh(self) -> None:
-        """Ask the render thread for a new frame of the current state."""
+    def refresh(self, settled: bool = False) -> None:
+        """Ask the render thread for a new frame: a fast one now, a full-resolution one once things settle."""
         if self.task is None or self._closed:
             return
+        size = self.render_size(PIXEL_BUDGET if settled else FAST_PIXEL_BUDGET)
+        if not settled:
+            if size != self.render_size(PIXEL_BUDGET):
+                self._settle.start(SETTLE_MS)
         self.request_id += 1
-        st = SceneState(self.pose, self.render_size(), self.agent_xy, self.qpos, self.goal_xy, self.overlay,
-                        self.request_id)
+        st = SceneState(self.pose, size, self.agent_xy, self.qpos, self.goal_xy, self.overlay, self.request_id)
         self.worker.request(self.task, st)
 
     def shutdown(self) -> None:
         self._closed = True
+        self._settle.stop()
         if self._thread.isRunning():
             from PySide6.QtCore import QMetaObject
 
