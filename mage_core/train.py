@@ -392,7 +392,8 @@ def run_training(model: nn.Module, stages: list[StageSpec], dataset: SegmentData
                 write(spec.index, step, opt, sched)
         bar.close()
         sink.emit("stage_end", stage=spec.index, stage_name=spec.name, metrics=metrics.get(f"stage{spec.index}", {}))
-        write(spec.index, spec.steps, opt, sched)
+        if spec is not stages[-1]:  # the last stage ends with the final checkpoint below
+            write(spec.index, spec.steps, opt, sched)
     final = payload(stages[-1].index, stages[-1].steps, done=True)
     if dist_info.is_main:
         save_checkpoint(ckpt_path, final)
