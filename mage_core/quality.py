@@ -1,0 +1,108 @@
+"""`mage bench quality`: train (or reuse) every method on every task and score them side by side, same evaluator."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mage_core.errors import MageError
+
+ALGO_NAMES = {"mage": "MAGE", "bc": "BC", "dt": "Decision Transformer", "diffuser": "Diffuser"}  # table labels
+
+
+def checkpoint_path(cache: Path, task: str, algo: str, seed: int) -> Path:
+    return cache / task / f"seed{seed}" / f"{task}-{algo}.pt"
+
+
+def train_if_missing(path: Path, task: str, algo: str, seed: int, preset: str, dataset: str | None,
+                     steps_scale: float, threads: int) -> float:
+    """Train with the `mage train` CLI in a subprocess unless the checkpoint is cached; returns wall seconds (0 if cached)."""
+    if path.is_file():
+        return 0.0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "mage_core", "train", "--algo", algo, "--preset", preset, "--seed", str(seed),
+           "--out", str(path), "--threads", str(threads), "--no-progress"]
+    cmd += ["--dataset", dataset] if dataset else ["--task", task]
+    if steps_scale != 1.0:
+        cmd += ["--steps-scale", str(steps_scale)]
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise MageError(f"training {algo} on {task} failed: {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
+    return time.perf_counter() - t0
+
+
+def evaluate_checkpoint(path: Path, episodes: int, seed: int) -> dict:
+    from mage_core.data.store import _data_dir, _read_metadata
+    from mage_core.evaluate import evaluate
+    from mage_core.policies import load_policy
+
+    policy, task, meta = load_policy(str(path), seed=seed)
+    ref = (meta.get("dataset") or {}).get("ref_scores")
+    if not ref or None in ref:
+        m = _read_metadata(_data_dir((meta.get("dataset") or {}).get("id") or task.dataset_id))
+        ref = (m.get("ref_min_score"), m.get("ref_max_score"))
+    res = evaluate(task, policy, episodes=episodes, seeds=(seed,), ref_scores=tuple(ref))
+    return dict(returns=res.returns, successes=res.successes, ref=list(ref), mean=res.mean,
+                normalised=[float(v) for v in res.normalise(res.returns)])
+
+
+def run_quality(args) -> dict:
+    import torch
+
+    from mage_core.bench import machine, write_json
+
+    torch.set_num_threads(1)
+    tasks = [t for t in args.tasks.split(",") if t]
+    algos = [a for a in args.algos.split(",") if a]
+    cache = Path(args.cache)
+    results = {}
+    for task in tasks:
+        for algo in algos:
+            norm, train_s = [], []
+            for seed in range(args.seeds):
+                path = checkpoint_path(cache, task, algo, seed)
+                print(f"[{task} {algo} seed {seed}] {'reusing' if path.is_file() else 'training'} {path}", file=sys.stderr)
+                train_s.append(train_if_missing(path, task, algo, seed, args.preset, args.dataset, args.steps_scale, 1))
+                ev = evaluate_checkpoint(path, args.episodes, seed)
+                norm += ev["normalised"]
+                print(f"[{task} {algo} seed {seed}] normalised {np.mean(ev['normalised']):.1f}", file=sys.stderr)
+            n = len(norm)
+            se = float(np.std(norm, ddof=1) / np.sqrt(n)) if n > 1 else 0.0
+            results.setdefault(task, {})[algo] = dict(mean=float(np.mean(norm)), se=se, n_episodes=n,
+                                                      n_seeds=args.seeds, train_wall_s=train_s)
+    out = dict(command=" ".join(sys.argv), preset=args.preset, seeds=args.seeds, episodes_per_seed=args.episodes,
+               results=results, machine=machine())
+    write_json(out, args.out)
+    table = markdown_table(out)
+    print(table)
+    if args.markdown:
+        Path(args.markdown).write_text(table + "\n")
+    return out
+
+
+def markdown_table(out: dict) -> str:
+    """One row per task, one column per method: normalised mean ± s.e.; the best mean in bold; MAGE-ahead verdict."""
+    results = out["results"]
+    algos = list(next(iter(results.values())).keys()) if results else []
+    head = "| task | " + " | ".join(ALGO_NAMES.get(a, a) for a in algos) + " | MAGE ahead of every baseline? |"
+    rows = [head, "|" + " --- |" * (len(algos) + 2)]
+    for task, by in results.items():
+        best = max(by, key=lambda a: by[a]["mean"])
+        cells = []
+        for a in algos:
+            c = f"{by[a]['mean']:.1f} ± {by[a]['se']:.1f}"
+            cells.append(f"**{c}**" if a == best else c)
+        verdict = "—"
+        if "mage" in by and len(by) > 1:
+            ahead = all(by["mage"]["mean"] > by[a]["mean"] for a in by if a != "mage")
+            verdict = "yes" if ahead else "no"
+        rows.append(f"| {task} | " + " | ".join(cells) + f" | {verdict} |")
+    n = next(iter(next(iter(results.values())).values()))["n_episodes"] if results else 0
+    rows.append(f"\nNormalised score (100 = the noise-free expert, 0 = random), mean ± standard error over {n} episodes "
+                f"({out['seeds']} training seed(s) × {out['episodes_per_seed']} episodes), preset `{out['preset']}`.")
+    return "\n".join(rows)
