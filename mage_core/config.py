@@ -60,7 +60,7 @@ class TrainConfig:
     seed: int = 0  # seed of the model init, the segment sampler and the training noise
     device: str = "auto"  # "auto" (cuda if available else cpu), "cpu" or "cuda"
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
-    num_threads: int = 0  # torch CPU threads (0 = leave torch's default)
+    num_threads: int = 0  # torch CPU threads when training on CPU (0 = all cores but one, split across DDP ranks)
 
 
 @dataclass

@@ -83,6 +83,15 @@ def init_distributed(device: torch.device) -> tuple[DistInfo, torch.device]:
     return info, device
 
 
+def configure_cpu_threads(requested: int, dist_info: DistInfo | None = None) -> int:
+    """Set torch's CPU threads: `requested`, or (0 = auto) all cores but one shared among the DDP processes.
+    Leaving a core free matters: an oversubscribed OpenMP pool is several times slower than a single thread."""
+    world = dist_info.world_size if dist_info else 1
+    n = requested or max(1, ((os.cpu_count() or 1) - 1) // world)
+    torch.set_num_threads(n)
+    return n
+
+
 def _all_max(flag: float, dist_info: DistInfo, device) -> float:
     if not dist_info.enabled:
         return flag
@@ -280,6 +289,8 @@ def run_training(model: nn.Module, stages: list[StageSpec], dataset: SegmentData
     """
     device = torch.device(device)
     dist_info = dist_info or DistInfo()
+    if device.type == "cpu":
+        configure_cpu_threads(tcfg.num_threads, dist_info)
     sink = sink or EventSink(None)
     if not dist_info.is_main:
         sink = EventSink(None, enabled=False)
@@ -457,8 +468,6 @@ def train_mage(cfg: MageConfig | None, episodes: list, task, *, out_path, datase
         raise MageError("train_mage needs a config (or a checkpoint to resume)")
     if device is not None:
         cfg.train.device = device
-    if cfg.train.num_threads:
-        torch.set_num_threads(cfg.train.num_threads)
     device = resolve_device(cfg.train.device)
     dist_info, device = init_distributed(device)
     dataset = make_segment_dataset(episodes, task, cfg, normaliser)

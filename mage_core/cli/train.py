@@ -46,7 +46,7 @@ def register(sub) -> None:
     steps.add_argument("--stage3-steps", type=int, metavar="N", help="MAGE refinement steps")
     steps.add_argument("--steps", type=int, metavar="N", help="total steps for baselines (MAGE: use --stageN-steps)")
     steps.add_argument("--batch-size", type=int, metavar="B", help="segments per step (per process)")
-    steps.add_argument("--threads", type=int, metavar="N", help="torch CPU threads")
+    steps.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: all cores but one)")
     abl = p.add_argument_group("MAGE ablations")
     abl.add_argument("--scales", type=int, metavar="K", help="number of scales K (1 = flat single-scale model)")
     abl.add_argument("--model-actions", action="store_true", help="model (R, s, a) segments instead of (R, s)")
