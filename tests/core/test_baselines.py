@@ -53,8 +53,11 @@ def episodes(task):
     return eps
 
 
+FIXTURE_STEPS = {"bc": 100, "dt": 100, "diffuser": 80}  # enough for the loss to fall clearly, small enough for CI
+
+
 def _tiny(algo: str, **kw):
-    return replace(algo_module(algo).preset("tiny"), **kw)
+    return replace(algo_module(algo).preset("tiny"), **{"steps": FIXTURE_STEPS[algo], "log_every": 10, **kw})
 
 
 @pytest.fixture(scope="module")
