@@ -22,7 +22,7 @@ def register(sub) -> None:
                        "draws the trajectory decoded after each scale (coarse to fine, one colour per scale) over a "
                        "top-down render of the maze.")
     p.add_argument("--checkpoint", required=True, help="MAGE checkpoint (.pt)")
-    p.add_argument("--start", type=_xy, help="start x,y in world units (default: the evaluation start)")
+    p.add_argument("--start", type=_xy, help="start x,y in world units, e.g. --start=-1,-1 (default: the evaluation start)")
     p.add_argument("--goal", type=_xy, help="goal x,y in world units (default: the evaluation goal)")
     p.add_argument("--rtg", type=float, default=None, help="RTG target (default: top of the data's range; clamped)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")

@@ -5,22 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from _helpers_model import micro_config, umaze_episodes
 from mage_core.errors import MageError
 from mage_core.evaluate import evaluate
 from mage_core.planner import Planner, PlannerPolicy
-from mage_core.train import train_mage
 
 
 @pytest.fixture(scope="module")
-def ckpt_path(tmp_path_factory):
-    task, episodes = umaze_episodes(steps=1500)
-    cfg = micro_config()
-    cfg.train.stage1_steps, cfg.train.stage2_steps, cfg.train.stage3_steps = 30, 30, 5
-    cfg.train.warmup_steps = 2
-    path = tmp_path_factory.mktemp("planner") / "micro.pt"
-    train_mage(cfg, list(episodes), task, out_path=path, progress=False)
-    return path
+def ckpt_path(micro_checkpoint):
+    return micro_checkpoint
 
 
 @pytest.fixture(scope="module")
