@@ -249,7 +249,7 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 
 class _Meter:
-    """Means of the logged scalars / per-scale vectors since the last report."""
+    """Means of the step outputs (losses, per-scale vectors) since the last report."""
 
     def __init__(self):
         self.sums: dict = {}
@@ -258,14 +258,14 @@ class _Meter:
     def add(self, out: dict):
         self.n += 1
         for k, v in out.items():
-            if k == "loss" or not isinstance(v, torch.Tensor):
+            if not isinstance(v, torch.Tensor):
                 continue
             v = v.detach().float().cpu()
             self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
 
-    def report(self, loss: float) -> dict:
+    def report(self) -> dict:
         mean = {k: v / max(self.n, 1) for k, v in self.sums.items()}
-        rec = {"losses": {"loss": loss, **{k: round(float(v), 6) for k, v in mean.items() if v.ndim == 0}}}
+        rec = {"losses": {k: round(float(v), 6) for k, v in mean.items() if v.ndim == 0}}
         if "token_acc_K" in mean:
             rec["token_acc"] = [round(float(x), 4) for x in mean["token_acc_K"]]
         if "usage_K" in mean:
@@ -390,7 +390,7 @@ def run_training(model: nn.Module, stages: list[StageSpec], dataset: SegmentData
             if step % tcfg.log_every == 0 or step == spec.steps:
                 now = time.time()
                 rate = (step - step_last) / max(now - t_last, 1e-9)
-                rec = meter.report(round(last_loss, 6))
+                rec = meter.report()
                 metrics[f"stage{spec.index}"] = {**rec, "step": step}
                 metrics["last"] = metrics[f"stage{spec.index}"]
                 sink.emit("step", stage=spec.index, stage_name=spec.name, step=step, total=spec.steps, **rec,
