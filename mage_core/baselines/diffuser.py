@@ -38,16 +38,15 @@ class DiffuserConfig(common.TrainLoopConfig):
     action_weight: float = 1.0  # loss weight of the first action (Diffuser: 10 for locomotion, 1 for maze2d)
     clip_denoised: float = 4.0  # clamp predicted clean trajectories to +- this many stds (0 = no clamp)
     execute: str = "pd"  # acting: "pd" follows the planned positions with the PD controller, "actions" runs planned actions
-    replan_every: int = 16  # control steps between plans (1 = replan every step)
-    lookahead: int = 2  # "pd": steer towards the planned position this many steps ahead
+    replan_every: int = 0  # control steps between plans; 0 = plan once per episode (Diffuser's maze2d protocol)
+    lookahead: int = 1  # "pd": steer towards the planned position this many steps ahead (Diffuser: the next one)
 
 
 PRESETS: dict[str, DiffuserConfig] = {
     "tiny": DiffuserConfig(horizon=16, n_diffusion_steps=10, dim=8, dim_mults=(1, 2), steps=150, batch_size=16,
-                           lr=2e-3, warmup_steps=10, log_every=10, ckpt_every=0, replan_every=4),
+                           lr=2e-3, warmup_steps=10, log_every=10, ckpt_every=0),
     "small": DiffuserConfig(horizon=128, n_diffusion_steps=50, dim=32, dim_mults=(1, 2, 4), steps=2500, batch_size=32,
-                            lr=5e-4, weight_decay=0.0, warmup_steps=100, log_every=50, ckpt_every=500,
-                            replan_every=16),
+                            lr=5e-4, weight_decay=0.0, warmup_steps=100, log_every=50, ckpt_every=500),
 }
 
 
@@ -263,16 +262,19 @@ def train(episodes: list, task: Task, config: DiffuserConfig, *, out: str | Path
 class DiffuserPolicy:
     """Plan H steps from the current state (goal imposed for mazes), then act from the plan; replan every n steps.
 
-    execute="pd": steer with the D4RL PD controller towards the planned position `lookahead` steps ahead (PointMaze,
-    as in Diffuser's maze2d controller); execute="actions": run the planned (denormalised) actions open-loop.
+    execute="pd" (default on PointMaze): steer with the D4RL PD controller (mage_core.maze.pd_action) towards the
+    planned position `lookahead` steps ahead, and towards the plan's last (goal) position once the plan is used up,
+    as Diffuser's maze2d controller does; execute="actions": run the planned (denormalised) actions open-loop.
+    replan_every=0 plans once per episode (Diffuser's maze2d protocol). Replanning mid-motion is available but
+    scores lower here: dataset episodes start at rest, so plans from a moving state begin with a slow start.
     """
 
     def __init__(self, diffusion: GaussianDiffusion, normaliser: Normaliser, task: Task, device: torch.device,
                  replan_every: int, execute: str, lookahead: int, seed: int = 0):
         if execute not in EXECUTE_MODES:
             raise MageError(f"diffuser execute must be one of {EXECUTE_MODES}, not {execute!r}")
-        if replan_every < 1:
-            raise MageError("replan_every must be at least 1")
+        if replan_every < 0:
+            raise MageError("replan_every must be 0 (plan once per episode) or a positive number of steps")
         self.diff = diffusion.eval()
         self.norm = normaliser
         self.device = device
@@ -314,7 +316,8 @@ class DiffuserPolicy:
         obs_ND = common.check_obs(obs_ND, self.obs_dim)
         if len(obs_ND) != self.n:
             raise MageError(f"policy was reset for {self.n} envs but got {len(obs_ND)} observations")
-        if self.plan_states_NHD is None or self.k >= self.replan_every:
+        used_up = self.execute == "actions" and self.k >= self.H  # open-loop actions cannot outlive their plan
+        if self.plan_states_NHD is None or (self.replan_every and self.k >= self.replan_every) or used_up:
             self.plan_states_NHD, self.plan_actions_NHA = self.plan(obs_ND)
             self.k = 0
         if self.execute == "pd":
@@ -342,7 +345,8 @@ def load_policy(ckpt_or_path, rtg_target: float | None = None, device: str = "cp
     diff, ckpt = load_model(ckpt_or_path, device)
     cfg = diff.cfg
     return DiffuserPolicy(diff, Normaliser.from_state_dict(ckpt["normaliser"]), common.task_of(ckpt),
-                          common.resolve_device(device), replan_every or cfg.replan_every, execute or cfg.execute,
+                          common.resolve_device(device), cfg.replan_every if replan_every is None else replan_every,
+                          execute or cfg.execute,
                           cfg.lookahead if lookahead is None else lookahead, seed)
 
 

@@ -239,6 +239,15 @@ def test_diffuser_replans_every_n(checkpoints, task):
     for _ in range(7):
         pol.act(_obs(task, 1), np.zeros(1))
     assert len(calls) == 3  # steps 0, 3, 6
+    once = load_policy(ckpt, replan_every=0)
+    n_plans = []
+    plan_once = once.plan
+    once.plan = lambda obs: n_plans.append(1) or plan_once(obs)
+    for _ in range(2):  # two episodes: one plan each
+        once.reset(1)
+        for _ in range(ckpt["config"]["diffuser"]["horizon"] + 3):  # past the plan's end: keep steering to its goal
+            assert np.all(np.isfinite(once.act(_obs(task, 1), np.zeros(1))))
+    assert len(n_plans) == 2
     states_NHD, actions_NHA = plan(_obs(task, 1))
     goal = _obs(task, 1)[0, 4:6]
     np.testing.assert_allclose(states_NHD[0, -1, :2], goal, atol=1e-4)  # the goal is inpainted as the final position
