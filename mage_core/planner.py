@@ -35,6 +35,7 @@ class Plan:
     scales: tuple  # (p_1, ..., p_K)
     condition_rtg: float  # the (window-equivalent) RTG the model was conditioned on
     timings_ms: dict = field(default_factory=dict)  # "sample", "decode", "total"
+    rtg_ceiling: float | None = None  # the highest RTG the data supports from this state (None: no ceiling model)
 
     @property
     def xy_KH2(self) -> np.ndarray:
@@ -83,6 +84,12 @@ class Planner:
         rng = (ckpt or {}).get("dataset", {}).get("rtg_range")
         self.rtg_range = (float(rng[0]), float(rng[1])) if rng else (0.0, float(task.eval_steps))
         self.model_actions = bool(getattr(model.cfg, "model_actions", False))
+        self.limit_to_ceiling = True  # plan() conditions on min(rtg, ceiling(s)) when a ceiling model exists
+        self.ceiling = None  # ReturnCeiling: highest RTG the data supports from a state (keeps conditions feasible)
+        if (ckpt or {}).get("ceiling"):
+            from mage_core.model.ceiling import load_return_ceiling
+
+            self.ceiling = load_return_ceiling(ckpt["ceiling"]).to(device)
 
     @classmethod
     def from_checkpoint(cls, path_or_ckpt, device: str = "cpu", sampling: SamplingConfig | None = None) -> "Planner":
@@ -114,6 +121,23 @@ class Planner:
             return float(np.clip(rtg, lo, hi))
         return float(rtg)
 
+    def rtg_ceiling(self, obs_ND: np.ndarray) -> np.ndarray | None:
+        """Per observation, the highest RTG the training data supports from that state (env units), or None."""
+        if self.ceiling is None:
+            return None
+        x_ND = np.concatenate([np.zeros((len(obs_ND), 1), np.float32), obs_ND], axis=1)
+        s_ND = torch.as_tensor(self.normaliser.norm_x(x_ND)[:, 1:], dtype=torch.float32, device=self.device)
+        with torch.inference_mode():
+            r_N = self.ceiling(s_ND).float().cpu().numpy()
+        hi = r_N * self.normaliser.x_std_D[0] + self.normaliser.x_mean_D[0]
+        return np.clip(hi, *self.rtg_range)
+
+    def feasible(self, obs_ND: np.ndarray, rtg_N: np.ndarray) -> np.ndarray:
+        """RTG conditions limited to the data's range and to the return ceiling of each state."""
+        rtg_N = np.clip(np.asarray(rtg_N, dtype=np.float64), *self.rtg_range)
+        hi = self.rtg_ceiling(obs_ND)
+        return rtg_N if hi is None else np.minimum(rtg_N, hi)
+
     def _cond(self, obs_ND: np.ndarray, rtg_N: np.ndarray) -> torch.Tensor:
         x_ND = np.concatenate([np.asarray(rtg_N, np.float32)[:, None], obs_ND], axis=1)
         return torch.as_tensor(self.normaliser.norm_x(x_ND), dtype=torch.float32, device=self.device)
@@ -129,6 +153,10 @@ class Planner:
         t0 = time.perf_counter()
         obs_D = self._obs(obs)
         rtg = self.clamp_rtg(rtg)
+        hi = self.rtg_ceiling(obs_D[None])
+        ceiling = None if hi is None else float(hi[0])
+        if ceiling is not None and self.limit_to_ceiling:
+            rtg = min(rtg, ceiling)
         cond_BD = self._cond(obs_D[None], np.array([rtg]))
         s = self.sampling
         out = self.model.sample(cond_BD, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
@@ -146,7 +174,8 @@ class Planner:
         t2 = time.perf_counter()
         return Plan(tokens=[i[0].cpu().numpy() for i in out.idx_list], states_KHD=states, rtg_KH=rtgs,
                     action_A=action.astype(np.float32), scales=self.scales, condition_rtg=rtg,
-                    timings_ms=dict(sample=1e3 * (t1 - t0), decode=1e3 * (t2 - t1), total=1e3 * (t2 - t0)))
+                    timings_ms=dict(sample=1e3 * (t1 - t0), decode=1e3 * (t2 - t1), total=1e3 * (t2 - t0)),
+                    rtg_ceiling=ceiling)
 
     def act_batch(self, obs_ND: np.ndarray, rtg_N: np.ndarray, generator=None, return_fhat: bool = False):
         """Fast path: actions (N, act_dim) for N observations and (already clamped) conditioning RTGs."""
@@ -168,8 +197,10 @@ class PlannerPolicy:
     """Closed-loop MAGE policy (the evaluate.Policy interface) with RTG bookkeeping and optional sparse replanning.
 
     The user's target G is the return wanted over the whole evaluation episode. For the sparse goal-reaching relabel
-    the model is conditioned on c_t = G - (reward received) + t, clamped to the data's range (docs/ARCHITECTURE.md);
-    for dense tasks on G - (reward received). With replan_every = n > 1 the steps between replans follow the plan:
+    the model is conditioned on c_t = G - (reward received) + t (docs/ARCHITECTURE.md); for dense tasks on
+    G - (reward received). Conditions are clamped to the data's range and, when the checkpoint has a return ceiling,
+    to the highest RTG the data supports from the current state: an agent that falls behind its schedule is asked
+    for the best the data shows rather than for a return no demonstration ever reached from there. With replan_every = n > 1 the steps between replans follow the plan:
     the decoded actions under the (R, s, a) ablation, else the PD controller tracking the planned positions (mazes).
     """
 
@@ -188,13 +219,15 @@ class PlannerPolicy:
         self.generator = self.planner._generator(self.seed)
         self._plan_x = None  # (N, H, x_dim) decoded plan in env units while executing it open-loop
 
-    def condition(self) -> np.ndarray:
-        lo, hi = self.planner.rtg_range
+    def condition(self, obs_ND: np.ndarray | None = None) -> np.ndarray:
+        """The RTG each env's model call is conditioned on (limited to the ceiling of its state when obs given)."""
         if self.planner.task.rtg_mode == "window":
             c = self.target - self.received_N + self.t
         else:
             c = self.target - self.received_N
-        return np.clip(c, lo, hi)
+        if obs_ND is None:
+            return np.clip(c, *self.planner.rtg_range)
+        return self.planner.feasible(obs_ND, c)
 
     def act(self, obs_ND: np.ndarray, reward_N: np.ndarray) -> np.ndarray:
         p = self.planner
@@ -203,7 +236,7 @@ class PlannerPolicy:
         k = self.t % self.replan_every
         with torch.inference_mode():
             if k == 0:
-                act, fhat, cond = p.act_batch(obs_ND, self.condition(), self.generator, return_fhat=True)
+                act, fhat, cond = p.act_batch(obs_ND, self.condition(obs_ND), self.generator, return_fhat=True)
                 if self.replan_every > 1:
                     self._plan_x = p.normaliser.denorm_x(p.model.decode(fhat, cond)[..., : 1 + p.obs_dim]).float().cpu().numpy()
                     self._plan_a = None
