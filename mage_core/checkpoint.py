@@ -35,6 +35,7 @@ def save_checkpoint(path, payload: dict) -> Path:
     payload.setdefault("versions", package_versions())
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
         with os.fdopen(fd, "wb") as fh:
             torch.save(payload, fh)
             fh.flush()
@@ -53,6 +54,12 @@ def save_checkpoint(path, payload: dict) -> Path:
     except OSError:
         pass
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load_checkpoint(path, map_location="cpu") -> dict:

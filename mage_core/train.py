@@ -409,7 +409,7 @@ def run_training(model: nn.Module, stages: list[StageSpec], dataset: SegmentData
     if dist_info.is_main:
         save_checkpoint(ckpt_path, final)
         sink.emit("checkpoint", path=str(ckpt_path), stage=stages[-1].index, step=stages[-1].steps)
-        sink.emit("done", checkpoint=str(ckpt_path), wall_s=round(time.time() - wall0, 2), final_loss=last_loss)
+        sink.emit("done", checkpoint=str(ckpt_path), wall_s=round(time.time() - wall0, 2), final_loss=last_loss if math.isfinite(last_loss) else None)
     return final
 
 
