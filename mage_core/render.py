@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 import zlib
 from dataclasses import dataclass, field
 
@@ -28,6 +29,9 @@ OVERLAY_Z = 0.05  # height of overlay geoms above the floor (world units)
 SCALE_DZ = 0.012  # extra height per scale so finer plans draw on top of coarser ones
 MAX_OVERLAY_GEOMS = 4000  # geoms reserved in the scene for overlays (beyond the model's own)
 MAX_BUFFER = (2560, 1600)  # largest offscreen image (width, height) one scene can render
+# Building or tearing down MuJoCo models/envs from several threads at once (render thread, planner worker) is not
+# safe with gymnasium-robotics' temp-XML mazes; everything here that does either holds this lock.
+MODEL_LOCK = threading.RLock()
 
 
 def scale_colors(k: int, palette: str = "mage") -> np.ndarray:
@@ -281,8 +285,9 @@ class TaskScene:
         self.mj = mujoco
         self.task = task
         self.config = config or RenderConfig()
-        self.env = task.make_env(mode="eval")
-        self.env.reset(seed=0)
+        with MODEL_LOCK:
+            self.env = task.make_env(mode="eval")
+            self.env.reset(seed=0)
         self.model = self.env.unwrapped.model
         self.data = mujoco.MjData(self.model)
         self.data.qpos[:] = self.env.unwrapped.data.qpos
@@ -343,6 +348,10 @@ class TaskScene:
     def _ensure_context(self):
         if self._ctx is not None:
             return
+        with MODEL_LOCK:
+            self._create_context()
+
+    def _create_context(self):
         from mujoco import gl_context
 
         w, h = self.max_size
@@ -387,20 +396,21 @@ class TaskScene:
         return np.flipud(buf)
 
     def close(self):
-        if self._ctx is not None:
-            try:
-                self._gl.make_current()
-                self._ctx.free()
-            except Exception:
-                pass
-            self._ctx = None
-        if self._gl is not None:
-            try:
-                self._gl.free()
-            except Exception:
-                pass
-            self._gl = None
-        self.env.close()
+        with MODEL_LOCK:
+            if self._ctx is not None:
+                try:
+                    self._gl.make_current()
+                    self._ctx.free()
+                except Exception:
+                    pass
+                self._ctx = None
+            if self._gl is not None:
+                try:
+                    self._gl.free()
+                except Exception:
+                    pass
+                self._gl = None
+            self.env.close()
 
 
 def write_png(path, rgb_HW3: np.ndarray) -> None:

@@ -14,7 +14,7 @@ from mage_core.errors import MageError
 from mage_core.render import Overlay, RenderConfig, plan_overlay
 from mage_core.tasks import TASKS, get_task
 from mage_studio.docks.base import configure_pyqtgraph
-from mage_studio.qt_util import error_text, show_error
+from mage_studio.qt_util import MainThreadGC, error_text, show_error
 from mage_studio.session import DatasetView, Session, episode_rtg0
 from mage_studio.viewport import Viewport, legend_rows
 
@@ -41,6 +41,7 @@ class MainWindow(QMainWindow):
         self.errors: list[str] = []  # every error shown (tests and the status bar read it)
         self.last_dialog = None
         self.docks_ready = False  # the docks are built on the first event-loop turn, after the window is up
+        self.gc = MainThreadGC(self)  # Python's GC runs on this thread only (see MainThreadGC)
         self.session = Session(self)
         self.viewport = Viewport(self.render_config)
         self.setCentralWidget(self.viewport)
@@ -272,6 +273,7 @@ class MainWindow(QMainWindow):
                     proc.proc.waitForFinished(2000)
         self.viewport.shutdown()
         self.session.shutdown()
+        self.gc.stop()
         super().closeEvent(event)
 
     # ---- errors / status -------------------------------------------------------------------------------------

@@ -5,7 +5,9 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+import gc
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from mage_core.errors import MageError
@@ -75,3 +77,32 @@ def show_error(parent: QWidget, title: str, message: str) -> QMessageBox:
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.open()
     return box
+
+
+class MainThreadGC(QObject):
+    """Runs Python's cyclic garbage collector on the GUI thread only (a timer), never on a worker thread.
+
+    Collected on a worker thread, a cycle holding QObjects destroys them off their thread, which leaves dangling Qt
+    timers behind (a crash in QTimerInfoList::activateTimers). stop() hands collection back to Python.
+    """
+
+    def __init__(self, parent: QObject | None = None, interval_ms: int = 500):
+        super().__init__(parent)
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self.check)
+        self._was_enabled = gc.isenabled()
+        gc.disable()
+        self._timer.start()
+
+    @Slot()
+    def check(self) -> None:
+        t0, t1, t2 = gc.get_threshold()
+        c0, c1, c2 = gc.get_count()
+        if c0 > t0:
+            gc.collect(2 if c2 > t2 else 1 if c1 > t1 else 0)
+
+    def stop(self) -> None:
+        self._timer.stop()
+        if self._was_enabled:
+            gc.enable()

@@ -62,7 +62,10 @@ class ClosedLoop:
 
     def reset(self, start_xy=None, goal_xy=None, state=None) -> np.ndarray:
         if self.env is None:
-            self.env = self.task.make_env(mode="eval")
+            from mage_core.render import MODEL_LOCK
+
+            with MODEL_LOCK:
+                self.env = self.task.make_env(mode="eval")
         obs, _ = self.env.reset(seed=self.seed)
         u = self.env.unwrapped
         if self.task.is_maze:
@@ -131,5 +134,8 @@ class ClosedLoop:
 
     def close(self):
         if self.env is not None:
-            self.env.close()
+            from mage_core.render import MODEL_LOCK
+
+            with MODEL_LOCK:
+                self.env.close()
             self.env = None

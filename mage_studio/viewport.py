@@ -82,8 +82,9 @@ class RenderWorker(QObject):
                 self._scene.set_goal(st.goal_xy)
             w = int(np.clip(st.size[0], 16, MAX_RENDER[0]))
             h = int(np.clip(st.size[1], 16, MAX_RENDER[1]))
-            rgb = self._scene.render(st.pose, st.overlay, (w, h))
-            img = QImage(np.ascontiguousarray(rgb).data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+            rgb = np.ascontiguousarray(self._scene.render(st.pose, st.overlay, (w, h)))  # kept alive until copied
+            img = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+            del rgb
             ms = (time.perf_counter() - t0) * 1000
             self.frame_ready.emit(img, self._scene.last_frame, ms, st.request_id)
         except Exception as exc:  # shown in the viewport, never a dead window

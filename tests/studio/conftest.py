@@ -6,6 +6,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import asyncio  # noqa: E402
+import gc  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -52,9 +53,12 @@ def tiny_checkpoint(tiny_dataset, tmp_path_factory):
     return out
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def qloop(qapp):
-    """pytest-qt has no qasync fixture: a qasync loop over the test's QApplication, already running under qtbot."""
+    """pytest-qt has no qasync fixture: one qasync loop over the session's QApplication, already running under qtbot.
+
+    Session-scoped on purpose: a discarded loop's Qt timers must never be collected by Python's GC on another thread.
+    """
     import qasync
 
     loop = qasync.QEventLoop(qapp, already_running=True)
@@ -85,3 +89,4 @@ def window(qtbot, qloop, settings):
                     timeout=20000)
     yield win
     win.close()
+    gc.collect()  # collect the window's reference cycles here, on the GUI thread, not later on a worker thread
