@@ -443,6 +443,20 @@ def dataset_summary(dataset: SegmentDataset, dataset_id: str | None, episodes: l
             "success_rate": float(np.mean([e.success for e in episodes]))}
 
 
+def _reference_scores(dataset_id) -> list | None:
+    """(ref_min_score, ref_max_score) from the dataset's metadata, so a checkpoint alone can normalise scores."""
+    if dataset_id is None:
+        return None
+    try:
+        from mage_core.data.store import _data_dir, _read_metadata
+
+        meta = _read_metadata(_data_dir(str(dataset_id)))
+    except MageError:
+        return None
+    lo, hi = meta.get("ref_min_score"), meta.get("ref_max_score")
+    return None if lo is None or hi is None else [float(lo), float(hi)]
+
+
 def train_mage(cfg: MageConfig | None, episodes: list, task, *, out_path, dataset_id: str | None = None,
                sink: EventSink | None = None, resume: str | os.PathLike | dict | None = None,
                progress: bool = True, batch_fn=None, device: str | None = None) -> dict:
@@ -485,8 +499,17 @@ def train_mage(cfg: MageConfig | None, episodes: list, task, *, out_path, datase
         model.load_state_dict(resume["state_dict"])
     else:
         torch.manual_seed(cfg.train.seed + 7919 * dist_info.rank)  # per-rank training noise (dropout, Gumbel)
+    ceiling = resume.get("ceiling") if resume is not None else None
+    if ceiling is None:  # return ceiling R_hi(s): keeps the planner's RTG conditions feasible (model/ceiling.py)
+        from mage_core.model.ceiling import CeilingConfig, fit_return_ceiling
+
+        real = dataset.m_N > 0
+        ceiling, _ = fit_return_ceiling(dataset.xn_ND[real], CeilingConfig(
+            steps=int(min(1500, max(100, cfg.train.stage2_steps))), seed=cfg.train.seed))
+    summary = dataset_summary(dataset, dataset_id, episodes)
+    summary["ref_scores"] = _reference_scores(dataset_id)
     static = {"algo": "mage", "config": cfg.to_dict(), "normaliser": dataset.normaliser.state_dict(),
-              "task": task.name, "dataset": dataset_summary(dataset, dataset_id, episodes),
+              "task": task.name, "dataset": summary, "ceiling": ceiling,
               "spaces": {"obs_dim": dataset.obs_dim, "act_dim": dataset.act_dim, "obs_keys": list(task.obs_keys),
                          "horizon": model.horizon, "scales": list(model.scales)}}
     return run_training(model, mage_stages(cfg.train), dataset, cfg.train, ckpt_path=out_path, static_payload=static,

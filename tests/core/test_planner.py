@@ -34,7 +34,7 @@ def test_plan_shapes_and_scale_k_is_the_decode_of_the_cumulative_latent(planner)
     assert [len(t) for t in plan.tokens] == list(planner.scales) and planner.scales[0] == 1
     # recompute by hand: sum the codebook maps of the first k scales, decode, denormalise
     m, n = planner.model, planner.normaliser
-    cond = torch.as_tensor(n.norm_x(np.concatenate([[200.0], obs])[None]), dtype=torch.float32)
+    cond = torch.as_tensor(n.norm_x(np.concatenate([[plan.condition_rtg], obs])[None]), dtype=torch.float32)
     q = m.mtae.quantiser
     fhat = None
     for k, tok in enumerate(plan.tokens):
@@ -67,7 +67,7 @@ def test_bad_observations_and_rtg_targets(planner):
         planner.plan(obs, float("inf"))
     with pytest.warns(UserWarning, match="clamped"):
         p = planner.plan(obs, 1e6, seed=0)
-    assert p.condition_rtg == planner.rtg_range[1]
+    assert p.condition_rtg == pytest.approx(min(planner.rtg_range[1], p.rtg_ceiling))
 
 
 def test_policy_rtg_bookkeeping_and_replanning(planner):
@@ -111,3 +111,27 @@ def test_wrong_algo_checkpoint_is_refused(ckpt_path):
     ckpt["algo"] = "bc"
     with pytest.raises(MageError, match="not a MAGE"):
         Planner.from_checkpoint(ckpt)
+
+
+def test_return_ceiling_learns_a_high_expectile_and_limits_conditions(micro_checkpoint):
+    from mage_core.checkpoint import load_checkpoint
+    from mage_core.model.ceiling import CeilingConfig, fit_return_ceiling
+
+    rng = np.random.default_rng(0)
+    s = rng.uniform(-1, 1, size=(4000, 6)).astype(np.float32)
+    r = (s[:, 0] + rng.uniform(0, 1, size=4000)).astype(np.float32)  # best return from s is s0 + 1
+    payload, metrics = fit_return_ceiling(np.concatenate([r[:, None], s], 1), CeilingConfig(steps=600, expectile=0.95))
+    assert metrics["ceiling_loss_last"] < metrics["ceiling_loss_first"]
+    from mage_core.model.ceiling import load_return_ceiling
+
+    pred = load_return_ceiling(payload)(torch.as_tensor(s[:200])).detach().numpy()
+    assert np.mean(pred > s[:200, 0] + 0.6) > 0.8  # well above the mean (s0 + 0.5), near the best
+
+    ckpt = load_checkpoint(micro_checkpoint)
+    assert "ceiling" in ckpt
+    p = Planner.from_checkpoint(ckpt)
+    obs = _obs(p.task)[None]
+    hi = p.rtg_ceiling(obs)
+    assert hi.shape == (1,) and p.rtg_range[0] <= hi[0] <= p.rtg_range[1]
+    np.testing.assert_allclose(p.feasible(obs, np.array([1e9])), hi)
+    assert p.plan(obs[0], p.rtg_range[1], seed=0).condition_rtg == pytest.approx(float(hi[0]), rel=1e-5)
