@@ -447,8 +447,9 @@ class MainWindow(QMainWindow):
             return
         if self.view_mode == "condition":
             s = self.session
-            self.viewport.hud_text = (f"{s.task.name}   ·   RTG target {plan.condition_rtg:.0f}   ·   "
-                                      f"plan {s.plan_ms:.0f} ms   ·   {len(plan.scales)} scales")
+            cond = (f"RTG target {s.rtg:.0f}" if abs(plan.condition_rtg - s.rtg) < 0.5
+                    else f"RTG target {s.rtg:.0f} → condition {plan.condition_rtg:.0f} (feasible from here)")
+            self.viewport.hud_text = f"{s.task.name}   ·   {cond}   ·   plan {s.plan_ms:.0f} ms   ·   {len(plan.scales)} scales"
         self._refresh_overlay()
 
     def _plan_overlay(self, plan) -> Overlay:

@@ -24,9 +24,12 @@ def condition_obs(task, start_xy, goal_xy, obs_dim: int | None = None, template=
     return flat
 
 
-def window_rtg(target: float, reward_sum: float, t: int) -> float:
-    """Window-equivalent RTG to condition on at step t: target - reward received + steps elapsed (ARCHITECTURE.md)."""
-    return float(target - reward_sum + t)
+def window_rtg(target: float, reward_sum: float, t: int, rtg_mode: str = "window") -> float:
+    """RTG to condition on at step t (ARCHITECTURE.md): target - reward received (+ steps elapsed for the window relabel).
+
+    The planner then clamps it to the data's range and to the return ceiling of the current state.
+    """
+    return float(target - reward_sum + (t if rtg_mode == "window" else 0))
 
 
 @dataclass
@@ -59,6 +62,7 @@ class ClosedLoop:
     obs: np.ndarray | None = None
     last_plan: object = None
     success_steps: int = 0
+    _plan_t0: int = 0
 
     def reset(self, start_xy=None, goal_xy=None, state=None) -> np.ndarray:
         if self.env is None:
@@ -104,12 +108,20 @@ class ClosedLoop:
         if self.obs is None:
             self.reset()
         plan = None
-        if self.last_plan is None or self.t % max(1, self.replan_every) == 0:
-            rtg = window_rtg(self.rtg_target, self.reward_sum, self.t)
+        k = self.t % max(1, self.replan_every)
+        if self.last_plan is None or k == 0:
+            rtg = window_rtg(self.rtg_target, self.reward_sum, self.t, getattr(self.task, "rtg_mode", "window"))
             plan = self.planner.plan(self.obs, rtg, seed=self.seed + self.t)
             self.last_plan = plan
+            self._plan_t0 = self.t
             action = np.asarray(plan.action_A, dtype=np.float32)
-        else:  # between replans follow the last plan's decoded trajectory with the first action held
+        elif self.task.is_maze:  # between replans: track the finest plan's positions with the maze PD controller
+            from mage_core.maze import pd_action
+
+            states = np.asarray(self.last_plan.states_KHD)[-1]
+            target = states[min(self.t - self._plan_t0 + 1, len(states) - 1), :2]
+            action = pd_action(self.obs[:2], self.obs[2:4], target).astype(np.float32)
+        else:  # no position to track: hold the last planned action
             action = np.asarray(self.last_plan.action_A, dtype=np.float32)
         obs, reward, terminated, truncated, info = self.env.step(action)
         self.obs = self.task.flatten_obs(obs)

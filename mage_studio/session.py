@@ -52,7 +52,7 @@ def episode_rtg0(task, episodes) -> np.ndarray:
     """RTG label of each episode's first step, relabelled as training does (window RTG for mazes, else dense)."""
     from mage_core.data.segments import dense_rtg, relabel_rtg
 
-    if task.is_maze:
+    if getattr(task, "rtg_mode", "window" if task.is_maze else "dense") == "window":
         return np.array([relabel_rtg(ep.length, ep.success, task.eval_steps)[0] for ep in episodes], dtype=np.float32)
     return np.array([dense_rtg(ep.rewards_T)[0] for ep in episodes], dtype=np.float32)
 

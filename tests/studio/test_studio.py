@@ -44,6 +44,14 @@ def test_click_sets_start_and_replans_and_wall_clicks_are_refused(window, qtbot)
     click_world(qtbot, win, geo.cell_to_xy((2, 1)))
     np.testing.assert_allclose(win.session.start_xy, before)
     assert "wall" in win.condition_dock.lbl_message.text()
+    # dragging with the start tool moves the start along
+    a, b = geo.cell_to_xy((3, 1)), geo.cell_to_xy((3, 3))
+    pa, pb = win.viewport.world_to_widget(a), win.viewport.world_to_widget(b)
+    qtbot.mousePress(win.viewport, Qt.MouseButton.LeftButton, pos=QPoint(int(pa.x()), int(pa.y())))
+    qtbot.mouseMove(win.viewport, QPoint(int((pa.x() + pb.x()) / 2), int(pa.y())))
+    qtbot.mouseMove(win.viewport, QPoint(int(pb.x()), int(pb.y())))
+    qtbot.mouseRelease(win.viewport, Qt.MouseButton.LeftButton, pos=QPoint(int(pb.x()), int(pb.y())))
+    np.testing.assert_allclose(win.session.start_xy, b, atol=0.05)
     # Shift+click places the goal
     goal = geo.cell_to_xy((3, 3))
     click_world(qtbot, win, goal, Qt.KeyboardModifier.ShiftModifier)
@@ -136,7 +144,8 @@ def test_real_checkpoint_plans_and_shows_compatibility(window, qtbot, tiny_datas
     n = win.session.plans_done
     win.nudge_rtg(-0.3)
     wait_plans(qtbot, win, n, timeout=30000)
-    assert win.session.plan.condition_rtg == pytest.approx(win.session.rtg, abs=1e-3)
+    # the engine may lower the condition to what the data supports from this state, never raise it
+    assert win.session.plan.condition_rtg <= win.session.rtg + 1e-3
 
 
 def test_bad_inputs_get_clear_messages_and_the_window_keeps_working(window, qtbot, tmp_path):
