@@ -497,8 +497,6 @@ def train_mage(cfg: MageConfig | None, episodes: list, task, *, out_path, datase
     model.train_weights = {"w_cond": cfg.train.w_cond, "w_inv": cfg.train.w_inv, "w_ce": cfg.train.w_ce_stage3}
     if resume is not None:
         model.load_state_dict(resume["state_dict"])
-    else:
-        torch.manual_seed(cfg.train.seed + 7919 * dist_info.rank)  # per-rank training noise (dropout, Gumbel)
     ceiling = resume.get("ceiling") if resume is not None else None
     if ceiling is None:  # return ceiling R_hi(s): keeps the planner's RTG conditions feasible (model/ceiling.py)
         from mage_core.model.ceiling import CeilingConfig, fit_return_ceiling
@@ -506,6 +504,8 @@ def train_mage(cfg: MageConfig | None, episodes: list, task, *, out_path, datase
         real = dataset.m_N > 0
         ceiling, _ = fit_return_ceiling(dataset.xn_ND[real], CeilingConfig(
             steps=int(min(1500, max(100, cfg.train.stage2_steps))), seed=cfg.train.seed))
+    if resume is None:  # after the ceiling fit, which reseeds torch: per-rank training noise (dropout, Gumbel)
+        torch.manual_seed(cfg.train.seed + 7919 * dist_info.rank)
     summary = dataset_summary(dataset, dataset_id, episodes)
     summary["ref_scores"] = _reference_scores(dataset_id)
     static = {"algo": "mage", "config": cfg.to_dict(), "normaliser": dataset.normaliser.state_dict(),
