@@ -11,13 +11,23 @@ import os  # noqa: E402
 import sys  # noqa: E402
 
 
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WxH such as 1600x1000, got {text!r}") from None
+    if w < 320 or h < 240:
+        raise argparse.ArgumentTypeError("the window must be at least 320x240")
+    return w, h
+
+
 def _parse(argv):
     p = argparse.ArgumentParser(prog="mage-studio", description="MAGE Studio: the visual planning studio.")
     p.add_argument("--task", default="pointmaze-umaze", help="built-in task shown at start")
     p.add_argument("--dataset", help="dataset id or path to load at start")
     p.add_argument("--checkpoint", help="checkpoint to load at start")
     p.add_argument("--events-log", metavar="JSONL", help="plot a past training run from its events file")
-    p.add_argument("--size", metavar="WxH", help="window size, e.g. 1600x1000")
+    p.add_argument("--size", metavar="WxH", type=_size, help="window size, e.g. 1600x1000")
     p.add_argument("--screenshot", metavar="PNG", help="load, wait for the first plan, save a window screenshot, quit")
     p.add_argument("--rtg", type=float, help="RTG target to start with (default: from the data)")
     p.add_argument("--run-steps", type=int, default=0, help="with --screenshot: run this many closed-loop steps first")
@@ -56,8 +66,7 @@ def main(argv=None) -> int:
     if args.reset_layout:
         win.reset_layout()
     if args.size:
-        w, h = (int(v) for v in args.size.lower().split("x"))
-        win.resize(w, h)
+        win.resize(*args.size)
     win.show()
     if args.orbit:
         win.viewport.view_orbit()

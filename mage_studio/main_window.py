@@ -515,8 +515,7 @@ class MainWindow(QMainWindow):
             self.viewport.agent_xy = obs[t, :2]
             self.viewport.goal_xy = goal
             ov = Overlay(path_xy=path if len(path) > 1 else None, start_xy=obs[0, :2], goal_xy=goal)
-        else:
-            self.viewport.qpos = obs[t]
+        else:  # observations are not joint positions in general: keep the scene, show the step in the HUD
             ov = Overlay()
         self.viewport.hud_text = f"dataset episode · step {t}/{ep.length}"
         from PySide6.QtGui import QColor

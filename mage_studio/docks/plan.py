@@ -10,6 +10,7 @@ from mage_core.render import scale_colors
 from mage_studio.docks.base import StudioDock, heading, muted
 
 TOKEN_MAP_SIZE = (360, 150)  # pixels of the token-map image
+VIEWS_DELAY_MS = 30  # token maps / plots update this long after a plan arrives, so the viewport frame goes first
 
 
 def token_map_image(tokens: list, codebook_size: int | None, size=TOKEN_MAP_SIZE) -> QImage:
@@ -144,7 +145,7 @@ class PlanDock(StudioDock):
         self.plan = plan
         if not self._update_pending:
             self._update_pending = True
-            QTimer.singleShot(0, self._update_views)
+            QTimer.singleShot(VIEWS_DELAY_MS, self._update_views)
 
     def _update_views(self) -> None:
         self._update_pending = False
