@@ -55,14 +55,14 @@ class ClosedLoop:
     replan_every: int = 1  # steps between replans (the policy repeats nothing: it replans at least every n steps)
     max_steps: int | None = None  # episode length (None = the task's evaluation length)
     seed: int = 0  # planner sampling seed base
-    env: object = None
-    t: int = 0
-    reward_sum: float = 0.0
-    path_xy: list = field(default_factory=list)
-    obs: np.ndarray | None = None
-    last_plan: object = None
-    success_steps: int = 0
-    _plan_t0: int = 0
+    env: object = None  # the evaluation env (created on reset)
+    t: int = 0  # steps taken
+    reward_sum: float = 0.0  # return collected so far
+    path_xy: list = field(default_factory=list)  # agent positions, start included
+    obs: np.ndarray | None = None  # current flattened observation
+    last_plan: object = None  # the most recent Plan
+    success_steps: int = 0  # steps spent inside the goal radius
+    _plan_t0: int = 0  # step at which last_plan was made
 
     def reset(self, start_xy=None, goal_xy=None, state=None) -> np.ndarray:
         if self.env is None:
