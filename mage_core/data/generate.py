@@ -20,6 +20,7 @@ class GenerateConfig:
     seed: int = 0  # seeds the env resets, the jitter and the action noise
     action_noise: float = 0.5  # std of the Gaussian noise added to the PD action (D4RL: 0.5)
     waypoint_jitter: float = 0.2  # uniform +- jitter (world units) on every waypoint
+    dwell_steps: int = 40  # after reaching the goal the expert holds it this many steps before the episode is cut
     ref_episodes: int = 20  # evaluation episodes used to measure ref_min_score and ref_max_score
 
 
@@ -41,18 +42,26 @@ def collect_buffers(task: Task, cfg: GenerateConfig, progress: Callable[[int, in
             obs, _ = env.reset(seed=int(cfg.seed) * 1_000_003 + ep_id)
             obs_l = {k: [obs[k]] for k in keys}
             acts, rews, terms, truncs = [], [], [], []
+            dwell = -1  # steps left holding the goal once reached (-1: not reached yet)
             while True:
                 o = obs["observation"]
                 a = expert(o[:2], o[2:4], obs["desired_goal"])
                 obs, r, term, trunc, info = env.step(a)
                 done += 1
                 budget_out = done >= cfg.steps
+                if term and dwell < 0:
+                    dwell = cfg.dwell_steps
+                elif dwell > 0:
+                    dwell -= 1
+                end = dwell == 0 or trunc or budget_out
                 for k in keys:
                     obs_l[k].append(obs[k])
-                acts.append(a), rews.append(float(r)), terms.append(bool(term)), truncs.append(bool(trunc or (budget_out and not term)))
+                acts.append(a), rews.append(float(r))
+                terms.append(bool(end and dwell == 0 and term))
+                truncs.append(bool(end and not terms[-1]))
                 if progress is not None and done % 2000 == 0:
                     progress(done, cfg.steps)
-                if term or trunc or budget_out:
+                if end:
                     break
             buffers.append(EpisodeBuffer(
                 id=ep_id, observations={k: np.asarray(v, dtype=np.float64) for k, v in obs_l.items()},
@@ -96,7 +105,8 @@ def make_dataset(task: Task, cfg: GenerateConfig, dataset_id: str | None = None,
             algorithm_name="waypoint-pd-expert (D4RL/pointmaze protocol)", author="MAGE Studio", author_email="n/a",
             code_permalink="mage_core/data/generate.py", ref_min_score=ref_min, ref_max_score=ref_max,
             description=(f"{task.name}: value-iteration waypoints + PD controller, action noise N(0,{cfg.action_noise}), "
-                         f"waypoint jitter +-{cfg.waypoint_jitter}, episodes cut at success, seed {cfg.seed}, {cfg.steps} steps. "
+                         f"waypoint jitter +-{cfg.waypoint_jitter}, episodes cut {cfg.dwell_steps} steps after the goal "
+                         f"is reached (the expert holds it meanwhile), seed {cfg.seed}, {cfg.steps} steps. "
                          f"ref_min_score: random policy, ref_max_score: noise-free expert, {cfg.ref_episodes} episodes "
                          f"of {task.eval_steps} steps on the fixed-goal evaluation protocol."),
             requirements=["gymnasium-robotics>=1.3"], data_format="hdf5")

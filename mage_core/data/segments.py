@@ -32,16 +32,25 @@ class Episode:
         return len(self.actions_TA)
 
 
-def relabel_rtg(length: int, success: bool, window: int) -> np.ndarray:
+def relabel_rtg(length: int, success: bool, window: int, first_reward: int | None = None) -> np.ndarray:
     """Window return-to-go for sparse goal reaching, for the T+1 observations of an episode.
 
-    R_i = clip(W - d_i, 0, W) with d_i = length - i the steps until the goal was reached; 0 when it never was.
-    It is the reward a fresh W-step evaluation window would collect if the agent then stays at the goal.
+    R_i = clip(W - d_i, 0, W) where d_i is the number of steps from observation i until the goal is first reached
+    (observation first_reward + 1; by default the last one) and W afterwards, while the agent holds the goal; all 0
+    when the goal is never reached. It is the reward a fresh W-step evaluation window would collect if the agent
+    then stays at the goal.
     """
     if not success:
         return np.zeros(length + 1, dtype=np.float32)
-    d_T = length - np.arange(length + 1)
+    arrive = length if first_reward is None else int(first_reward) + 1
+    d_T = np.maximum(arrive - np.arange(length + 1), 0)
     return np.clip(window - d_T, 0, window).astype(np.float32)
+
+
+def episode_rtg(ep: "Episode", window: int) -> np.ndarray:
+    """relabel_rtg for an Episode, arriving at its first rewarded step (episodes may hold the goal afterwards)."""
+    hits = np.flatnonzero(ep.rewards_T > 0)
+    return relabel_rtg(ep.length, ep.success, window, int(hits[0]) if len(hits) else None)
 
 
 def dense_rtg(rewards_T: np.ndarray) -> np.ndarray:
@@ -138,7 +147,7 @@ class SegmentDataset:
         offset = 0
         for ep in self.episodes:
             if self.config.rtg_mode == "window":
-                R = relabel_rtg(ep.length, ep.success, self.config.rtg_window)
+                R = episode_rtg(ep, self.config.rtg_window)
             else:
                 R = dense_rtg(ep.rewards_T)
             x = np.concatenate([R[:, None], ep.obs_TD], axis=1)  # (T+1, 1+D)

@@ -191,7 +191,7 @@ def _read_episodes(data_dir: Path, task: Task, id_or_path: str) -> list[Episode]
         acts = np.asarray(ep["actions"], np.float32).reshape(len(ep["actions"]), -1)
         rews = np.asarray(ep["rewards"], np.float32)
         terms = np.asarray(ep["terminations"], bool)
-        success = bool(terms[-1]) if len(terms) else False
+        success = bool(len(terms) and terms[-1]) or bool(task.rtg_mode == "window" and len(rews) and rews.max() > 0)
         if len(acts) == 0:
             continue
         episodes.append(Episode(obs_TD, acts, rews, success))

@@ -42,9 +42,10 @@ def fit_return_ceiling(xn_ND: np.ndarray, cfg: CeilingConfig | None = None) -> t
     """Fit on normalised (R, s) rows; returns (payload for the checkpoint, metrics)."""
     cfg = cfg or CeilingConfig()
     gen = torch.Generator().manual_seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
     x = torch.as_tensor(xn_ND, dtype=torch.float32)
-    model = ReturnCeiling(x.shape[1] - 1, cfg.hidden)
+    with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's global RNG
+        torch.manual_seed(cfg.seed)
+        model = ReturnCeiling(x.shape[1] - 1, cfg.hidden)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     first = last = None
     for step in range(cfg.steps):

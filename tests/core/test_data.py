@@ -51,17 +51,22 @@ def test_geometry_walls_and_waypoints():
 
 def test_generation_is_deterministic_and_cut_at_success():
     task = get_task("pointmaze-umaze")
-    a = collect_buffers(task, GenerateConfig(steps=800, seed=3))
-    b = collect_buffers(task, GenerateConfig(steps=800, seed=3))
-    c = collect_buffers(task, GenerateConfig(steps=800, seed=4))
+    a = collect_buffers(task, GenerateConfig(steps=1500, seed=3))
+    b = collect_buffers(task, GenerateConfig(steps=1500, seed=3))
+    c = collect_buffers(task, GenerateConfig(steps=1500, seed=4))
     assert len(a) == len(b)
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x.actions, y.actions)
         np.testing.assert_array_equal(x.observations["observation"], y.observations["observation"])
     assert not np.array_equal(a[0].actions[:20], c[0].actions[:20])
-    assert sum(len(x.actions) for x in a) == 800
-    for ep in a[:-1]:  # every complete episode ends at its goal (terminated) or by the step cap
+    assert sum(len(x.actions) for x in a) == 1500
+    dwell = GenerateConfig().dwell_steps
+    for ep in a[:-1]:  # every complete episode reaches its goal, holds it `dwell` steps, then is cut
         assert ep.terminations[-1] or ep.truncations[-1]
+        first = int(np.flatnonzero(np.asarray(ep.rewards) > 0)[0])
+        assert len(ep.actions) - 1 - first == dwell
+        assert np.mean(ep.rewards[first:]) > 0.5  # the expert mostly stays within the goal radius
+        assert np.all(ep.observations["desired_goal"] == ep.observations["desired_goal"][0])  # one goal per episode
         if ep.terminations[-1]:
             assert ep.rewards[-1] == 1.0
             assert np.linalg.norm(ep.observations["achieved_goal"][-1] - ep.observations["desired_goal"][-1]) <= 0.45

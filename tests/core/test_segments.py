@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from mage_core.data.segments import Episode, Normaliser, SegmentConfig, SegmentDataset, dense_rtg, relabel_rtg
+from mage_core.data.segments import (Episode, Normaliser, SegmentConfig, SegmentDataset, dense_rtg, episode_rtg,
+                                      relabel_rtg)
 from mage_core.errors import MageError
 
 
@@ -22,6 +23,11 @@ def test_window_rtg_on_a_hand_made_episode():
     np.testing.assert_array_equal(relabel_rtg(10, True, 8), [0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8])
     np.testing.assert_array_equal(relabel_rtg(3, False, 8), [0, 0, 0, 0])
     np.testing.assert_array_equal(dense_rtg(np.array([1.0, 2.0, 3.0])), [6, 5, 3, 0])
+    # goal first reached on transition 2 (observation 3), then held for 2 more steps: R = W while holding
+    np.testing.assert_array_equal(relabel_rtg(5, True, 8, first_reward=2), [5, 6, 7, 8, 8, 8])
+    ep = Episode(np.zeros((6, 2), np.float32), np.zeros((5, 1), np.float32),
+                 np.array([0, 0, 1, 1, 0], np.float32), True)
+    np.testing.assert_array_equal(episode_rtg(ep, 8), [5, 6, 7, 8, 8, 8])
 
 
 def test_segment_shapes_padding_and_values():
