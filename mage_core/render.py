@@ -28,6 +28,8 @@ GOAL_RGBA = (1.0, 0.30, 0.30, 0.55)  # goal marker colour (translucent: the goal
 OVERLAY_Z = 0.05  # height of overlay geoms above the floor (world units)
 SCALE_DZ = 0.012  # extra height per scale so finer plans draw on top of coarser ones
 MAX_OVERLAY_GEOMS = 4000  # geoms reserved in the scene for overlays (beyond the model's own)
+SEGMENTS_PER_TOKEN = 3  # a scale with p tokens is drawn with at most 3 p line segments ...
+MIN_SEGMENTS_PER_SCALE = 16  # ... but never fewer than this
 MAX_BUFFER = (2560, 1600)  # largest offscreen image (width, height) one scene can render
 # Building or tearing down MuJoCo models/envs from several threads at once (render thread, planner worker) is not
 # safe with gymnasium-robotics' temp-XML mazes; everything here that does either holds this lock.
@@ -185,8 +187,12 @@ def plan_overlay(states_KHD, scales=None, xy_dims=(0, 1), **kw) -> Overlay:
     return Overlay(plans_xy=[s[k][:, list(xy_dims)] for k in range(K)], plan_points=points, **kw)
 
 
+_IDENTITY_9 = np.eye(3).reshape(-1)  # orientation of spheres/discs (never modified)
+_ZEROS_3 = np.zeros(3)  # placeholder size/pos for connectors (set by mjv_connector)
+
+
 def _mat_identity() -> np.ndarray:
-    return np.eye(3).reshape(-1)
+    return _IDENTITY_9
 
 
 class _GeomWriter:
@@ -198,6 +204,8 @@ class _GeomWriter:
         self.mj = mujoco
         self.scene = scene
         self.dropped = 0
+        self._LINE = int(mujoco.mjtGeom.mjGEOM_LINE)
+        self._CAPSULE = int(mujoco.mjtGeom.mjGEOM_CAPSULE)
 
     def _next(self):
         if self.scene.ngeom >= self.scene.maxgeom:
@@ -221,23 +229,24 @@ class _GeomWriter:
 
     def capsule(self, a, b, radius, rgba, kind: str = "capsule"):
         """A connector from a to b: a capsule of this radius (world units) or a line of this width (pixels)."""
-        if np.linalg.norm(np.asarray(b) - np.asarray(a)) < 1e-6:
-            return
         g = self._next()
         if g is not None:
-            t = int(self.mj.mjtGeom.mjGEOM_LINE if kind == "line" else self.mj.mjtGeom.mjGEOM_CAPSULE)
-            self.mj.mjv_initGeom(g, t, np.zeros(3), np.zeros(3), _mat_identity(), np.asarray(rgba, dtype=np.float32))
-            self.mj.mjv_connector(g, t, radius, np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+            t = self._LINE if kind == "line" else self._CAPSULE
+            self.mj.mjv_initGeom(g, t, _ZEROS_3, _ZEROS_3, _IDENTITY_9, rgba)
+            self.mj.mjv_connector(g, t, radius, a, b)
 
     def polyline(self, xy_N2, z, radius, rgba, max_segments=400, kind: str = "capsule"):
         xy = np.asarray(xy_N2, dtype=np.float64)
         if len(xy) < 2:
             return
-        if len(xy) - 1 > max_segments:  # keep long executed paths within the geom budget
+        if len(xy) - 1 > max_segments:  # keep long paths within the geom budget
             xy = xy[np.linspace(0, len(xy) - 1, max_segments + 1).astype(int)]
-        pts = np.concatenate([xy, np.full((len(xy), 1), z)], axis=1)
-        for a, b in zip(pts[:-1], pts[1:]):
-            self.capsule(a, b, radius, rgba, kind)
+        pts = np.ascontiguousarray(np.concatenate([xy, np.full((len(xy), 1), z)], axis=1))
+        keep = np.r_[True, np.linalg.norm(np.diff(pts, axis=0), axis=1) > 1e-6]  # drop repeated points
+        pts = pts[keep]
+        rgba = np.asarray(rgba, dtype=np.float32)
+        for i in range(len(pts) - 1):
+            self.capsule(pts[i], pts[i + 1], radius, rgba, kind)
 
 
 def add_overlay(scene, overlay: Overlay, palette: str = "mage") -> int:
@@ -263,10 +272,12 @@ def add_overlay(scene, overlay: Overlay, palette: str = "mage") -> int:
         z = OVERLAY_Z + SCALE_DZ * (k + 1)
         rgba = (*colors[k], 0.95)
         xy = np.asarray(overlay.plans_xy[k], dtype=float)
+        n_tok = len(overlay.plan_points[k]) if k < len(overlay.plan_points) else len(xy)
+        seg = max(MIN_SEGMENTS_PER_SCALE, SEGMENTS_PER_TOKEN * n_tok)  # coarse scales are smooth: fewer segments
         if overlay.line_kind == "line":
-            w.polyline(xy, z, overlay.line_px, rgba, kind="line")
+            w.polyline(xy, z, overlay.line_px, rgba, max_segments=seg, kind="line")
         else:
-            w.polyline(xy, z, overlay.line_width, rgba)
+            w.polyline(xy, z, overlay.line_width, rgba, max_segments=seg)
         idx = overlay.plan_points[k] if k < len(overlay.plan_points) else range(len(xy))
         for i in idx:
             w.sphere((xy[i, 0], xy[i, 1], z), overlay.point_radius, rgba)
