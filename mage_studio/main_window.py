@@ -180,6 +180,9 @@ class MainWindow(QMainWindow):
                   self.act_train):
             r.addAction(a)
 
+        h = m.addMenu("&Help")
+        h.addAction(self._action("Keyboard shortcuts", "F1", self.show_shortcuts))
+
         tb = QToolBar("Main")
         tb.setObjectName("toolbar_main")
         tb.setMovable(False)
@@ -522,6 +525,21 @@ class MainWindow(QMainWindow):
 
         self.viewport.legend = [("dataset episode", QColor(255, 255, 255))]
         self.viewport.set_overlay(ov)
+
+    def show_shortcuts(self) -> None:
+        """A non-blocking list of every action with a shortcut."""
+        from PySide6.QtWidgets import QMessageBox
+
+        rows = sorted({(a.text().replace("&", ""), a.shortcut().toString()) for a in self.actions()
+                       if not a.shortcut().isEmpty()}, key=lambda r: r[0])
+        text = "\n".join(f"{k:<14} {name}" for name, k in rows)
+        text += "\n\nMouse: left-drag orbits (Orbit tool) or places (Start/Goal tools); right-drag pans; wheel zooms;" \
+                "\nCtrl+click places the start, Shift+click the goal; double-click returns to the top-down view."
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", text, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setStyleSheet("QLabel { font-family: monospace; }")
+        box.open()
+        self.last_dialog = box
 
     # ---- perf / export ---------------------------------------------------------------------------------------
     def _on_frame(self, ms: float) -> None:

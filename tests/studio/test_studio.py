@@ -200,6 +200,9 @@ def test_keyboard_shortcuts_drive_view_and_rtg(window, qtbot):
     assert win.viewport.pose.elevation == -90
     qtbot.keyClick(win.viewport, Qt.Key.Key_BracketLeft)
     assert win.plan_dock.refine.value() == len(win.plan_dock.checks) - 1
+    qtbot.keyClick(win.viewport, Qt.Key.Key_F1)
+    assert win.last_dialog.isVisible() and "Ctrl+O" in win.last_dialog.text()
+    win.last_dialog.close()
 
 
 def test_viewport_mouse_orbit_and_zoom(window, qtbot):
