@@ -51,8 +51,8 @@ def train_baseline(algo: str, *, dataset: Any, task: Any = None, preset: str = "
         from mage_core.data.store import load_episodes
 
         ds_task, episodes, meta = load_episodes(str(dataset))
-        source = {"id": str(dataset), "ref_min_score": meta.get("ref_min_score"),
-                  "ref_max_score": meta.get("ref_max_score")}
+        refs = (meta.get("ref_min_score"), meta.get("ref_max_score"))
+        source = {"id": str(dataset), "ref_scores": None if None in refs else [float(refs[0]), float(refs[1])]}
     elif isinstance(dataset, list) and dataset:
         ds_task, episodes, source = None, dataset, None
     else:

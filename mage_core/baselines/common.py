@@ -76,7 +76,8 @@ def episode_timesteps(ds: SegmentDataset) -> np.ndarray:
 
 def dataset_meta(episodes: list, ds: SegmentDataset, dataset: Any) -> dict:
     """What the checkpoint records about its training data: id/path, size, RTG range, episode-start RTGs and the
-    dataset's reference scores. `dataset` is an id/path, None, or a dict with "id", "ref_min_score", "ref_max_score"."""
+    dataset's reference scores ("ref_scores": [min, max] or None, as MAGE checkpoints have them).
+    `dataset` is an id/path, None, or a dict with "id" and "ref_scores"."""
     lo, hi = ds.return_range()
     start_rows = np.concatenate([[0], np.cumsum([ep.length + ds.config.horizon for ep in episodes])[:-1]])
     start_R = ds.x_ND[start_rows, 0]
@@ -84,8 +85,7 @@ def dataset_meta(episodes: list, ds: SegmentDataset, dataset: Any) -> dict:
     return {"id": src.get("id"), "episodes": len(episodes), "steps": int(sum(ep.length for ep in episodes)),
             "rtg_range": [lo, hi], "rtg_start_max": float(start_R.max()), "rtg_start_median": float(np.median(start_R)),
             "rtg_mode": ds.config.rtg_mode, "rtg_window": ds.config.rtg_window,
-            "ref_min_score": src.get("ref_min_score"), "ref_max_score": src.get("ref_max_score"),
-            "success_rate": float(np.mean([ep.success for ep in episodes]))}
+            "ref_scores": src.get("ref_scores"), "success_rate": float(np.mean([ep.success for ep in episodes]))}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -122,8 +122,8 @@ def default_rtg_target(meta: dict) -> float:
     Targets far above what is reachable from the start are out of distribution for window RTGs (c_t is clamped at
     W, which the data shows only at the goal itself); DT then stalls, so the maximum label is not a safe default.
     """
-    if meta.get("ref_max_score") is not None:
-        return float(meta["ref_max_score"])
+    if meta.get("ref_scores"):
+        return float(meta["ref_scores"][1])
     return float(meta.get("rtg_start_median", meta.get("rtg_range", [0.0, 0.0])[1]))
 
 

@@ -225,7 +225,7 @@ def test_dt_rtg_bookkeeping_and_context(checkpoints, task):
     assert pol.t_NL[0, -1] == K + 2 and np.all(np.diff(pol.t_NL[0]) == 1)
     default = load_policy(ckpt)  # no reference scores in a list-of-episodes run: the median start RTG
     assert default.rtg.target == ckpt["dataset"]["rtg_start_median"]
-    with_ref = load_policy({**ckpt, "dataset": {**ckpt["dataset"], "ref_max_score": 181.5}})
+    with_ref = load_policy({**ckpt, "dataset": {**ckpt["dataset"], "ref_scores": [0.0, 181.5]}})
     assert with_ref.rtg.target == 181.5
 
 
