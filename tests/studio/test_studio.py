@@ -251,3 +251,20 @@ def test_rtg_sweep_plots_target_against_achieved(window, qtbot):
     assert list(targets) == sorted(targets)
     assert achieved[-1] > achieved[0]  # the fake planner moves faster for a higher target
     assert "targets" in run.lbl_sweep.text()
+
+
+def test_a_baseline_checkpoint_is_refused_with_a_clear_message(window, qtbot, tiny_dataset, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "bc.pt"
+    r = subprocess.run([sys.executable, "-m", "mage_core", "train", "--dataset", tiny_dataset, "--algo", "bc", "--steps",
+                        "5", "--device", "cpu", "--threads", "1", "--out", str(out), "--no-progress"],
+                       capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr[-1000:]
+    win = window
+    win.open_checkpoint(str(out))
+    qtbot.waitUntil(lambda: len(win.errors) == 1, timeout=30000)
+    assert "not a MAGE one" in win.errors[0]
+    assert win.session.planner is None
+    win.last_dialog.close()
