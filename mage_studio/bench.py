@@ -189,7 +189,12 @@ def run_studio_bench(checkpoint: str | None = None, first_window_repeats: int = 
 
     ckpt = checkpoint or (str(out) if out.is_file() else None)
     if ckpt:
+        import torch
+
         from mage_core.planner import Planner
+        from mage_studio.main_window import PLANNER_THREADS
+
+        torch.set_num_threads(max(1, PLANNER_THREADS))  # as the studio does when it opens a checkpoint
 
         results["replan"] = replan_latency(app, win, Planner.from_checkpoint(ckpt, device="cpu"), ckpt)
         results["replan"]["checkpoint"] = ckpt
