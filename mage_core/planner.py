@@ -78,6 +78,7 @@ class Planner:
         self.sampling = sampling or SamplingConfig()
         self.horizon = model.horizon
         self.scales = tuple(int(p) for p in model.scales)
+        self.codebook_size = int(model.cfg.codebook_size)  # V: token ids are in [0, V)
         spaces = (ckpt or {}).get("spaces", {})
         self.obs_dim = int(spaces.get("obs_dim", model.cfg.obs_dim))
         self.act_dim = int(spaces.get("act_dim", model.cfg.act_dim))

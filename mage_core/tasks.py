@@ -76,9 +76,25 @@ class Task:
         if render_mode is not None:
             kwargs["render_mode"] = render_mode
         try:
-            return gym.make(self.env_id, **kwargs)
+            env = gym.make(self.env_id, **kwargs)
         except Exception as exc:  # unknown env id, missing package
             raise MageError(f"cannot create environment {self.env_id!r} for task {self.name}: {exc}") from exc
+        _remove_maze_xml(env)
+        return env
+
+
+def _remove_maze_xml(env) -> None:
+    """gymnasium-robotics writes each maze's MuJoCo XML to a new temp file and never deletes it; once the model is
+    loaded the file is not needed, so remove it rather than leave thousands behind in /tmp."""
+    import os
+    import tempfile
+
+    path = getattr(env.unwrapped, "tmp_xml_file_path", None)
+    if path and os.path.dirname(os.path.abspath(path)) == os.path.abspath(tempfile.gettempdir()):
+        try:
+            os.remove(path)
+        except OSError:
+            pass
 
 
 def import_robotics():
