@@ -52,8 +52,46 @@ def make_app(argv=None):
     return app
 
 
+FIRST_RUN_STEPS = 100_000  # size of the dataset generated on first run when the task's default one is missing
+
+
+def _no_display() -> bool:
+    """True on Linux without X11/Wayland and without an explicit Qt platform (e.g. a headless server)."""
+    return (sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
+            and not os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("QT_QPA_PLATFORM"))
+
+
+def _first_run(win, args) -> None:
+    """Open something useful when nothing was asked for: the bundled checkpoint and the task's default dataset,
+    generating a compact one (with progress in the Data dock) when it is missing."""
+    from PySide6.QtCore import QTimer
+
+    from mage_core.cli.demo import bundled_checkpoint
+    from mage_core.data.store import list_datasets
+    from mage_core.tasks import get_task
+
+    if not args.checkpoint:
+        ckpt = bundled_checkpoint(args.task)
+        if ckpt is not None:
+            QTimer.singleShot(0, lambda: win.open_checkpoint(str(ckpt)))
+    if not args.dataset:
+        ds_id = get_task(args.task).dataset_id
+        if any(d["id"] == ds_id for d in list_datasets()):
+            QTimer.singleShot(0, lambda: win.open_dataset(ds_id))
+        else:
+            win.statusBar().showMessage(f"First run: generating {ds_id} ({FIRST_RUN_STEPS:,} steps)…")
+            win.data_dock.spin_steps.setValue(FIRST_RUN_STEPS)
+            QTimer.singleShot(0, win.data_dock.generate)
+
+
 def main(argv=None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
+    if _no_display() and not args.first_window_probe:
+        print("mage-studio: no display found (DISPLAY/WAYLAND_DISPLAY unset); running the headless `mage demo` "
+              "instead. Use a desktop session, or QT_QPA_PLATFORM=offscreen with --screenshot.", file=sys.stderr)
+        from mage_core.cli import main as mage_main
+
+        return mage_main(["demo", "--task", args.task] + (["--checkpoint", args.checkpoint] if args.checkpoint else []))
     app = make_app()
     import qasync
     from PySide6.QtCore import QTimer
@@ -90,6 +128,7 @@ def main(argv=None) -> int:
         probe()
     else:
         QTimer.singleShot(0, win.after_show)
+        QTimer.singleShot(0, lambda: _first_run(win, args))
         if args.dataset:
             QTimer.singleShot(0, lambda: win.open_dataset(args.dataset))
         if args.checkpoint:
