@@ -1,4 +1,4 @@
-"""`mage ckpt info`: describe a checkpoint (config, task, dataset, spaces, versions, metrics)."""
+"""`mage ckpt info|card`: describe a checkpoint, and write its model card (training facts + measured score)."""
 from __future__ import annotations
 
 import json
@@ -13,6 +13,15 @@ def register(sub) -> None:
     info.add_argument("file", help="checkpoint file (.pt)")
     info.add_argument("--json", action="store_true", help="print one JSON object")
     info.set_defaults(func=cmd_info)
+    card = csub.add_parser("card", help="evaluate a checkpoint and write its card (<file>.card.md and .card.json)",
+                           description="Scores the checkpoint on the evaluation protocol and writes a small card next to "
+                           "it: the training command, data, steps, wall time, machine and score ± standard error.")
+    card.add_argument("file", help="checkpoint file (.pt)")
+    card.add_argument("--command", dest="train_command", required=True, help="the exact command that trained it")
+    card.add_argument("--episodes", type=int, default=20, help="evaluation episodes per seed (default 20)")
+    card.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=[0],
+                      help="evaluation seeds (default 0)")
+    card.set_defaults(func=cmd_card)
 
 
 def cmd_info(args) -> int:
@@ -51,4 +60,58 @@ def cmd_info(args) -> int:
             if name == "last":
                 continue
             print(f"  {name}: {json.dumps(m)}")
+    return 0
+
+
+def cmd_card(args) -> int:
+    import torch
+
+    from mage_core.bench import machine
+    from mage_core.checkpoint import checkpoint_info, load_checkpoint
+    from mage_core.evaluate import evaluate
+    from mage_core.policies import load_policy
+    from mage_core.progress import ProgressBar
+
+    torch.set_num_threads(1)
+    ckpt = load_checkpoint(args.file)
+    info = checkpoint_info(ckpt)
+    policy, task, meta = load_policy(ckpt, seed=0)
+    ref = (meta.get("dataset") or {}).get("ref_scores")
+    bar = ProgressBar(args.episodes * len(args.seeds) * task.eval_steps, label=f"card eval {task.name}")
+    res = evaluate(task, policy, episodes=args.episodes, seeds=args.seeds, ref_scores=tuple(ref) if ref else None,
+                   progress=bar.update)
+    bar.close()
+    ts = ckpt.get("train_state") or {}
+    card = dict(checkpoint=args.file, algo=info["algo"], task=task.name, command=args.train_command,
+                dataset=info.get("dataset"), params=info["params"], steps=ckpt.get("config", {}).get("train"),
+                train_wall_s=ts.get("wall_s"), versions=info.get("versions"), machine=machine(),
+                eval=dict(episodes=res.n, seeds=args.seeds, rtg_target=getattr(policy, "target", None), mean=res.mean,
+                          se=res.se, normalised_mean=res.normalised_mean, normalised_se=res.normalised_se,
+                          success_rate=res.to_dict()["success_rate"],
+                          reproduce=f"mage eval --checkpoint {args.file} --episodes {args.episodes} "
+                                    f"--seeds {','.join(map(str, args.seeds))}"))
+    base = args.file[:-3] if args.file.endswith(".pt") else args.file
+    with open(base + ".card.json", "w") as f:
+        json.dump(card, f, indent=2)
+    tr = card["steps"] or {}
+    ds = card["dataset"] or {}
+    wall = f"{card['train_wall_s'] / 60:.1f} min" if card["train_wall_s"] else "?"
+    score = (f"{res.normalised_mean:.1f} ± {res.normalised_se:.1f} normalised" if res.normalised_mean is not None
+             else f"{res.mean:.1f} ± {res.se:.1f} return")
+    md = f"""# {task.name} — {info['algo']} checkpoint
+
+| | |
+| --- | --- |
+| command | `{args.train_command}` |
+| data | `{ds.get('id')}`: {ds.get('episodes')} episodes, {ds.get('steps')} steps (reference scores {ds.get('ref_scores')}) |
+| steps | stage 1: {tr.get('stage1_steps')}, stage 2: {tr.get('stage2_steps')}, stage 3: {tr.get('stage3_steps')}, batch {tr.get('batch_size')} |
+| parameters | {info['params']:,} |
+| wall time | {wall} |
+| machine | {card['machine']['cpu']} ({card['machine']['cores']} cores), torch {card['machine']['torch']} |
+| evaluation | {score} (return {res.mean:.1f} ± {res.se:.1f}, success {100 * card['eval']['success_rate']:.0f}%), {res.n} episodes, seeds {args.seeds}, RTG target {card['eval']['rtg_target']} |
+| reproduce | `{card['eval']['reproduce']}` |
+"""
+    with open(base + ".card.md", "w") as f:
+        f.write(md)
+    print(md)
     return 0
