@@ -28,8 +28,8 @@ class DTConfig(common.TrainLoopConfig):
     n_layers: int = 3  # transformer blocks
     n_heads: int = 1  # attention heads
     dropout: float = 0.1  # dropout on embeddings, attention and MLP outputs
-    max_timestep: int = 1024  # timestep embedding table size; set to the longest data episode at training time
-    # (later timesteps, e.g. late in a 300-step evaluation, reuse the last trained embedding)
+    max_timestep: int = 1024  # timestep embedding table size; set at training time to cover the data and the eval
+    # episode (as the paper's max_ep_len); entries the data never reaches keep their initialisation
 
 
 PRESETS: dict[str, DTConfig] = {
@@ -122,8 +122,9 @@ def train(episodes: list, task: Task, config: DTConfig, *, out: str | Path, devi
     dev = common.resolve_device(device)
     normaliser = Normaliser.from_state_dict(resume["normaliser"]) if resume else None
     ds = common.make_segments(episodes, task, horizon=config.context, normaliser=normaliser)
-    if resume is None:  # one embedding per timestep the data has actions for; later ones are clamped to the last
-        config = replace(config, max_timestep=int(max(ep.length for ep in episodes)))
+    if resume is None:  # the table covers every step of the data and of the evaluation episode
+        # (clamping late evaluation steps to the last trained entry instead scored lower: it erases their order)
+        config = replace(config, max_timestep=int(max(max(ep.length for ep in episodes), task.eval_steps) + 1))
     t_N = torch.from_numpy(common.episode_timesteps(ds))
     torch.manual_seed(seed)
     model = DecisionTransformer(ds.obs_dim, ds.act_dim, config)
@@ -141,8 +142,7 @@ class DTPolicy:
     """Acting wrapper: rolling K-step context per env; the RTG condition is decremented by the received reward.
 
     For window-mode (sparse maze) tasks the condition is c_t = clip(G - r_<t + t, 0, W), matching the relabelled
-    training labels; for dense tasks it is the usual G - r_<t. Timesteps past the longest data episode are clamped
-    to the last trained timestep embedding.
+    training labels; for dense tasks it is the usual G - r_<t. Timesteps past the embedding table are clamped.
     """
 
     def __init__(self, model: DecisionTransformer, normaliser: Normaliser, rtg: common.RTGTracker, device: torch.device):
