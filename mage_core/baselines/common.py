@@ -15,7 +15,7 @@ from mage_core.config import TrainConfig
 from mage_core.data.segments import Normaliser, SegmentDataset
 from mage_core.errors import MageError
 from mage_core.tasks import Task, segment_config
-from mage_core.train import EventSink, StageSpec, resolve_device, run_training
+from mage_core.train import EventSink, StageSpec, resolve_device, run_training  # noqa: F401 (resolve_device re-exported)
 
 ACTION_LOW, ACTION_HIGH = -1.0, 1.0  # action bounds of every built-in task (Box(-1, 1))
 
