@@ -28,7 +28,7 @@ EXECUTE_MODES = ("pd", "actions")
 class DiffuserConfig(common.TrainLoopConfig):
     """Diffuser model, diffusion and acting knobs (Diffuser maze2d: H=128, x0-prediction, dim 32)."""
 
-    horizon: int = 128  # H: planned steps; must be a multiple of 2 ** (len(dim_mults) - 1)
+    horizon: int = 0  # H: planned steps, a multiple of 2 ** (len(dim_mults) - 1); 0 = task_horizon(task)
     n_diffusion_steps: int = 50  # DDPM steps (training and sampling)
     dim: int = 32  # base channel width of the U-Net
     dim_mults: tuple = (1, 2, 4)  # channel multiplier per U-Net level (one 2x down/up-sample between levels)
@@ -44,9 +44,21 @@ class DiffuserConfig(common.TrainLoopConfig):
 PRESETS: dict[str, DiffuserConfig] = {
     "tiny": DiffuserConfig(horizon=16, n_diffusion_steps=10, dim=8, dim_mults=(1, 2), steps=150, batch_size=16,
                            lr=2e-3, warmup_steps=10, log_every=10, ckpt_every=0),
-    "small": DiffuserConfig(horizon=128, n_diffusion_steps=50, dim=32, dim_mults=(1, 2, 4), steps=2500, batch_size=32,
+    "small": DiffuserConfig(horizon=0, n_diffusion_steps=50, dim=32, dim_mults=(1, 2, 4), steps=2500, batch_size=32,
                             lr=5e-4, weight_decay=0.0, warmup_steps=100, log_every=50, ckpt_every=500),
 }
+
+
+MAZE2D_HORIZONS = {"pointmaze-umaze": 128, "pointmaze-medium": 256, "pointmaze-large": 384}  # Diffuser's maze2d H
+
+
+def task_horizon(task: Task, cfg: DiffuserConfig) -> int:
+    """The planning horizon for a task when the config leaves it at 0: Diffuser's maze2d horizon for the PointMaze
+    sizes (the plan must be long enough to reach the inpainted goal), else twice the task's segment horizon; rounded
+    up to a multiple of the U-Net's down-sampling factor."""
+    levels = 2 ** (len(cfg.dim_mults) - 1)
+    h = MAZE2D_HORIZONS.get(task.name, 2 * task.horizon)
+    return -(-h // levels) * levels
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -156,8 +168,9 @@ class GaussianDiffusion(nn.Module):
         super().__init__()
         self.goal_inpainting = goal_inpainting
         levels = 2 ** (len(cfg.dim_mults) - 1)
-        if cfg.horizon % levels:
-            raise MageError(f"diffuser horizon {cfg.horizon} must be a multiple of {levels} for dim_mults {cfg.dim_mults}")
+        if cfg.horizon <= 0 or cfg.horizon % levels:
+            raise MageError(f"diffuser horizon {cfg.horizon} must be a positive multiple of {levels} for dim_mults "
+                            f"{cfg.dim_mults}")
         self.cfg, self.obs_dim, self.act_dim = cfg, obs_dim, act_dim
         self.model = TemporalUNet(obs_dim + act_dim, cfg)
         betas_K = cosine_betas(cfg.n_diffusion_steps)
@@ -250,6 +263,8 @@ def train(episodes: list, task: Task, config: DiffuserConfig, *, out: str | Path
     dev = common.resolve_device(device)
     if config.execute not in EXECUTE_MODES:
         raise MageError(f"diffuser execute must be one of {EXECUTE_MODES}, not {config.execute!r}")
+    if not config.horizon:
+        config = replace(config, horizon=task_horizon(task, config))
     normaliser = Normaliser.from_state_dict(resume["normaliser"]) if resume else None
     ds = common.make_segments(episodes, task, horizon=config.horizon, normaliser=normaliser)
     torch.manual_seed(seed)

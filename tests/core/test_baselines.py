@@ -80,7 +80,9 @@ def test_model_shapes():
     d = dt.DecisionTransformer(OBS_DIM, ACT_DIM, dt.preset("tiny"))
     out_BKA = d.predict(torch.randn(B, K), torch.randn(B, K, OBS_DIM), torch.randn(B, K, ACT_DIM), torch.arange(K).repeat(B, 1))
     assert out_BKA.shape == (B, K, ACT_DIM)
-    cfg = diffuser.preset("small")
+    cfg = replace(diffuser.preset("small"), horizon=diffuser.task_horizon(get_task(TASK), diffuser.preset("small")))
+    assert cfg.horizon == 128
+    assert diffuser.task_horizon(get_task("pointmaze-large"), cfg) == 384
     g = diffuser.GaussianDiffusion(OBS_DIM, ACT_DIM, replace(cfg, n_diffusion_steps=4))
     x_BHX = torch.randn(B, cfg.horizon, OBS_DIM + ACT_DIM)
     assert g.model(x_BHX, torch.tensor([0, 1, 3])).shape == x_BHX.shape
