@@ -63,7 +63,10 @@ def bench_data(task_name: str = "pointmaze-umaze", steps: int = 50_000, batch: i
 
 
 def bench_latency(checkpoints: list, repeats: int = 200, warmup: int = 20, device: str = "cpu", threads: int = 1) -> list:
-    """Plan-and-act latency at batch 1 for each checkpoint (any algo), through its Policy.act on a real observation."""
+    """Plan-and-act latency at batch 1 for each checkpoint (any algo), through its Policy.act on a real observation.
+
+    Every method is timed re-planning at every call (Diffuser's default plans once per episode and then only steers,
+    which would time the 0.02 ms steering step instead of a plan)."""
     import torch
 
     from mage_core.policies import load_policy
@@ -71,7 +74,7 @@ def bench_latency(checkpoints: list, repeats: int = 200, warmup: int = 20, devic
     torch.set_num_threads(threads)
     rows = []
     for path in checkpoints:
-        policy, task, meta = load_policy(path, device=device, seed=0)
+        policy, task, meta = load_policy(path, device=device, seed=0, replan_every=1)
         env = task.make_env(mode="eval")
         obs, _ = env.reset(seed=0)
         obs_1D = task.flatten_obs(obs)[None]

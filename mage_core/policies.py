@@ -8,9 +8,12 @@ from mage_core.errors import MageError
 BASELINE_ALGOS = ("bc", "dt", "diffuser")  # algorithms implemented in mage_core.baselines.<algo>
 
 
-def load_policy(ckpt_or_path, rtg_target: float | None = None, device: str = "cpu", *, replan_every: int = 1,
+def load_policy(ckpt_or_path, rtg_target: float | None = None, device: str = "cpu", *, replan_every: int | None = None,
                 seed=None, sampling=None):
-    """Build the acting policy of a checkpoint; returns (policy, task, checkpoint dict without weights)."""
+    """Build the acting policy of a checkpoint; returns (policy, task, checkpoint dict without weights).
+
+    replan_every: None keeps each method's own default (MAGE: every step; Diffuser: once per episode, as in its
+    maze2d protocol); a number overrides it for the methods that plan (MAGE, Diffuser)."""
     from mage_core.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(ckpt_or_path) if not isinstance(ckpt_or_path, dict) else ckpt_or_path
@@ -20,12 +23,13 @@ def load_policy(ckpt_or_path, rtg_target: float | None = None, device: str = "cp
 
         planner = Planner.from_checkpoint(ckpt, device=device, sampling=sampling)
         target = planner.rtg_range[1] if rtg_target is None else planner.clamp_rtg(rtg_target)
-        return planner.policy(target, replan_every=replan_every, seed=seed), planner.task, planner.ckpt_meta
+        return planner.policy(target, replan_every=replan_every or 1, seed=seed), planner.task, planner.ckpt_meta
     if algo in BASELINE_ALGOS:
         module = importlib.import_module(f"mage_core.baselines.{algo}")
         from mage_core.planner import task_from_checkpoint
 
-        policy = module.load_policy(ckpt, rtg_target=rtg_target, device=device)
+        kw = {} if algo != "diffuser" or replan_every is None else {"replan_every": replan_every}
+        policy = module.load_policy(ckpt, rtg_target=rtg_target, device=device, seed=seed or 0, **kw)
         meta = {k: v for k, v in ckpt.items() if k not in ("state_dict", "train_state")}
         return policy, task_from_checkpoint(ckpt), meta
     raise MageError(f"checkpoint has unknown algo {algo!r}; known: mage, {', '.join(BASELINE_ALGOS)}")

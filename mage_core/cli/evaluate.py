@@ -36,7 +36,8 @@ def _common(p) -> None:
                    help="comma-separated evaluation seeds (default 0)")
     p.add_argument("--envs", type=int, default=10, help="environments run in parallel (batched planning; default 10)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
-    p.add_argument("--replan-every", type=int, default=1, help="replan every n steps (default 1: every step)")
+    p.add_argument("--replan-every", type=int, default=None,
+                   help="replan every n steps (default: the method's own — MAGE every step, Diffuser once per episode)")
     p.add_argument("--temperature", type=float, default=None, help="MAGE token sampling temperature (default: planner's)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: planning at small batch is latency-bound, and extra threads "
