@@ -163,3 +163,21 @@ class ExpertPolicy:
 
     def act(self, obs_ND, reward_N):
         return np.stack([ex(o[0:2], o[2:4], o[4:6]) for ex, o in zip(self.experts, obs_ND)])
+
+
+def spearman(x, y) -> float:
+    """Spearman rank correlation (average ranks for ties); nan with fewer than 3 points or constant input."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+
+    def rank(v):
+        order = np.argsort(v, kind="mergesort")
+        r = np.empty(len(v))
+        r[order] = np.arange(len(v))
+        for val in np.unique(v):  # average ties
+            m = v == val
+            r[m] = r[m].mean()
+        return r
+
+    return float(np.corrcoef(rank(x), rank(y))[0, 1])

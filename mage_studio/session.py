@@ -175,29 +175,22 @@ class Session(QObject):
     # ---- condition -----------------------------------------------------------------------------------------
     def set_start(self, xy) -> bool:
         """Move the start; a start inside a wall is refused with a clear message. Returns whether it was accepted."""
-        if self.task is None:
-            return False
-        try:
-            if self.task.is_maze:
-                self.task.geometry.check_free(xy, "start")
-        except MageError as exc:
-            self.notify.emit("warning", str(exc))
-            return False
-        self.start_xy = np.asarray(xy, dtype=float)[:2]
-        self.condition_changed.emit()
-        self.request_replan()
-        return True
+        return self._set_point("start", xy)
 
     def set_goal(self, xy) -> bool:
+        """Move the goal; refused (with a message) inside a wall. Returns whether it was accepted."""
+        return self._set_point("goal", xy)
+
+    def _set_point(self, which: str, xy) -> bool:
         if self.task is None:
             return False
         try:
             if self.task.is_maze:
-                self.task.geometry.check_free(xy, "goal")
+                self.task.geometry.check_free(xy, which)
         except MageError as exc:
             self.notify.emit("warning", str(exc))
             return False
-        self.goal_xy = np.asarray(xy, dtype=float)[:2]
+        setattr(self, f"{which}_xy", np.asarray(xy, dtype=float)[:2])
         self.condition_changed.emit()
         self.request_replan()
         return True

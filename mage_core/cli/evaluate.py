@@ -89,28 +89,10 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def spearman(x, y) -> float:
-    """Spearman rank correlation (average ranks for ties); nan when either side is constant."""
-    import numpy as np
-
-    def ranks(v):
-        v = np.asarray(v, float)
-        order = v.argsort()
-        r = np.empty(len(v))
-        r[order] = np.arange(len(v))
-        for val in np.unique(v):  # average ties
-            m = v == val
-            r[m] = r[m].mean()
-        return r
-
-    rx, ry = ranks(x), ranks(y)
-    if rx.std() == 0 or ry.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(rx, ry)[0, 1])
-
-
 def cmd_sweep(args) -> int:
     import numpy as np
+
+    from mage_core.evaluate import spearman
 
 
     if args.rtgs:

@@ -5,26 +5,9 @@ import numpy as np
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox
 
+from mage_core.evaluate import spearman
 from mage_studio.docks.base import StudioDock, heading, muted
 from mage_studio.rollout import ClosedLoop
-
-
-def spearman(x, y) -> float:
-    """Rank correlation (average ranks for ties); nan with fewer than 3 points or constant input."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-
-    def rank(v):
-        order = np.argsort(v, kind="mergesort")
-        r = np.empty(len(v))
-        r[order] = np.arange(len(v))
-        for val in np.unique(v):  # average ties
-            m = v == val
-            r[m] = r[m].mean()
-        return r
-
-    return float(np.corrcoef(rank(x), rank(y))[0, 1])
 
 
 class RunDock(StudioDock):
