@@ -190,8 +190,11 @@ class Planner:
             return act, out.fhat_BCT, cond_BD
         return act
 
-    def policy(self, rtg_target: float, replan_every: int = 1, seed=None) -> "PlannerPolicy":
-        return PlannerPolicy(self, rtg_target, replan_every, seed)
+    def policy(self, rtg_target: float, replan_every: int = 1, seed=None, executor: str = "inverse") -> "PlannerPolicy":
+        return PlannerPolicy(self, rtg_target, replan_every, seed, executor=executor)
+
+
+EXECUTORS = ("inverse", "track")  # how a plan becomes an action: I(sum z), or PD tracking of the planned position
 
 
 class PlannerPolicy:
@@ -201,16 +204,26 @@ class PlannerPolicy:
     the model is conditioned on c_t = G - (reward received) + t (docs/ARCHITECTURE.md); for dense tasks on
     G - (reward received). Conditions are clamped to the data's range and, when the checkpoint has a return ceiling,
     to the highest RTG the data supports from the current state: an agent that falls behind its schedule is asked
-    for the best the data shows rather than for a return no demonstration ever reached from there. With replan_every = n > 1 the steps between replans follow the plan:
-    the decoded actions under the (R, s, a) ablation, else the PD controller tracking the planned positions (mazes).
+    for the best the data shows rather than for a return no demonstration ever reached from there.
+
+    executor "inverse" (the paper's, default) executes a_0 = I(sum_k z_k). executor "track" (maze tasks) decodes the
+    plan and steers to the planned position `track_ahead` steps ahead with the dataset's PD controller — how
+    Diffuser's maze2d setup follows its plans. With replan_every = n > 1 the steps between replans follow the last
+    plan: its decoded actions under the (R, s, a) ablation, else PD tracking of its planned positions (mazes).
     """
 
-    def __init__(self, planner: Planner, rtg_target: float, replan_every: int = 1, seed=None):
+    def __init__(self, planner: Planner, rtg_target: float, replan_every: int = 1, seed=None,
+                 executor: str = "inverse", track_ahead: int = 12):
         if replan_every < 1:
             raise MageError("replan_every must be at least 1")
+        if executor not in EXECUTORS:
+            raise MageError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+        if executor == "track" and not planner.task.is_maze:
+            raise MageError("the 'track' executor steers to planned maze positions; use 'inverse' for this task")
         if replan_every > 1 and not (planner.model_actions or planner.task.is_maze):
             raise MageError("replanning every n > 1 steps needs a model trained with --model-actions or a maze task")
         self.planner, self.target, self.replan_every, self.seed = planner, float(rtg_target), replan_every, seed
+        self.executor, self.track_ahead = executor, int(track_ahead)
         self.reset(1)
 
     def reset(self, n_envs: int) -> None:
@@ -218,7 +231,8 @@ class PlannerPolicy:
         self.t = 0
         self.received_N = np.zeros(n_envs)
         self.generator = self.planner._generator(self.seed)
-        self._plan_x = None  # (N, H, x_dim) decoded plan in env units while executing it open-loop
+        self._plan_x = None  # (N, H, x_dim) decoded plan in env units while executing it
+        self._plan_a = None  # (N, H, act_dim) decoded actions under the (R, s, a) ablation
 
     def condition(self, obs_ND: np.ndarray | None = None) -> np.ndarray:
         """The RTG each env's model call is conditioned on (limited to the ceiling of its state when obs given)."""
@@ -235,19 +249,20 @@ class PlannerPolicy:
         obs_ND = np.stack([p._obs(o) for o in obs_ND])
         self.received_N += np.asarray(reward_N, dtype=float)
         k = self.t % self.replan_every
+        track = self.executor == "track"
         with torch.inference_mode():
             if k == 0:
                 act, fhat, cond = p.act_batch(obs_ND, self.condition(obs_ND), self.generator, return_fhat=True)
-                if self.replan_every > 1:
-                    self._plan_x = p.normaliser.denorm_x(p.model.decode(fhat, cond)[..., : 1 + p.obs_dim]).float().cpu().numpy()
+                if self.replan_every > 1 or track:
+                    x = p.model.decode(fhat, cond)
+                    self._plan_x = p.normaliser.denorm_x(x[..., : 1 + p.obs_dim]).float().cpu().numpy()
                     self._plan_a = None
-                    if p.model_actions:
-                        full = p.model.decode(fhat, cond)[..., 1 + p.obs_dim:]
-                        self._plan_a = p.normaliser.denorm_a(full).float().cpu().numpy()
-            elif self._plan_a is not None:
+                    if p.model_actions and not track:
+                        self._plan_a = p.normaliser.denorm_a(x[..., 1 + p.obs_dim:]).float().cpu().numpy()
+            if k > 0 and self._plan_a is not None:
                 act = np.clip(self._plan_a[:, k], -1, 1).astype(np.float32)
-            else:  # track the planned position with the maze PD controller
-                target_N2 = self._plan_x[:, min(k + 1, p.horizon - 1), 1:3]
+            elif track or k > 0:  # steer to the planned position a little ahead with the maze PD controller
+                target_N2 = self._plan_x[:, min(k + self.track_ahead, p.horizon - 1), 1:3]
                 act = np.stack([pd_action(o[:2], o[2:4], tgt) for o, tgt in zip(obs_ND, target_N2)]).astype(np.float32)
         self.t += 1
         return act

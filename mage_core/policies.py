@@ -9,11 +9,12 @@ BASELINE_ALGOS = ("bc", "dt", "diffuser")  # algorithms implemented in mage_core
 
 
 def load_policy(ckpt_or_path, rtg_target: float | None = None, device: str = "cpu", *, replan_every: int | None = None,
-                seed=None, sampling=None):
+                seed=None, sampling=None, executor: str = "inverse"):
     """Build the acting policy of a checkpoint; returns (policy, task, checkpoint dict without weights).
 
     replan_every: None keeps each method's own default (MAGE: every step; Diffuser: once per episode, as in its
-    maze2d protocol); a number overrides it for the methods that plan (MAGE, Diffuser)."""
+    maze2d protocol); a number overrides it for the methods that plan (MAGE, Diffuser). executor: how MAGE turns a
+    plan into an action ("inverse" = I(sum z), "track" = PD tracking of the planned position, mazes only)."""
     from mage_core.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(ckpt_or_path) if not isinstance(ckpt_or_path, dict) else ckpt_or_path
@@ -23,7 +24,8 @@ def load_policy(ckpt_or_path, rtg_target: float | None = None, device: str = "cp
 
         planner = Planner.from_checkpoint(ckpt, device=device, sampling=sampling)
         target = planner.rtg_range[1] if rtg_target is None else planner.clamp_rtg(rtg_target)
-        return planner.policy(target, replan_every=replan_every or 1, seed=seed), planner.task, planner.ckpt_meta
+        policy = planner.policy(target, replan_every=replan_every or 1, seed=seed, executor=executor)
+        return policy, planner.task, planner.ckpt_meta
     if algo in BASELINE_ALGOS:
         module = importlib.import_module(f"mage_core.baselines.{algo}")
         from mage_core.planner import task_from_checkpoint

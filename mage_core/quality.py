@@ -11,7 +11,9 @@ import numpy as np
 
 from mage_core.errors import MageError
 
-ALGO_NAMES = {"mage": "MAGE", "bc": "BC", "dt": "Decision Transformer", "diffuser": "Diffuser"}  # table labels
+ALGO_NAMES = {"mage": "MAGE", "mage-track": "MAGE + PD plan tracking", "bc": "BC", "dt": "Decision Transformer",
+              "diffuser": "Diffuser"}  # table labels
+VARIANTS = {"mage-track": ("mage", {"executor": "track"})}  # rows that reuse another method's checkpoint
 
 
 def checkpoint_path(cache: Path, task: str, algo: str, seed: int) -> Path:
@@ -36,12 +38,12 @@ def train_if_missing(path: Path, task: str, algo: str, seed: int, preset: str, d
     return time.perf_counter() - t0
 
 
-def evaluate_checkpoint(path: Path, episodes: int, seed: int) -> dict:
+def evaluate_checkpoint(path: Path, episodes: int, seed: int, **policy_kw) -> dict:
     from mage_core.data.store import _data_dir, _read_metadata
     from mage_core.evaluate import evaluate
     from mage_core.policies import load_policy
 
-    policy, task, meta = load_policy(str(path), seed=seed)
+    policy, task, meta = load_policy(str(path), seed=seed, **policy_kw)
     ref = (meta.get("dataset") or {}).get("ref_scores")
     if not ref or None in ref:
         m = _read_metadata(_data_dir((meta.get("dataset") or {}).get("id") or task.dataset_id))
@@ -64,11 +66,12 @@ def run_quality(args) -> dict:
     for task in tasks:
         for algo in algos:
             norm, train_s = [], []
+            base, policy_kw = VARIANTS.get(algo, (algo, {}))
             for seed in range(args.seeds):
-                path = checkpoint_path(cache, task, algo, seed)
+                path = checkpoint_path(cache, task, base, seed)
                 print(f"[{task} {algo} seed {seed}] {'reusing' if path.is_file() else 'training'} {path}", file=sys.stderr)
-                train_s.append(train_if_missing(path, task, algo, seed, args.preset, args.dataset, args.steps_scale, 1))
-                ev = evaluate_checkpoint(path, args.episodes, seed)
+                train_s.append(train_if_missing(path, task, base, seed, args.preset, args.dataset, args.steps_scale, 1))
+                ev = evaluate_checkpoint(path, args.episodes, seed, **policy_kw)
                 norm += ev["normalised"]
                 print(f"[{task} {algo} seed {seed}] normalised {np.mean(ev['normalised']):.1f}", file=sys.stderr)
             n = len(norm)
@@ -99,8 +102,11 @@ def markdown_table(out: dict) -> str:
             cells.append(f"**{c}**" if a == best else c)
         verdict = "—"
         if "mage" in by and len(by) > 1:
-            ahead = all(by["mage"]["mean"] > by[a]["mean"] for a in by if a != "mage")
-            verdict = "yes" if ahead else "no"
+            others = [a for a in by if not a.startswith("mage")]
+            verdict = "yes" if all(by["mage"]["mean"] > by[a]["mean"] for a in others) else "no"
+            if "mage-track" in by:
+                track = all(by["mage-track"]["mean"] > by[a]["mean"] for a in others)
+                verdict += f" (with plan tracking: {'yes' if track else 'no'})"
         rows.append(f"| {task} | " + " | ".join(cells) + f" | {verdict} |")
     n = next(iter(next(iter(results.values())).values()))["n_episodes"] if results else 0
     rows.append(f"\nNormalised score (100 = the noise-free expert, 0 = random), mean ± standard error over {n} episodes "

@@ -32,7 +32,8 @@ def register(sub) -> None:
 
     q = bsub.add_parser("quality", help="train (or reuse) every method on every task and evaluate side by side")
     q.add_argument("--tasks", default="pointmaze-umaze,pointmaze-medium,pointmaze-large", help="comma-separated tasks")
-    q.add_argument("--algos", default="mage,bc,dt,diffuser", help="comma-separated methods")
+    q.add_argument("--algos", default="mage,mage-track,bc,dt,diffuser",
+                   help="comma-separated methods; mage-track = the MAGE checkpoint with --executor track")
     q.add_argument("--preset", default="small", help="training preset for every method (default small)")
     q.add_argument("--seeds", type=int, default=1, help="training seeds per method and task (default 1)")
     q.add_argument("--episodes", type=int, default=10, help="evaluation episodes per trained checkpoint (default 10)")

@@ -38,6 +38,9 @@ def _common(p) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     p.add_argument("--replan-every", type=int, default=None,
                    help="replan every n steps (default: the method's own — MAGE every step, Diffuser once per episode)")
+    p.add_argument("--executor", choices=("inverse", "track"), default="inverse",
+                   help="MAGE: execute I(sum z) (default, as in the paper) or 'track' the plan's positions with the "
+                   "maze PD controller (mazes only; how Diffuser follows its maze plans)")
     p.add_argument("--temperature", type=float, default=None, help="MAGE token sampling temperature (default: planner's)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: planning at small batch is latency-bound, and extra threads "
@@ -58,7 +61,8 @@ def _run(args, rtg, label=""):
     torch.set_num_threads(max(1, args.threads))
     sampling = SamplingConfig(temperature=args.temperature) if args.temperature is not None else None
     policy, task, meta = load_policy(args.checkpoint, rtg_target=rtg, device=args.device,
-                                     replan_every=args.replan_every, seed=0, sampling=sampling)
+                                     replan_every=args.replan_every, seed=0, sampling=sampling,
+                                     executor=args.executor)
     ref = (meta.get("dataset") or {}).get("ref_scores")
     if ref is None:
         try:

@@ -135,3 +135,15 @@ def test_return_ceiling_learns_a_high_expectile_and_limits_conditions(micro_chec
     assert hi.shape == (1,) and p.rtg_range[0] <= hi[0] <= p.rtg_range[1]
     np.testing.assert_allclose(p.feasible(obs, np.array([1e9])), hi)
     assert p.plan(obs[0], p.rtg_range[1], seed=0).condition_rtg == pytest.approx(float(hi[0]), rel=1e-5)
+
+
+def test_track_executor_steers_to_the_planned_position(planner):
+    from mage_core.maze import pd_action
+
+    obs = np.stack([_obs(planner.task)])
+    pol = PlannerPolicy(planner, 250.0, seed=0, executor="track", track_ahead=5)
+    pol.reset(1)
+    a = pol.act(obs, np.zeros(1))
+    np.testing.assert_allclose(a[0], pd_action(obs[0, :2], obs[0, 2:4], pol._plan_x[0, 5, 1:3]), atol=1e-6)
+    with pytest.raises(MageError, match="unknown executor"):
+        PlannerPolicy(planner, 250.0, executor="teleport")
