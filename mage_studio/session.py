@@ -37,8 +37,8 @@ class DatasetView:
 
     def default_rtg(self) -> float:
         """A target the data supports: the 75th percentile of the episodes' initial RTG (else 3/4 of the range)."""
-        if self.dataset is not None and self.dataset.rtg0_N is not None and len(self.dataset.rtg0_N):
-            return float(np.percentile(self.dataset.rtg0_N, 75))
+        if self.rtg0_N is not None and len(self.rtg0_N):
+            return float(np.percentile(self.rtg0_N, 75))
         lo, hi = self.rtg_range()
         return lo + 0.75 * (hi - lo)
 
@@ -50,10 +50,10 @@ class DatasetView:
 
 def episode_rtg0(task, episodes) -> np.ndarray:
     """RTG label of each episode's first step, relabelled as training does (window RTG for mazes, else dense)."""
-    from mage_core.data.segments import dense_rtg, relabel_rtg
+    from mage_core.data.segments import dense_rtg, episode_rtg
 
     if getattr(task, "rtg_mode", "window" if task.is_maze else "dense") == "window":
-        return np.array([relabel_rtg(ep.length, ep.success, task.eval_steps)[0] for ep in episodes], dtype=np.float32)
+        return np.array([episode_rtg(ep, task.eval_steps)[0] for ep in episodes], dtype=np.float32)
     return np.array([dense_rtg(ep.rewards_T)[0] for ep in episodes], dtype=np.float32)
 
 
@@ -156,9 +156,9 @@ class Session(QObject):
         self.request_replan()
 
     def default_rtg(self) -> float:
-        """A target the data supports: the 75th percentile of the episodes' initial RTG (else 3/4 of the range)."""
-        if self.dataset is not None and self.dataset.rtg0_N is not None and len(self.dataset.rtg0_N):
-            return float(np.percentile(self.dataset.rtg0_N, 75))
+        """The dataset's default target when one is loaded, else 3/4 of the planner's RTG range."""
+        if self.dataset is not None:
+            return self.dataset.default_rtg()
         lo, hi = self.rtg_range()
         return lo + 0.75 * (hi - lo)
 
