@@ -43,15 +43,6 @@ class Plan:
         return self.states_KHD[..., :2]
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is a clear error."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise MageError("--device cuda was requested but no CUDA GPU is available; use --device cpu or auto")
-    return torch.device(device)
-
-
 def task_from_checkpoint(ckpt: dict) -> Task:
     """The task a checkpoint was trained for: a built-in task, or the one recovered from its local dataset."""
     name = ckpt.get("task")
@@ -99,6 +90,8 @@ class Planner:
         ckpt = load_checkpoint(path_or_ckpt) if not isinstance(path_or_ckpt, dict) else path_or_ckpt
         if ckpt.get("algo", "mage") != "mage":
             raise MageError(f"this is a {ckpt.get('algo')} checkpoint, not a MAGE one; use it with `mage eval`")
+        from mage_core.train import resolve_device
+
         dev = resolve_device(device)
         model = build_model_from_checkpoint(ckpt)
         return cls(model, Normaliser.from_state_dict(ckpt["normaliser"]), task_from_checkpoint(ckpt), ckpt, dev, sampling)

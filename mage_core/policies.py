@@ -8,6 +8,15 @@ from mage_core.errors import MageError
 BASELINE_ALGOS = ("bc", "dt", "diffuser")  # algorithms implemented in mage_core.baselines.<algo>
 
 
+def checkpoint_ref_scores(meta: dict, task) -> tuple | None:
+    """(ref_min, ref_max) a checkpoint's scores are normalised by: stored in it, else read from its local dataset."""
+    from mage_core.data.store import reference_scores
+
+    ds = meta.get("dataset") or {}
+    ref = ds.get("ref_scores") or reference_scores(ds.get("id") or task.dataset_id)
+    return tuple(ref) if ref and None not in ref else None
+
+
 def load_policy(ckpt_or_path, rtg_target: float | None = None, device: str = "cpu", *, replan_every: int | None = None,
                 seed=None, sampling=None, executor: str = "inverse"):
     """Build the acting policy of a checkpoint; returns (policy, task, checkpoint dict without weights).

@@ -39,16 +39,14 @@ def train_if_missing(path: Path, task: str, algo: str, seed: int, preset: str, d
 
 
 def evaluate_checkpoint(path: Path, episodes: int, seed: int, **policy_kw) -> dict:
-    from mage_core.data.store import _data_dir, _read_metadata
     from mage_core.evaluate import evaluate
-    from mage_core.policies import load_policy
+    from mage_core.policies import checkpoint_ref_scores, load_policy
 
     policy, task, meta = load_policy(str(path), seed=seed, **policy_kw)
-    ref = (meta.get("dataset") or {}).get("ref_scores")
-    if not ref or None in ref:
-        m = _read_metadata(_data_dir((meta.get("dataset") or {}).get("id") or task.dataset_id))
-        ref = (m.get("ref_min_score"), m.get("ref_max_score"))
-    res = evaluate(task, policy, episodes=episodes, seeds=(seed,), ref_scores=tuple(ref))
+    ref = checkpoint_ref_scores(meta, task)
+    if ref is None:
+        raise MageError(f"{path}: no reference scores in the checkpoint or its dataset; cannot normalise")
+    res = evaluate(task, policy, episodes=episodes, seeds=(seed,), ref_scores=ref)
     return dict(returns=res.returns, successes=res.successes, ref=list(ref), mean=res.mean,
                 normalised=[float(v) for v in res.normalise(res.returns)])
 

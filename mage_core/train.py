@@ -443,20 +443,6 @@ def dataset_summary(dataset: SegmentDataset, dataset_id: str | None, episodes: l
             "success_rate": float(np.mean([e.success for e in episodes]))}
 
 
-def _reference_scores(dataset_id) -> list | None:
-    """(ref_min_score, ref_max_score) from the dataset's metadata, so a checkpoint alone can normalise scores."""
-    if dataset_id is None:
-        return None
-    try:
-        from mage_core.data.store import _data_dir, _read_metadata
-
-        meta = _read_metadata(_data_dir(str(dataset_id)))
-    except MageError:
-        return None
-    lo, hi = meta.get("ref_min_score"), meta.get("ref_max_score")
-    return None if lo is None or hi is None else [float(lo), float(hi)]
-
-
 def train_mage(cfg: MageConfig | None, episodes: list, task, *, out_path, dataset_id: str | None = None,
                sink: EventSink | None = None, resume: str | os.PathLike | dict | None = None,
                progress: bool = True, batch_fn=None, device: str | None = None) -> dict:
@@ -507,7 +493,9 @@ def train_mage(cfg: MageConfig | None, episodes: list, task, *, out_path, datase
     if resume is None:  # after the ceiling fit, which reseeds torch: per-rank training noise (dropout, Gumbel)
         torch.manual_seed(cfg.train.seed + 7919 * dist_info.rank)
     summary = dataset_summary(dataset, dataset_id, episodes)
-    summary["ref_scores"] = _reference_scores(dataset_id)
+    from mage_core.data.store import reference_scores
+
+    summary["ref_scores"] = reference_scores(dataset_id)
     static = {"algo": "mage", "config": cfg.to_dict(), "normaliser": dataset.normaliser.state_dict(),
               "task": task.name, "dataset": summary, "ceiling": ceiling,
               "spaces": {"obs_dim": dataset.obs_dim, "act_dim": dataset.act_dim, "obs_keys": list(task.obs_keys),

@@ -50,9 +50,10 @@ def train_baseline(algo: str, *, dataset: Any, task: Any = None, preset: str = "
     if isinstance(dataset, (str, Path)):
         from mage_core.data.store import load_episodes
 
-        ds_task, episodes, meta = load_episodes(str(dataset))
-        refs = (meta.get("ref_min_score"), meta.get("ref_max_score"))
-        source = {"id": str(dataset), "ref_scores": None if None in refs else [float(refs[0]), float(refs[1])]}
+        from mage_core.data.store import reference_scores
+
+        ds_task, episodes, _ = load_episodes(str(dataset))
+        source = {"id": str(dataset), "ref_scores": reference_scores(dataset)}
     elif isinstance(dataset, list) and dataset:
         ds_task, episodes, source = None, dataset, None
     else:

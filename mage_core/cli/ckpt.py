@@ -69,16 +69,16 @@ def cmd_card(args) -> int:
     from mage_core.bench import machine
     from mage_core.checkpoint import checkpoint_info, load_checkpoint
     from mage_core.evaluate import evaluate
-    from mage_core.policies import load_policy
+    from mage_core.policies import checkpoint_ref_scores, load_policy
     from mage_core.progress import ProgressBar
 
     torch.set_num_threads(1)
     ckpt = load_checkpoint(args.file)
     info = checkpoint_info(ckpt)
     policy, task, meta = load_policy(ckpt, seed=0)
-    ref = (meta.get("dataset") or {}).get("ref_scores")
+    ref = checkpoint_ref_scores(meta, task)
     bar = ProgressBar(args.episodes * len(args.seeds) * task.eval_steps, label=f"card eval {task.name}")
-    res = evaluate(task, policy, episodes=args.episodes, seeds=args.seeds, ref_scores=tuple(ref) if ref else None,
+    res = evaluate(task, policy, episodes=args.episodes, seeds=args.seeds, ref_scores=ref,
                    progress=bar.update)
     bar.close()
     ts = ckpt.get("train_state") or {}

@@ -49,32 +49,23 @@ def _common(p) -> None:
 
 
 def _run(args, rtg, label=""):
-    from mage_core.data.store import _data_dir, _read_metadata
-    from mage_core.errors import MageError
+    import torch
+
     from mage_core.evaluate import evaluate
     from mage_core.planner import SamplingConfig
-    from mage_core.policies import load_policy
+    from mage_core.policies import checkpoint_ref_scores, load_policy
     from mage_core.progress import ProgressBar
-
-    import torch
 
     torch.set_num_threads(max(1, args.threads))
     sampling = SamplingConfig(temperature=args.temperature) if args.temperature is not None else None
     policy, task, meta = load_policy(args.checkpoint, rtg_target=rtg, device=args.device,
                                      replan_every=args.replan_every, seed=0, sampling=sampling,
                                      executor=args.executor)
-    ref = (meta.get("dataset") or {}).get("ref_scores")
-    if ref is None:
-        try:
-            m = _read_metadata(_data_dir((meta.get("dataset") or {}).get("id") or task.dataset_id))
-            ref = (m.get("ref_min_score"), m.get("ref_max_score"))
-        except MageError:
-            ref = None
     total = args.episodes * len(args.seeds) * task.eval_steps
     bar = ProgressBar(total, label=label or f"eval {task.name}", enabled=not args.quiet)
     t0 = time.perf_counter()
     res = evaluate(task, policy, episodes=args.episodes, seeds=args.seeds, n_envs=args.envs,
-                   ref_scores=tuple(ref) if ref and None not in ref else None, progress=bar.update)
+                   ref_scores=checkpoint_ref_scores(meta, task), progress=bar.update)
     bar.close()
     res.extra.update(checkpoint=str(args.checkpoint), algo=meta.get("algo", "mage"),
                      rtg_target=getattr(policy, "target", rtg), wall_s=time.perf_counter() - t0)

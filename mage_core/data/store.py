@@ -47,6 +47,18 @@ def _read_metadata(data_dir: Path) -> dict:
         raise MageError(f"corrupt dataset metadata in {data_dir}: {exc}") from None
 
 
+def reference_scores(id_or_path) -> list | None:
+    """[ref_min_score, ref_max_score] from a local dataset's metadata; None when the dataset or the scores are missing."""
+    if not id_or_path:
+        return None
+    try:
+        meta = _read_metadata(_data_dir(str(id_or_path)))
+    except MageError:
+        return None
+    lo, hi = meta.get("ref_min_score"), meta.get("ref_max_score")
+    return None if lo is None or hi is None else [float(lo), float(hi)]
+
+
 def list_datasets() -> list[dict]:
     """Every local Minari dataset: id, path, episodes, steps, task (when it maps to a known one)."""
     root = datasets_root()
