@@ -14,6 +14,8 @@ from mage_core.errors import MageError
 ALGO_NAMES = {"mage": "MAGE", "mage-track": "MAGE + PD plan tracking", "bc": "BC", "dt": "Decision Transformer",
               "diffuser": "Diffuser"}  # table labels
 VARIANTS = {"mage-track": ("mage", {"executor": "track"})}  # rows that reuse another method's checkpoint
+TUNE_FRACTIONS = (0.6, 0.7, 0.8, 0.9, 1.0)  # return targets tried, as fractions of a method's default target
+TUNE_SEED_OFFSET = 1000  # targets are chosen on evaluation seeds seed + 1000, never on the reported ones
 
 
 def checkpoint_path(cache: Path, task: str, algo: str, seed: int) -> Path:
@@ -38,17 +40,42 @@ def train_if_missing(path: Path, task: str, algo: str, seed: int, preset: str, d
     return time.perf_counter() - t0
 
 
-def evaluate_checkpoint(path: Path, episodes: int, seed: int, **policy_kw) -> dict:
+def default_target(policy) -> float | None:
+    """The episode return target an RTG-conditioned policy acts for by default (None: the method takes no target)."""
+    if hasattr(policy, "rtg") and hasattr(policy.rtg, "target"):  # Decision Transformer
+        return float(policy.rtg.target)
+    target = getattr(policy, "target", None)  # MAGE's PlannerPolicy
+    return None if target is None else float(target)
+
+
+def evaluate_checkpoint(path: Path, episodes: int, seed: int, rtg_target: float | None = None, **policy_kw) -> dict:
     from mage_core.evaluate import evaluate
     from mage_core.policies import checkpoint_ref_scores, load_policy
 
-    policy, task, meta = load_policy(str(path), seed=seed, **policy_kw)
+    policy, task, meta = load_policy(str(path), rtg_target=rtg_target, seed=seed, **policy_kw)
     ref = checkpoint_ref_scores(meta, task)
     if ref is None:
         raise MageError(f"{path}: no reference scores in the checkpoint or its dataset; cannot normalise")
     res = evaluate(task, policy, episodes=episodes, seeds=(seed,), ref_scores=ref)
-    return dict(returns=res.returns, successes=res.successes, ref=list(ref), mean=res.mean,
+    return dict(returns=res.returns, successes=res.successes, ref=list(ref), mean=res.mean, target=default_target(policy),
                 normalised=[float(v) for v in res.normalise(res.returns)])
+
+
+def tune_target(path: Path, seed: int, episodes: int, **policy_kw) -> tuple[float | None, dict]:
+    """Pick the return target of an RTG-conditioned method the way DT's authors pick theirs per environment: try
+    TUNE_FRACTIONS of its default target on held-out seeds (seed + TUNE_SEED_OFFSET) and keep the best mean score.
+    Returns (target, {target: normalised mean}); (None, {}) for methods that take no target."""
+    from mage_core.policies import load_policy
+
+    default = default_target(load_policy(str(path), seed=seed, **policy_kw)[0])
+    if default is None:
+        return None, {}
+    tried = {}
+    for frac in TUNE_FRACTIONS:
+        g = round(frac * default, 2)
+        ev = evaluate_checkpoint(path, episodes, seed + TUNE_SEED_OFFSET, rtg_target=g, **policy_kw)
+        tried[g] = float(np.mean(ev["normalised"]))
+    return max(tried, key=tried.get), tried
 
 
 def run_quality(args) -> dict:
@@ -63,20 +90,29 @@ def run_quality(args) -> dict:
     results = {}
     for task in tasks:
         for algo in algos:
-            norm, train_s = [], []
+            norm, train_s, targets, tuning = [], [], [], []
             base, policy_kw = VARIANTS.get(algo, (algo, {}))
             for seed in range(args.seeds):
                 path = checkpoint_path(cache, task, base, seed)
                 print(f"[{task} {algo} seed {seed}] {'reusing' if path.is_file() else 'training'} {path}", file=sys.stderr)
                 train_s.append(train_if_missing(path, task, base, seed, args.preset, args.dataset, args.steps_scale, 1))
-                ev = evaluate_checkpoint(path, args.episodes, seed, **policy_kw)
+                target, tried = (None, {})
+                if args.tune_episodes > 0:
+                    target, tried = tune_target(path, seed, args.tune_episodes, **policy_kw)
+                    if tried:
+                        print(f"[{task} {algo} seed {seed}] target tuning {tried} -> {target}", file=sys.stderr)
+                ev = evaluate_checkpoint(path, args.episodes, seed, rtg_target=target, **policy_kw)
                 norm += ev["normalised"]
+                targets.append(ev["target"])
+                tuning.append({str(g): v for g, v in tried.items()})
                 print(f"[{task} {algo} seed {seed}] normalised {np.mean(ev['normalised']):.1f}", file=sys.stderr)
             n = len(norm)
             se = float(np.std(norm, ddof=1) / np.sqrt(n)) if n > 1 else 0.0
             results.setdefault(task, {})[algo] = dict(mean=float(np.mean(norm)), se=se, n_episodes=n,
-                                                      n_seeds=args.seeds, train_wall_s=train_s)
+                                                      n_seeds=args.seeds, train_wall_s=train_s, rtg_targets=targets,
+                                                      target_tuning=tuning)
     out = dict(command=" ".join(sys.argv), preset=args.preset, seeds=args.seeds, episodes_per_seed=args.episodes,
+               tune_episodes=args.tune_episodes, tune_fractions=list(TUNE_FRACTIONS),
                results=results, machine=machine())
     write_json(out, args.out)
     table = markdown_table(out)
@@ -109,4 +145,7 @@ def markdown_table(out: dict) -> str:
     n = next(iter(next(iter(results.values())).values()))["n_episodes"] if results else 0
     rows.append(f"\nNormalised score (100 = the noise-free expert, 0 = random), mean ± standard error over {n} episodes "
                 f"({out['seeds']} training seed(s) × {out['episodes_per_seed']} episodes), preset `{out['preset']}`.")
+    if out.get("tune_episodes"):
+        rows.append(f"Return targets of MAGE and DT chosen per checkpoint from {out['tune_fractions']} × the default "
+                    f"on {out['tune_episodes']} episodes of held-out seeds (seed + {TUNE_SEED_OFFSET}).")
     return "\n".join(rows)

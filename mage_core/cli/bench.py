@@ -37,6 +37,10 @@ def register(sub) -> None:
     q.add_argument("--preset", default="small", help="training preset for every method (default small)")
     q.add_argument("--seeds", type=int, default=1, help="training seeds per method and task (default 1)")
     q.add_argument("--episodes", type=int, default=10, help="evaluation episodes per trained checkpoint (default 10)")
+    q.add_argument("--tune-episodes", type=int, default=5,
+                   help="return-conditioned methods (MAGE, DT): episodes per candidate target when choosing the target "
+                        "from 0.6-1.0 x the default on held-out seeds (seed + 1000); 0 = use each method's default "
+                        "target (default 5)")
     q.add_argument("--dataset", default=None, help="dataset id override (default: each task's default dataset)")
     q.add_argument("--cache", default="runs/bench-quality", help="where checkpoints are cached and reused")
     q.add_argument("--steps-scale", type=float, default=1.0, help="multiply every method's training steps (tiny runs)")

@@ -23,12 +23,16 @@ def test_bench_data(tmp_path):
 def test_bench_quality_and_latency_tiny(umaze_dataset, tmp_path):
     out, md = tmp_path / "q.json", tmp_path / "q.md"
     r = _mage("bench", "quality", "--tasks", "pointmaze-umaze", "--algos", "mage,mage-track,bc", "--preset", "tiny",
-              "--steps-scale", "0.05", "--episodes", "1", "--dataset", umaze_dataset, "--cache", tmp_path / "cache",
+              "--steps-scale", "0.05", "--episodes", "1", "--tune-episodes", "1", "--dataset", umaze_dataset, "--cache", tmp_path / "cache",
               "--out", out, "--markdown", md)
     assert r.returncode == 0, r.stderr
     res = json.loads(out.read_text())["results"]["pointmaze-umaze"]
     assert set(res) == {"mage", "mage-track", "bc"}
     assert all(v["n_episodes"] == 1 and v["n_seeds"] == 1 for v in res.values())
+    for algo in ("mage", "mage-track"):  # return-conditioned: target chosen on held-out seeds among 5 candidates
+        tried = res[algo]["target_tuning"][0]
+        assert len(tried) == 5 and res[algo]["rtg_targets"][0] == max(map(float, tried), key=lambda g: tried[str(g)])
+    assert res["bc"]["rtg_targets"] == [None] and res["bc"]["target_tuning"] == [{}]
     table = md.read_text()
     assert "| pointmaze-umaze |" in table and "MAGE ahead of every baseline?" in table
     ckpts = sorted((tmp_path / "cache" / "pointmaze-umaze" / "seed0").glob("*.pt"))
