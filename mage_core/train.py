@@ -208,6 +208,7 @@ class StageSpec:
     name: str  # shown in events and progress ("autoencoder", "transformer", "refinement", "bc", ...)
     steps: int  # optimiser steps
     lr: float  # peak learning rate (linear warm-up, cosine decay to 10%)
+    batch_size: int = 0  # segments sampled per step; 0 = TrainConfig.batch_size
 
 
 def lr_factor(step: int, total: int, warmup: int) -> float:
@@ -354,8 +355,9 @@ def run_training(model: nn.Module, stages: list[StageSpec], dataset: SegmentData
         bar = Progress(spec.steps, first, f"stage {spec.index} {spec.name}", enabled=progress and dist_info.is_main)
         meter = _Meter()
         t_last, step_last = time.time(), first
+        bs = spec.batch_size or tcfg.batch_size
         for step in range(first + 1, spec.steps + 1):
-            batch = sample(rng, tcfg.batch_size).to(device)
+            batch = sample(rng, bs).to(device)
             try:
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                     out = net(batch, spec.index)
@@ -394,7 +396,7 @@ def run_training(model: nn.Module, stages: list[StageSpec], dataset: SegmentData
                 metrics[f"stage{spec.index}"] = {**rec, "step": step}
                 metrics["last"] = metrics[f"stage{spec.index}"]
                 sink.emit("step", stage=spec.index, stage_name=spec.name, step=step, total=spec.steps, **rec,
-                          segments_per_s=round(rate * tcfg.batch_size * dist_info.world_size, 1),
+                          segments_per_s=round(rate * bs * dist_info.world_size, 1),
                           eta_s=round(remaining_total / max(rate, 1e-9), 1), lr=sched.get_last_lr()[0])
                 t_last, step_last = now, step
                 bar.update(0, f"loss {last_loss:.4f}")
@@ -423,7 +425,7 @@ def mage_stages(tcfg: TrainConfig) -> list[StageSpec]:
     from mage_core.model.mage import STAGE_NAMES
 
     return [StageSpec(1, STAGE_NAMES[1], tcfg.stage1_steps, tcfg.lr_stage1),
-            StageSpec(2, STAGE_NAMES[2], tcfg.stage2_steps, tcfg.lr_stage2),
+            StageSpec(2, STAGE_NAMES[2], tcfg.stage2_steps, tcfg.lr_stage2, max(tcfg.batch_size, tcfg.inv_batch_size)),
             StageSpec(3, STAGE_NAMES[3], tcfg.stage3_steps, tcfg.lr_stage3)]
 
 
@@ -481,6 +483,7 @@ def train_mage(cfg: MageConfig | None, episodes: list, task, *, out_path, datase
     model = MAGE(cfg.model)
     model.gumbel_tau = cfg.train.gumbel_tau
     model.train_weights = {"w_cond": cfg.train.w_cond, "w_inv": cfg.train.w_inv, "w_ce": cfg.train.w_ce_stage3}
+    model.ce_batch = cfg.train.batch_size
     if resume is not None:
         model.load_state_dict(resume["state_dict"])
     ceiling = resume.get("ceiling") if resume is not None else None

@@ -98,13 +98,14 @@ def cmd_card(args) -> int:
     wall = f"{card['train_wall_s'] / 60:.1f} min" if card["train_wall_s"] else "?"
     score = (f"{res.normalised_mean:.1f} ± {res.normalised_se:.1f} normalised" if res.normalised_mean is not None
              else f"{res.mean:.1f} ± {res.se:.1f} return")
+    inv_batch = f" (L_inv: {tr['inv_batch_size']} in stage 2)" if tr.get("inv_batch_size") else ""
     md = f"""# {task.name} — {info['algo']} checkpoint
 
 | | |
 | --- | --- |
 | command | `{args.train_command}` |
 | data | `{ds.get('id')}`: {ds.get('episodes')} episodes, {ds.get('steps')} steps (reference scores {ds.get('ref_scores')}) |
-| steps | stage 1: {tr.get('stage1_steps')}, stage 2: {tr.get('stage2_steps')}, stage 3: {tr.get('stage3_steps')}, batch {tr.get('batch_size')} |
+| steps | stage 1: {tr.get('stage1_steps')}, stage 2: {tr.get('stage2_steps')}, stage 3: {tr.get('stage3_steps')}, batch {tr.get('batch_size')}{inv_batch} |
 | parameters | {info['params']:,} |
 | wall time | {wall} |
 | machine | {card['machine']['cpu']} ({card['machine']['cores']} cores), torch {card['machine']['torch']} |

@@ -43,7 +43,7 @@ def register(sub) -> None:
                        help="multiply every stage's step count by F (e.g. 0.1 for a quick try)")
     steps.add_argument("--stage1-steps", type=int, metavar="N", help="MAGE autoencoder steps")
     steps.add_argument("--stage2-steps", type=int, metavar="N", help="MAGE transformer + inverse-dynamics steps")
-    steps.add_argument("--stage3-steps", type=int, metavar="N", help="MAGE refinement steps")
+    steps.add_argument("--stage3-steps", type=int, metavar="N", help="MAGE refinement steps (0 = skip stage 3; the small preset's default)")
     steps.add_argument("--steps", type=int, metavar="N", help="total steps for baselines (MAGE: use --stageN-steps)")
     steps.add_argument("--batch-size", type=int, metavar="B", help="segments per step (per process)")
     steps.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: all cores but one)")
@@ -137,7 +137,8 @@ def _train_mage(args, sink) -> Path:
     for k in (1, 2, 3):
         name = f"stage{k}_steps"
         override = getattr(args, name)
-        setattr(t, name, max(1, int(round((override if override is not None else getattr(t, name)) * args.steps_scale))))
+        lo = 0 if name == "stage3_steps" else 1  # stage 3 (refinement) may be skipped
+        setattr(t, name, max(lo, int(round((override if override is not None else getattr(t, name)) * args.steps_scale))))
     if args.steps_scale != 1.0:
         t.warmup_steps = max(1, int(t.warmup_steps * args.steps_scale))
     if args.batch_size:

@@ -70,6 +70,7 @@ class MAGE(nn.Module):
         self.inv = InverseDynamics(cfg.latent_dim, self.T, self.cond_dim, cfg.act_dim, cfg.inv_hidden)
         self.gumbel_tau = 1.0  # Gumbel-Softmax temperature of stage 3 (set by the training loop)
         self.train_weights = {"w_cond": 1.0, "w_inv": 1.0, "w_ce": 1.0}  # loss weights (set by the training loop)
+        self.ce_batch = 0  # stage 2: the transformer trains on the first ce_batch segments, L_inv on all (0 = all)
         self.init_weights()
 
     def init_weights(self):
@@ -136,15 +137,18 @@ class MAGE(nn.Module):
             return self._stage1(x_BHD, cond_BD)
         with torch.no_grad():  # frozen tokenizer
             q = self.mtae.quantiser(self.mtae.encoder(x_BHD), update_stats=False)
-        target_BL = torch.cat(q.idx_list, dim=1)
-        logits_BLV = self.transformer(cond_BD, q.fhat_cum_list, self.transformer.random_drop(len(x_BHD), x_BHD.device))
+        # stage 2 may get more segments than the transformer needs: L_inv uses all of them (its latents are cheap)
+        nb = self.ce_batch if stage == 2 and 0 < self.ce_batch < len(x_BHD) else len(x_BHD)
+        fcum_list = [f[:nb] for f in q.fhat_cum_list]
+        target_BL = torch.cat(q.idx_list, dim=1)[:nb]
+        logits_BLV = self.transformer(cond_BD[:nb], fcum_list, self.transformer.random_drop(nb, x_BHD.device))
         ce = F.cross_entropy(logits_BLV.float().reshape(-1, self.transformer.V), target_BL.reshape(-1))
         acc_K = self.token_accuracy(logits_BLV.detach(), target_BL)
         if stage == 2:
             inv = F.mse_loss(self.inv(q.fhat_cum_list[-1], cond_BD).float(), batch.a_BA)
             return {"loss": ce + inv, "ce": ce.detach(), "inv": inv.detach(), "token_acc_K": acc_K}
         if stage == 3:
-            return self._stage3(logits_BLV, ce, acc_K, cond_BD, batch.a_BA)
+            return self._stage3(logits_BLV, ce, acc_K, cond_BD[:nb], batch.a_BA[:nb])
         raise MageError(f"unknown training stage {stage}")
 
     def _stage1(self, x_BHD, cond_BD) -> dict:

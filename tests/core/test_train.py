@@ -150,3 +150,40 @@ def test_cli_trains_tiny_preset_on_a_generated_dataset(tmp_path, monkeypatch, ca
     assert main(["ckpt", "info", str(tmp_path / "bad.pt")]) == 2
     assert main(["train", "--dataset", "no/such/dataset-v0", "--preset", "tiny"]) == 2
     assert "mage: error:" in capsys.readouterr().err
+
+
+def test_stage2_fits_inverse_dynamics_on_its_larger_batch(tmp_path):
+    """Stage 2 samples inv_batch_size segments: the transformer sees the first batch_size, L_inv all of them."""
+    task, episodes = umaze_episodes()
+    cfg = _steps(micro_config(), 2, 3, 2, batch_size=4, inv_batch_size=12)
+    ds = make_segment_dataset(list(episodes), task, cfg)
+    requested = []
+
+    def batch_fn(rng, b):
+        requested.append(b)
+        return ds.sample(b, rng)
+
+    train_mage(cfg, list(episodes), task, out_path=tmp_path / "m.pt", progress=False, batch_fn=batch_fn)
+    assert requested == [4, 4, 12, 12, 12, 4, 4]
+
+    from mage_core.model.mage import MAGE
+
+    model = MAGE(cfg.model)
+    model.ce_batch = 4
+    seen = {}
+    model.transformer.register_forward_hook(lambda m, args, out: seen.__setitem__("transformer", len(args[0])))
+    model.inv.register_forward_hook(lambda m, args, out: seen.__setitem__("inv", len(args[0])))
+    out = model(ds.sample(12, np.random.default_rng(0)), 2)
+    assert seen == {"transformer": 4, "inv": 12} and torch.isfinite(out["loss"])
+
+
+def test_stage3_can_be_skipped(tmp_path):
+    task, episodes = umaze_episodes()
+    cfg = _steps(micro_config(), 3, 3, 0)
+    events = []
+    train_mage(cfg, list(episodes), task, out_path=tmp_path / "m.pt", sink=EventSink(None, [events.append]),
+               progress=False)
+    ends = [e["stage"] for e in events if e["event"] == "stage_end"]
+    assert ends == [1, 2] and not [e for e in events if e["event"] == "step" and e["stage"] == 3]
+    ck = load_checkpoint(tmp_path / "m.pt")
+    assert ck["train_state"]["done"] and ck["config"]["train"]["stage3_steps"] == 0
