@@ -39,7 +39,7 @@ def register(sub) -> None:
     q.add_argument("--episodes", type=int, default=10, help="evaluation episodes per trained checkpoint (default 10)")
     q.add_argument("--tune-episodes", type=int, default=5,
                    help="return-conditioned methods (MAGE, DT): episodes per candidate target when choosing the target "
-                        "from 0.6-1.0 x the default on held-out seeds (seed + 1000); 0 = use each method's default "
+                        "from 0.4-1.0 x the default on held-out seeds (seed + 1000); 0 = use each method's default "
                         "target (default 5)")
     q.add_argument("--dataset", default=None, help="dataset id override (default: each task's default dataset)")
     q.add_argument("--cache", default="runs/bench-quality", help="where checkpoints are cached and reused")
