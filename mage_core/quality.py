@@ -72,9 +72,8 @@ def tune_target(path: Path, seed: int, episodes: int, **policy_kw) -> tuple[floa
         return None, {}
     tried = {}
     for frac in TUNE_FRACTIONS:
-        g = round(frac * default, 2)
-        ev = evaluate_checkpoint(path, episodes, seed + TUNE_SEED_OFFSET, rtg_target=g, **policy_kw)
-        tried[g] = float(np.mean(ev["normalised"]))
+        ev = evaluate_checkpoint(path, episodes, seed + TUNE_SEED_OFFSET, rtg_target=round(frac * default, 2), **policy_kw)
+        tried.setdefault(ev["target"], float(np.mean(ev["normalised"])))  # keyed by the target after range clamping
     return max(tried, key=tried.get), tried
 
 
