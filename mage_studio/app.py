@@ -23,7 +23,8 @@ def _size(text: str) -> tuple[int, int]:
 
 def _parse(argv):
     p = argparse.ArgumentParser(prog="mage-studio", description="MAGE Studio: the visual planning studio.")
-    p.add_argument("--task", default="pointmaze-umaze", help="built-in task shown at start")
+    p.add_argument("--task", default=None,
+                   help="built-in task shown at start (default: the --checkpoint's task, else pointmaze-umaze)")
     p.add_argument("--dataset", help="dataset id or path to load at start")
     p.add_argument("--checkpoint", help="checkpoint to load at start")
     p.add_argument("--events-log", metavar="JSONL", help="plot a past training run from its events file")
@@ -34,7 +35,23 @@ def _parse(argv):
     p.add_argument("--reset-layout", action="store_true", help="ignore the saved window layout")
     p.add_argument("--orbit", action="store_true", help="start in the orbit view instead of top-down")
     p.add_argument("--first-window-probe", action="store_true", help=argparse.SUPPRESS)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.task = args.task or _checkpoint_task(args.checkpoint) or "pointmaze-umaze"
+    return args
+
+
+def _checkpoint_task(path: str | None) -> str | None:
+    """The built-in task a checkpoint was trained for (None when unknown or unreadable: opening it reports why)."""
+    if not path:
+        return None
+    try:
+        from mage_core.checkpoint import load_checkpoint
+        from mage_core.tasks import TASKS
+
+        name = load_checkpoint(path).get("task")
+        return name if name in TASKS else None
+    except Exception:  # noqa: BLE001 - the Checkpoint dock shows the real error when the file is opened
+        return None
 
 
 def make_app(argv=None):

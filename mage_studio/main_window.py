@@ -301,14 +301,19 @@ class MainWindow(QMainWindow):
         except MageError as exc:
             self.report_error("Unknown task", str(exc))
             return
-        if self.session.planner is not None and getattr(self.session.planner, "task", None) is not None \
-                and self.session.planner.task.name != name:
-            self.statusBar().showMessage(f"The loaded checkpoint is for {self.session.planner.task.name}; "
-                                         f"showing {name} without it", 6000)
-            self.session.planner = None
-            self.lbl_model.setText("model: none")
+        self._drop_planner_unless(name)
         self.session.dataset = self.session.dataset if (self.session.dataset and self.session.dataset.task.name == name) else None
         self.session.set_task(task)
+
+    def _drop_planner_unless(self, task_name: str) -> None:
+        """Close a loaded checkpoint that was trained for another task than `task_name`, saying so."""
+        planner = self.session.planner
+        if planner is not None and getattr(planner, "task", None) is not None and planner.task.name != task_name:
+            self.statusBar().showMessage(f"The loaded checkpoint is for {planner.task.name}; showing {task_name} "
+                                         f"without it", 6000)
+            self.session.planner = None
+            self.session.plan = None
+            self.lbl_model.setText("model: none")
 
     def open_dataset_dialog(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open a Minari dataset folder")
@@ -328,6 +333,7 @@ class MainWindow(QMainWindow):
             return DatasetView(str(id_or_path), task, episodes, info, episode_rtg0(task, episodes))
 
         def done(ds: DatasetView):
+            self._drop_planner_unless(ds.task.name)
             self.session.set_dataset(ds)
             self._add_recent("datasets", ds.id)
 

@@ -268,3 +268,27 @@ def test_a_baseline_checkpoint_is_refused_with_a_clear_message(window, qtbot, ti
     assert "not a MAGE one" in win.errors[0]
     assert win.session.planner is None
     win.last_dialog.close()
+
+
+def test_checkpoint_for_another_task_switches_the_scene_and_a_mismatched_dataset_closes_it(
+        window, qtbot, tiny_dataset, tiny_checkpoint, tmp_path):
+    import torch
+
+    from mage_studio.app import _parse
+
+    ck = torch.load(tiny_checkpoint, weights_only=False)
+    ck["task"] = "pointmaze-medium"  # same observation layout, another maze
+    medium = tmp_path / "medium-tiny.pt"
+    torch.save(ck, medium)
+    assert _parse(["--checkpoint", str(medium)]).task == "pointmaze-medium"  # the start-up scene follows the file
+    assert _parse(["--checkpoint", str(medium), "--task", "pointmaze-large"]).task == "pointmaze-large"
+    assert _parse(["--checkpoint", str(tmp_path / "missing.pt")]).task == "pointmaze-umaze"
+
+    win = window
+    win.open_checkpoint(str(medium))
+    qtbot.waitUntil(lambda: win.session.plan is not None, timeout=30000)
+    assert win.session.task.name == "pointmaze-medium"
+    win.open_dataset(tiny_dataset)  # an umaze dataset: the medium checkpoint cannot plan there
+    qtbot.waitUntil(lambda: win.session.dataset is not None, timeout=20000)
+    assert win.session.task.name == "pointmaze-umaze" and win.session.planner is None
+    assert win.lbl_model.text() == "model: none"
