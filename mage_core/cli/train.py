@@ -16,8 +16,8 @@ def register(sub) -> None:
         "train", help="train a checkpoint (MAGE or a baseline)",
         description="Train a checkpoint on a local dataset. MAGE trains in three resumable stages: (1) the multi-scale "
         "trajectory autoencoder, (2) the multi-scale transformer + latent inverse dynamics on frozen tokens, "
-        "(3) end-to-end refinement through a Gumbel-Softmax relaxation (off in the small preset, where it lowered the maze scores; --stage3-steps N turns it on). Progress goes to stderr; --events writes "
-        "JSON-lines events. Under torchrun (WORLD_SIZE > 1) training is data parallel.",
+        "(3) end-to-end refinement through a Gumbel-Softmax relaxation (off in the small preset, where it lowered the "
+        "maze scores; --stage3-steps N turns it on). Progress goes to stderr; --events writes JSON-lines events. Under torchrun (WORLD_SIZE > 1) training is data parallel.",
         epilog="examples:\n  mage data make pointmaze-umaze && mage train --task pointmaze-umaze\n"
         "  mage train --task pointmaze-umaze --preset tiny --out /tmp/ckpts --events -\n"
         "  mage train --resume checkpoints/pointmaze-umaze-mage.pt\n"
