@@ -152,8 +152,9 @@ class RunDock(StudioDock):
         self.loop = loop
         self.studio.show_run_state(loop, res)
         tag = "✓ at goal" if res.success else ""
-        self.lbl_status.setText(f"step {loop.t}/{loop.horizon} · return {loop.reward_sum:.0f} · "
-                                f"RTG cond {loop.rtg_target - loop.reward_sum + loop.t:.0f} {tag}")
+        plan = getattr(loop, "last_plan", None)  # the condition the model actually got (range and ceiling applied)
+        cond = plan.condition_rtg if plan is not None else loop.rtg_target - loop.reward_sum + loop.t
+        self.lbl_status.setText(f"step {loop.t}/{loop.horizon} · return {loop.reward_sum:.0f} · RTG cond {cond:.0f} {tag}")
         if res.done:
             self.set_playing(False)
             self.lbl_status.setText(self.lbl_status.text() + " · episode over")
