@@ -233,10 +233,11 @@ class Viewport(QWidget):
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
             p.drawImage(self._image_rect(), self.image)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        if self.legend:
-            self._paint_legend(p)
+        hud_right = 0.0
         if self.hud_text:
-            self._paint_box(p, QPointF(12, 12), [self.hud_text])
+            hud_right = self._paint_box(p, QPointF(12, 12), [self.hud_text])
+        if self.legend:
+            self._paint_legend(p, hud_right)
         if self.message or self.image is None:
             p.setPen(QColor(230, 230, 235))
             f = QFont(self.font())
@@ -245,7 +246,8 @@ class Viewport(QWidget):
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.message or "Loading scene…")
         p.end()
 
-    def _paint_box(self, p: QPainter, at: QPointF, lines: list[str]) -> None:
+    def _paint_box(self, p: QPainter, at: QPointF, lines: list[str]) -> float:
+        """A translucent text box at `at`; returns its right edge (where the legend must not start)."""
         fm = p.fontMetrics()
         w = max(fm.horizontalAdvance(s) for s in lines) + 20
         h = fm.height() * len(lines) + 12
@@ -255,13 +257,18 @@ class Viewport(QWidget):
         p.setPen(QColor(235, 238, 245))
         for i, s in enumerate(lines):
             p.drawText(QPointF(at.x() + 10, at.y() + 6 + fm.ascent() + i * fm.height()), s)
+        self._hud_box = QRectF(at.x(), at.y(), w, h)
+        return at.x() + w
 
-    def _paint_legend(self, p: QPainter) -> None:
+    def _paint_legend(self, p: QPainter, hud_right: float = 0.0) -> None:
         fm = p.fontMetrics()
         rows = self.legend
         w = max(fm.horizontalAdvance(s) for s, _ in rows) + 44
         h = fm.height() * len(rows) + 14
         x0, y0 = self.width() - w - 12, 12
+        if hud_right > x0 - 8:  # a long HUD line reaches the legend's corner: put the legend under it
+            y0 = self._hud_box.bottom() + 8
+        self._legend_box = QRectF(x0, y0, w, h)
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(QColor(15, 18, 25, 190))
         p.drawRoundedRect(QRectF(x0, y0, w, h), 6, 6)

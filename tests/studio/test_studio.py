@@ -292,3 +292,16 @@ def test_checkpoint_for_another_task_switches_the_scene_and_a_mismatched_dataset
     qtbot.waitUntil(lambda: win.session.dataset is not None, timeout=20000)
     assert win.session.task.name == "pointmaze-umaze" and win.session.planner is None
     assert win.lbl_model.text() == "model: none"
+
+
+def test_a_long_hud_line_pushes_the_legend_down_instead_of_covering_it(window):
+    from PySide6.QtGui import QColor
+
+    vp = window.viewport
+    vp.legend = [(f"scale {k} · {k} tokens", QColor(200, 100, 50)) for k in range(1, 9)]
+    vp.hud_text = "short"
+    vp.grab()
+    assert vp._legend_box.top() == 12  # room enough: legend in its corner
+    vp.hud_text = "pointmaze-large · RTG target 600 → condition 499 (feasible from here) · " * 3
+    vp.grab()
+    assert not vp._hud_box.intersects(vp._legend_box) and vp._legend_box.top() > vp._hud_box.bottom()
