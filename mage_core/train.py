@@ -83,6 +83,17 @@ def init_distributed(device: torch.device) -> tuple[DistInfo, torch.device]:
     return info, device
 
 
+def shutdown_distributed(synchronise: bool = True) -> None:
+    """Leave the process group (if any) so that no rank exits while another still talks to it: a barrier first when
+    every rank finished normally (after an error one rank may never arrive), then destroy_process_group."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        if synchronise:
+            dist.barrier()
+        dist.destroy_process_group()
+
+
 def configure_cpu_threads(requested: int, dist_info: DistInfo | None = None) -> int:
     """Set torch's CPU threads: `requested`, or (0 = auto) all cores but one shared among the DDP processes.
     Leaving a core free matters: an oversubscribed OpenMP pool is several times slower than a single thread."""

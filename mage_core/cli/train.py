@@ -75,20 +75,23 @@ def _out_path(args, task_name: str) -> Path:
 
 
 def cmd_train(args) -> int:
-    from mage_core.train import EventSink
+    from mage_core.train import EventSink, shutdown_distributed
 
     sink = EventSink(args.events)
     log = sys.stderr if args.events == "-" else sys.stdout
+    ok = False
     try:
         if args.algo != "mage":
             path = _train_baseline(args, sink)
         else:
             path = _train_mage(args, sink)
+        ok = True
     except MageError as exc:
         sink.emit("error", message=str(exc))
         raise
     finally:
         sink.close()
+        shutdown_distributed(synchronise=ok)  # under torchrun: leave the process group cleanly
     print(f"checkpoint written to {path}", file=log)
     return 0
 

@@ -41,7 +41,9 @@ def _worker(rank: int, port: int, out_dir: str, steps: tuple, fixed: bool):
     train_mage(cfg, list(episodes), task, out_path=os.path.join(out_dir, "ddp.pt"), sink=sink, progress=False,
                batch_fn=(lambda rng, b: batches[rank]) if fixed else None)
     sink.close()
-    torch.distributed.destroy_process_group()
+    from mage_core.train import shutdown_distributed
+
+    shutdown_distributed()  # barrier, then leave: no rank tears gloo down while the other still uses it
 
 
 def _free_port() -> int:
