@@ -200,13 +200,14 @@ class PlannerPolicy:
     for the best the data shows rather than for a return no demonstration ever reached from there.
 
     executor "inverse" (the paper's, default) executes a_0 = I(sum_k z_k). executor "track" (maze tasks) decodes the
-    plan and steers to the planned position `track_ahead` steps ahead with the dataset's PD controller — how
+    plan and steers to the planned position `track_ahead` steps ahead (default 3/16 of the horizon: 12 for H = 64, 24
+    for H = 128, where 12 stalled the agent on pointmaze-large) with the dataset's PD controller — how
     Diffuser's maze2d setup follows its plans. With replan_every = n > 1 the steps between replans follow the last
     plan: its decoded actions under the (R, s, a) ablation, else PD tracking of its planned positions (mazes).
     """
 
     def __init__(self, planner: Planner, rtg_target: float, replan_every: int = 1, seed=None,
-                 executor: str = "inverse", track_ahead: int = 12):
+                 executor: str = "inverse", track_ahead: int | None = None):
         if replan_every < 1:
             raise MageError("replan_every must be at least 1")
         if executor not in EXECUTORS:
@@ -216,7 +217,8 @@ class PlannerPolicy:
         if replan_every > 1 and not (planner.model_actions or planner.task.is_maze):
             raise MageError("replanning every n > 1 steps needs a model trained with --model-actions or a maze task")
         self.planner, self.target, self.replan_every, self.seed = planner, float(rtg_target), replan_every, seed
-        self.executor, self.track_ahead = executor, int(track_ahead)
+        self.executor = executor
+        self.track_ahead = int(track_ahead) if track_ahead is not None else max(1, round(3 * planner.horizon / 16))
         self.reset(1)
 
     def reset(self, n_envs: int) -> None:

@@ -145,5 +145,7 @@ def test_track_executor_steers_to_the_planned_position(planner):
     pol.reset(1)
     a = pol.act(obs, np.zeros(1))
     np.testing.assert_allclose(a[0], pd_action(obs[0, :2], obs[0, 2:4], pol._plan_x[0, 5, 1:3]), atol=1e-6)
+    default = PlannerPolicy(planner, 250.0, executor="track")  # lookahead scales with the plan's horizon
+    assert default.track_ahead == max(1, round(3 * planner.horizon / 16))
     with pytest.raises(MageError, match="unknown executor"):
         PlannerPolicy(planner, 250.0, executor="teleport")
