@@ -44,7 +44,7 @@ class TrainConfig:
     stage1_steps: int = 1500  # autoencoder steps
     stage2_steps: int = 2000  # transformer + inverse-dynamics steps on frozen tokens
     stage3_steps: int = 0  # end-to-end refinement steps (Gumbel-Softmax); off in the small preset: it lowered the
-    #                        maze scores we measured (docs/BENCHMARKS.md, "Training stage 3"); --stage3-steps N turns it on
+    #                        maze scores we measured (docs/BENCHMARKS.md, "Inverse dynamics and stage 3"); --stage3-steps N turns it on
     batch_size: int = 32  # segments per step (per process under DDP)
     inv_batch_size: int = 256  # stage 2: segments per step for L_inv on the cheap frozen-token latents (the transformer's
     #                            cross-entropy uses the first batch_size of them); 0 = batch_size

@@ -1,7 +1,6 @@
 """`mage bench quality`: train (or reuse) every method on every task and score them side by side, same evaluator."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -41,38 +40,37 @@ def train_if_missing(path: Path, task: str, algo: str, seed: int, preset: str, d
 
 
 def default_target(policy) -> float | None:
-    """The episode return target an RTG-conditioned policy acts for by default (None: the method takes no target)."""
-    if hasattr(policy, "rtg") and hasattr(policy.rtg, "target"):  # Decision Transformer
-        return float(policy.rtg.target)
-    target = getattr(policy, "target", None)  # MAGE's PlannerPolicy
+    """The episode return target an RTG-conditioned policy (MAGE, DT) acts for; None for methods that take none."""
+    target = getattr(policy, "target", None)
     return None if target is None else float(target)
 
 
-def evaluate_checkpoint(path: Path, episodes: int, seed: int, rtg_target: float | None = None, **policy_kw) -> dict:
+def evaluate_checkpoint(ckpt, episodes: int, seed: int, rtg_target: float | None = None, **policy_kw) -> dict:
+    """Score one checkpoint (a path or an already loaded dict) on the evaluation protocol."""
     from mage_core.evaluate import evaluate
     from mage_core.policies import checkpoint_ref_scores, load_policy
 
-    policy, task, meta = load_policy(str(path), rtg_target=rtg_target, seed=seed, **policy_kw)
+    policy, task, meta = load_policy(ckpt, rtg_target=rtg_target, seed=seed, **policy_kw)
     ref = checkpoint_ref_scores(meta, task)
     if ref is None:
-        raise MageError(f"{path}: no reference scores in the checkpoint or its dataset; cannot normalise")
+        raise MageError(f"{task.name} checkpoint: no reference scores in it or its dataset; cannot normalise")
     res = evaluate(task, policy, episodes=episodes, seeds=(seed,), ref_scores=ref)
     return dict(returns=res.returns, successes=res.successes, ref=list(ref), mean=res.mean, target=default_target(policy),
                 normalised=[float(v) for v in res.normalise(res.returns)])
 
 
-def tune_target(path: Path, seed: int, episodes: int, **policy_kw) -> tuple[float | None, dict]:
+def tune_target(ckpt, seed: int, episodes: int, **policy_kw) -> tuple[float | None, dict]:
     """Pick the return target of an RTG-conditioned method the way DT's authors pick theirs per environment: try
     TUNE_FRACTIONS of its default target on held-out seeds (seed + TUNE_SEED_OFFSET) and keep the best mean score.
     Returns (target, {target: normalised mean}); (None, {}) for methods that take no target."""
     from mage_core.policies import load_policy
 
-    default = default_target(load_policy(str(path), seed=seed, **policy_kw)[0])
+    default = default_target(load_policy(ckpt, seed=seed, **policy_kw)[0])
     if default is None:
         return None, {}
     tried = {}
     for frac in TUNE_FRACTIONS:
-        ev = evaluate_checkpoint(path, episodes, seed + TUNE_SEED_OFFSET, rtg_target=round(frac * default, 2), **policy_kw)
+        ev = evaluate_checkpoint(ckpt, episodes, seed + TUNE_SEED_OFFSET, rtg_target=round(frac * default, 2), **policy_kw)
         tried.setdefault(ev["target"], float(np.mean(ev["normalised"])))  # keyed by the target after range clamping
     return max(tried, key=tried.get), tried
 
@@ -81,6 +79,7 @@ def run_quality(args) -> dict:
     import torch
 
     from mage_core.bench import machine, write_json
+    from mage_core.checkpoint import load_checkpoint
 
     torch.set_num_threads(1)
     tasks = [t for t in args.tasks.split(",") if t]
@@ -95,12 +94,13 @@ def run_quality(args) -> dict:
                 path = checkpoint_path(cache, task, base, seed)
                 print(f"[{task} {algo} seed {seed}] {'reusing' if path.is_file() else 'training'} {path}", file=sys.stderr)
                 train_s.append(train_if_missing(path, task, base, seed, args.preset, args.dataset, args.steps_scale, 1))
+                ckpt = load_checkpoint(path)  # once: tuning and the evaluation reuse it
                 target, tried = (None, {})
                 if args.tune_episodes > 0:
-                    target, tried = tune_target(path, seed, args.tune_episodes, **policy_kw)
+                    target, tried = tune_target(ckpt, seed, args.tune_episodes, **policy_kw)
                     if tried:
                         print(f"[{task} {algo} seed {seed}] target tuning {tried} -> {target}", file=sys.stderr)
-                ev = evaluate_checkpoint(path, args.episodes, seed, rtg_target=target, **policy_kw)
+                ev = evaluate_checkpoint(ckpt, args.episodes, seed, rtg_target=target, **policy_kw)
                 norm += ev["normalised"]
                 targets.append(ev["target"])
                 tuning.append({str(g): v for g, v in tried.items()})

@@ -155,6 +155,11 @@ class DTPolicy:
         self.act_dim = len(normaliser.a_mean_A)
         self.reset(1)
 
+    @property
+    def target(self) -> float:
+        """The episode return target G this policy acts for (the same attribute as MAGE's PlannerPolicy)."""
+        return self.rtg.target
+
     def reset(self, n_envs: int) -> None:
         self.rtg.reset(n_envs)
         self.n = n_envs

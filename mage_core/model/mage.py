@@ -148,7 +148,7 @@ class MAGE(nn.Module):
             inv = F.mse_loss(self.inv(q.fhat_cum_list[-1], cond_BD).float(), batch.a_BA)
             return {"loss": ce + inv, "ce": ce.detach(), "inv": inv.detach(), "token_acc_K": acc_K}
         if stage == 3:
-            return self._stage3(logits_BLV, ce, acc_K, cond_BD[:nb], batch.a_BA[:nb])
+            return self._stage3(logits_BLV, ce, acc_K, cond_BD, batch.a_BA)
         raise MageError(f"unknown training stage {stage}")
 
     def _stage1(self, x_BHD, cond_BD) -> dict:
