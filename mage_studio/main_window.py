@@ -311,8 +311,7 @@ class MainWindow(QMainWindow):
         if planner is not None and getattr(planner, "task", None) is not None and planner.task.name != task_name:
             self.statusBar().showMessage(f"The loaded checkpoint is for {planner.task.name}; showing {task_name} "
                                          f"without it", 6000)
-            self.session.planner = None
-            self.session.plan = None
+            self.session.close_planner()
             self.lbl_model.setText("model: none")
 
     def open_dataset_dialog(self) -> None:

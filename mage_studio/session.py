@@ -155,6 +155,10 @@ class Session(QObject):
         self.condition_changed.emit()
         self.request_replan()
 
+    def close_planner(self) -> None:
+        """Forget the loaded checkpoint and its plan (e.g. when the scene switches to a task it was not trained for)."""
+        self.planner, self.planner_path, self.plan = None, None, None
+
     def default_rtg(self) -> float:
         """The dataset's default target when one is loaded, else 3/4 of the planner's RTG range."""
         if self.dataset is not None:
