@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import importlib
 
+from mage_core.baselines import ALGOS as BASELINE_ALGOS  # algorithms implemented in mage_core.baselines.<algo>
 from mage_core.errors import MageError
-
-BASELINE_ALGOS = ("bc", "dt", "diffuser")  # algorithms implemented in mage_core.baselines.<algo>
 
 
 def checkpoint_ref_scores(meta: dict, task) -> tuple | None:

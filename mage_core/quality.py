@@ -35,7 +35,8 @@ def train_if_missing(path: Path, task: str, algo: str, seed: int, preset: str, d
     t0 = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
-        raise MageError(f"training {algo} on {task} failed: {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
+        last = ((r.stderr or r.stdout).strip().splitlines() or ["(no output)"])[-1]
+        raise MageError(f"training {algo} on {task} failed: {last}")
     return time.perf_counter() - t0
 
 
@@ -82,8 +83,17 @@ def run_quality(args) -> dict:
     from mage_core.checkpoint import load_checkpoint
 
     torch.set_num_threads(1)
+    from mage_core.baselines import ALGOS as BASELINE_ALGOS
+    from mage_core.tasks import get_task
+
     tasks = [t for t in args.tasks.split(",") if t]
     algos = [a for a in args.algos.split(",") if a]
+    for t in tasks:
+        get_task(t)  # unknown task: a clear error before anything is trained
+    unknown = [a for a in algos if a not in ("mage", *VARIANTS, *BASELINE_ALGOS)]
+    if unknown:
+        raise MageError(f"unknown method(s) {', '.join(unknown)}; known: mage, {', '.join(VARIANTS)}, "
+                        f"{', '.join(BASELINE_ALGOS)}")
     cache = Path(args.cache)
     results = {}
     for task in tasks:

@@ -1,6 +1,8 @@
 """`mage train`: train a MAGE (or baseline) checkpoint on a task's dataset, with resume, events and ablations."""
 from __future__ import annotations
 
+import argparse
+
 import sys
 from pathlib import Path
 
@@ -41,10 +43,10 @@ def register(sub) -> None:
     steps = p.add_argument_group("steps and batch")
     steps.add_argument("--steps-scale", type=float, default=1.0, metavar="F",
                        help="multiply every stage's step count by F (e.g. 0.1 for a quick try)")
-    steps.add_argument("--stage1-steps", type=int, metavar="N", help="MAGE autoencoder steps")
-    steps.add_argument("--stage2-steps", type=int, metavar="N", help="MAGE transformer + inverse-dynamics steps")
-    steps.add_argument("--stage3-steps", type=int, metavar="N", help="MAGE refinement steps (0 = skip stage 3; the small preset's default)")
-    steps.add_argument("--steps", type=int, metavar="N", help="total steps for baselines (MAGE: use --stageN-steps)")
+    steps.add_argument("--stage1-steps", type=_steps_arg, metavar="N", help="MAGE autoencoder steps")
+    steps.add_argument("--stage2-steps", type=_steps_arg, metavar="N", help="MAGE transformer + inverse-dynamics steps")
+    steps.add_argument("--stage3-steps", type=_steps_arg, metavar="N", help="MAGE refinement steps (0 = skip stage 3; the small preset's default)")
+    steps.add_argument("--steps", type=_steps_arg, metavar="N", help="total steps for baselines (MAGE: use --stageN-steps)")
     steps.add_argument("--batch-size", type=int, metavar="B", help="segments per step (per process)")
     steps.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: all cores but one)")
     abl = p.add_argument_group("MAGE ablations")
@@ -72,6 +74,17 @@ def _out_path(args, task_name: str) -> Path:
     if args.resume:
         return Path(args.resume)
     return Path("checkpoints") / f"{task_name}-{args.algo}.pt"
+
+
+def _steps_arg(text: str) -> int:
+    """argparse type for step counts: a whole number >= 0."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of steps, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"step counts cannot be negative (got {n})")
+    return n
 
 
 def cmd_train(args) -> int:

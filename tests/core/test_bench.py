@@ -45,3 +45,10 @@ def test_bench_quality_and_latency_tiny(umaze_dataset, tmp_path):
     assert r.returncode == 0, r.stderr
     d = json.loads(lat.read_text())
     assert {row["algo"] for row in d["rows"]} == {"bc", "mage"} and "mage/bc" in d["ratios"]
+
+
+def test_bench_quality_refuses_unknown_tasks_and_methods_before_training(tmp_path):
+    for args, msg in ((("--tasks", "pointmaze-nope"), "unknown task"), (("--algos", "mage,ppo"), "unknown method")):
+        r = _mage("bench", "quality", *args, "--cache", tmp_path / "cache", "--out", tmp_path / "q.json")
+        assert r.returncode == 2 and msg in r.stderr
+        assert not (tmp_path / "cache").exists()

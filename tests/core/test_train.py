@@ -187,3 +187,11 @@ def test_stage3_can_be_skipped(tmp_path):
     assert ends == [1, 2] and not [e for e in events if e["event"] == "step" and e["stage"] == 3]
     ck = load_checkpoint(tmp_path / "m.pt")
     assert ck["train_state"]["done"] and ck["config"]["train"]["stage3_steps"] == 0
+
+
+def test_cli_refuses_negative_step_counts(capsys):
+    from mage_core.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--task", "pointmaze-umaze", "--stage3-steps", "-5"])
+    assert exc.value.code == 2 and "cannot be negative" in capsys.readouterr().err
