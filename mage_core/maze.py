@@ -1,4 +1,4 @@
-"""Maze geometry for PointMaze tasks: cell/xy conversion, wall tests, value-iteration waypoints and the PD expert."""
+"""Maze geometry shared by the maze suites: maps, cell/xy conversion, wall tests, value-iteration waypoints, PD expert."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,10 +6,20 @@ from dataclasses import dataclass
 import numpy as np
 
 WALL = 1
-CELL_SIZE = 1.0  # maze_size_scaling used by every PointMaze task here
+CELL_SIZE = 1.0  # maze_size_scaling of PointMaze (AntMaze uses 4)
 GOAL_RADIUS = 0.45  # distance at which PointMaze pays its sparse reward
 BALL_RADIUS = 0.1  # radius of the point agent's sphere geom
 KP, KD = 10.0, -1.0  # D4RL/pointmaze PD controller gains: a = clip(KP (wp - pos) + KD vel)
+
+
+U_MAZE = [[1, 1, 1, 1, 1], [1, 0, 0, 0, 1], [1, 1, 1, 0, 1], [1, 0, 0, 0, 1], [1, 1, 1, 1, 1]]
+MEDIUM_MAZE = [[1, 1, 1, 1, 1, 1, 1, 1], [1, 0, 0, 1, 1, 0, 0, 1], [1, 0, 0, 1, 0, 0, 0, 1], [1, 1, 0, 0, 0, 1, 1, 1],
+               [1, 0, 0, 1, 0, 0, 0, 1], [1, 0, 1, 0, 0, 1, 0, 1], [1, 0, 0, 0, 1, 0, 0, 1], [1, 1, 1, 1, 1, 1, 1, 1]]
+LARGE_MAZE = [[1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1],
+              [1, 0, 1, 1, 0, 1, 0, 1, 0, 1, 0, 1], [1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1],
+              [1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 0, 1], [1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1],
+              [1, 1, 0, 1, 0, 1, 0, 1, 0, 1, 1, 1], [1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1],
+              [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]]
 
 
 def _is_wall(v) -> bool:
@@ -21,22 +31,23 @@ class MazeGeometry:
     """A maze map (rows of 0/1 or 'g'/'r' markers) with conversions between cells and world xy."""
 
     maze_map: list  # rows of cells, 1 = wall; strings 'g'/'r'/'c' mark goal/reset cells as gymnasium-robotics does
+    cell_size: float = CELL_SIZE  # world units per cell (gymnasium-robotics' maze_size_scaling)
 
     def __post_init__(self):
         self.walls_RC = np.array([[1 if _is_wall(v) else 0 for v in row] for row in self.maze_map], dtype=np.int8)
         self.n_rows, self.n_cols = self.walls_RC.shape
-        self.x_center = self.n_cols / 2 * CELL_SIZE
-        self.y_center = self.n_rows / 2 * CELL_SIZE
+        self.x_center = self.n_cols / 2 * self.cell_size
+        self.y_center = self.n_rows / 2 * self.cell_size
         self._dist_cache: dict[tuple[int, int], np.ndarray] = {}
 
     # ---- conversions -------------------------------------------------------------------------
     def cell_to_xy(self, rc) -> np.ndarray:
         r, c = int(rc[0]), int(rc[1])
-        return np.array([(c + 0.5) * CELL_SIZE - self.x_center, self.y_center - (r + 0.5) * CELL_SIZE])
+        return np.array([(c + 0.5) * self.cell_size - self.x_center, self.y_center - (r + 0.5) * self.cell_size])
 
     def xy_to_cell(self, xy) -> tuple[int, int]:
-        r = int(np.floor((self.y_center - xy[1]) / CELL_SIZE))
-        c = int(np.floor((xy[0] + self.x_center) / CELL_SIZE))
+        r = int(np.floor((self.y_center - xy[1]) / self.cell_size))
+        c = int(np.floor((xy[0] + self.x_center) / self.cell_size))
         return r, c
 
     def extent(self) -> tuple[float, float, float, float]:
@@ -62,8 +73,8 @@ class MazeGeometry:
             for dc in (-1, 0, 1):
                 rr, cc = r + dr, c + dc
                 if (dr or dc) and 0 <= rr < self.n_rows and 0 <= cc < self.n_cols and self.walls_RC[rr, cc]:
-                    lo = self.cell_to_xy((rr, cc)) - CELL_SIZE / 2
-                    hi = lo + CELL_SIZE
+                    lo = self.cell_to_xy((rr, cc)) - self.cell_size / 2
+                    hi = lo + self.cell_size
                     nearest = np.clip(xy, lo, hi)
                     if np.linalg.norm(np.asarray(xy) - nearest) < margin:
                         return False

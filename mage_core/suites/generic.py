@@ -1,0 +1,74 @@
+"""The generic suite: any gymnasium MuJoCo env no other suite claims — trains, evaluates, plans, plots, and poses the
+robot where the observation is the env's positions then velocities (the standard MuJoCo layout)."""
+from __future__ import annotations
+
+import numpy as np
+
+from mage_core.suites.base import Suite, Task
+
+ROOT_BODY = 1  # body 1 is the robot's root (torso) in the standard MuJoCo envs; body 0 is the world
+
+
+def _layout(model, obs_dim: int) -> int | None:
+    """How many leading qpos entries the observation leaves out (0-2, e.g. a walker's x), or None if it is not
+    [qpos[skip:], qvel]."""
+    skip = int(model.nq) + int(model.nv) - int(obs_dim)
+    return skip if 0 <= skip <= 2 else None
+
+
+class GenericSuite(Suite):
+    """Fallback for Minari datasets of MuJoCo envs without a dedicated suite (Hopper, HalfCheetah, Walker2d, ...)."""
+
+    name = "generic"
+    title = "MuJoCo (generic)"
+
+    def claims(self, env_id, spec, meta) -> bool:
+        return True  # the registry asks it last
+
+    def can_pose(self, task, model, obs_dim) -> bool:
+        return model is not None and _layout(model, obs_dim) is not None
+
+    def pose(self, task, model, data, obs_D) -> None:
+        import mujoco
+
+        skip = _layout(model, len(obs_D))
+        nq = int(model.nq)
+        data.qpos[skip:] = np.asarray(obs_D[: nq - skip], np.float64)
+        data.qvel[:] = np.asarray(obs_D[nq - skip: nq - skip + int(model.nv)], np.float64)
+        mujoco.mj_kinematics(model, data)
+
+    def pose_path(self, task, model, states_HD) -> list[np.ndarray]:
+        """qpos per planned step; positions the observation leaves out (a walker's x, y) are integrated from the
+        planned velocities so ghosts move along the plan instead of piling up at the origin."""
+        import mujoco
+
+        data = mujoco.MjData(model)
+        skip = _layout(model, states_HD.shape[-1])
+        dt = float(model.opt.timestep) * int(task.params.get("frame_skip", 1))
+        out, free = [], np.zeros(skip or 0)
+        for s in states_HD:
+            self.pose(task, model, data, s)
+            if skip:
+                data.qpos[:skip] = free
+                free = free + data.qvel[:skip] * dt
+            out.append(data.qpos.copy())
+        return out
+
+    def key_point_names(self, task) -> tuple:
+        return ("torso",)
+
+    def key_points(self, task, model, states_HD) -> dict:
+        import mujoco
+
+        if model is None or not self.can_pose(task, model, states_HD.shape[-1]):
+            return {}
+        data = mujoco.MjData(model)
+        pts = []
+        for q in self.pose_path(task, model, states_HD):
+            data.qpos[:] = q
+            mujoco.mj_kinematics(model, data)
+            pts.append(data.xpos[min(ROOT_BODY, model.nbody - 1)].copy())
+        return {"torso": np.asarray(pts)}
+
+    def summary(self, task) -> str:
+        return "generic MuJoCo task: robot posed from [qpos, qvel] observations where they match, else plots only"
