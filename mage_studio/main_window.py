@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QToolBar
+from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QTabWidget, QToolBar
 
 from mage_core.errors import MageError
 from mage_core.render import Overlay, RenderConfig, plan_overlay
@@ -22,9 +22,14 @@ RECENT_MAX = 8  # entries kept in the recent-files menus
 DOCKS_FALLBACK_MS = 3000  # build the docks after this long even if no frame has been rendered yet
 PLANNER_THREADS = int(os.environ.get("MAGE_STUDIO_THREADS", "1"))  # torch CPU threads for batch-1 planning (more
 # threads only add synchronisation overhead at batch 1, and spin badly on a shared CPU)
-LEFT_DOCK_WIDTH = 320  # minimum width of the left docks (data, checkpoint, condition)
-RIGHT_DOCK_WIDTH = 380  # minimum width of the right docks (plan, run, train)
-SETTINGS_VERSION = 1  # bump when the dock layout changes incompatibly
+DOCK_MIN_WIDTH = 270  # minimum width of every dock (fits its controls at 1280x800)
+DOCK_WIDTH_FRACTION = 0.2  # default width of each dock column as a fraction of the window width ...
+DOCK_MAX_WIDTH = 480  # ... but never wider than this (4K: the viewport gets the rest)
+WINDOW_SCREEN_FRACTION = 0.92  # first-launch window size as a fraction of the screen's available area
+SETTINGS_VERSION = 2  # bump when the dock layout changes incompatibly (2: tabbed columns; v1 states could be all-hidden)
+# The default layout: two tabbed dock columns around the viewport; the first dock of each column is raised.
+LEFT_DOCKS = ("condition_dock", "data_dock", "checkpoint_dock")
+RIGHT_DOCKS = ("plan_dock", "run_dock", "train_dock")
 
 
 class MainWindow(QMainWindow):
@@ -43,6 +48,7 @@ class MainWindow(QMainWindow):
         self.docks_ready = False  # the docks are built on the first event-loop turn, after the window is up
         self.gc = MainThreadGC(self)  # Python's GC runs on this thread only (see MainThreadGC)
         self.session = Session(self)
+        import_scene_modules()  # before the render thread starts: it must never import them while we build widgets
         self.viewport = Viewport(self.render_config)
         self.setCentralWidget(self.viewport)
         if initial_task in TASKS:  # start building the scene on the render thread while the docks are made
@@ -53,11 +59,10 @@ class MainWindow(QMainWindow):
         self._initial_task = initial_task
         self._build_status_bar()
         self.statusBar().showMessage("Loading panels…")
+        self.ignore_saved_layout = False  # --reset-layout: start from the default layout, not the saved one
         geo = self.settings.value("window/geometry")
-        if isinstance(geo, (QByteArray, bytes)):
-            self.restoreGeometry(geo)
-        else:
-            self.resize(1480, 900)
+        if not (isinstance(geo, (QByteArray, bytes)) and self.restoreGeometry(geo)):
+            self.resize(*default_window_size(self.screen().availableGeometry().size()))
         # the scene first: the docks are built once the first frame is up (or after a short fallback delay)
         self.viewport.frame_painted.connect(self._first_frame)
         QTimer.singleShot(DOCKS_FALLBACK_MS, self._finish_setup)
@@ -84,23 +89,15 @@ class MainWindow(QMainWindow):
         self.plan_dock = PlanDock(self)
         self.run_dock = RunDock(self)
         self.train_dock = TrainDock(self)
-        L, R, B = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea, Qt.DockWidgetArea.BottomDockWidgetArea
-        self.addDockWidget(L, self.data_dock)
-        self.addDockWidget(L, self.checkpoint_dock)
-        self.tabifyDockWidget(self.data_dock, self.checkpoint_dock)
-        self.addDockWidget(L, self.condition_dock)
-        self.addDockWidget(R, self.plan_dock)
-        self.addDockWidget(R, self.run_dock)
-        self.addDockWidget(R, self.train_dock)
-        self.tabifyDockWidget(self.run_dock, self.train_dock)
-        self.data_dock.raise_()
-        self.run_dock.raise_()
-        for d in (self.data_dock, self.checkpoint_dock, self.condition_dock):
-            d.setMinimumWidth(LEFT_DOCK_WIDTH)
-        for d in (self.plan_dock, self.run_dock, self.train_dock):
-            d.setMinimumWidth(RIGHT_DOCK_WIDTH)
+        self.docks = [getattr(self, n) for n in LEFT_DOCKS + RIGHT_DOCKS]
+        for d in self.docks:
+            d.setMinimumWidth(DOCK_MIN_WIDTH)
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks
+                            | QMainWindow.DockOption.AllowNestedDocks)
+        self.setTabPosition(Qt.DockWidgetArea.AllDockWidgetAreas, QTabWidget.TabPosition.North)
 
         self._build_actions()
+        self.apply_default_layout()
         self._wire()
         self.set_task_by_name(self._initial_task)
         self._restore_settings()
@@ -164,9 +161,11 @@ class MainWindow(QMainWindow):
         v.addAction(self.act_coarser)
         v.addAction(self.act_finer)
         v.addSeparator()
-        for d in (self.data_dock, self.checkpoint_dock, self.condition_dock, self.plan_dock, self.run_dock, self.train_dock):
+        for d in self.docks:
             v.addAction(d.toggleViewAction())
-        v.addAction(self._action("Reset layout", None, self.reset_layout))
+        self.act_reset_layout = self._action("Reset layout", None, self.reset_layout,
+                                             tip="Show every panel and the toolbar in their default places")
+        self._view_menu = v
 
         r = m.addMenu("&Run")
         self.act_play = self._action("Play / pause", "Space", self.run_dock.toggle_play)
@@ -183,10 +182,14 @@ class MainWindow(QMainWindow):
         h = m.addMenu("&Help")
         h.addAction(self._action("Keyboard shortcuts", "F1", self.show_shortcuts))
 
-        tb = QToolBar("Main")
+        tb = QToolBar("Toolbar")
         tb.setObjectName("toolbar_main")
         tb.setMovable(False)
         self.addToolBar(tb)
+        self.toolbar = tb
+        v.addAction(tb.toggleViewAction())  # a hidden toolbar can always be brought back from the View menu
+        v.addSeparator()
+        v.addAction(self.act_reset_layout)
         for a in (self.act_open_ckpt, self.act_open_ds):
             tb.addAction(a)
         tb.addSeparator()
@@ -219,11 +222,40 @@ class MainWindow(QMainWindow):
 
     # ---- settings --------------------------------------------------------------------------------------------
     def _restore_settings(self) -> None:
-        self._default_state = self.saveState(SETTINGS_VERSION)
+        """The saved dock layout, unless --reset-layout asked for the default or the saved one is unusable."""
         state = self.settings.value("window/state")
-        if isinstance(state, (QByteArray, bytes)):
-            self.restoreState(state, SETTINGS_VERSION)
+        if not self.ignore_saved_layout and isinstance(state, (QByteArray, bytes)):
+            if not self.restoreState(state, SETTINGS_VERSION) or not self._layout_usable():
+                self.apply_default_layout()
         self._rebuild_recent()
+
+    def _layout_usable(self) -> bool:
+        """A restored layout is usable when the toolbar and at least one dock are shown (not hidden explicitly)."""
+        return not self.toolbar.isHidden() and any(not d.isHidden() for d in self.docks)
+
+    def apply_default_layout(self) -> None:
+        """Every dock docked, shown and in its default tab; the toolbar shown; columns sized so the viewport is the
+        largest thing on screen. Built step by step, never from a saveState() snapshot: one taken while the docks
+        were still being shown recorded them all as hidden (the old Reset layout that hid everything)."""
+        L, R = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+        for area, names in ((L, LEFT_DOCKS), (R, RIGHT_DOCKS)):
+            docks = [getattr(self, n) for n in names]
+            for d in docks:
+                d.setFloating(False)
+                self.addDockWidget(area, d)
+                d.show()
+            for d in docks[1:]:
+                self.tabifyDockWidget(docks[0], d)
+            docks[0].raise_()
+        self.toolbar.show()
+        self.menuBar().show()
+        self._size_dock_columns()
+        QTimer.singleShot(0, self._size_dock_columns)  # again once the docks are shown (sizes apply to shown docks)
+
+    def _size_dock_columns(self) -> None:
+        w = int(np.clip(DOCK_WIDTH_FRACTION * self.width(), DOCK_MIN_WIDTH, DOCK_MAX_WIDTH))
+        self.resizeDocks([getattr(self, LEFT_DOCKS[0]), getattr(self, RIGHT_DOCKS[0])], [w, w],
+                         Qt.Orientation.Horizontal)
 
     def save_settings(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
@@ -231,8 +263,11 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     def reset_layout(self) -> None:
-        self._finish_setup()
-        self.restoreState(self._default_state, SETTINGS_VERSION)
+        """View ▸ Reset layout (and --reset-layout before the docks exist): the default layout, always complete."""
+        if not self.docks_ready:  # start-up: do not build the docks early, just skip the saved layout
+            self.ignore_saved_layout = True
+            return
+        self.apply_default_layout()
 
     def recent(self, kind: str) -> list[str]:
         v = self.settings.value(f"recent/{kind}", [])
@@ -561,6 +596,31 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getSaveFileName(self, "Save viewport image", "mage-plan.png", "PNG (*.png)")
         if path:
             self.viewport.image.save(path) if self.viewport.image is not None else None
+
+
+def import_scene_modules() -> None:
+    """Import mujoco, gymnasium and gymnasium_robotics on the calling (GUI) thread, before any worker thread runs.
+
+    The render thread builds the first scene while the GUI thread builds the docks; when it was the first to import
+    gymnasium_robotics (hundreds of modules, its env registrations) the two threads raced in the import machinery
+    and `mage-studio --reset-layout` (which built the docks at once) died with a segmentation fault. Imported here
+    first, the render thread only finds them in sys.modules.
+    """
+    import gymnasium  # noqa: F401
+    import mujoco  # noqa: F401
+
+    try:
+        from mage_core.suites.base import import_robotics
+    except ImportError:  # an engine without suites
+        from mage_core.tasks import import_robotics
+    import_robotics()
+
+
+def default_window_size(screen: QSize) -> tuple[int, int]:
+    """First-launch window size: most of the screen's available area (1280x800 up to 4K), at least 960x640."""
+    w = max(min(int(screen.width() * WINDOW_SCREEN_FRACTION), screen.width()), 960)
+    h = max(min(int(screen.height() * WINDOW_SCREEN_FRACTION), screen.height()), 640)
+    return w, h
 
 
 def _warm_up(planner) -> None:
