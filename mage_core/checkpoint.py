@@ -67,19 +67,17 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     complete checkpoint of a supported format version."""
     path = Path(path)
     if not path.exists():
-        raise MageError(f"checkpoint {path} does not exist")
+        raise MageError(f"The checkpoint file {path} does not exist.")
     if path.is_dir():
-        raise MageError(f"checkpoint {path} is a directory, not a file")
+        raise MageError(f"{path} is a folder, not a checkpoint file.")
     if path.stat().st_size == 0:
-        raise MageError(f"checkpoint {path} is empty")
+        raise MageError(f"The checkpoint file {path} is empty (0 bytes).")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated zip, random bytes, pickled objects that are not allowed
-        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()] or [type(exc).__name__]
-        msg = next((ln for ln in lines if "Unsupported global" in ln), lines[0])
-        raise MageError(f"{path} is not a readable mage checkpoint (truncated or corrupt?): {msg[:200]}") from None
+        raise MageError(unreadable_checkpoint_text(path, exc)) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise MageError(f"{path} is not a mage checkpoint (no format={FORMAT!r} marker)")
+        raise MageError(f"{path} is a PyTorch file but not a mage checkpoint (it has no format={FORMAT!r} marker).")
     if ckpt.get("format_version") != FORMAT_VERSION:
         raise MageError(f"{path} has checkpoint format version {ckpt.get('format_version')}; this mage reads "
                         f"version {FORMAT_VERSION}")
@@ -87,6 +85,33 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     if missing:
         raise MageError(f"{path} is missing checkpoint fields: {', '.join(missing)}")
     return ckpt
+
+
+ZIP_MAGIC = b"PK\x03\x04"  # first bytes of every checkpoint torch.save writes (a zip archive)
+
+
+def unreadable_checkpoint_text(path, exc: BaseException) -> str:
+    """A full-sentence reason why torch could not read a file as a checkpoint, without torch's own advice (its
+    "re-run with weights_only=False" would execute whatever code the file holds)."""
+    import zipfile
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(ZIP_MAGIC))
+    except OSError as err:
+        return f"{path} cannot be read: {err.strerror or err}."
+    if head != ZIP_MAGIC:
+        return (f"{path} is not a checkpoint: it is not a PyTorch archive. Open a .pt file written by `mage train` "
+                f"or the studio's Train panel.")
+    if not zipfile.is_zipfile(path):
+        return (f"{path} is truncated or corrupt: the end of its archive is missing. It was probably copied or "
+                f"downloaded only in part, or written by a process that was killed; copy it again or retrain.")
+    text = str(exc)
+    if "weights_only" in text.lower() or "unsupported" in text.lower() or "unpickl" in type(exc).__name__.lower():
+        return (f"{path} holds Python objects other than weights and plain data, so it was not written by mage. "
+                f"For safety mage only loads weights-only checkpoints.")
+    return f"{path} is a damaged archive that cannot be read as a checkpoint; copy it again or retrain."
 
 
 def check_compatible(ckpt: dict, obs_dim: int, act_dim: int) -> None:

@@ -14,7 +14,7 @@ from mage_core.errors import MageError
 from mage_core.render import Overlay, RenderConfig, plan_overlay
 from mage_core.tasks import TASKS, get_task
 from mage_studio.docks.base import configure_pyqtgraph
-from mage_studio.qt_util import MainThreadGC, error_text, show_error
+from mage_studio.qt_util import MainThreadGC, as_sentence, error_text, show_error
 from mage_studio.session import DatasetView, Session, episode_rtg0
 from mage_studio.viewport import Viewport, legend_rows
 
@@ -317,6 +317,7 @@ class MainWindow(QMainWindow):
     # ---- errors / status -------------------------------------------------------------------------------------
     def report_error(self, title: str, message: str) -> None:
         """A clear, non-blocking dialog plus a status-bar line; the window keeps working."""
+        message = as_sentence(message)
         self.errors.append(f"{title}: {message}")
         self.statusBar().showMessage(f"{title}: {message}", 10000)
         self.last_dialog = show_error(self, title, message)
@@ -398,7 +399,7 @@ class MainWindow(QMainWindow):
 
         def job():
             if not Path(path).is_file():
-                raise MageError(f"no checkpoint file at {path}")
+                raise MageError(f"There is no checkpoint file at {path}.")
             try:
                 import torch
 

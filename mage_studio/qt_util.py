@@ -35,11 +35,30 @@ class UiInvoker(QObject):
                 raise
 
 
+UNSAFE_ADVICE = ("weights_only", "arbitrary code")  # sentences naming these (torch's "re-run with weights_only=False")
+# are dropped from any message shown: following that advice would run whatever code a file holds
+
+
+def as_sentence(text: str) -> str:
+    """Message text as full sentences: unsafe advice removed, a capital first letter, a final full stop."""
+    import re
+
+    text = " ".join(str(text).split())
+    parts = re.split(r"(?<=[.!?])\s+", text)
+    kept = [p for p in parts if not any(w in p.lower() for w in UNSAFE_ADVICE)]
+    text = " ".join(kept).strip() or "Something went wrong, and the reason could not be shown safely."
+    if text[0].islower():
+        text = text[0].upper() + text[1:]
+    if text[-1] not in ".!?":
+        text += "."
+    return text
+
+
 def error_text(exc: BaseException) -> str:
-    """One-line user-facing text for an exception (MageError verbatim, others with their type)."""
+    """User-facing text for an exception: a MageError's own words, others with their kind, as full sentences."""
     if isinstance(exc, MageError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+        return as_sentence(str(exc))
+    return as_sentence(f"{type(exc).__name__}: {exc}")
 
 
 class Worker:
@@ -71,7 +90,7 @@ class Worker:
 
 def show_error(parent: QWidget, title: str, message: str) -> QMessageBox:
     """A non-blocking (window-modal, `open()`ed) error dialog; returns it so tests can find and close it."""
-    box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, parent)
+    box = QMessageBox(QMessageBox.Icon.Warning, title, as_sentence(message), QMessageBox.StandardButton.Ok, parent)
     box.setObjectName("mageErrorDialog")
     box.setWindowModality(Qt.WindowModality.WindowModal)
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

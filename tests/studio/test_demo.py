@@ -98,3 +98,37 @@ def test_default_window_size_fits_the_screen_from_1280x800_to_4k():
     for sw, sh in ((1280, 800), (1920, 1080), (3840, 2160)):
         w, h = default_window_size(QSize(sw, sh))
         assert w <= sw and h <= sh and w >= 0.85 * sw and h >= 0.85 * sh
+
+
+def test_bad_checkpoints_get_full_sentences_without_torch_advice(window, qtbot, tmp_path):
+    import torch
+
+    from mage_core.errors import MageError
+
+    win = window
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"this is not a checkpoint")
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "mage-ckpt", "obj": MageError("x")}, evil)  # torch's refusal text advises weights_only=False
+    good = (tmp_path / "good.pt")
+    torch.save({"weights": torch.zeros(1000)}, good)
+    trunc = tmp_path / "trunc.pt"
+    trunc.write_bytes(good.read_bytes()[:300])
+    expect = {junk: "not a PyTorch archive", evil: "not written by mage", trunc: "truncated or corrupt"}
+    for i, (path, words) in enumerate(expect.items()):
+        win.open_checkpoint(str(path))
+        qtbot.waitUntil(lambda: len(win.errors) == i + 1, timeout=20000)
+        text = win.errors[-1]
+        assert words in text, text
+        assert "weights_only" not in text and "arbitrary code" not in text
+        assert text.endswith(".") and win.last_dialog.text().endswith(".")
+        win.last_dialog.close()
+
+
+def test_error_text_is_sentences_and_drops_unsafe_advice():
+    from mage_studio.qt_util import as_sentence, error_text
+
+    advice = ("Weights only load failed. Re-running `torch.load` with `weights_only` set to `False` will likely "
+              "succeed, but it can result in arbitrary code execution. Do it only if you trust the file")
+    assert "weights_only" not in error_text(RuntimeError(advice))
+    assert as_sentence("dataset x has no episodes") == "Dataset x has no episodes."
