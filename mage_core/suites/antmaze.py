@@ -1,0 +1,428 @@
+"""The AntMaze suite: D4RL/Minari antmaze mazes walked by a shipped goal-reaching ant controller steered by waypoints."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from mage_core.errors import MageError
+from mage_core.maze import LARGE_MAZE, MEDIUM_MAZE, U_MAZE, MazeGeometry
+from mage_core.suites.base import Task
+from mage_core.suites.pointmaze import MazeSuite, geometry
+
+# flattened layout: observation (27 = qpos[2:15], qvel[0:14]) + achieved_goal (ant xy) + desired_goal (goal xy)
+PROPRIO = slice(0, 27)  # the ant's own observation (torso z, quaternion, 8 joint angles, 14 velocities)
+QPOS_REST = slice(0, 13)  # qpos[2:15] inside the observation
+QVEL = slice(13, 27)  # qvel inside the observation
+POS = slice(27, 29)  # achieved_goal: the torso's xy
+GOAL = slice(29, 31)  # desired_goal
+OBS_DIM = 31  # AntMaze_*-v4 flattened with achieved_goal kept
+CELL_SIZE = 4.0  # gymnasium-robotics AntMaze maze_size_scaling
+GOAL_RADIUS = 0.45  # AntMaze's success radius (metres)
+REST_QPOS_REST = np.array([0.75, 1, 0, 0, 0] + [0.0] * 8)  # qpos[2:15] of the ant standing at rest (Ant's qpos0)
+ANT_ACTION_NOISE = 0.2  # Minari's AntMaze recipe: N(0, 0.2) added to the controller's action
+ANT_WAYPOINT_JITTER = 0.5  # metres: uniform +- jitter on every intermediate waypoint (cell centre)
+SWITCH_RADIUS = 1.0  # metres: a waypoint this close is passed and the next cell centre becomes the target
+FLIP_UP_Z = 0.0  # torso z-axis . world z below this: the ant is upside down (data generation resets it)
+
+SIZES = {"umaze": U_MAZE, "medium": MEDIUM_MAZE, "large": LARGE_MAZE}
+# the Minari D4RL/antmaze evaluation maps: fixed reset cell 'r' and goal cell 'g' (rows, cols of the maps above)
+EVAL_CELLS = {"umaze": ((3, 1), (1, 1)), "medium": ((1, 1), (6, 6)), "large": ((1, 1), (7, 9))}
+EVAL_STEPS = {"umaze": 700, "medium": 1000, "large": 1000}
+# 'play': hand-picked goals (and starts), as D4RL's play datasets command the ant to picked locations
+PLAY_CELLS = {"umaze": [(1, 1), (1, 3), (3, 3), (3, 1)],
+              "medium": [(1, 1), (1, 6), (3, 3), (4, 1), (4, 6), (6, 1), (6, 6)],
+              "large": [(1, 1), (1, 4), (1, 10), (3, 3), (3, 9), (5, 4), (5, 8), (7, 1), (7, 5), (7, 9)]}
+VARIANTS = ("diverse", "play")
+
+
+def _up_z(qpos_rest_13: np.ndarray) -> float:
+    """z component of the torso's up axis from its (w, x, y, z) quaternion (qpos[3:7] = qpos_rest[1:5])."""
+    q = np.asarray(qpos_rest_13[1:5], float)
+    q = q / max(np.linalg.norm(q), 1e-9)
+    return float(1.0 - 2.0 * (q[1] ** 2 + q[2] ** 2))
+
+
+def split_obs(obs_D: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(qpos (15,), qvel (14,), goal xy (2,)) of one flattened AntMaze observation."""
+    obs_D = np.asarray(obs_D, np.float64)
+    return np.concatenate([obs_D[POS], obs_D[QPOS_REST]]), obs_D[QVEL], obs_D[GOAL]
+
+
+class WaypointFollower:
+    """Value-iteration waypoints (cell centres towards the goal's cell) followed by the ant controller.
+
+    The target is the centre of the next cell on a shortest path; it advances once the torso is within the switch
+    radius of it (so the ant walks centre to centre and does not cut wall corners), and is recomputed whenever the ant
+    leaves the path. In the goal's cell the goal itself is the target.
+    """
+
+    def __init__(self, geometry: MazeGeometry, controller, jitter: float = 0.0, action_noise: float = 0.0,
+                 rng: np.random.Generator | None = None, switch_radius: float = SWITCH_RADIUS):
+        self.g, self.controller = geometry, controller
+        self.jitter, self.noise, self.switch_radius = jitter, action_noise, switch_radius
+        self.rng = rng or np.random.default_rng(0)
+        self.reset()
+
+    def reset(self) -> None:
+        self.goal_key = None  # the goal the current path leads to
+        self.cell = None  # the cell whose centre is the current target
+        self.target = None  # current target xy (jittered cell centre, or the goal)
+        self.passed = 0  # intermediate waypoints passed since the counters were reset
+        self.abandoned = 0  # waypoints given up (the path was recomputed before reaching them)
+
+    def _next_cell(self, cell, goal_cell):
+        """The neighbour of `cell` one step closer to the goal cell."""
+        dist = self.g.distance_map(goal_cell)
+        r, c = cell
+        opts = [(dist[r + dr, c + dc], (r + dr, c + dc)) for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1))
+                if 0 <= r + dr < self.g.n_rows and 0 <= c + dc < self.g.n_cols]
+        return min(opts, key=lambda t: t[0])[1]
+
+    def _aim(self, cell, goal_cell, goal_xy) -> None:
+        self.cell = cell
+        if cell == goal_cell:
+            self.target = np.asarray(goal_xy, float).copy()
+        else:
+            j = self.rng.uniform(-self.jitter, self.jitter, size=2) if self.jitter else 0.0
+            self.target = self.g.cell_to_xy(cell) + j
+
+    def waypoint(self, pos_xy, goal_xy) -> np.ndarray:
+        """The current target xy for an ant at pos_xy heading for goal_xy (updates the path state)."""
+        pos_xy = np.asarray(pos_xy, float)
+        goal_cell = self.g.xy_to_cell(goal_xy)
+        here = self.g.xy_to_cell(pos_xy)
+        key = tuple(np.round(np.asarray(goal_xy, float), 4))
+        inside = 0 <= here[0] < self.g.n_rows and 0 <= here[1] < self.g.n_cols and not self.g.walls_RC[here]
+        if not inside or not np.isfinite(self.g.distance_map(goal_cell)[here]):
+            return np.asarray(goal_xy, float)
+        if key != self.goal_key or self.cell is None:
+            self.goal_key = key
+            self._aim(goal_cell if here == goal_cell else self._next_cell(here, goal_cell), goal_cell, goal_xy)
+        dist = self.g.distance_map(goal_cell)
+        if self.cell != goal_cell:
+            if np.linalg.norm(pos_xy - self.target) < self.switch_radius:
+                self.passed += 1
+                self._aim(self._next_cell(self.cell, goal_cell), goal_cell, goal_xy)
+            elif here != self.cell and (dist[here] <= dist[self.cell] or
+                                        abs(here[0] - self.cell[0]) + abs(here[1] - self.cell[1]) > 1):
+                # overshot the target cell or strayed off the path: aim from where the ant is
+                self.abandoned += 1
+                self._aim(goal_cell if here == goal_cell else self._next_cell(here, goal_cell), goal_cell, goal_xy)
+        return self.target
+
+    def __call__(self, qpos_15, qvel_14, goal_xy) -> np.ndarray:
+        a = self.controller.act(qpos_15, qvel_14, self.waypoint(qpos_15[:2], goal_xy))
+        if self.noise:
+            a = a + self.rng.normal(0.0, self.noise, size=a.shape)
+        return np.clip(a, -1.0, 1.0).astype(np.float32)
+
+
+class AntExpertPolicy:
+    """The noise-free reference expert on flattened AntMaze observations: waypoints + the shipped controller."""
+
+    def __init__(self, task: Task, controller, action_noise: float = 0.0, waypoint_jitter: float = 0.0, seed: int = 0):
+        self.task, self.controller = task, controller
+        self.noise, self.jitter, self.seed = action_noise, waypoint_jitter, seed
+        self.followers: list[WaypointFollower] = []
+
+    def reset(self, n_envs: int) -> None:
+        g = geometry(self.task)
+        self.followers = [WaypointFollower(g, self.controller, self.jitter, self.noise,
+                                           np.random.default_rng(self.seed + i)) for i in range(n_envs)]
+
+    def act(self, obs_ND, reward_N):
+        out = []
+        for f, o in zip(self.followers, np.asarray(obs_ND)):
+            qpos, qvel, goal = split_obs(o)
+            out.append(f(qpos, qvel, goal))
+        return np.stack(out)
+
+
+class AntMazeSuite(MazeSuite):
+    """AntMaze UMaze / Medium / Large (`AntMaze_*-v4`, 27-dim ant observation) with the D4RL/Minari antmaze protocol."""
+
+    name = "antmaze"
+    title = "AntMaze"
+    has_generator = True
+    has_tracker = True
+    draws_ghosts = True
+    controller_path: str | None = None  # the controller npz (None: assets/antmaze/ant_controller.npz)
+
+    def __init__(self):
+        self._controller = None
+        self._controller_key = None
+
+    # ---- tasks ---------------------------------------------------------------------------------------------------
+    def tasks(self) -> list[Task]:
+        return [_task(size) for size in SIZES]
+
+    def task(self, size: str) -> Task:
+        """The built-in task of one maze size, or a MageError listing the known sizes."""
+        if size not in SIZES:
+            raise MageError(f"unknown AntMaze size {size!r}; known sizes: {', '.join(SIZES)}")
+        return _task(size)
+
+    def claims(self, env_id, spec, meta) -> bool:
+        return env_id.startswith("AntMaze")
+
+    def matches_builtin(self, task, meta, spec) -> bool:
+        if meta.get("dataset_id") == task.dataset_id or str(meta.get("dataset_id", "")).startswith(f"mage/{task.name}/"):
+            return True
+        if spec.get("id") != task.env_id:
+            return False
+        m = (spec.get("kwargs") or {}).get("maze_map")
+        return m is None and task.params["size"] == "umaze" or \
+            (m is not None and MazeGeometry(m).walls_RC.tolist() == geometry(task).walls_RC.tolist())
+
+    def task_for_spec(self, meta, spec, eval_spec) -> Task:
+        t = super().task_for_spec(meta, spec, eval_spec)
+        t.rtg_mode = "window"
+        t.obs_keys = ("observation", "achieved_goal", "desired_goal")  # keep the ant's own xy
+        return t
+
+    def obs_slices(self, task) -> dict:
+        return {"agent_proprio": PROPRIO, "agent_xy": POS, "goal_xy": GOAL}
+
+    # ---- controller ----------------------------------------------------------------------------------------------
+    def controller(self):
+        """The shipped goal-reaching controller (loaded once; a clear MageError if the file is missing or damaged)."""
+        from mage_core.suites.antmaze_controller import DEFAULT_FILE, AntController
+
+        path = Path(self.controller_path) if self.controller_path else DEFAULT_FILE
+        key = (str(path), path.stat().st_mtime if path.is_file() else None)
+        if self._controller is None or self._controller_key != key:
+            self._controller = AntController(path)
+            self._controller_key = key
+        return self._controller
+
+    def expert_policy(self, task):
+        return AntExpertPolicy(task, self.controller())
+
+    # ---- data ----------------------------------------------------------------------------------------------------
+    def variants(self, task) -> tuple:
+        return VARIANTS
+
+    def resolve_variant(self, task, variant: str | None) -> str:
+        if not variant:
+            return VARIANTS[0]
+        if variant not in VARIANTS:
+            raise MageError(f"{task.name} has no {variant!r} data; variants: {', '.join(VARIANTS)}")
+        return variant
+
+    def collect_buffers(self, task, cfg, progress: Callable[[int, int], None] | None = None) -> list:
+        """The Minari AntMaze recipe: waypoints + controller with action noise and waypoint jitter, continuing task.
+
+        The ant is never reset on arrival: a new goal is drawn where it stands ('diverse': any free cell, 'play': the
+        hand-picked cells) and a new episode starts there. It is reset (a new start: any free cell for 'diverse', a
+        picked cell for 'play') only when it flips over or an episode reaches data_max_episode_steps without arriving.
+        """
+        from minari.data_collector import EpisodeBuffer
+
+        from mage_core.data.generate import GenerateConfig
+
+        variant = self.resolve_variant(task, cfg.variant)
+        if cfg.steps < 1:
+            raise MageError("--steps must be positive")
+        defaults = GenerateConfig()
+        noise = ANT_ACTION_NOISE if cfg.action_noise == defaults.action_noise else float(cfg.action_noise)
+        jitter = ANT_WAYPOINT_JITTER if cfg.waypoint_jitter == defaults.waypoint_jitter else float(cfg.waypoint_jitter)
+        self.last_noise, self.last_jitter = noise, jitter
+        g = geometry(task)
+        ctl = self.controller()
+        rng = np.random.default_rng(cfg.seed)
+        follower = WaypointFollower(g, ctl, jitter, noise, rng)
+        play = [tuple(c) for c in task.params["play_cells"]]
+        free = g.free_cells()
+        env = task.make_env(mode="data", max_episode_steps=10**9)  # episodes are cut here, not by a TimeLimit
+        u = env.unwrapped
+        keys = ("observation", "achieved_goal", "desired_goal")
+        buffers, done, ep_id, n_reset = [], 0, 0, 0
+        stats = {"goals_reached": 0, "goals_missed": 0, "flips": 0}
+
+        def pick(cells, avoid=None):
+            cells = [c for c in cells if c != avoid] or cells
+            return cells[int(rng.integers(len(cells)))]
+
+        def set_goal(cell):
+            u.goal = u.add_xy_position_noise(u.maze.cell_rowcol_to_xy(np.array(cell)))
+            u.update_target_site_pos()
+
+        def reset():
+            nonlocal n_reset
+            if variant == "play":
+                start = pick(play)
+                opts = {"reset_cell": np.array(start), "goal_cell": np.array(pick(play, start))}
+            else:
+                opts = None  # the env draws a random free start and a random free goal away from it
+            obs, _ = env.reset(seed=int(cfg.seed) * 1_000_003 + n_reset, options=opts)
+            n_reset += 1
+            follower.reset()
+            return obs
+
+        try:
+            obs = reset()
+            while done < cfg.steps:
+                obs_l = {k: [obs[k]] for k in keys}
+                acts, rews = [], []
+                end_kind = None
+                while end_kind is None:
+                    qpos = np.concatenate([obs["achieved_goal"], obs["observation"][:13]])
+                    a = follower(qpos, obs["observation"][13:27], obs["desired_goal"])
+                    obs, r, term, trunc, info = env.step(a)
+                    done += 1
+                    for k in keys:
+                        obs_l[k].append(obs[k])
+                    acts.append(a), rews.append(float(r))
+                    if info.get("success"):
+                        end_kind = "goal"
+                    elif _up_z(obs["observation"][:13]) < FLIP_UP_Z:
+                        end_kind = "flip"
+                    elif len(acts) >= task.data_max_episode_steps:
+                        end_kind = "timeout"
+                    elif done >= cfg.steps:
+                        end_kind = "budget"
+                    if progress is not None and done % 2000 == 0:
+                        progress(done, cfg.steps)
+                n = len(acts)
+                terms = [False] * n
+                truncs = [False] * n
+                if end_kind == "goal":
+                    terms[-1] = True
+                else:
+                    truncs[-1] = True
+                buffers.append(EpisodeBuffer(
+                    id=ep_id, observations={k: np.asarray(v, dtype=np.float64) for k, v in obs_l.items()},
+                    actions=np.asarray(acts, dtype=np.float32), rewards=rews, terminations=terms, truncations=truncs))
+                ep_id += 1
+                if end_kind == "goal":
+                    stats["goals_reached"] += 1
+                    here = g.xy_to_cell(obs["achieved_goal"])
+                    set_goal(pick(play if variant == "play" else free, here))
+                    obs = dict(obs, desired_goal=u.goal.copy())
+                    follower.goal_key = None
+                elif end_kind in ("flip", "timeout"):
+                    stats["goals_missed"] += 1
+                    stats["flips"] += end_kind == "flip"
+                    obs = reset()
+        finally:
+            env.close()
+        stats["waypoints_passed"] = follower.passed + stats["goals_reached"]
+        stats["waypoints_abandoned"] = follower.abandoned + stats["goals_missed"]
+        self.last_stats = stats
+        if progress is not None:
+            progress(done, cfg.steps)
+        return buffers
+
+    def data_description(self, task, cfg) -> tuple[str, str]:
+        s = getattr(self, "last_stats", {})
+        ctl = self.controller()
+        return ("value-iteration waypoints + SAC goal-reaching ant controller (Minari AntMaze recipe)",
+                f"{task.name} ({cfg.variant}): waypoints at cell centres towards the goal from the maze's value "
+                f"iteration, jitter +-{getattr(self, 'last_jitter', ANT_WAYPOINT_JITTER)} m, action noise "
+                f"N(0,{getattr(self, 'last_noise', ANT_ACTION_NOISE)}), controller {ctl.path.name} "
+                f"({ctl.info.get('steps', '?')} SAC steps); continuing task: a new goal is drawn on arrival "
+                f"({'hand-picked cells' if cfg.variant == 'play' else 'any free cell'}), an episode per goal; "
+                f"resets only on a flip or after {task.data_max_episode_steps} steps. Goals reached "
+                f"{s.get('goals_reached', '?')}, missed {s.get('goals_missed', '?')} (flips {s.get('flips', '?')}); "
+                f"waypoints passed {s.get('waypoints_passed', '?')}, abandoned {s.get('waypoints_abandoned', '?')}. "
+                f"seed {cfg.seed}, {cfg.steps} steps. ref_min_score: random policy, ref_max_score: noise-free "
+                f"expert, {cfg.ref_episodes} episodes of {task.eval_steps} steps on the fixed-goal protocol.")
+
+    # ---- acting --------------------------------------------------------------------------------------------------
+    def track_action(self, task, obs_ND, target_ND) -> np.ndarray:
+        """The controller walking each ant towards the torso xy of a planned observation."""
+        ctl = self.controller()
+        out = []
+        for o, t in zip(np.asarray(obs_ND), np.asarray(target_ND)):
+            qpos, qvel, _ = split_obs(o)
+            out.append(ctl.act(qpos, qvel, np.asarray(t[POS], float)))
+        return np.stack(out).astype(np.float32)
+
+    # ---- initial state -------------------------------------------------------------------------------------------
+    def condition_obs(self, task, points, obs_dim, template=None) -> np.ndarray:
+        """The ant at rest (or the template's posture) at the start point, with the goal."""
+        s = np.asarray(points["start"], np.float32)[:2]
+        g = np.asarray(points["goal"], np.float32)[:2]
+        proprio = np.concatenate([REST_QPOS_REST, np.zeros(14)]).astype(np.float32)
+        if template is not None and len(template) == OBS_DIM:
+            proprio = np.asarray(template, np.float32)[PROPRIO].copy()
+        flat = task.flatten_obs({"observation": proprio, "achieved_goal": s, "desired_goal": g})
+        if obs_dim is not None and len(flat) != obs_dim:
+            raise MageError(f"the condition has {len(flat)} observation dims but the planner expects {obs_dim}")
+        return flat
+
+    def reset_env_to(self, task, env, points):
+        import mujoco
+
+        u = env.unwrapped
+        start, goal = points.get("start"), points.get("goal")
+        if start is not None:
+            self.check_point(task, "start", start)
+        if goal is not None:
+            self.check_point(task, "goal", goal)
+            u.goal = np.asarray(goal, dtype=np.float64)[:2].copy()
+            u.update_target_site_pos()
+        d, m = u.ant_env.data, u.ant_env.model
+        if start is not None:
+            d.qpos[:2] = np.asarray(start, dtype=np.float64)[:2]
+            d.qvel[:] = 0.0
+            mujoco.mj_forward(m, d)
+        obs = u._get_obs(u.ant_env._get_obs())
+        return task.flatten_obs(obs)
+
+    # ---- scene ---------------------------------------------------------------------------------------------------
+    def wall_top(self, task) -> float:
+        return 0.5 * float(task.params.get("cell_size", CELL_SIZE))  # maze_height 0.5 x scaling: blocks 2 m tall
+
+    def key_point_names(self, task) -> tuple:
+        return ("torso",)
+
+    def can_pose(self, task, model, obs_dim) -> bool:
+        return obs_dim == OBS_DIM and (model is None or (model.nq == 15 and model.nv == 14))
+
+    def pose(self, task, model, data, obs_D) -> None:
+        """qpos[:2] from achieved_goal, qpos[2:15] from observation[:13], qvel from observation[13:27]."""
+        import mujoco
+
+        obs_D = np.asarray(obs_D, np.float64)
+        if obs_D.shape[-1] != OBS_DIM:
+            raise MageError(f"an AntMaze observation has {OBS_DIM} dims; got {obs_D.shape[-1]}")
+        qpos, qvel, _ = split_obs(obs_D)
+        n = np.linalg.norm(qpos[3:7])
+        qpos[3:7] = qpos[3:7] / n if n > 1e-9 else (1.0, 0.0, 0.0, 0.0)
+        data.qpos[:15] = qpos
+        data.qvel[:14] = qvel
+        mujoco.mj_kinematics(model, data)
+
+    def key_points(self, task, model, states_HD) -> dict:
+        s = np.asarray(states_HD, float)
+        return {"torso": np.concatenate([s[:, POS], s[:, 0:1]], axis=1)}
+
+    def summary(self, task) -> str:
+        return "ant posed from the plan (ghosts), torso path drawn per scale"
+
+
+def _task(size: str) -> Task:
+    maze_map = SIZES[size]
+    start, goal = EVAL_CELLS[size]
+    name = f"antmaze-{size}"
+    env_id = {"umaze": "AntMaze_UMaze-v4", "medium": "AntMaze_Medium-v4", "large": "AntMaze_Large-v4"}[size]
+    return Task(name=name, env_id=env_id, suite_name="antmaze",
+                env_kwargs=dict(maze_map=maze_map, continuing_task=True, reset_target=False),
+                eval_kwargs=dict(continuing_task=False, reset_target=False), dataset_id=f"mage/{name}/diverse-v0",
+                horizon=64, eval_steps=EVAL_STEPS[size], obs_keys=("observation", "achieved_goal", "desired_goal"),
+                data_max_episode_steps=1000, rtg_mode="window",
+                params=dict(maze_map=maze_map, eval_start_cell=start, eval_goal_cell=goal, cell_size=CELL_SIZE,
+                            size=size, play_cells=PLAY_CELLS[size], diffuser_horizon=256))
+
+
+def variant_task(size: str, variant: str) -> tuple[Task, str]:
+    """(task, variant) for a maze size and data variant, or a MageError listing the known ones."""
+    task = SUITE.task(size)
+    return task, SUITE.resolve_variant(task, variant)
+
+
+SUITE = AntMazeSuite()
