@@ -32,7 +32,13 @@ def train_argv(dataset: str, preset: str, device: str, out: str, resume: str | N
 
 
 def default_checkpoint_dir() -> Path:
-    return Path(os.environ.get("MAGE_CHECKPOINTS", Path.cwd() / "checkpoints"))
+    """Where the studio writes new checkpoints: $MAGE_CHECKPOINTS, else the user's data folder (never the repository)."""
+    if os.environ.get("MAGE_CHECKPOINTS"):
+        return Path(os.environ["MAGE_CHECKPOINTS"])
+    from PySide6.QtCore import QStandardPaths
+
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(base or Path.home() / ".local" / "share" / "mage-studio") / "checkpoints"
 
 
 class TrainDock(StudioDock):
@@ -65,6 +71,8 @@ class TrainDock(StudioDock):
         grid.addWidget(self.spin_scale, 2, 1)
         grid.addWidget(QLabel("Output"), 3, 0)
         self.edit_out = QLineEdit(str(default_checkpoint_dir() / "studio-run.pt"))
+        self.edit_out.setToolTip("The checkpoint file training writes (every few hundred steps, atomically); Resume "
+                                 "continues from it. Start asks before replacing an existing file.")
         grid.addWidget(self.edit_out, 3, 1, 1, 3)
         self.body.addLayout(grid)
         row = QHBoxLayout()
@@ -75,6 +83,7 @@ class TrainDock(StudioDock):
         self.btn_resume.setToolTip("Continue from the output checkpoint's saved training state")
         self.chk_load = QCheckBox("Load when done")
         self.chk_load.setChecked(True)
+        self.chk_load.setToolTip("Open the finished checkpoint in the studio (plans from it at once)")
         for w in (self.btn_start, self.btn_stop, self.btn_resume, self.chk_load):
             row.addWidget(w)
         self.body.addLayout(row)
@@ -86,13 +95,16 @@ class TrainDock(StudioDock):
 
         import pyqtgraph as pg
 
+        self.lbl_legend = QLabel("")  # the loss names in their colours, above the plot (never over the curves)
+        self.lbl_legend.setWordWrap(True)
+        self.lbl_legend.setTextFormat(Qt.TextFormat.RichText)
+        self.body.addWidget(self.lbl_legend)
         self.loss_plot = pg.PlotWidget()
         self.loss_plot.setMinimumHeight(170)
         self.loss_plot.setLogMode(y=True)
-        self.loss_plot.setLabel("bottom", "step (all stages)")
-        self.loss_plot.setLabel("left", "loss")
-        legend = self.loss_plot.addLegend(offset=(-6, 6), labelTextSize="8pt", colCount=2)
-        legend.setBrush((24, 28, 37, 200))
+        self.loss_plot.setLabel("bottom", "training step (stages one after another; dashed lines start a stage)")
+        self.loss_plot.setLabel("left", "loss (log)")
+        self.loss_plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.body.addWidget(self.loss_plot)
         self.usage_plot = pg.PlotWidget()
         self.usage_plot.setFixedHeight(110)
@@ -110,13 +122,18 @@ class TrainDock(StudioDock):
         self.proc = EventProcess(self)
         self.proc.event.connect(self.on_event)
         self.proc.output.connect(self.log.appendPlainText)
+        self._overwrite_box = None  # the "replace the existing checkpoint?" question while it is open
         self.proc.finished.connect(self._on_finished)
         self.btn_start.clicked.connect(lambda: self.start(resume=False))
         self.btn_resume.clicked.connect(lambda: self.start(resume=True))
         self.btn_stop.clicked.connect(self.stop)
         self.command_override = None  # tests/bench: a function (resume: bool) -> argv replacing `mage train`
-        self.curves: dict[str, object] = {}
-        self.points: dict[str, list] = {}
+        self.curves: dict[tuple, object] = {}  # (loss name, stage) -> its curve: a loss never bridges two stages
+        self.points: dict[str, list] = {}  # loss name -> [(x, y)] in training-step order
+        self._point_stage: dict[str, list] = {}  # loss name -> the stage of each point
+        self.colors: dict[str, tuple] = {}  # loss name -> colour
+        self.markers: list = []  # stage-start and resume lines on the chart
+        self.resumed_at: int | None = None  # global step the last Resume continued from
         self.stage_offsets: dict[str, int] = {}
         self.stage_totals: dict[str, int] = {}
         self.last_checkpoint: str | None = None
@@ -152,16 +169,20 @@ class TrainDock(StudioDock):
         self.btn_resume.setEnabled(not running)
         self.btn_stop.setEnabled(running)
 
-    def start(self, resume: bool = False) -> None:
+    def start(self, resume: bool = False, overwrite: bool = False) -> None:
+        """Start (or resume) training; a new run asks first when its output file exists already."""
         if self.proc.is_running():
             return
         ds = self.combo_ds.currentText().strip()
         out = self.edit_out.text().strip()
         if self.command_override is None and not ds:
-            self.studio.report_error("Cannot start training", "pick a dataset to train on")
+            self.studio.report_error("Cannot start training", "Pick a dataset to train on.")
             return
         if resume and self.command_override is None and not Path(out).is_file():
-            self.studio.report_error("Cannot resume", f"no checkpoint at {out} to resume from")
+            self.studio.report_error("Cannot resume", f"There is no checkpoint at {out} to resume from.")
+            return
+        if not resume and not overwrite and out and Path(out).exists():
+            self._ask_overwrite(out)
             return
         if self.command_override is not None:
             argv = self.command_override(resume)
@@ -171,11 +192,32 @@ class TrainDock(StudioDock):
                               resume=out if resume else None, steps_scale=self.spin_scale.value())
         if not resume:
             self._clear_plots()
+            self.log.clear()
+        else:
+            self.log.appendPlainText("— resumed —")
         self.log.appendPlainText("$ " + " ".join(argv))
         self.lbl_status.setText("Starting…")
         self._t0 = time.perf_counter()
         self._set_running(True)
         self.proc.start(argv)
+
+    def _ask_overwrite(self, out: str) -> None:
+        """A non-blocking question: replace the existing file, or keep it (and pick another name)."""
+        from PySide6.QtWidgets import QMessageBox
+
+        box = QMessageBox(QMessageBox.Icon.Question, "Replace the checkpoint?",
+                          f"{out} exists already. Training from scratch replaces it (Resume continues it instead).",
+                          QMessageBox.StandardButton.Cancel, self.studio)
+        box.setObjectName("mageOverwriteDialog")
+        self.btn_overwrite = box.addButton("Replace it", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.buttonClicked.connect(lambda b: self.start(False, overwrite=True) if b is self.btn_overwrite else
+                                  self.lbl_status.setText("Not started: pick another output file, or Resume."))
+        box.open()
+        self._overwrite_box = box
+        self.studio.last_dialog = box
 
     def stop(self) -> None:
         if self.proc.is_running():
@@ -214,7 +256,9 @@ class TrainDock(StudioDock):
 
     def _clear_plots(self) -> None:
         self.loss_plot.clear()
-        self.curves, self.points = {}, {}
+        self.curves, self.points, self._point_stage, self.colors, self.markers = {}, {}, {}, {}, []
+        self.resumed_at = None
+        self.lbl_legend.setText("")
         self.stage_offsets, self.stage_totals = {}, {}
         self.usage_plot.clear()
         self.progress.setValue(0)
@@ -229,14 +273,19 @@ class TrainDock(StudioDock):
         kind = ev.get("event")
         if kind == "start":
             off = 0
+            fresh = not self.stage_totals
             for i, st in enumerate(ev.get("stages", [])):
                 for key in (str(st.get("name")), str(i + 1)):  # step events name the stage by index or name
                     self.stage_offsets[key] = off
                 self.stage_totals[str(i + 1)] = int(st.get("steps", 0))
+                if fresh and int(st.get("steps", 0)) > 0:
+                    self._marker(off, f"{i + 1} {st.get('name', '')}", (150, 160, 185))
                 off += int(st.get("steps", 0))
             self.progress.setRange(0, max(off, 1))
+            resumed = (f" · resumed from the checkpoint at stage step {ev['resumed_from']}"
+                       if ev.get("resumed_from") is not None else "")
             self.lbl_status.setText(f"Training {ev.get('algo', 'mage')} on {ev.get('task', '?')} · {ev.get('device', '?')}"
-                                    f" · {ev.get('params', 0):,} parameters")
+                                    f" · {ev.get('params', 0):,} parameters{resumed}")
         elif kind == "step":
             self._on_step(ev)
         elif kind == "stage_end":
@@ -249,9 +298,47 @@ class TrainDock(StudioDock):
         elif kind == "error":
             self.log.appendPlainText(f"error: {ev.get('message')}")
 
-    def _on_step(self, ev: dict) -> None:
+    def _marker(self, x: float, label: str, color) -> None:
         import pyqtgraph as pg
 
+        line = pg.InfiniteLine(pos=x, angle=90, pen=pg.mkPen(color, width=1, style=Qt.PenStyle.DashLine),
+                               label=label, labelOpts={"position": 0.92, "color": color, "anchors": [(0, 0), (0, 0)]})
+        self.loss_plot.addItem(line)
+        self.markers.append((x, label))
+
+    def _rewind(self, x: int) -> None:
+        """Resume restarts at the last checkpoint: drop the points at or after it (they are trained again), so the
+        chart never shows the same steps twice."""
+        for name, pts in self.points.items():
+            keep = [i for i, (px, _) in enumerate(pts) if px < x]
+            self.points[name] = [pts[i] for i in keep]
+            self._point_stage[name] = [self._point_stage[name][i] for i in keep]
+        for name in {n for n, _ in self.curves}:
+            self._redraw(name)
+        if self.resumed_at != x:
+            self.resumed_at = x
+            self._marker(x, "resumed", (255, 196, 64))
+
+    def _redraw(self, name: str) -> None:
+        import pyqtgraph as pg
+
+        by_stage = {}
+        for (x, y), st in zip(self.points[name], self._point_stage[name]):
+            by_stage.setdefault(st, []).append((x, y))
+        for (n, st), curve in self.curves.items():
+            if n == name and st not in by_stage:
+                curve.setData([], [])
+        for st, pts in by_stage.items():
+            key = (name, st)
+            if key not in self.curves:
+                self.curves[key] = self.loss_plot.plot(pen=pg.mkPen(self.colors[name], width=1.6))
+            xs, ys = zip(*pts)
+            self.curves[key].setData(np.asarray(xs), np.asarray(ys))
+
+    def _update_legend(self) -> None:
+        self.lbl_legend.setText("  ".join(f"<span style='color: rgb{c}'>━ {n}</span>" for n, c in self.colors.items()))
+
+    def _on_step(self, ev: dict) -> None:
         stage = str(ev.get("stage"))
         label = ev.get("stage_name") or stage
         if stage not in self.stage_offsets:  # no start event (or unknown stage): append after the others
@@ -259,6 +346,9 @@ class TrainDock(StudioDock):
             self.stage_totals[stage] = int(ev.get("total", 0))
             self.progress.setRange(0, max(sum(self.stage_totals.values()), 1))
         x = self._global_step(stage, ev.get("step", 0))
+        last = max((pts[-1][0] for pts in self.points.values() if pts), default=None)
+        if last is not None and x <= last:  # steps already drawn come again: a resumed run
+            self._rewind(x)
         for name, val in (ev.get("losses") or {}).items():
             try:
                 v = float(val)
@@ -266,16 +356,17 @@ class TrainDock(StudioDock):
                 continue
             if not np.isfinite(v) or v <= 0:
                 continue
-            key = f"{name}"
-            if key not in self.curves:
-                col = LOSS_COLORS[len(self.curves) % len(LOSS_COLORS)]
-                self.curves[key] = self.loss_plot.plot(pen=pg.mkPen(col, width=1.6), name=key)
-                self.points[key] = []
-            self.points[key].append((x, v))
-            xs, ys = zip(*self.points[key])
-            self.curves[key].setData(np.asarray(xs), np.asarray(ys))
+            if name not in self.colors:
+                self.colors[name] = LOSS_COLORS[len(self.colors) % len(LOSS_COLORS)]
+                self.points[name], self._point_stage[name] = [], []
+                self._update_legend()
+            self.points[name].append((x, v))
+            self._point_stage[name].append(stage)
+            self._redraw_last(name, stage)
         usage = ev.get("codebook_usage")
         if usage:
+            import pyqtgraph as pg
+
             self.usage_plot.clear()
             self.usage_plot.addItem(pg.BarGraphItem(x=np.arange(1, len(usage) + 1), height=np.asarray(usage, float),
                                                     width=0.7, brush=(90, 130, 210, 200)))
@@ -294,6 +385,17 @@ class TrainDock(StudioDock):
         if acc:
             parts.append(f"token acc {np.mean(acc):.2f}")
         self.lbl_status.setText(" · ".join(parts))
+
+    def _redraw_last(self, name: str, stage: str) -> None:
+        """Cheap update after one new point: only that loss's curve of that stage."""
+        import pyqtgraph as pg
+
+        key = (name, stage)
+        if key not in self.curves:
+            self.curves[key] = self.loss_plot.plot(pen=pg.mkPen(self.colors[name], width=1.6))
+        pts = [p for p, st in zip(self.points[name], self._point_stage[name]) if st == stage]
+        xs, ys = zip(*pts)
+        self.curves[key].setData(np.asarray(xs), np.asarray(ys))
 
     def _on_finished(self, ok: bool, message: str) -> None:
         self._set_running(False)

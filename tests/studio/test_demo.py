@@ -132,3 +132,72 @@ def test_error_text_is_sentences_and_drops_unsafe_advice():
               "succeed, but it can result in arbitrary code execution. Do it only if you trust the file")
     assert "weights_only" not in error_text(RuntimeError(advice))
     assert as_sentence("dataset x has no episodes") == "Dataset x has no episodes."
+
+
+STAGES3 = [{"name": "autoencoder", "steps": 300}, {"name": "transformer", "steps": 300}, {"name": "refine", "steps": 300}]
+
+
+def _step(stage, step, losses):
+    return {"event": "step", "stage": stage, "stage_name": STAGES3[stage - 1]["name"], "step": step, "total": 300,
+            "losses": losses}
+
+
+def test_training_chart_marks_stages_never_bridges_them_and_resume_does_not_rewind(window, qtbot):
+    dock = window.train_dock
+    dock.on_event({"event": "start", "algo": "mage", "task": "pointmaze-umaze", "stages": STAGES3})
+    for s in (100, 200, 300):
+        dock.on_event(_step(1, s, {"L_rec": 1.0 / s, "L_cond": 2.0 / s}))
+    for s in (100, 200):
+        dock.on_event(_step(2, s, {"L_tok": 3.0 / s}))
+    # one curve per (loss, stage): L_cond of stage 1 and of stage 3 are two lines, never one bridging stage 2
+    dock.on_event(_step(3, 100, {"L_cond": 0.5}))
+    dock.on_event(_step(3, 120, {"L_cond": 0.4}))
+    assert ("L_cond", "1") in dock.curves and ("L_cond", "3") in dock.curves
+    xs1 = dock.curves[("L_cond", "1")].getData()[0]
+    xs3 = dock.curves[("L_cond", "3")].getData()[0]
+    assert xs1.max() <= 300 and xs3.min() >= 600
+    assert [label.split()[0] for _, label in dock.markers[:3]] == ["1", "2", "3"]  # a line where each stage starts
+    assert [x for x, _ in dock.markers[:3]] == [0, 300, 600]
+    # the legend is a row above the plot, never over the curves
+    assert dock.loss_plot.getPlotItem().legend is None
+    assert all(n in dock.lbl_legend.text() for n in ("L_rec", "L_cond", "L_tok"))
+    # Resume from the last checkpoint (stage 3 step 100 -> global 700) after the chart reached 720: no overdraw
+    dock.on_event({"event": "start", "algo": "mage", "task": "pointmaze-umaze", "stages": STAGES3, "resumed_from": 100})
+    dock.on_event(_step(3, 110, {"L_cond": 0.45}))
+    for name, pts in dock.points.items():
+        xs = [x for x, _ in pts]
+        assert xs == sorted(set(xs)), name  # strictly increasing: nothing drawn twice, no jump back
+    assert [x for x, _ in dock.points["L_cond"]][-2:] == [700, 710]
+    assert dock.resumed_at == 710 and dock.markers[-1][1] == "resumed"
+
+
+def test_start_asks_before_overwriting_and_each_run_clears_the_log(window, qtbot, tmp_path):
+    from fakes import fake_events_script
+
+    dock = window.train_dock
+    from mage_studio.docks.train import default_checkpoint_dir
+
+    assert not str(default_checkpoint_dir()).startswith(str(__import__("pathlib").Path.cwd() / "checkpoints"))
+    out = tmp_path / "exists.pt"
+    out.write_bytes(b"keep me")
+    dock.edit_out.setText(str(out))
+    events = [{"event": "start", "algo": "mage", "task": "pointmaze-umaze", "stages": STAGES3}]
+    dock.command_override = lambda resume: fake_events_script(tmp_path, events)
+    dock.log.appendPlainText("output of the previous run")
+    dock.btn_start.click()
+    assert not dock.proc.is_running() and dock._overwrite_box is not None and dock._overwrite_box.isVisible()
+    dock._overwrite_box.button(dock._overwrite_box.StandardButton.Cancel).click()  # keep the file
+    assert not dock.proc.is_running() and out.read_bytes() == b"keep me" and "Not started" in dock.lbl_status.text()
+    dock.btn_start.click()
+    dock.btn_overwrite.click()  # replace it: the run starts
+    qtbot.waitUntil(lambda: dock.events_seen >= 1 and not dock.proc.is_running(), timeout=15000)
+    assert "previous run" not in dock.log.toPlainText()
+
+
+def test_checkable_toggles_look_different_when_checked(window):
+    chk = window.train_dock.chk_load
+    chk.setChecked(True)
+    on = chk.grab().toImage()
+    chk.setChecked(False)
+    off = chk.grab().toImage()
+    assert on != off
