@@ -7,7 +7,6 @@ from typing import Callable, Protocol
 import numpy as np
 
 from mage_core.errors import MageError
-from mage_core.maze import WaypointExpert
 from mage_core.tasks import Task
 
 
@@ -148,21 +147,12 @@ class RandomPolicy:
         return self.rng.uniform(-1.0, 1.0, size=(len(obs_ND), self.act_dim)).astype(np.float32)
 
 
-class ExpertPolicy:
-    """The scripted maze expert on flattened observations [x, y, vx, vy, goal_x, goal_y] (noise-free by default)."""
-
-    def __init__(self, task: Task, action_noise: float = 0.0, waypoint_jitter: float = 0.0, seed: int = 0):
-        if not task.is_maze:
-            raise MageError(f"the scripted expert exists only for maze tasks, not {task.name}")
-        self.task, self.noise, self.jitter, self.seed = task, action_noise, waypoint_jitter, seed
-        self.experts: list[WaypointExpert] = []
-
-    def reset(self, n_envs: int) -> None:
-        g = self.task.geometry
-        self.experts = [WaypointExpert(g, self.jitter, self.noise, np.random.default_rng(self.seed + i)) for i in range(n_envs)]
-
-    def act(self, obs_ND, reward_N):
-        return np.stack([ex(o[0:2], o[2:4], o[4:6]) for ex, o in zip(self.experts, obs_ND)])
+def ExpertPolicy(task: Task):
+    """The task's noise-free reference expert (the ref_max_score policy), from its suite; a MageError if it has none."""
+    expert = task.suite.expert_policy(task)
+    if expert is None:
+        raise MageError(f"{task.name} ({task.suite.title}) has no reference expert")
+    return expert
 
 
 def spearman(x, y) -> float:

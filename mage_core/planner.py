@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -10,7 +9,7 @@ import torch
 
 from mage_core.data.segments import Normaliser
 from mage_core.errors import MageError
-from mage_core.maze import pd_action
+from mage_core.rtg import RTGTracker, clamp_rtg
 from mage_core.tasks import TASKS, Task, flatten_obs
 
 
@@ -36,18 +35,37 @@ class Plan:
     condition_rtg: float  # the (window-equivalent) RTG the model was conditioned on
     timings_ms: dict = field(default_factory=dict)  # "sample", "decode", "total"
     rtg_ceiling: float | None = None  # the highest RTG the data supports from this state (None: no ceiling model)
+    requested_rtg: float | None = None  # the target asked for, before the data's range and the ceiling limited it
 
     @property
-    def xy_KH2(self) -> np.ndarray:
-        """Planned positions per scale for maze tasks (the first two observation dims)."""
-        return self.states_KHD[..., :2]
+    def clamped(self) -> bool:
+        """Whether the condition differs from the requested target (outside the data's range or above the ceiling)."""
+        return self.requested_rtg is not None and abs(self.requested_rtg - self.condition_rtg) > 1e-6
+
+
+def rtg_target_of(v) -> float:
+    return float(v)
+
+
+def task_to_dict(task: Task) -> dict:
+    """A task as plain data, stored in checkpoints so a checkpoint alone rebuilds a task no suite has built in."""
+    from dataclasses import asdict
+
+    d = asdict(task)
+    d["obs_keys"] = list(task.obs_keys)
+    return d
 
 
 def task_from_checkpoint(ckpt: dict) -> Task:
-    """The task a checkpoint was trained for: a built-in task, or the one recovered from its local dataset."""
+    """The task a checkpoint was trained for: a built-in task, the task stored in it, or its local dataset's."""
     name = ckpt.get("task")
     if name in TASKS:
         return TASKS[name]
+    spec = ckpt.get("task_spec")
+    if spec:
+        fields = {k: v for k, v in spec.items() if k in Task.__dataclass_fields__}
+        fields["obs_keys"] = tuple(fields.get("obs_keys", ()))
+        return Task(**fields)
     ds = (ckpt.get("dataset") or {}).get("id")
     if ds:
         from mage_core.data.store import _data_dir, _read_metadata, task_for_dataset
@@ -106,14 +124,15 @@ class Planner:
         return flat.astype(np.float32)
 
     def clamp_rtg(self, rtg: float) -> float:
-        """RTG targets outside the data's range are clamped to it (with a warning): the model never saw them."""
+        """RTG targets outside the data's range are clamped to it (the model never saw them); Plan.clamped and
+        Plan.requested_rtg tell the caller, who decides whether to say so."""
+        try:
+            rtg = float(rtg)
+        except (TypeError, ValueError):
+            raise MageError(f"RTG target must be a number, got {rtg!r}") from None
         if not np.isfinite(rtg):
             raise MageError(f"RTG target must be a finite number, got {rtg}")
-        lo, hi = self.rtg_range
-        if rtg < lo or rtg > hi:
-            warnings.warn(f"RTG target {rtg:g} is outside the data's range [{lo:g}, {hi:g}]; clamped", stacklevel=3)
-            return float(np.clip(rtg, lo, hi))
-        return float(rtg)
+        return float(np.clip(rtg, *self.rtg_range))
 
     def rtg_ceiling(self, obs_ND: np.ndarray) -> np.ndarray | None:
         """Per observation, the highest RTG the training data supports from that state (env units), or None."""
@@ -128,9 +147,7 @@ class Planner:
 
     def feasible(self, obs_ND: np.ndarray, rtg_N: np.ndarray) -> np.ndarray:
         """RTG conditions limited to the data's range and to the return ceiling of each state."""
-        rtg_N = np.clip(np.asarray(rtg_N, dtype=np.float64), *self.rtg_range)
-        hi = self.rtg_ceiling(obs_ND)
-        return rtg_N if hi is None else np.minimum(rtg_N, hi)
+        return clamp_rtg(rtg_N, *self.rtg_range, self.rtg_ceiling(obs_ND))
 
     def _cond(self, obs_ND: np.ndarray, rtg_N: np.ndarray) -> torch.Tensor:
         x_ND = np.concatenate([np.asarray(rtg_N, np.float32)[:, None], obs_ND], axis=1)
@@ -145,8 +162,10 @@ class Planner:
     def plan(self, obs, rtg: float, *, seed=None, decode: bool = True) -> Plan:
         """Plan from one observation with RTG target `rtg`: token maps, per-scale decoded trajectories, action."""
         t0 = time.perf_counter()
+        rtg_in = rtg
         obs_D = self._obs(obs)
-        rtg = self.clamp_rtg(rtg)
+        rtg = self.clamp_rtg(rtg)  # validates: a number, finite
+        requested = float(rtg_target_of(rtg_in))
         hi = self.rtg_ceiling(obs_D[None])
         ceiling = None if hi is None else float(hi[0])
         if ceiling is not None and self.limit_to_ceiling:
@@ -157,21 +176,27 @@ class Planner:
                                 cfg_scale=s.cfg_scale, generator=self._generator(seed))
         a_BA = self.model.inverse_dynamics(out.fhat_BCT, cond_BD)
         action = np.clip(self.normaliser.denorm_a(a_BA.float().cpu().numpy())[0], -1.0, 1.0)
+        return self._make_plan(out, cond_BD, action, rtg, ceiling, requested, t0, decode)
+
+    def _make_plan(self, out, cond_BD, action, rtg, ceiling, requested, t0, decode=True, row: int = 0) -> Plan:
+        """A Plan from one row of a sample: its token maps and the trajectory decoded after each scale."""
         t1 = time.perf_counter()
         K, H = len(self.scales), self.horizon
         states, rtgs = np.zeros((K, H, self.obs_dim), np.float32), np.zeros((K, H), np.float32)
         if decode:
-            fhat_KCT = torch.cat(out.fhat_cum_list)  # all scales decoded in one batch
-            x_KHD = self.normaliser.denorm_x(self.model.decode(fhat_KCT, cond_BD.expand(K, -1))[..., : 1 + self.obs_dim])
+            fhat_KCT = torch.cat([f[row:row + 1] for f in out.fhat_cum_list])  # all scales decoded in one batch
+            cond_KD = cond_BD[row:row + 1].expand(K, -1)
+            x_KHD = self.normaliser.denorm_x(self.model.decode(fhat_KCT, cond_KD)[..., : 1 + self.obs_dim])
             x_KHD = x_KHD.float().cpu().numpy()
             rtgs, states = x_KHD[..., 0], x_KHD[..., 1:]
         t2 = time.perf_counter()
-        return Plan(tokens=[i[0].cpu().numpy() for i in out.idx_list], states_KHD=states, rtg_KH=rtgs,
-                    action_A=action.astype(np.float32), scales=self.scales, condition_rtg=rtg,
+        return Plan(tokens=[i[row].cpu().numpy() for i in out.idx_list], states_KHD=states, rtg_KH=rtgs,
+                    action_A=np.asarray(action, np.float32), scales=self.scales, condition_rtg=float(rtg),
                     timings_ms=dict(sample=1e3 * (t1 - t0), decode=1e3 * (t2 - t1), total=1e3 * (t2 - t0)),
-                    rtg_ceiling=ceiling)
+                    rtg_ceiling=ceiling, requested_rtg=requested)
 
-    def act_batch(self, obs_ND: np.ndarray, rtg_N: np.ndarray, generator=None, return_fhat: bool = False):
+    def act_batch(self, obs_ND: np.ndarray, rtg_N: np.ndarray, generator=None, return_fhat: bool = False,
+                  return_sample: bool = False):
         """Fast path: actions (N, act_dim) for N observations and (already clamped) conditioning RTGs."""
         cond_BD = self._cond(obs_ND, rtg_N)
         s = self.sampling
@@ -179,62 +204,79 @@ class Planner:
                                 cfg_scale=s.cfg_scale, generator=generator)
         a_BA = self.model.inverse_dynamics(out.fhat_BCT, cond_BD)
         act = np.clip(self.normaliser.denorm_a(a_BA.float().cpu().numpy()), -1.0, 1.0).astype(np.float32)
+        if return_sample:
+            return act, out, cond_BD
         if return_fhat:
             return act, out.fhat_BCT, cond_BD
         return act
 
-    def policy(self, rtg_target: float, replan_every: int = 1, seed=None, executor: str = "inverse") -> "PlannerPolicy":
-        return PlannerPolicy(self, rtg_target, replan_every, seed, executor=executor)
+    def policy(self, rtg_target: float, replan_every: int = 1, seed=None, executor: str = "inverse",
+               keep_plan: bool = False) -> "PlannerPolicy":
+        return PlannerPolicy(self, rtg_target, replan_every, seed, executor=executor, keep_plan=keep_plan)
 
 
-EXECUTORS = ("inverse", "track")  # how a plan becomes an action: I(sum z), or PD tracking of the planned position
+EXECUTORS = ("inverse", "track")  # how a plan becomes an action: I(sum z), or the suite's tracker on the planned state
 
 
 class PlannerPolicy:
     """Closed-loop MAGE policy (the evaluate.Policy interface) with RTG bookkeeping and optional sparse replanning.
 
-    The user's target G is the return wanted over the whole evaluation episode. For the sparse goal-reaching relabel
-    the model is conditioned on c_t = G - (reward received) + t (docs/ARCHITECTURE.md); for dense tasks on
-    G - (reward received). Conditions are clamped to the data's range and, when the checkpoint has a return ceiling,
-    to the highest RTG the data supports from the current state: an agent that falls behind its schedule is asked
-    for the best the data shows rather than for a return no demonstration ever reached from there.
+    The user's target G is the return wanted over the whole evaluation episode. The RTG condition comes from
+    mage_core.rtg (window relabel for sparse goal reaching, plain RTG for dense tasks), clamped to the data's range
+    and, when the checkpoint has a return ceiling, to the highest RTG the data supports from the current state: an
+    agent that falls behind its schedule is asked for the best the data shows rather than for a return no
+    demonstration ever reached from there.
 
-    executor "inverse" (the paper's, default) executes a_0 = I(sum_k z_k). executor "track" (maze tasks) decodes the
-    plan and steers to the planned position `track_ahead` steps ahead (default 3/16 of the horizon: 12 for H = 64, 24
-    for H = 128, where 12 stalled the agent on pointmaze-large) with the dataset's PD controller — how
+    executor "inverse" (the paper's, default) executes a_0 = I(sum_k z_k). executor "track" (suites with a tracking
+    controller: PointMaze's PD) decodes the plan and steers to the planned state `track_ahead` steps ahead (default
+    3/16 of the horizon: 12 for H = 64, 24 for H = 128, where 12 stalled the agent on pointmaze-large) — how
     Diffuser's maze2d setup follows its plans. With replan_every = n > 1 the steps between replans follow the last
-    plan: its decoded actions under the (R, s, a) ablation, else PD tracking of its planned positions (mazes).
+    plan: its decoded actions under the (R, s, a) ablation, else the suite's tracker on its planned states.
+    keep_plan = True also keeps, at every replan, env 0's full per-scale Plan in `last_plan` (what the studio draws:
+    the very plan whose action is executed).
     """
 
     def __init__(self, planner: Planner, rtg_target: float, replan_every: int = 1, seed=None,
-                 executor: str = "inverse", track_ahead: int | None = None):
+                 executor: str = "inverse", track_ahead: int | None = None, keep_plan: bool = False):
         if replan_every < 1:
             raise MageError("replan_every must be at least 1")
         if executor not in EXECUTORS:
             raise MageError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
-        if executor == "track" and not planner.task.is_maze:
-            raise MageError("the 'track' executor steers to planned maze positions; use 'inverse' for this task")
-        if replan_every > 1 and not (planner.model_actions or planner.task.is_maze):
-            raise MageError("replanning every n > 1 steps needs a model trained with --model-actions or a maze task")
+        suite = planner.task.suite
+        if executor == "track" and not suite.has_tracker:
+            raise MageError(f"the 'track' executor needs a tracking controller, which {planner.task.name} "
+                            f"({suite.title}) does not have; use 'inverse'")
+        if replan_every > 1 and not (planner.model_actions or suite.has_tracker):
+            raise MageError("replanning every n > 1 steps needs a model trained with --model-actions or a suite with "
+                            "a tracking controller (PointMaze)")
         self.planner, self.target, self.replan_every, self.seed = planner, float(rtg_target), replan_every, seed
         self.executor = executor
+        self.keep_plan = keep_plan
         self.track_ahead = int(track_ahead) if track_ahead is not None else max(1, round(3 * planner.horizon / 16))
+        self.rtg = RTGTracker(self.target, planner.task.rtg_mode, planner.task.eval_steps)
         self.reset(1)
+
+    @property
+    def t(self) -> int:
+        return self.rtg.t
+
+    @property
+    def received_N(self) -> np.ndarray:
+        return self.rtg.received_N
 
     def reset(self, n_envs: int) -> None:
         self.n = n_envs
-        self.t = 0
-        self.received_N = np.zeros(n_envs)
+        self.rtg.target = self.target
+        self.rtg.reset(n_envs)
         self.generator = self.planner._generator(self.seed)
         self._plan_x = None  # (N, H, x_dim) decoded plan in env units while executing it
         self._plan_a = None  # (N, H, act_dim) decoded actions under the (R, s, a) ablation
+        self.last_plan: Plan | None = None  # env 0's plan at the last replan (keep_plan)
+        self.last_condition_N: np.ndarray | None = None  # the RTG conditions of the last model call
 
     def condition(self, obs_ND: np.ndarray | None = None) -> np.ndarray:
         """The RTG each env's model call is conditioned on (limited to the ceiling of its state when obs given)."""
-        if self.planner.task.rtg_mode == "window":
-            c = self.target - self.received_N + self.t
-        else:
-            c = self.target - self.received_N
+        c = self.rtg.raw()
         if obs_ND is None:
             return np.clip(c, *self.planner.rtg_range)
         return self.planner.feasible(obs_ND, c)
@@ -242,22 +284,30 @@ class PlannerPolicy:
     def act(self, obs_ND: np.ndarray, reward_N: np.ndarray) -> np.ndarray:
         p = self.planner
         obs_ND = np.stack([p._obs(o) for o in obs_ND])
-        self.received_N += np.asarray(reward_N, dtype=float)
+        self.rtg.receive(reward_N)
         k = self.t % self.replan_every
         track = self.executor == "track"
         with torch.inference_mode():
             if k == 0:
-                act, fhat, cond = p.act_batch(obs_ND, self.condition(obs_ND), self.generator, return_fhat=True)
+                t0 = time.perf_counter()
+                cond_N = self.condition(obs_ND)
+                self.last_condition_N = cond_N
+                act, out, cond = p.act_batch(obs_ND, cond_N, self.generator, return_sample=True)
                 if self.replan_every > 1 or track:
-                    x = p.model.decode(fhat, cond)
+                    x = p.model.decode(out.fhat_BCT, cond)
                     self._plan_x = p.normaliser.denorm_x(x[..., : 1 + p.obs_dim]).float().cpu().numpy()
                     self._plan_a = None
                     if p.model_actions and not track:
                         self._plan_a = p.normaliser.denorm_a(x[..., 1 + p.obs_dim:]).float().cpu().numpy()
+                if self.keep_plan:
+                    hi = p.rtg_ceiling(obs_ND[:1])
+                    requested = float(self.rtg.raw()[0])
+                    self.last_plan = p._make_plan(out, cond, act[0], float(cond_N[0]),
+                                                  None if hi is None else float(hi[0]), requested, t0)
             if k > 0 and self._plan_a is not None:
                 act = np.clip(self._plan_a[:, k], -1, 1).astype(np.float32)
-            elif track or k > 0:  # steer to the planned position a little ahead with the maze PD controller
-                target_N2 = self._plan_x[:, min(k + self.track_ahead, p.horizon - 1), 1:3]
-                act = np.stack([pd_action(o[:2], o[2:4], tgt) for o, tgt in zip(obs_ND, target_N2)]).astype(np.float32)
-        self.t += 1
+            elif track or k > 0:  # steer to the planned state a little ahead with the suite's tracking controller
+                target_ND = self._plan_x[:, min(k + self.track_ahead, p.horizon - 1), 1:]
+                act = p.task.suite.track_action(p.task, obs_ND, target_ND)
+        self.rtg.t += 1
         return act

@@ -12,7 +12,7 @@ def checkpoint_ref_scores(meta: dict, task) -> tuple | None:
     from mage_core.data.store import reference_scores
 
     ds = meta.get("dataset") or {}
-    ref = ds.get("ref_scores") or reference_scores(ds.get("id") or task.dataset_id)
+    ref = ds.get("ref_scores") or reference_scores(ds.get("id") or task.dataset_id, task)
     return tuple(ref) if ref and None not in ref else None
 
 

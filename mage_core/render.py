@@ -21,8 +21,8 @@ PALETTES: dict[str, list[tuple[float, float, float]]] = {
                 (0.13, 0.57, 0.55), (0.20, 0.72, 0.47), (0.48, 0.82, 0.32), (0.99, 0.91, 0.14)],
 }
 PATH_RGBA = (1.0, 1.0, 1.0, 0.95)  # executed path colour
-WALL_RGBA = (0.55, 0.60, 0.70, 1.0)  # maze wall colour
-FLOOR_RGBA = (0.13, 0.16, 0.22, 1.0)  # floor colour
+GHOST_ALPHA = 0.28  # opacity of the ghost robots posed along a plan
+GHOSTS_PER_SCALE = 4  # ghost poses drawn per scale, evenly spaced along the plan (the onion skin)
 START_RGBA = (0.20, 0.90, 0.45, 0.9)  # start marker colour
 GOAL_RGBA = (1.0, 0.30, 0.30, 0.55)  # goal marker colour (translucent: the goal radius)
 OVERLAY_Z = 0.05  # height of overlay geoms above the floor (world units)
@@ -90,20 +90,42 @@ class CameraPose:
         return CameraPose(tuple(np.asarray(self.lookat) + move), self.distance, self.azimuth, self.elevation)
 
 
-def top_down_camera(task, aspect: float = 4 / 3, fovy_deg: float = 45.0, margin: float = 1.04) -> CameraPose:
-    """A camera looking straight down that fits the whole maze (walls included) in an image of this aspect."""
-    if not task.is_maze:
-        return CameraPose((0.0, 0.0, 0.0), 3.0, 90.0, -30.0)
-    xmin, xmax, ymin, ymax = task.geometry.extent()
-    half_h = max((ymax - ymin) / 2, (xmax - xmin) / 2 / max(aspect, 1e-3)) * margin
-    wall_top = 2 * 0.5  # PointMaze blocks are 1 unit tall: fit their tops, not the floor
-    dist = half_h / np.tan(np.deg2rad(fovy_deg) / 2) + wall_top
-    return CameraPose(((xmin + xmax) / 2, (ymin + ymax) / 2, 0.0), float(dist), 90.0, -90.0)
+_MODEL_STATS: dict[str, tuple] = {}  # task name -> (center, extent) of its MuJoCo model, for cameras without a scene
 
 
-def orbit_camera(task) -> CameraPose:
+def _model_for_camera(task):
+    """A minimal stand-in for a task's model (its stat center and extent), created once per task."""
+    if task.name not in _MODEL_STATS:
+        with MODEL_LOCK:
+            env = task.make_env(mode="eval")
+            m = env.unwrapped.model
+            _MODEL_STATS[task.name] = (tuple(float(v) for v in m.stat.center), float(m.stat.extent))
+            env.close()
+    center, extent = _MODEL_STATS[task.name]
+
+    class _Stat:  # the two fields Suite.camera reads
+        pass
+
+    class _Model:
+        stat = _Stat()
+
+    _Model.stat.center, _Model.stat.extent = center, extent
+    return _Model
+
+
+def top_down_camera(task, aspect: float = 4 / 3, model=None) -> CameraPose:
+    """The task's default camera (its suite's): straight down over the whole maze, or a three-quarter robot view."""
+    suite = task.suite
+    if model is None and not suite.top_down:
+        model = _model_for_camera(task)
+    return suite.camera(task, model, aspect)
+
+
+def orbit_camera(task, model=None) -> CameraPose:
     """A three-quarter view of the task's scene, a pleasant default for the free orbit camera."""
-    pose = top_down_camera(task)
+    pose = top_down_camera(task, model=model)
+    if not task.suite.top_down:
+        return pose
     return CameraPose(pose.lookat, pose.distance * 0.95, 90.0, -55.0)
 
 
@@ -169,22 +191,54 @@ class Overlay:
     point_radius: float = 0.06  # radius of plan spheres (world units)
     line_kind: str = "line"  # plan connectors: "line" (GL lines, cheap under software GL) or "capsule" (3-D tubes)
     line_px: float = 3.0  # width of "line" connectors in pixels
+    paths_xyz: list = field(default_factory=list)  # per scale: {key point name: (H, 3) world positions} (robots)
+    ghosts: list = field(default_factory=list)  # per scale: list of qpos arrays to draw as translucent ghost robots
+    path_xyz: np.ndarray | None = None  # (N, 3) executed key-point path (robots; mazes use path_xy)
+    highlight: tuple | None = None  # (scale k, first step, last step) of the plan to emphasise (token hover)
+
+    @property
+    def n_scales(self) -> int:
+        return max(len(self.plans_xy), len(self.paths_xyz), len(self.ghosts))
 
 
-def plan_overlay(states_KHD, scales=None, xy_dims=(0, 1), **kw) -> Overlay:
-    """Overlay for a (K, H, D) plan: the xy dims per scale, a sphere at each scale's token centres."""
-    s = np.asarray(states_KHD, dtype=np.float64)
-    if s.ndim == 2:
-        s = s[None]
-    if s.ndim != 3 or s.shape[2] <= max(xy_dims):
-        raise MageError(f"plan states must have shape (K, H, D) with D > {max(xy_dims)}; got {s.shape}")
-    K, H, _ = s.shape
+def token_points(scales, K: int, H: int) -> list:
+    """Per scale, the plan steps at its token centres (where the overlay draws a sphere)."""
     scales = tuple(scales) if scales is not None else tuple([H] * K)
     points = []
     for k in range(K):
         p = int(max(1, min(scales[k] if k < len(scales) else H, H)))
         points.append(np.unique(((np.arange(p) + 0.5) * H / p).astype(int).clip(0, H - 1)))
-    return Overlay(plans_xy=[s[k][:, list(xy_dims)] for k in range(K)], plan_points=points, **kw)
+    return points
+
+
+def plan_overlay(states_KHD, scales=None, xy_dims=(0, 1), task=None, model=None,
+                 ghosts_per_scale: int = GHOSTS_PER_SCALE, **kw) -> Overlay:
+    """Overlay for a (K, H, D) plan. Without a task (or for a suite that names the agent's xy): the xy dims per scale
+    with a sphere at each scale's token centres. With a task whose suite draws robots (and the scene's model):
+    each scale's key-point paths in 3-D and ghost poses at evenly spaced planned steps."""
+    s = np.asarray(states_KHD, dtype=np.float64)
+    if s.ndim == 2:
+        s = s[None]
+    if s.ndim != 3:
+        raise MageError(f"plan states must have shape (K, H, D); got {s.shape}")
+    K, H, D = s.shape
+    points = token_points(scales, K, H)
+    suite = task.suite if task is not None else None
+    agent = suite.obs_slices(task).get("agent_xy") if suite is not None else None
+    plans_xy = []
+    if suite is None or agent is not None:
+        dims = list(range(agent.start, agent.stop)) if agent is not None else list(xy_dims)
+        if D <= max(dims):
+            raise MageError(f"plan states must have shape (K, H, D) with D > {max(dims)}; got {s.shape}")
+        plans_xy = [s[k][:, dims] for k in range(K)]
+    ov = Overlay(plans_xy=plans_xy, plan_points=points, **kw)
+    if suite is not None and model is not None and suite.can_pose(task, model, D):
+        if agent is None:
+            ov.paths_xyz = [suite.key_points(task, model, s[k]) for k in range(K)]
+        if suite.draws_ghosts and ghosts_per_scale > 0:
+            steps = np.unique(np.linspace(0, H - 1, ghosts_per_scale).round().astype(int))
+            ov.ghosts = [[q for q in suite.pose_path(task, model, s[k][steps])] for k in range(K)]
+    return ov
 
 
 _IDENTITY_9 = np.eye(3).reshape(-1)  # orientation of spheres/discs (never modified)
@@ -252,7 +306,7 @@ class _GeomWriter:
 def add_overlay(scene, overlay: Overlay, palette: str = "mage") -> int:
     """Append the overlay's geoms to an updated MjvScene; returns how many geoms did not fit."""
     w = _GeomWriter(scene)
-    K = len(overlay.plans_xy)
+    K = overlay.n_scales
     colors = scale_colors(K, palette)
     vis = overlay.visible if overlay.visible is not None else [True] * K
     if overlay.goal_xy is not None:
@@ -266,7 +320,16 @@ def add_overlay(scene, overlay: Overlay, palette: str = "mage") -> int:
             w.polyline(overlay.path_xy, OVERLAY_Z, overlay.line_px + 1.5, PATH_RGBA, kind="line")
         else:
             w.polyline(overlay.path_xy, OVERLAY_Z, overlay.line_width * 1.3, PATH_RGBA)
-    for k in range(K):
+    if overlay.path_xyz is not None and len(overlay.path_xyz) > 1:
+        _polyline3(w, overlay.path_xyz, overlay, PATH_RGBA, 1.5)
+    for k in range(len(overlay.paths_xyz)):
+        if k < len(vis) and not vis[k]:
+            continue
+        for pts in overlay.paths_xyz[k].values():
+            _polyline3(w, pts, overlay, (*colors[k], 0.95))
+            for i in (overlay.plan_points[k] if k < len(overlay.plan_points) else range(len(pts))):
+                w.sphere(pts[min(int(i), len(pts) - 1)], overlay.point_radius * 0.5, (*colors[k], 0.95))
+    for k in range(len(overlay.plans_xy)):
         if k < len(vis) and not vis[k]:
             continue
         z = OVERLAY_Z + SCALE_DZ * (k + 1)
@@ -282,6 +345,19 @@ def add_overlay(scene, overlay: Overlay, palette: str = "mage") -> int:
         for i in idx:
             w.sphere((xy[i, 0], xy[i, 1], z), overlay.point_radius, rgba)
     return w.dropped
+
+
+def _polyline3(w: _GeomWriter, pts_N3, overlay: Overlay, rgba, extra_px: float = 0.0, max_segments: int = 200):
+    """A 3-D polyline (key-point paths of robots) as GL lines or capsules."""
+    pts = np.asarray(pts_N3, dtype=np.float64)
+    if len(pts) - 1 > max_segments:
+        pts = pts[np.linspace(0, len(pts) - 1, max_segments + 1).astype(int)]
+    rgba = np.asarray(rgba, dtype=np.float32)
+    kind = overlay.line_kind
+    width = overlay.line_px + extra_px if kind == "line" else overlay.line_width * 0.5
+    for i in range(len(pts) - 1):
+        if np.linalg.norm(pts[i + 1] - pts[i]) > 1e-6:
+            w.capsule(np.ascontiguousarray(pts[i]), np.ascontiguousarray(pts[i + 1]), width, rgba, kind)
 
 
 class TaskScene:
@@ -320,31 +396,35 @@ class TaskScene:
         self._target_site = getattr(self.env.unwrapped, "target_site_id", None)
         self.dropped_geoms = 0  # overlay geoms that did not fit into the last frame
         self.last_frame: CameraFrame | None = None
+        self._ghost_data = mujoco.MjData(self.model)  # posed from planned observations for ghost robots
+        self._ghost_hidden = self.task.suite.hide_for_ghost(self.task, self.model)  # geoms ghosts leave out
+
+    def default_camera(self, aspect: float = 4 / 3) -> CameraPose:
+        return top_down_camera(self.task, aspect, model=self.model)
 
     # ---- look -----------------------------------------------------------------------------------------------
     def _style_model(self):
-        """A calmer palette than the stock maze: slate walls, dark floor, hidden stock goal site."""
+        """The suite's palette (e.g. slate walls, dark floor, hidden stock goal site) under a soft headlight."""
         m = self.model
-        for i in range(m.ngeom):
-            name = self.mj.mj_id2name(m, int(self.mj.mjtObj.mjOBJ_GEOM), i) or ""
-            if name.startswith("block_"):
-                m.geom_rgba[i] = WALL_RGBA
-            elif name == "ground":  # a flat floor reads better under plan overlays than the stock checker
-                m.geom_matid[i] = -1
-                m.geom_rgba[i] = FLOOR_RGBA
-            elif name == "particle_geom":
-                m.geom_rgba[i] = (0.98, 0.82, 0.25, 1.0)
-        for i in range(m.nsite):  # our own goal disc replaces the stock red target sphere
-            m.site_rgba[i, 3] = 0.0
+        self.task.suite.style_scene(self.task, m)
         m.vis.headlight.ambient[:] = (0.35, 0.35, 0.38)
         m.vis.headlight.diffuse[:] = (0.65, 0.65, 0.65)
 
     # ---- state ----------------------------------------------------------------------------------------------
     def set_agent(self, xy, vel=None):
-        """Place the agent (PointMaze: qpos[:2]) and recompute the kinematics."""
-        self.data.qpos[:2] = np.asarray(xy, dtype=np.float64)[:2]
-        self.data.qvel[:2] = 0.0 if vel is None else np.asarray(vel, dtype=np.float64)[:2]
+        """Place the agent at a point of the scene (suites with editable points: the maze agent's xy)."""
+        self.task.suite.place(self.task, self.model, self.data, np.asarray(xy, dtype=np.float64)[:2],
+                              None if vel is None else np.asarray(vel, dtype=np.float64))
         self.mj.mj_forward(self.model, self.data)
+
+    def set_obs(self, obs_D) -> bool:
+        """Pose the scene from a flattened observation (the suite's pose hook); False when it cannot be posed."""
+        obs_D = np.asarray(obs_D, dtype=np.float64)
+        if not self.task.suite.can_pose(self.task, self.model, len(obs_D)):
+            return False
+        self.task.suite.pose(self.task, self.model, self.data, obs_D)
+        self.mj.mj_forward(self.model, self.data)
+        return True
 
     def set_qpos(self, qpos):
         n = min(len(qpos), self.model.nq)
@@ -393,7 +473,11 @@ class TaskScene:
         flags[int(mj.mjtRndFlag.mjRND_SHADOW)] = int(self.config.shadows)
         flags[int(mj.mjtRndFlag.mjRND_REFLECTION)] = int(self.config.reflections)
         flags[int(mj.mjtRndFlag.mjRND_SKYBOX)] = int(self.config.skybox)
-        self.dropped_geoms = add_overlay(self.scene, overlay, self.config.palette) if overlay is not None else 0
+        self.dropped_geoms = 0
+        if overlay is not None and overlay.ghosts:
+            self.dropped_geoms += self._add_ghosts(overlay)
+        if overlay is not None:
+            self.dropped_geoms += add_overlay(self.scene, overlay, self.config.palette)
         rect = mj.MjrRect(0, 0, w, h)
         mj.mjr_render(rect, self.scene, self._ctx)
         buf = out if out is not None and out.shape == (h, w, 3) and out.dtype == np.uint8 else np.empty((h, w, 3), np.uint8)
@@ -405,6 +489,34 @@ class TaskScene:
             frustum_bottom=float(c0.frustum_bottom), frustum_top=float(c0.frustum_top),
             frustum_near=float(c0.frustum_near), width=w, height=h)
         return np.flipud(buf)
+
+    def _add_ghosts(self, overlay: Overlay) -> int:
+        """Append translucent copies of the robot posed at each visible scale's ghost qpos, in that scale's colour."""
+        mj = self.mj
+        K = overlay.n_scales
+        colors = scale_colors(K, self.config.palette)
+        vis = overlay.visible if overlay.visible is not None else [True] * K
+        dropped, scene, d = 0, self.scene, self._ghost_data
+        cat = int(mj.mjtCatBit.mjCAT_DYNAMIC)
+        geom_type = int(mj.mjtObj.mjOBJ_GEOM)
+        for k, poses in enumerate(overlay.ghosts):
+            if k < len(vis) and not vis[k]:
+                continue
+            rgba = np.array([*colors[k], GHOST_ALPHA], dtype=np.float32)
+            for q in poses:
+                if scene.ngeom >= scene.maxgeom - 1:
+                    dropped += 1
+                    continue
+                n0 = scene.ngeom
+                d.qpos[:] = q
+                mj.mj_kinematics(self.model, d)
+                mj.mjv_addGeoms(self.model, d, self.option, None, cat, scene)
+                for i in range(n0, scene.ngeom):
+                    g = scene.geoms[i]
+                    hidden = int(g.objtype) == geom_type and int(g.objid) in self._ghost_hidden
+                    g.rgba[:] = (0, 0, 0, 0) if hidden else rgba
+                    g.segid = -1
+        return dropped
 
     def close(self):
         with MODEL_LOCK:
@@ -443,32 +555,42 @@ def write_png(path, rgb_HW3: np.ndarray) -> None:
 
 def render_plan(task, plan_or_states_KHD=None, path=None, start=None, goal=None, size=(800, 600),
                 scales=None, xy_dims=(0, 1), pose: CameraPose | None = None, config: RenderConfig | None = None,
-                visible=None) -> np.ndarray:
-    """Render a plan (a Plan or (K, H, D) states) with the executed path and start/goal markers to an RGB array."""
+                visible=None, start_obs=None) -> np.ndarray:
+    """Render a plan (a Plan or (K, H, D) states) with the executed path and start/goal markers to an RGB array.
+
+    Maze suites: plans and path are xy, start/goal markers are drawn. Robot suites: the scene is posed at start_obs
+    (default: the plan's first state), each scale is drawn as key-point paths and ghosts; path is (N, 3) key points.
+    """
     states, sc = None, scales
     if plan_or_states_KHD is not None:
         states = getattr(plan_or_states_KHD, "states_KHD", plan_or_states_KHD)
         sc = scales if scales is not None else getattr(plan_or_states_KHD, "scales", None)
-    overlay = plan_overlay(states, sc, xy_dims) if states is not None else Overlay()
-    overlay.visible = visible
-    overlay.path_xy = None if path is None else np.asarray(path, dtype=float)[:, list(xy_dims)] \
-        if np.asarray(path).shape[-1] > 2 else np.asarray(path, dtype=float)
-    overlay.start_xy = None if start is None else np.asarray(start, dtype=float)[:2]
-    overlay.goal_xy = None if goal is None else np.asarray(goal, dtype=float)[:2]
     scene = TaskScene(task, config)
     try:
-        if start is not None and task.is_maze:
+        overlay = plan_overlay(states, sc, xy_dims, task=task, model=scene.model) if states is not None else Overlay()
+        overlay.visible = visible
+        if path is not None:
+            p = np.asarray(path, dtype=float)
+            if overlay.plans_xy or task.suite.top_down:
+                overlay.path_xy = p[:, list(xy_dims)] if p.shape[-1] > 2 else p
+            else:
+                overlay.path_xyz = p
+        overlay.start_xy = None if start is None else np.asarray(start, dtype=float)[:2]
+        overlay.goal_xy = None if goal is None else np.asarray(goal, dtype=float)[:2]
+        if start is not None and task.suite.editable(task).points:
             scene.set_agent(overlay.start_xy)
+        elif start_obs is not None or states is not None:
+            scene.set_obs(start_obs if start_obs is not None else np.asarray(states)[-1, 0])
         if goal is not None:
             scene.set_goal(overlay.goal_xy)
-        pose = pose or top_down_camera(task, aspect=size[0] / size[1])
+        pose = pose or scene.default_camera(size[0] / size[1])
         return scene.render(pose, overlay, size)
     finally:
         scene.close()
 
 
 def render_plan_png(task, plan_or_states_KHD, path, start, goal, out_png, size=(800, 600), **kw) -> str:
-    """Render a plan over the task's scene (top-down for mazes) and save it as a PNG; returns the path written."""
+    """Render a plan over the task's scene (top-down for mazes, ghosts for robots) and save it as a PNG."""
     rgb = render_plan(task, plan_or_states_KHD, path, start, goal, size=size, **kw)
     write_png(out_png, rgb)
     return str(out_png)

@@ -508,10 +508,11 @@ def train_mage(cfg: MageConfig | None, episodes: list, task, *, out_path, datase
         torch.manual_seed(cfg.train.seed + 7919 * dist_info.rank)
     summary = dataset_summary(dataset, dataset_id, episodes)
     from mage_core.data.store import reference_scores
+    from mage_core.planner import task_to_dict
 
-    summary["ref_scores"] = reference_scores(dataset_id)
+    summary["ref_scores"] = reference_scores(dataset_id, task)
     static = {"algo": "mage", "config": cfg.to_dict(), "normaliser": dataset.normaliser.state_dict(),
-              "task": task.name, "dataset": summary, "ceiling": ceiling,
+              "task": task.name, "task_spec": task_to_dict(task), "dataset": summary, "ceiling": ceiling,
               "spaces": {"obs_dim": dataset.obs_dim, "act_dim": dataset.act_dim, "obs_keys": list(task.obs_keys),
                          "horizon": model.horizon, "scales": list(model.scales)}}
     return run_training(model, mage_stages(cfg.train), dataset, cfg.train, ckpt_path=out_path, static_payload=static,

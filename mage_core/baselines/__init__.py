@@ -53,7 +53,7 @@ def train_baseline(algo: str, *, dataset: Any, task: Any = None, preset: str = "
         from mage_core.data.store import reference_scores
 
         ds_task, episodes, _ = load_episodes(str(dataset))
-        source = {"id": str(dataset), "ref_scores": reference_scores(dataset)}
+        source = {"id": str(dataset), "ref_scores": reference_scores(dataset, ds_task)}
     elif isinstance(dataset, list) and dataset:
         ds_task, episodes, source = None, dataset, None
     else:

@@ -14,6 +14,7 @@ from mage_core.checkpoint import FORMAT_VERSION, load_checkpoint, package_versio
 from mage_core.config import TrainConfig
 from mage_core.data.segments import Normaliser, SegmentDataset
 from mage_core.errors import MageError
+from mage_core.rtg import RTGTracker  # noqa: F401 (re-exported: baselines condition through it)
 from mage_core.tasks import Task, segment_config
 from mage_core.train import EventSink, StageSpec, resolve_device, run_training  # noqa: F401 (resolve_device re-exported)
 
@@ -91,28 +92,10 @@ def dataset_meta(episodes: list, ds: SegmentDataset, dataset: Any) -> dict:
 # ---------------------------------------------------------------------------------------------------------------
 # RTG bookkeeping at acting time
 # ---------------------------------------------------------------------------------------------------------------
-class RTGTracker:
-    """Per-env return-to-go condition; window mode: c_t = clip(G - r_<t + t, 0, W), dense mode: c_t = G - r_<t."""
+def _task_dict(task: Task) -> dict:
+    from mage_core.planner import task_to_dict
 
-    def __init__(self, target: float, mode: str = "window", window: int = 300):
-        self.target = float(target)  # G: the user's return target for the whole episode
-        self.mode = mode  # "window" or "dense" (see mage_core.data.segments.SegmentConfig.rtg_mode)
-        self.window = int(window)  # W: evaluation window of the window-equivalent RTG
-        self.reset(1)
-
-    def reset(self, n_envs: int) -> None:
-        self.received_N = np.zeros(n_envs)
-        self.t = 0
-
-    def step(self, reward_N: np.ndarray) -> np.ndarray:
-        """Add the rewards received since the last call and return the condition c_t for this step (N,)."""
-        self.received_N = self.received_N + np.asarray(reward_N, dtype=np.float64).reshape(-1)
-        if self.mode == "window":
-            c_N = np.clip(self.target - self.received_N + self.t, 0.0, self.window)
-        else:
-            c_N = self.target - self.received_N
-        self.t += 1
-        return c_N
+    return task_to_dict(task)
 
 
 def default_rtg_target(meta: dict) -> float:
@@ -185,7 +168,7 @@ def train_model(algo: str, model: nn.Module, config: TrainLoopConfig, ds: Segmen
                        ckpt_every=config.ckpt_every or config.steps, seed=seed, device=str(device), amp=False)
     static = {"format": CKPT_FORMAT, "format_version": FORMAT_VERSION, "versions": package_versions(),
               "algo": algo, "config": {algo: config_to_dict(config)}, "normaliser": ds.normaliser.state_dict(),
-              "task": task.name, "dataset": dataset_meta(episodes, ds, dataset),
+              "task": task.name, "task_spec": _task_dict(task), "dataset": dataset_meta(episodes, ds, dataset),
               "spaces": {"obs_dim": ds.obs_dim, "act_dim": ds.act_dim, "obs_keys": list(task.obs_keys)}}
     return run_training(model, [StageSpec(1, algo, config.steps, config.lr)], ds, tcfg, ckpt_path=out,
                         static_payload=static, sink=as_sink(events), resume=resume, device=device,

@@ -13,14 +13,11 @@ from torch import nn
 from mage_core.baselines import common
 from mage_core.data.segments import Normaliser, SegmentBatch
 from mage_core.errors import MageError
-from mage_core.maze import pd_action
 from mage_core.tasks import Task
 
 ALGO = "diffuser"
-POS = slice(0, 2)  # maze observations start with the agent's xy ...
-VEL = slice(2, 4)  # ... then (PointMaze) its velocity; the goal xy is the last GOAL_DIMS entries
-GOAL_DIMS = 2  # size of desired_goal in maze observations
-POINTMAZE_OBS_DIM = 6  # [x, y, vx, vy, goal_x, goal_y]: the layout the PD follower needs
+POS = slice(0, 2)  # where the agent's xy sits when a checkpoint predates suite slices (PointMaze's layout) ...
+GOAL_DIMS = 2  # ... and the goal xy: the last GOAL_DIMS entries
 EXECUTE_MODES = ("pd", "actions")
 
 
@@ -49,15 +46,14 @@ PRESETS: dict[str, DiffuserConfig] = {
 }
 
 
-MAZE2D_HORIZONS = {"pointmaze-umaze": 128, "pointmaze-medium": 256, "pointmaze-large": 384}  # Diffuser's maze2d H
 
 
 def task_horizon(task: Task, cfg: DiffuserConfig) -> int:
-    """The planning horizon for a task when the config leaves it at 0: Diffuser's maze2d horizon for the PointMaze
-    sizes (the plan must be long enough to reach the inpainted goal), else twice the task's segment horizon; rounded
-    up to a multiple of the U-Net's down-sampling factor."""
+    """The planning horizon for a task when the config leaves it at 0: the suite's (task.params['diffuser_horizon'],
+    Diffuser's maze2d horizons for PointMaze: the plan must be long enough to reach the inpainted goal), else twice
+    the task's segment horizon; rounded up to a multiple of the U-Net's down-sampling factor."""
     levels = 2 ** (len(cfg.dim_mults) - 1)
-    h = MAZE2D_HORIZONS.get(task.name, 2 * task.horizon)
+    h = int(task.params.get("diffuser_horizon", 2 * task.horizon))
     return -(-h // levels) * levels
 
 
@@ -164,9 +160,12 @@ class GaussianDiffusion(nn.Module):
     forward(batch, stage) is the training loss (mage_core.train contract); sample(...) plans.
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, cfg: DiffuserConfig, goal_inpainting: bool = True):
+    def __init__(self, obs_dim: int, act_dim: int, cfg: DiffuserConfig, goal_inpainting: bool = True,
+                 pos_slice: slice = POS, goal_slice: slice | None = None):
         super().__init__()
         self.goal_inpainting = goal_inpainting
+        self.pos_slice = pos_slice  # the agent's xy in the observation (imposed at the last step when inpainting)
+        self.goal_slice = goal_slice or slice(obs_dim - GOAL_DIMS, obs_dim)  # the goal xy in the observation
         levels = 2 ** (len(cfg.dim_mults) - 1)
         if cfg.horizon <= 0 or cfg.horizon % levels:
             raise MageError(f"diffuser horizon {cfg.horizon} must be a positive multiple of {levels} for dim_mults "
@@ -185,8 +184,8 @@ class GaussianDiffusion(nn.Module):
                 "post_logvar_K": torch.log(torch.cat([post_var_K[1:2], post_var_K[1:]]))}
         for name, v in bufs.items():
             self.register_buffer(name, v.float(), persistent=False)
-        self.register_buffer("cond_mask_HX", condition_mask(obs_dim, act_dim, cfg.horizon, goal_inpainting),
-                             persistent=False)
+        self.register_buffer("cond_mask_HX", condition_mask(obs_dim, act_dim, cfg.horizon, goal_inpainting,
+                                                            self.pos_slice, self.goal_slice), persistent=False)
 
     @staticmethod
     def _at(v_K: torch.Tensor, k_B: torch.Tensor) -> torch.Tensor:
@@ -241,19 +240,30 @@ class GaussianDiffusion(nn.Module):
         return torch.where(cond_mask_BHX > 0, cond_val_BHX, x_BHX)
 
 
-def condition_mask(obs_dim: int, act_dim: int, horizon: int, goal_inpainting: bool) -> torch.Tensor:
+def condition_mask(obs_dim: int, act_dim: int, horizon: int, goal_inpainting: bool, pos: slice = POS,
+                   goal: slice | None = None) -> torch.Tensor:
     """(H, X) 1 where the trajectory is imposed: the whole start state; for mazes the final xy and the goal dims."""
+    goal = goal or slice(obs_dim - GOAL_DIMS, obs_dim)
     m_HX = torch.zeros(horizon, act_dim + obs_dim)
     m_HX[0, act_dim:] = 1
     if goal_inpainting:
-        m_HX[-1, act_dim + POS.start:act_dim + POS.stop] = 1
-        m_HX[:, act_dim + obs_dim - GOAL_DIMS:] = 1
+        m_HX[-1, act_dim + pos.start:act_dim + pos.stop] = 1
+        m_HX[:, act_dim + goal.start:act_dim + goal.stop] = 1
     return m_HX
 
 
 def goal_reaching(task: Task) -> bool:
-    """Sparse goal-reaching maze tasks (window RTG): observations start with xy and end with the goal xy."""
-    return task.rtg_mode == "window"
+    """Sparse goal-reaching tasks (window RTG) whose suite names the agent's and the goal's xy in the observation."""
+    sl = task.suite.obs_slices(task)
+    return task.rtg_mode == "window" and "agent_xy" in sl and "goal_xy" in sl
+
+
+def diffusion_kwargs(task: Task) -> dict:
+    """GaussianDiffusion's task-dependent arguments: whether to inpaint the goal, and where xy and goal sit."""
+    sl = task.suite.obs_slices(task)
+    if not goal_reaching(task):
+        return {"goal_inpainting": False}
+    return {"goal_inpainting": True, "pos_slice": sl["agent_xy"], "goal_slice": sl["goal_xy"]}
 
 
 def train(episodes: list, task: Task, config: DiffuserConfig, *, out: str | Path, device: str = "cpu",
@@ -268,7 +278,7 @@ def train(episodes: list, task: Task, config: DiffuserConfig, *, out: str | Path
     normaliser = Normaliser.from_state_dict(resume["normaliser"]) if resume else None
     ds = common.make_segments(episodes, task, horizon=config.horizon, normaliser=normaliser)
     torch.manual_seed(seed)
-    diff = GaussianDiffusion(ds.obs_dim, ds.act_dim, config, goal_reaching(task))
+    diff = GaussianDiffusion(ds.obs_dim, ds.act_dim, config, **diffusion_kwargs(task))
     return common.train_model(ALGO, diff, config, ds, task, episodes, out=out, resume=resume, events=events,
                               seed=seed, device=dev, dataset=dataset, progress=progress)
 
@@ -294,8 +304,9 @@ class DiffuserPolicy:
         self.device = device
         self.obs_dim, self.act_dim, self.H = diffusion.obs_dim, diffusion.act_dim, diffusion.cfg.horizon
         self.goal_inpainting = diffusion.goal_inpainting
-        if execute == "pd" and not (task.is_maze and self.obs_dim == POINTMAZE_OBS_DIM):
-            execute = "actions"  # the PD follower needs PointMaze's [x, y, vx, vy, gx, gy] observations
+        if execute == "pd" and not task.suite.has_tracker:
+            execute = "actions"  # the PD follower needs a suite with a tracking controller (PointMaze)
+        self.task = task
         self.execute, self.replan_every, self.lookahead = execute, replan_every, lookahead
         self.seed = seed
         self.reset(1)
@@ -316,12 +327,12 @@ class DiffuserPolicy:
         s_ND = torch.from_numpy(sn_ND.astype(np.float32)).to(self.device)
         val_NHX[:, 0, A:] = s_ND
         if self.goal_inpainting:
-            g_N2 = s_ND[:, self.obs_dim - GOAL_DIMS:]
-            val_NHX[:, :, A + self.obs_dim - GOAL_DIMS:] = g_N2[:, None]
+            pos, goal = self.diff.pos_slice, self.diff.goal_slice
+            val_NHX[:, :, A + goal.start:A + goal.stop] = s_ND[:, None, goal]
             # the goal xy in the position channels' normalisation
-            goal_xy = obs_ND[:, self.obs_dim - GOAL_DIMS:]
-            pos_n = (goal_xy - self.norm.x_mean_D[1 + POS.start:1 + POS.stop]) / self.norm.x_std_D[1 + POS.start:1 + POS.stop]
-            val_NHX[:, -1, A + POS.start:A + POS.stop] = torch.from_numpy(pos_n.astype(np.float32)).to(self.device)
+            goal_xy = obs_ND[:, goal]
+            pos_n = (goal_xy - self.norm.x_mean_D[1 + pos.start:1 + pos.stop]) / self.norm.x_std_D[1 + pos.start:1 + pos.stop]
+            val_NHX[:, -1, A + pos.start:A + pos.stop] = torch.from_numpy(pos_n.astype(np.float32)).to(self.device)
         x_NHX = self.diff.sample(self.diff.cond_mask_HX.expand_as(val_NHX), val_NHX, self.generator).cpu().numpy()
         states = self.norm.denorm_x(np.concatenate([np.zeros_like(x_NHX[..., :1]), x_NHX[..., A:]], -1))[..., 1:]
         return states.astype(np.float32), self.norm.denorm_a(x_NHX[..., :A]).astype(np.float32)
@@ -336,8 +347,7 @@ class DiffuserPolicy:
             self.k = 0
         if self.execute == "pd":
             j = min(self.k + self.lookahead, self.H - 1)
-            wp_N2 = self.plan_states_NHD[:, j, POS]
-            a_NA = np.stack([pd_action(o[POS], o[VEL], w) for o, w in zip(obs_ND, wp_N2)])
+            a_NA = self.task.suite.track_action(self.task, obs_ND, self.plan_states_NHD[:, j])
         else:
             a_NA = self.plan_actions_NHA[:, min(self.k, self.H - 1)]
         self.k += 1
@@ -348,7 +358,7 @@ def load_model(ckpt_or_path, device: str = "cpu") -> tuple[GaussianDiffusion, di
     ckpt = common.load_ckpt(ckpt_or_path, ALGO)
     cfg = common.config_from_dict(DiffuserConfig, ckpt["config"][ALGO])
     diff = GaussianDiffusion(ckpt["spaces"]["obs_dim"], ckpt["spaces"]["act_dim"], cfg,
-                             goal_reaching(common.task_of(ckpt)))
+                             **diffusion_kwargs(common.task_of(ckpt)))
     diff.load_state_dict(ckpt["state_dict"])
     return diff.to(common.resolve_device(device)).eval(), ckpt
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import time
 
-from mage_core.tasks import task_names
+from mage_core.tasks import get_task, task_names
 
 
 def register(sub) -> None:
@@ -12,12 +12,18 @@ def register(sub) -> None:
                        description="Offline datasets live in the local Minari store (MINARI_DATASETS_PATH or ~/.minari/datasets).")
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
-    m = dsub.add_parser("make", help="generate a dataset for a built-in task (D4RL/pointmaze protocol)",
-                        description="Roll out the noisy waypoint expert (value-iteration waypoints, PD controller, "
-                        "waypoint jitter, N(0, 0.5) action noise, episodes cut at success) and write a Minari dataset "
-                        "with ref_min_score/ref_max_score measured on the evaluation protocol.")
-    m.add_argument("task", help=f"one of: {', '.join(task_names())}")
-    m.add_argument("--steps", type=int, default=1_000_000, help="environment steps to record (default 1,000,000)")
+    m = dsub.add_parser("make", help="generate a dataset for a built-in task with its suite's data protocol",
+                        description="Roll out the task's data policy and write a Minari dataset with "
+                        "ref_min_score/ref_max_score measured on the evaluation protocol. PointMaze: the noisy "
+                        "waypoint expert (value-iteration waypoints, PD controller, waypoint jitter, N(0, 0.5) action "
+                        "noise, a 40-step dwell at the goal). Adroit: the DAPG expert with its own noise (expert), the "
+                        "human demonstrations (human, door) or the D4RL cloned recipe (cloned, door). AntMaze: the "
+                        "goal-reaching ant controller steered by maze waypoints (diverse, play).")
+    m.add_argument("task", help=f"one of: {', '.join(t for t in task_names() if get_task(t).suite.has_generator)}")
+    m.add_argument("--variant", default="", help="data variant (default: the task's first, e.g. expert; "
+                   "see the error for a task's list)")
+    m.add_argument("--steps", type=int, default=None, help="environment steps to record (default: the suite's, "
+                   "1,000,000 for PointMaze)")
     m.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same dataset (default 0)")
     m.add_argument("--id", dest="dataset_id", help="dataset id (default: the task's default id)")
     m.add_argument("--force", action="store_true", help="replace an existing dataset with the same id")
@@ -48,10 +54,17 @@ def cmd_make(args) -> int:
     from mage_core.progress import EventWriter, ProgressBar
     from mage_core.tasks import get_task
 
+    from mage_core.data.generate import resolve_variant
+    from mage_core.errors import MageError
+
     task = get_task(args.task)
+    variant = resolve_variant(task, args.variant)
+    if args.steps is not None and args.steps < 1:
+        raise MageError("--steps must be positive")
+    steps = args.steps or task.suite.default_data_steps(task, variant)
     events = EventWriter(args.events)
-    bar = ProgressBar(args.steps, label=f"generating {task.name}", enabled=args.events != "-")
-    events.emit("start", task=task.name, total=args.steps)
+    bar = ProgressBar(steps, label=f"generating {task.name} ({variant})", enabled=args.events != "-")
+    events.emit("start", task=task.name, variant=variant, total=steps)
     t0 = time.perf_counter()
 
     def progress(done, total):
@@ -59,7 +72,7 @@ def cmd_make(args) -> int:
         events.emit("progress", done=done, total=total)
 
     try:
-        ds = make_dataset(task, GenerateConfig(steps=args.steps, seed=args.seed), dataset_id=args.dataset_id,
+        ds = make_dataset(task, GenerateConfig(steps=steps, seed=args.seed, variant=variant), dataset_id=args.dataset_id,
                           force=args.force, progress=progress)
     except Exception as exc:
         events.emit("error", message=str(exc))

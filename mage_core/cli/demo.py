@@ -52,25 +52,40 @@ def cmd_demo(args) -> int:
     first = planner.plan(o, target, seed=args.seed)
     policy = planner.policy(target, seed=args.seed)
     policy.reset(1)
-    path, ret, reward, success, lat = [o[:2].copy()], 0.0, 0.0, False, []
+    suite = task.suite
+    agent = suite.obs_slices(task).get("agent_xy")
+    model = env.unwrapped.model
+    track = suite.key_point_names(task)[:1]  # the first key point's executed path (agent xy, palm, torso)
+
+    def where(o_D):
+        if agent is not None:
+            return o_D[agent].copy()
+        if track and suite.can_pose(task, model, len(o_D)):
+            return suite.key_points(task, model, o_D[None])[track[0]][0]
+        return None
+
+    path, ret, reward, success, lat = [where(o)], 0.0, 0.0, False, []
     for _ in range(task.eval_steps):
         t1 = time.perf_counter()
         a = policy.act(o[None], np.array([reward]))[0]
         lat.append(1e3 * (time.perf_counter() - t1))
         obs, reward, term, trunc, info = env.step(a)
         o = task.flatten_obs(obs)
-        path.append(o[:2].copy())
+        path.append(where(o))
         ret += reward
         success |= bool(info.get("success"))
         if term or trunc:
             break
     env.close()
-    ds = planner.ckpt_meta.get("dataset") or {}
-    ref = ds.get("ref_scores")
+    from mage_core.policies import checkpoint_ref_scores
+
+    ref = checkpoint_ref_scores(planner.ckpt_meta, task)
     res = EvalResult(task.name, [ret], [args.seed], [success], *(ref or (None, None)), task.eval_steps)
-    start = path[0]
-    goal = o[4:6] if task.is_maze else None
-    render_plan_png(task, first, np.array(path), start, goal, args.png)
+    path = None if path[0] is None else np.array(path)
+    goal_sl = suite.obs_slices(task).get("goal_xy")
+    start = path[0] if agent is not None else None
+    goal = o[goal_sl] if goal_sl is not None and agent is not None else None
+    render_plan_png(task, first, path, start, goal, args.png, start_obs=first.states_KHD[-1, 0])
     print(f"checkpoint {ckpt} ({task.name}, {len(planner.scales)} scales {planner.scales})")
     print(f"RTG target {target:g}; episode return {ret:.0f}" +
           (f" = {res.normalised_mean:.1f} normalised" if res.normalised_mean is not None else "") +

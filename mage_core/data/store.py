@@ -10,7 +10,7 @@ import numpy as np
 
 from mage_core.data.segments import Episode
 from mage_core.errors import MageError
-from mage_core.tasks import TASKS, Task, flatten_obs, get_task
+from mage_core.suites import Task, builtin_task_for, task_for_dataset  # noqa: F401 (task_for_dataset re-exported)
 
 D4RL_REQUIRED = ("observations", "actions", "rewards", "terminals")  # keys a D4RL HDF5 file must have
 
@@ -47,16 +47,22 @@ def _read_metadata(data_dir: Path) -> dict:
         raise MageError(f"corrupt dataset metadata in {data_dir}: {exc}") from None
 
 
-def reference_scores(id_or_path) -> list | None:
-    """[ref_min_score, ref_max_score] from a local dataset's metadata; None when the dataset or the scores are missing."""
-    if not id_or_path:
-        return None
-    try:
-        meta = _read_metadata(_data_dir(str(id_or_path)))
-    except MageError:
-        return None
-    lo, hi = meta.get("ref_min_score"), meta.get("ref_max_score")
-    return None if lo is None or hi is None else [float(lo), float(hi)]
+def reference_scores(id_or_path, task: Task | None = None) -> list | None:
+    """[ref_min_score, ref_max_score] from a local dataset's metadata; else, when a task is given, its suite's own
+    reference scores for that env (a user's dataset that carries none); None when neither exists."""
+    meta = None
+    if id_or_path:
+        try:
+            meta = _read_metadata(_data_dir(str(id_or_path)))
+        except MageError:
+            meta = None
+    lo, hi = (meta or {}).get("ref_min_score"), (meta or {}).get("ref_max_score")
+    if lo is not None and hi is not None:
+        return [float(lo), float(hi)]
+    if task is not None:
+        ref = task.suite.builtin_reference_scores(task)
+        return None if ref is None else [float(ref[0]), float(ref[1])]
+    return None
 
 
 def list_datasets() -> list[dict]:
@@ -77,42 +83,8 @@ def list_datasets() -> list[dict]:
 
 
 def _task_name_for(meta: dict) -> str | None:
-    for t in TASKS.values():
-        if meta.get("dataset_id") == t.dataset_id:
-            return t.name
-    spec = meta.get("env_spec")
-    try:
-        spec = json.loads(spec) if isinstance(spec, str) else (spec or {})
-    except ValueError:
-        return None
-    for t in TASKS.values():
-        if spec.get("id") == t.env_id and spec.get("kwargs", {}).get("maze_map") == t.maze_map:
-            return t.name
-    return None
-
-
-def task_for_dataset(meta: dict) -> Task:
-    """The built-in task a dataset belongs to, or a generic Task recovered from its env spec (Box or Dict obs)."""
-    name = _task_name_for(meta)
-    if name:
-        return get_task(name)
-    spec = meta.get("env_spec")
-    try:
-        spec = json.loads(spec) if isinstance(spec, str) else spec
-    except ValueError:
-        spec = None
-    if not spec or not spec.get("id"):
-        raise MageError(f"dataset {meta.get('dataset_id')} records no environment; it cannot be evaluated")
-    eval_spec = meta.get("eval_env_spec")
-    try:
-        eval_spec = json.loads(eval_spec) if isinstance(eval_spec, str) else (eval_spec or spec)
-    except ValueError:
-        eval_spec = spec
-    steps = int(eval_spec.get("max_episode_steps") or spec.get("max_episode_steps") or 1000)
-    sparse = "Maze" in spec["id"]
-    return Task(name=str(meta.get("dataset_id")), env_id=spec["id"], env_kwargs=dict(spec.get("kwargs") or {}),
-                eval_kwargs=dict(eval_spec.get("kwargs") or {}), dataset_id=str(meta.get("dataset_id")),
-                horizon=32, eval_steps=steps, rtg_mode="window" if sparse else "dense")
+    t = builtin_task_for(meta)
+    return None if t is None else t.name
 
 
 def dataset_info(id_or_path: str) -> dict:
@@ -120,6 +92,7 @@ def dataset_info(id_or_path: str) -> dict:
     data_dir = _data_dir(id_or_path)
     meta = _read_metadata(data_dir)
     task, episodes, _ = load_episodes(id_or_path)
+    ref = reference_scores(id_or_path, task)
     lengths = np.array([e.length for e in episodes])
     returns = np.array([float(e.rewards_T.sum()) for e in episodes])
     return dict(id=meta.get("dataset_id"), path=str(data_dir.parent), task=task.name, env_id=task.env_id,
@@ -127,7 +100,9 @@ def dataset_info(id_or_path: str) -> dict:
                 act_dim=int(episodes[0].actions_TA.shape[1]), success_rate=float(np.mean([e.success for e in episodes])),
                 episode_length=dict(mean=float(lengths.mean()), min=int(lengths.min()), max=int(lengths.max())),
                 episode_return=dict(mean=float(returns.mean()), min=float(returns.min()), max=float(returns.max())),
-                ref_min_score=meta.get("ref_min_score"), ref_max_score=meta.get("ref_max_score"),
+                ref_min_score=(ref or [None])[0], ref_max_score=(ref or [None, None])[1],
+                ref_scores_from=None if ref is None else ("dataset" if meta.get("ref_max_score") is not None else
+                                                          f"suite {task.suite.title} (the dataset carries none)"),
                 observation_space=str(meta.get("observation_space", "")), action_space=str(meta.get("action_space", "")),
                 description=meta.get("description"))
 

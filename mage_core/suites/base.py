@@ -242,6 +242,10 @@ class Suite:
         """Geom ids not to draw for ghosts (static world: floor, walls, targets)."""
         return {i for i in range(model.ngeom) if model.geom_bodyid[i] == 0}
 
+    def place(self, task: Task, model, data, xy, vel=None) -> None:
+        """Move the agent to a point the user picked (suites whose editable() has points)."""
+        raise MageError(f"{task.name}: the agent cannot be placed by a point; pick a start state")
+
     def can_pose(self, task: Task, model, obs_dim: int) -> bool:
         """Whether pose() can set the MuJoCo state from an observation of this size."""
         return False

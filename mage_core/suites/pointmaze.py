@@ -73,6 +73,13 @@ class MazeSuite(Suite):
     def key_point_names(self, task) -> tuple:
         return ("agent",)
 
+    def place(self, task, model, data, xy, vel=None) -> None:
+        """The maze agent's root xy is qpos[:2] (the point mass, the ant's torso)."""
+        data.qpos[:2] = np.asarray(xy, np.float64)[:2]
+        data.qvel[:] = 0.0
+        if vel is not None:
+            data.qvel[:2] = np.asarray(vel, np.float64)[:2]
+
     def camera(self, task, model, aspect: float, fovy_deg: float = 45.0, margin: float = 1.04):
         """A camera looking straight down that fits the whole maze (walls included) in an image of this aspect."""
         from mage_core.render import CameraPose
@@ -108,9 +115,10 @@ class PointMazeSuite(MazeSuite):
     has_tracker = True
 
     def tasks(self) -> list[Task]:
-        return [_task("pointmaze-umaze", "PointMaze_UMaze-v3", U_MAZE, 300, (3, 1), (1, 1)),
-                _task("pointmaze-medium", "PointMaze_Medium-v3", MEDIUM_MAZE, 600, (1, 1), (6, 6)),
-                _task("pointmaze-large", "PointMaze_Large-v3", LARGE_MAZE, 800, (1, 1), (7, 10))]
+        # Diffuser's maze2d planning horizons (128 / 256 / 384) are the baseline's, kept with the task they belong to
+        return [_task("pointmaze-umaze", "PointMaze_UMaze-v3", U_MAZE, 300, (3, 1), (1, 1), diffuser_horizon=128),
+                _task("pointmaze-medium", "PointMaze_Medium-v3", MEDIUM_MAZE, 600, (1, 1), (6, 6), diffuser_horizon=256),
+                _task("pointmaze-large", "PointMaze_Large-v3", LARGE_MAZE, 800, (1, 1), (7, 10), diffuser_horizon=384)]
 
     def claims(self, env_id, spec, meta) -> bool:
         return env_id.startswith("PointMaze")
@@ -254,9 +262,11 @@ class MazeExpertPolicy:
         return np.stack([ex(o[POS], o[VEL], o[GOAL]) for ex, o in zip(self.experts, obs_ND)])
 
 
-def _task(name: str, env_id: str, maze_map: list, eval_steps: int, start: tuple, goal: tuple, horizon: int = 64) -> Task:
+def _task(name: str, env_id: str, maze_map: list, eval_steps: int, start: tuple, goal: tuple, horizon: int = 64,
+          diffuser_horizon: int = 128) -> Task:
     return Task(name=name, env_id=env_id, suite_name="pointmaze",
                 env_kwargs=dict(maze_map=maze_map, continuing_task=False, reset_target=False),
                 eval_kwargs=dict(continuing_task=True, reset_target=False), dataset_id=f"mage/{name}/expert-v0",
                 horizon=horizon, eval_steps=eval_steps, rtg_mode="window",
-                params=dict(maze_map=maze_map, eval_start_cell=start, eval_goal_cell=goal, cell_size=1.0))
+                params=dict(maze_map=maze_map, eval_start_cell=start, eval_goal_cell=goal, cell_size=1.0,
+                            diffuser_horizon=diffuser_horizon))

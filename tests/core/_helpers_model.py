@@ -5,6 +5,7 @@ import functools
 
 import numpy as np
 
+from mage_core.suites.pointmaze import geometry
 from mage_core.config import MageConfig, preset
 
 
@@ -17,7 +18,7 @@ def umaze_episodes(steps: int = 3000, seed: int = 0, noise: float = 0.3) -> tupl
 
     task = get_task("pointmaze-umaze")
     env = task.make_env(mode="data")
-    expert = WaypointExpert(task.geometry, waypoint_jitter=0.1, action_noise=noise, rng=np.random.default_rng(seed))
+    expert = WaypointExpert(geometry(task), waypoint_jitter=0.1, action_noise=noise, rng=np.random.default_rng(seed))
     episodes, total, ep_seed = [], 0, seed
     while total < steps:
         obs, _ = env.reset(seed=ep_seed)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from mage_core.suites.pointmaze import geometry
 from mage_core.baselines import ALGOS, algo_module, bc, common, diffuser, dt, load_policy, train_baseline
 from mage_core.data.segments import Episode
 from mage_core.errors import MageError
@@ -35,7 +36,7 @@ def episodes(task):
     """About 1500 steps of the noisy waypoint expert in the data env, cut at success as the data protocol does."""
     env = task.make_env(mode="data")
     rng = np.random.default_rng(0)
-    expert = WaypointExpert(task.geometry, waypoint_jitter=0.2, action_noise=0.5, rng=rng)
+    expert = WaypointExpert(geometry(task), waypoint_jitter=0.2, action_noise=0.5, rng=rng)
     eps = []
     obs, _ = env.reset(seed=0)
     O, A, R = [task.flatten_obs(obs)], [], []

@@ -44,6 +44,11 @@ def test_plan_png_and_bad_starts(micro_checkpoint, tmp_path):
     for start, msg in (("0,0", "wall"), ("9,9", "outside"), ("a,b", "x,y")):
         r = _mage("plan", "--checkpoint", micro_checkpoint, f"--start={start}", "--png", png)
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr
+    # the README's spelling, a negative point as a separate argument, and an out-of-range target: a note, no warning
+    r = _mage("plan", "--checkpoint", micro_checkpoint, "--start", "-1,-1", "--goal", "-1,1", "--rtg", "1e9",
+              "--png", png)
+    assert r.returncode == 0, r.stderr
+    assert "limited to" in r.stdout and "Warning" not in r.stderr and "warn" not in r.stderr
 
 
 def test_demo_runs_headless(micro_checkpoint, tmp_path):

@@ -7,6 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
+from mage_core.suites.pointmaze import geometry
 from mage_core.data.generate import GenerateConfig, collect_buffers, make_dataset
 from mage_core.data.store import dataset_info, import_d4rl, list_datasets, load_episodes
 from mage_core.errors import MageError
@@ -29,13 +30,13 @@ def test_flattened_observation_includes_goal():
     assert flat.shape == (6,)
     np.testing.assert_allclose(flat[4:], obs["desired_goal"], rtol=1e-6)
     # the evaluation protocol's goal is fixed in the goal cell
-    g = task.geometry
-    assert g.xy_to_cell(flat[4:]) == task.eval_goal_cell
-    assert g.xy_to_cell(flat[:2]) == task.eval_start_cell
+    g = geometry(task)
+    assert g.xy_to_cell(flat[4:]) == task.params["eval_goal_cell"]
+    assert g.xy_to_cell(flat[:2]) == task.params["eval_start_cell"]
 
 
 def test_geometry_walls_and_waypoints():
-    g = get_task("pointmaze-umaze").geometry
+    g = geometry(get_task("pointmaze-umaze"))
     assert not g.is_free(g.cell_to_xy((2, 1)))  # the U's middle wall
     assert g.is_free(g.cell_to_xy((1, 1)))
     with pytest.raises(MageError, match="wall"):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from mage_core.suites.pointmaze import geometry
 from mage_core.errors import MageError
 from mage_core.evaluate import evaluate
 from mage_core.planner import Planner, PlannerPolicy
@@ -21,8 +22,8 @@ def planner(ckpt_path):
 
 
 def _obs(task):
-    g = task.geometry
-    s, goal = g.cell_to_xy(task.eval_start_cell), g.cell_to_xy(task.eval_goal_cell)
+    g = geometry(task)
+    s, goal = g.cell_to_xy(task.params["eval_start_cell"]), g.cell_to_xy(task.params["eval_goal_cell"])
     return np.array([s[0], s[1], 0.0, 0.0, goal[0], goal[1]], np.float32)
 
 

@@ -1,0 +1,47 @@
+"""The one owner of acting-time RTG bookkeeping: the condition c_t from a return target, received rewards and time,
+for the window relabel (sparse goal reaching) and for plain dense return-to-go (docs/ARCHITECTURE.md)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def condition_rtg(target, received, t: int, mode: str = "window"):
+    """The unclamped condition at step t: G - (reward received) + t for the window relabel, G - received if dense."""
+    c = np.asarray(target, dtype=np.float64) - np.asarray(received, dtype=np.float64)
+    return c + t if mode == "window" else c
+
+
+def clamp_rtg(c, lo: float, hi: float, ceiling=None):
+    """A condition limited to the data's range [lo, hi] and, where given, to the return ceiling of each state."""
+    c = np.clip(np.asarray(c, dtype=np.float64), lo, hi)
+    return c if ceiling is None else np.minimum(c, ceiling)
+
+
+class RTGTracker:
+    """Per-env RTG condition over an episode: the user's target G, the rewards received, the steps taken."""
+
+    def __init__(self, target: float, mode: str = "window", window: int = 300):
+        self.target = float(target)  # G: the user's return target for the whole episode
+        self.mode = mode  # "window" or "dense" (see mage_core.data.segments.SegmentConfig.rtg_mode)
+        self.window = int(window)  # W: evaluation window of the window-equivalent RTG
+        self.reset(1)
+
+    def reset(self, n_envs: int) -> None:
+        self.received_N = np.zeros(n_envs)
+        self.t = 0
+
+    def receive(self, reward_N) -> None:
+        """Add the rewards received since the last step."""
+        self.received_N = self.received_N + np.asarray(reward_N, dtype=np.float64).reshape(-1)
+
+    def raw(self) -> np.ndarray:
+        """The unclamped condition c_t for the current step (N,)."""
+        return condition_rtg(self.target, self.received_N, self.t, self.mode)
+
+    def step(self, reward_N: np.ndarray) -> np.ndarray:
+        """Add the rewards received since the last call and return this step's condition, window mode clipped to
+        [0, W] (how Decision Transformer is conditioned); then advance the clock."""
+        self.receive(reward_N)
+        c_N = np.clip(self.raw(), 0.0, self.window) if self.mode == "window" else self.raw()
+        self.t += 1
+        return c_N

@@ -1,0 +1,155 @@
+"""AntMaze suite: the shipped controller walks, generated data opens with reference scores, ghost ants pose at the plan."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from mage_core.errors import MageError
+from mage_core.suites import get_suite, task_for_dataset
+from mage_core.suites.antmaze import GOAL, OBS_DIM, POS, SUITE
+from mage_core.suites.antmaze_controller import DEFAULT_FILE, AntController
+from mage_core.suites.pointmaze import geometry
+
+
+def _short(size="umaze", eval_steps=60):
+    return dataclasses.replace(SUITE.task(size), eval_steps=eval_steps)
+
+
+def test_registered_with_three_sizes():
+    s = get_suite("antmaze")
+    assert [t.name for t in s.tasks()] == ["antmaze-umaze", "antmaze-medium", "antmaze-large"]
+    t = s.task("umaze")
+    assert t.params["cell_size"] == 4.0 and t.eval_steps == 700 and s.task("large").eval_steps == 1000
+    assert s.variants(t) == ("diverse", "play")
+
+
+def test_controller_walks_towards_a_waypoint():
+    """Seeded: the ant at the U-maze's bottom-left cell walks to the next cell centre 4 m away."""
+    task = SUITE.task("umaze")
+    ctl = AntController()
+    g = geometry(task)
+    env = task.make_env(mode="data", max_episode_steps=1000)
+    try:
+        obs, _ = env.reset(seed=3, options={"reset_cell": np.array([3, 1]), "goal_cell": np.array([1, 1])})
+        target = g.cell_to_xy((3, 2))
+        d0 = float(np.linalg.norm(obs["achieved_goal"] - target))
+        dists = []
+        for _ in range(150):
+            qpos = np.concatenate([obs["achieved_goal"], obs["observation"][:13]])
+            obs, *_ = env.step(ctl.act(qpos, obs["observation"][13:27], target))
+            dists.append(float(np.linalg.norm(obs["achieved_goal"] - target)))
+    finally:
+        env.close()
+    assert d0 > 2.5
+    assert min(dists) < 1.0, f"closest approach {min(dists):.2f} m from {d0:.2f} m"
+    assert dists[49] < d0 - 0.5  # progress within the first 2.5 s of simulated time
+
+
+def test_generated_dataset_opens_and_carries_reference_scores(minari_root):
+    import minari
+
+    from mage_core.data.generate import GenerateConfig, make_dataset
+
+    task = _short()
+    ds = make_dataset(task, GenerateConfig(steps=400, seed=1, variant="play", ref_episodes=1), force=True)
+    d = minari.load_dataset(ds.id)
+    assert d.total_steps == 400
+    meta = d.storage.metadata
+    assert meta["ref_min_score"] is not None and meta["ref_max_score"] is not None
+    assert "play" in ds.id and "waypoints passed" in meta["description"]
+    ep = next(d.iterate_episodes())
+    assert ep.observations["observation"].shape[1] == 27 and ep.observations["achieved_goal"].shape[1] == 2
+    t = task_for_dataset(meta)
+    assert t.suite_name == "antmaze" and t.name == "antmaze-umaze"
+    flat = t.flatten_obs({k: v[0] for k, v in ep.observations.items()})
+    assert flat.shape == (OBS_DIM,)
+    np.testing.assert_allclose(flat[POS], ep.observations["achieved_goal"][0], rtol=1e-5)
+    stats = SUITE.last_stats
+    assert stats["waypoints_passed"] + stats["waypoints_abandoned"] > 0
+
+
+def test_flattened_observation_holds_the_ants_xy():
+    task = SUITE.task("medium")
+    env = task.make_env(mode="eval")
+    try:
+        obs, _ = env.reset(seed=0)
+        flat = task.flatten_obs(obs)
+        u = env.unwrapped
+        assert flat.shape == (OBS_DIM,)
+        np.testing.assert_allclose(flat[POS], u.ant_env.data.qpos[:2], atol=1e-5)
+        np.testing.assert_allclose(flat[GOAL], u.goal, atol=1e-5)
+        start, goal = SUITE.default_points(task)["start"], SUITE.default_points(task)["goal"]
+        assert np.linalg.norm(flat[POS] - start) <= 1.5 and np.linalg.norm(flat[GOAL] - goal) <= 1.5  # +-1 m noise
+    finally:
+        env.close()
+
+
+def test_pose_then_key_points_give_the_planned_xy():
+    import mujoco
+
+    task = SUITE.task("umaze")
+    env = task.make_env(mode="eval")
+    try:
+        obs, _ = env.reset(seed=0)
+        model = env.unwrapped.ant_env.model
+        base = task.flatten_obs(obs)
+        states_HD = np.repeat(base[None], 5, axis=0)
+        states_HD[:, POS] = np.stack([np.linspace(-4, 4, 5), np.linspace(-4, 0, 5)], axis=1)
+        states_HD[:, 0] = 0.6
+        assert SUITE.can_pose(task, model, OBS_DIM)
+        data = mujoco.MjData(model)
+        torso = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "torso")
+        for s in states_HD:
+            SUITE.pose(task, model, data, s)
+            np.testing.assert_allclose(data.xpos[torso], [s[POS][0], s[POS][1], 0.6], atol=1e-6)
+        kp = SUITE.key_points(task, model, states_HD)
+        assert set(kp) == {"torso"} and kp["torso"].shape == (5, 3)
+        np.testing.assert_allclose(kp["torso"][:, :2], states_HD[:, POS])
+        with pytest.raises(MageError, match="31 dims"):
+            SUITE.pose(task, model, data, base[:6])
+    finally:
+        env.close()
+
+
+def test_missing_or_damaged_controller_is_a_clear_error(tmp_path, monkeypatch):
+    with pytest.raises(MageError, match="missing"):
+        AntController(tmp_path / "nope.npz")
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip file at all")
+    with pytest.raises(MageError, match="bad.npz.*damaged"):
+        AntController(bad)
+    monkeypatch.setattr(SUITE, "controller_path", str(tmp_path / "gone.npz"))
+    with pytest.raises(MageError, match="gone.npz"):
+        SUITE.expert_policy(SUITE.task("umaze"))
+    assert DEFAULT_FILE.name in str(AntController().path)
+
+
+def test_unknown_size_or_variant_lists_the_known_ones():
+    from mage_core.data.generate import resolve_variant
+
+    with pytest.raises(MageError, match="umaze, medium, large"):
+        SUITE.task("huge")
+    with pytest.raises(MageError, match="diverse, play"):
+        resolve_variant(SUITE.task("umaze"), "expert")
+    with pytest.raises(MageError, match="diverse, play"):
+        SUITE.resolve_variant(SUITE.task("umaze"), "expert")
+
+
+def test_start_or_goal_inside_a_wall_is_refused():
+    task = SUITE.task("umaze")
+    g = geometry(task)
+    wall_xy = g.cell_to_xy((2, 1))  # the U's middle wall
+    with pytest.raises(MageError, match="wall"):
+        SUITE.check_point(task, "start", wall_xy)
+    SUITE.check_point(task, "goal", g.cell_to_xy((1, 1)))  # a free cell is fine
+    env = task.make_env(mode="eval")
+    try:
+        env.reset(seed=0)
+        with pytest.raises(MageError, match="goal .* wall"):
+            SUITE.reset_env_to(task, env, {"start": g.cell_to_xy((3, 1)), "goal": wall_xy})
+        flat = SUITE.reset_env_to(task, env, {"start": g.cell_to_xy((3, 2)), "goal": g.cell_to_xy((1, 1))})
+        np.testing.assert_allclose(flat[POS], g.cell_to_xy((3, 2)), atol=1e-5)
+    finally:
+        env.close()
