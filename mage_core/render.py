@@ -15,8 +15,10 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 # Named palettes for per-scale plan colours, listed coarse -> fine (interpolated to K scales).
 PALETTES: dict[str, list[tuple[float, float, float]]] = {
-    "mage": [(0.42, 0.36, 0.90), (0.20, 0.55, 0.98), (0.10, 0.78, 0.85), (0.30, 0.85, 0.45),
-             (0.80, 0.88, 0.25), (1.00, 0.72, 0.20), (1.00, 0.45, 0.25), (0.98, 0.25, 0.45)],
+    # violet, blue, cyan, green, yellow, orange, red, pink: every pair >= 50 apart in CIELAB (the old rainbow had
+    # pairs 33 apart, and scales 4-6 read as one green-yellow); distinct from the slate walls and the white path
+    "mage": [(0.60, 0.30, 0.95), (0.20, 0.55, 1.00), (0.00, 0.85, 0.95), (0.20, 0.80, 0.30),
+             (1.00, 0.90, 0.20), (1.00, 0.55, 0.00), (1.00, 0.20, 0.30), (1.00, 0.62, 0.88)],
     "viridis": [(0.27, 0.00, 0.33), (0.28, 0.14, 0.46), (0.23, 0.32, 0.55), (0.17, 0.47, 0.56),
                 (0.13, 0.57, 0.55), (0.20, 0.72, 0.47), (0.48, 0.82, 0.32), (0.99, 0.91, 0.14)],
 }
@@ -37,7 +39,8 @@ MODEL_LOCK = threading.RLock()
 
 
 def scale_colors(k: int, palette: str = "mage") -> np.ndarray:
-    """(k, 3) RGB colours in [0, 1] for k scales, coarse -> fine, interpolated from a named palette."""
+    """(k, 3) RGB colours in [0, 1] for k scales, coarse -> fine, from a named palette: k of its colours evenly
+    spaced when it has enough (never blends, which look alike), interpolated only beyond its length."""
     if palette not in PALETTES:
         raise MageError(f"unknown palette {palette!r}; known: {', '.join(PALETTES)}")
     base = np.asarray(PALETTES[palette], dtype=np.float64)
@@ -45,6 +48,8 @@ def scale_colors(k: int, palette: str = "mage") -> np.ndarray:
         return np.zeros((0, 3))
     if k == 1:
         return base[-1:].copy()
+    if k <= len(base):
+        return base[np.round(np.linspace(0, len(base) - 1, k)).astype(int)].copy()
     t = np.linspace(0, len(base) - 1, k)
     lo = np.floor(t).astype(int)
     hi = np.minimum(lo + 1, len(base) - 1)

@@ -349,6 +349,10 @@ class MainWindow(QMainWindow):
                                          f"without it", 6000)
             self.session.close_planner()
             self.lbl_model.setText("model: none")
+            self.setWindowTitle("MAGE Studio")
+            if self.docks_ready:  # nothing may keep showing the closed checkpoint's plan
+                self.run_dock.reset()
+                self.plan_dock.show_plan(None)
 
     def open_dataset_dialog(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open a Minari dataset folder")
@@ -476,11 +480,14 @@ class MainWindow(QMainWindow):
         if self.view_mode != "condition":
             return
         vp = self.viewport
-        moved = not (_same(vp.agent_xy, s.start_xy) and _same(vp.goal_xy, s.goal_xy)) or vp.qpos is not None
+        robot_obs = s.state_template if s.start_xy is None else None
+        moved = (not (_same(vp.agent_xy, s.start_xy) and _same(vp.goal_xy, s.goal_xy)) or vp.qpos is not None
+                 or not _same(vp.obs, robot_obs))
         if not moved and s.planner is not None and s.auto_replan:
             return  # only the RTG changed: the re-plan will redraw; rendering now would only delay it
         vp.agent_xy = s.start_xy
         vp.qpos = None
+        vp.obs = robot_obs  # robots: posed from the chosen start state
         vp.goal_xy = s.goal_xy
         self._refresh_overlay()
 
@@ -490,16 +497,24 @@ class MainWindow(QMainWindow):
             self._on_condition()
             return
         if self.view_mode == "condition":
-            s = self.session
-            cond = (f"RTG target {s.rtg:.0f}" if abs(plan.condition_rtg - s.rtg) < 0.5
-                    else f"RTG target {s.rtg:.0f} → condition {plan.condition_rtg:.0f} (feasible from here)")
-            self.viewport.hud_text = f"{s.task.name}   ·   {cond}   ·   plan {s.plan_ms:.0f} ms   ·   {len(plan.scales)} scales"
+            self.viewport.hud_text = self.condition_hud(plan)
         self._refresh_overlay()
+
+    def condition_hud(self, plan) -> str:
+        """The viewport header for a plan from the condition: task, RTG target and the condition actually used."""
+        from mage_studio.docks.run import fmt_rtg
+
+        s = self.session
+        if plan is None or s.task is None:
+            return ""
+        cond = (f"RTG target {fmt_rtg(s.rtg)}" if abs(plan.condition_rtg - s.rtg) < 0.5
+                else f"RTG target {fmt_rtg(s.rtg)} → condition {fmt_rtg(plan.condition_rtg)} (feasible from here)")
+        return f"{s.task.name}   ·   {cond}   ·   plan {s.plan_ms:.0f} ms   ·   {len(plan.scales)} scales"
 
     def _plan_overlay(self, plan) -> Overlay:
         if plan is None:
             return Overlay()
-        ov = plan_overlay(plan.states_KHD, getattr(plan, "scales", None))
+        ov = plan_overlay(plan.states_KHD, getattr(plan, "scales", None), task=self.session.task)
         ov.visible = self.plan_dock.visible() or None
         return ov
 
@@ -514,35 +529,49 @@ class MainWindow(QMainWindow):
             ov = self._plan_overlay(s.plan)
             ov.start_xy = s.start_xy
             ov.goal_xy = s.goal_xy
+        from PySide6.QtGui import QColor
+
         vis = ov.visible if ov.visible is not None else [True] * len(ov.plans_xy)
         scales = getattr(s.plan, "scales", None) or (getattr(s.planner, "scales", ()) if s.planner else ())
         self.viewport.legend = legend_rows(tuple(scales), vis, self.render_config.palette) if ov.plans_xy else []
-        if ov.path_xy is not None:
-            from PySide6.QtGui import QColor
-
+        if ov.plans_xy:
+            self.viewport.legend.append(("dots: one per token", QColor(150, 156, 170)))
+        hit = getattr(self.plan_dock, "hovered_token", None)
+        if self.view_mode == "condition" and hit is not None and hit[0] < len(ov.plans_xy):
+            k, i, code, a, b = hit  # the hovered token's time span, drawn over its scale's plan
+            ov.path_xy = np.asarray(ov.plans_xy[k])[a: b + 2]
+            self.viewport.legend.append((f"scale {k + 1} token {i + 1} (code {code}): steps {a}–{b}",
+                                         QColor(255, 255, 255)))
+        elif ov.path_xy is not None:
             self.viewport.legend.append(("executed path", QColor(255, 255, 255)))
         self.viewport.set_overlay(ov)
 
-    def show_run_state(self, loop, res=None) -> None:
-        """Show a closed-loop rollout (None = back to the condition view)."""
-        if loop is None:
+    def show_run_state(self, frame) -> None:
+        """Show one closed-loop step (a RunFrame), or None: back to the condition view, its plan and header again."""
+        if frame is None:
             self.view_mode = "condition"
             self._run_overlay = None
-            self.viewport.hud_text = ""
+            s = self.session
+            self.viewport.hud_text = self.condition_hud(s.plan)
+            self.plan_dock.show_plan(s.plan)  # the token maps and plots follow the viewport back to the condition
             self._on_condition()
+            self._refresh_overlay()
             return
         self.view_mode = "run"
-        plan = loop.last_plan
-        ov = self._plan_overlay(plan)
-        ov.path_xy = np.asarray(loop.path_xy)
-        ov.start_xy = loop.path_xy[0]
-        ov.goal_xy = self.session.goal_xy
+        ov = self._plan_overlay(frame.plan)
+        if len(frame.path_xy):  # maze suites: the agent's xy
+            ov.path_xy = frame.path_xy
+            ov.start_xy = frame.path_xy[0]
+            ov.goal_xy = self.session.goal_xy
+            self.viewport.agent_xy = frame.path_xy[-1]
+        else:  # robots: posed from the observation, the first key point's path drawn against the plan
+            ov.path_xyz = frame.path_xyz
+            self.viewport.agent_xy = None
+            self.viewport.obs = frame.obs
         self._run_overlay = ov
-        self.viewport.agent_xy = np.asarray(loop.path_xy[-1])
-        self.viewport.hud_text = (f"step {loop.t}/{loop.horizon}   return {loop.reward_sum:.0f}   "
-                                  f"{'● at goal' if res is not None and res.success else ''}")
-        if plan is not None:
-            self.plan_dock._on_plan(plan)
+        self.viewport.hud_text = frame.status().replace(" · ", "   ·   ")
+        if frame.plan is not None:
+            self.plan_dock.show_plan(frame.plan)
         self._refresh_overlay()
 
     def show_episode_frame(self, ep, t: int) -> None:
@@ -553,14 +582,21 @@ class MainWindow(QMainWindow):
         self.view_mode = "replay"
         obs = ep.obs_TD
         t = int(np.clip(t, 0, len(obs) - 1))
-        if task.is_maze:
-            path = obs[: t + 1, :2]
-            goal = obs[t, 4:6] if obs.shape[1] >= 6 else None
-            self.viewport.agent_xy = obs[t, :2]
+        sl = task.suite.obs_slices(task)
+        if "agent_xy" in sl:
+            path = obs[: t + 1, sl["agent_xy"]]
+            goal = obs[t, sl["goal_xy"]] if "goal_xy" in sl else None
+            self.viewport.agent_xy = obs[t, sl["agent_xy"]]
             self.viewport.goal_xy = goal
-            ov = Overlay(path_xy=path if len(path) > 1 else None, start_xy=obs[0, :2], goal_xy=goal)
-        else:  # observations are not joint positions in general: keep the scene, show the step in the HUD
+            ov = Overlay(path_xy=path if len(path) > 1 else None, start_xy=obs[0, sl["agent_xy"]], goal_xy=goal)
+        else:  # robots: posed from the recorded observation (where the suite can), the key-point path so far
+            self.viewport.agent_xy = None
+            self.viewport.obs = obs[t]
             ov = Overlay()
+            names = task.suite.key_point_names(task)
+            model = getattr(self.viewport, "scene_model", None)
+            if names and model is not None and task.suite.can_pose(task, model, obs.shape[1]) and t > 0:
+                ov.path_xyz = task.suite.key_points(task, model, obs[: t + 1])[names[0]]
         self.viewport.hud_text = f"dataset episode · step {t}/{ep.length}"
         from PySide6.QtGui import QColor
 
@@ -629,12 +665,10 @@ def _warm_up(planner) -> None:
     import warnings
 
     task = getattr(planner, "task", None)
-    if task is None or not task.is_maze:
+    if task is None or not task.suite.editable(task).points:
         return
-    from mage_studio.rollout import condition_obs
-
-    geo = task.geometry
-    obs = condition_obs(task, geo.cell_to_xy(task.eval_start_cell), geo.cell_to_xy(task.eval_goal_cell), planner.obs_dim)
+    pts = task.suite.default_points(task)
+    obs = task.suite.condition_obs(task, pts, planner.obs_dim)
     lo, hi = getattr(planner, "rtg_range", (0.0, 1.0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

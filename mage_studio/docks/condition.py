@@ -9,6 +9,12 @@ from PySide6.QtWidgets import (QButtonGroup, QDoubleSpinBox, QGridLayout, QHBoxL
 from mage_studio.docks.base import StudioDock, heading, muted
 
 SLIDER_STEPS = 1000  # resolution of the RTG slider
+RTG_BOX_LIMIT = 1e12  # the RTG box accepts any number this size; set_rtg limits it to the data's range, saying so
+FEASIBLE_TIP = ("Feasible from this start: the highest RTG the training data shows from the current state (the return "
+                "ceiling). Targets above it are planned with the ceiling, so that part of the slider (red) plans the "
+                "same condition.")
+CONDITION_USED_TIP = ("The condition used is the RTG the model was actually conditioned on: your target, limited to "
+                      "the data's range and to the return ceiling from the current start.")
 
 
 class ConditionDock(StudioDock):
@@ -71,15 +77,25 @@ class ConditionDock(StudioDock):
         row = QHBoxLayout()
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, SLIDER_STEPS)
-        self.slider.setToolTip("RTG target: the return the plan is conditioned on (PgUp/PgDn)")
+        self.slider.setToolTip("RTG target: the return the plan is conditioned on (PgUp/PgDn). Blue: feasible from "
+                               "this start; red: above the return ceiling, planned as the ceiling.")
         self.spin_rtg = QDoubleSpinBox()
         self.spin_rtg.setDecimals(1)
         self.spin_rtg.setKeyboardTracking(False)
+        self.spin_rtg.setRange(-RTG_BOX_LIMIT, RTG_BOX_LIMIT)  # typed values arrive whole; set_rtg limits and says so
+        self.spin_rtg.setToolTip("Type an RTG target; values outside the data's range are limited to it, with a note")
         row.addWidget(self.slider, 1)
         row.addWidget(self.spin_rtg)
         self.body.addLayout(row)
         self.lbl_range = muted("")
+        self.lbl_range.setToolTip(FEASIBLE_TIP)
         self.body.addWidget(self.lbl_range)
+        self.lbl_used = QLabel("")  # the condition actually used, always visible
+        self.lbl_used.setObjectName("conditionUsed")
+        self.lbl_used.setWordWrap(True)
+        self.lbl_used.setToolTip(CONDITION_USED_TIP)
+        self.body.addWidget(self.lbl_used)
+        self.feasible_hi: float | None = None  # return ceiling from the current start (from the last plan)
         import pyqtgraph as pg
 
         self.hist = pg.PlotWidget()
@@ -89,6 +105,10 @@ class ConditionDock(StudioDock):
         self.hist.hideButtons()
         self.hist.getAxis("left").setStyle(showValues=False)
         self.hist.setLabel("bottom", "episode RTG in the data")
+        self.feasible_region = pg.LinearRegionItem(values=(0, 1), movable=False, brush=(92, 124, 250, 45),
+                                                   pen=pg.mkPen((92, 124, 250, 160)))
+        self.feasible_region.setVisible(False)
+        self.hist.addItem(self.feasible_region)
         self.rtg_line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen((255, 196, 64), width=2))
         self.hist.addItem(self.rtg_line)
         self.rtg_line.sigDragged.connect(lambda ln: self.set_rtg(ln.value()))
@@ -115,11 +135,31 @@ class ConditionDock(StudioDock):
         if hi <= lo:
             hi = lo + 1.0
         self._syncing = True
-        self.spin_rtg.setRange(lo, hi)
         self.spin_rtg.setSingleStep(max((hi - lo) / 100, 0.1))
         self._syncing = False
-        self.lbl_range.setText(f"range {lo:.0f} – {hi:.0f} (RTG labels seen in training data)")
+        self.feasible_hi = None
+        self._show_feasible()
         self.sync()
+
+    def _show_feasible(self) -> None:
+        """The data's range and, once a plan is in, the part feasible from this start (label, histogram, slider)."""
+        lo, hi = self.session.rtg_range()
+        f = self.feasible_hi
+        if f is None or not np.isfinite(f):
+            self.lbl_range.setText(f"data range {lo:.0f} – {hi:.0f} (RTG labels seen in training)")
+            self.feasible_region.setVisible(False)
+            self.slider.setStyleSheet("")
+            return
+        f = float(np.clip(f, lo, hi))
+        self.lbl_range.setText(f"feasible from this start {lo:.0f} – {f:.0f}  ·  data range {lo:.0f} – {hi:.0f}")
+        self.feasible_region.setRegion((lo, f))
+        self.feasible_region.setVisible(True)
+        frac = (f - lo) / max(hi - lo, 1e-9)
+        a, b = min(max(frac, 0.0), 0.999), min(max(frac, 0.0), 0.999) + 0.001
+        self.slider.setStyleSheet(
+            "QSlider::groove:horizontal { height: 6px; border-radius: 3px; background: qlineargradient(x1:0, y1:0, "
+            f"x2:1, y2:0, stop:0 #5c7cfa, stop:{a:.3f} #5c7cfa, stop:{b:.3f} #8a3347, stop:1 #8a3347); }}"
+            "QSlider::sub-page:horizontal { background: transparent; }")
 
     def _slider_moved(self, v: int) -> None:
         if self._syncing:
@@ -128,12 +168,26 @@ class ConditionDock(StudioDock):
         self.set_rtg(lo + (hi - lo) * v / SLIDER_STEPS)
 
     def set_rtg(self, value: float) -> None:
+        """A new target from the slider, the box or the histogram line: limited to the data's range, with a note."""
         if self._syncing:
             return
         lo, hi = self.session.rtg_range()
-        value = float(np.clip(value, lo, hi))
-        if abs(value - self.session.rtg) > 1e-9:
-            self.session.set_rtg(value)
+        v = float(value)
+        if not np.isfinite(v):
+            self.lbl_message.setText("The RTG target must be a number.")
+            self.sync()
+            return
+        clipped = float(np.clip(v, lo, hi))
+        if "RTG range" in self.lbl_message.text():
+            self.lbl_message.setText("")
+        if abs(clipped - v) > 1e-6:
+            side = "above" if v > hi else "below"
+            self.lbl_message.setText(f"{v:g} is {side} the data's RTG range ({lo:.0f} – {hi:.0f}); using "
+                                     f"{clipped:.0f}.")
+        if abs(clipped - self.session.rtg) > 1e-9:
+            self.session.set_rtg(clipped)
+        else:
+            self.sync()  # the box shows the value used, not what was typed
 
     def _on_dataset(self, ds) -> None:
         import pyqtgraph as pg
@@ -156,7 +210,7 @@ class ConditionDock(StudioDock):
     def _on_task(self, task) -> None:
         maze = task.is_maze
         for w in (self.btn_start, self.btn_goal, self.btn_eval):
-            w.setEnabled(maze)
+            w.setEnabled(points)
         self.sync_range()
 
     def _pick_state(self) -> None:
@@ -194,7 +248,18 @@ class ConditionDock(StudioDock):
 
     def _on_plan(self, plan) -> None:
         s = self.session
-        self.lbl_message.setText("")
+        if "RTG range" not in self.lbl_message.text():
+            self.lbl_message.setText("")
+        ceiling = getattr(plan, "rtg_ceiling", None)
+        if ceiling != self.feasible_hi:
+            self.feasible_hi = ceiling
+            self._show_feasible()
+        used = float(plan.condition_rtg)
+        why = ""
+        if abs(used - s.rtg) >= 0.5:
+            why = (" — the target is above what the data shows from this start, so the plan uses the ceiling"
+                   if ceiling is not None and used >= float(ceiling) - 0.5 else " — limited to the data's range")
+        self.lbl_used.setText(f"Condition used: <b>{used:.0f}</b> (target {s.rtg:.0f}){why}")
         t = getattr(plan, "timings_ms", {}) or {}
         self.lbl_plan.setText(f"Plan for RTG {plan.condition_rtg:.1f}: model {t.get('total', 0):.1f} ms, "
                               f"condition → plan on screen {s.replan_latency_ms:.1f} ms")

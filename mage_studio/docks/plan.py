@@ -9,30 +9,89 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QL
 from mage_core.render import scale_colors
 from mage_studio.docks.base import StudioDock, heading, muted
 
-TOKEN_MAP_SIZE = (360, 150)  # pixels of the token-map image
+TOKEN_MAP_SIZE = (340, 150)  # default pixels of the token-map image (it follows the panel's width)
+TOKEN_LABEL_W = 46  # left margin of the token map holding the row labels "k · p"
 VIEWS_DELAY_MS = 30  # token maps / plots update this long after a plan arrives, so the viewport frame goes first
+GOLDEN = 0.61803398875  # spreads code ids over shades: neighbouring ids look different
+DOTS_TIP = "The dots on each plan line mark its token centres: one dot per token of that scale."
 
 
-def token_map_image(tokens: list, codebook_size: int | None, size=TOKEN_MAP_SIZE) -> QImage:
-    """K rows (coarse at the top); row k split into p_k cells coloured by token id."""
+def code_shade(color_rgb, code: int) -> QColor:
+    """A token cell's colour: its scale's hue, lighter or darker by code id (the row reads as its scale)."""
+    base = QColor.fromRgbF(*[float(c) for c in color_rgb])
+    h, s_, _, _ = base.getHsvF()
+    v = 0.35 + 0.6 * ((int(code) * GOLDEN) % 1.0)
+    return QColor.fromHsvF(max(h, 0.0), 0.35 + 0.5 * s_, v)
+
+
+def token_map_image(tokens: list, codebook_size: int | None = None, size=TOKEN_MAP_SIZE, colors=None) -> QImage:
+    """K rows (coarse at the top), each labelled "k · p_k" in its scale colour; row k split into p_k cells shaded
+    by code id in that scale's hue."""
     w, h = size
     img = QImage(w, h, QImage.Format.Format_RGB32)
     img.fill(QColor(24, 28, 37))
     if not tokens:
         return img
     K = len(tokens)
-    v = codebook_size or max(int(max(np.max(t) for t in tokens if len(t))) + 1, 1)
+    cols = colors if colors is not None else scale_colors(K)
     p = QPainter(img)
     row_h = h / K
+    cw = w - TOKEN_LABEL_W
+    f = p.font()
+    f.setPixelSize(int(max(8, min(12, row_h - 2))))
+    p.setFont(f)
     for k, t in enumerate(tokens):
         t = np.asarray(t).reshape(-1)
         n = max(len(t), 1)
+        p.setPen(QColor.fromRgbF(*[float(c) for c in cols[k]]))
+        p.drawText(QRectF(2, k * row_h, TOKEN_LABEL_W - 6, row_h), Qt.AlignmentFlag.AlignVCenter
+                   | Qt.AlignmentFlag.AlignRight, f"{k + 1} · {n}")
         for i, tok in enumerate(t):
-            hue = (int(tok) * 0.61803398875) % 1.0  # golden-ratio hues: neighbouring ids look different
-            col = QColor.fromHsvF(hue, 0.55, 0.35 + 0.6 * (int(tok) % 7) / 6)
-            p.fillRect(QRectF(i * w / n, k * row_h, w / n + 0.5, row_h - 1), col)
+            p.fillRect(QRectF(TOKEN_LABEL_W + i * cw / n, k * row_h, cw / n - (1 if n < 40 else 0), row_h - 1),
+                       code_shade(cols[k], int(tok)))
     p.end()
     return img
+
+
+def token_at(tokens: list, horizon: int, size, x: float, y: float):
+    """(scale k, token i, code, first step, last step) of the token-map cell under (x, y), or None."""
+    w, h = size
+    if not tokens or x < TOKEN_LABEL_W or not (0 <= y < h) or x >= w:
+        return None
+    K = len(tokens)
+    k = min(int(y / (h / K)), K - 1)
+    t = np.asarray(tokens[k]).reshape(-1)
+    n = max(len(t), 1)
+    i = min(int((x - TOKEN_LABEL_W) / ((w - TOKEN_LABEL_W) / n)), n - 1)
+    a = int(round(i * horizon / n))
+    b = max(a, int(round((i + 1) * horizon / n)) - 1)
+    return k, i, int(t[i]), a, b
+
+
+class TokenMap(QLabel):
+    """The token-map image; hovering a cell shows its scale, code and time span and reports it (hovered signal)."""
+
+    hovered = Signal(object)  # (k, i, code, first step, last step) or None when the mouse leaves
+
+    def __init__(self):
+        super().__init__()
+        self.setMouseTracking(True)
+        self.tokens: list = []
+        self.horizon = 1
+        self.img_size = TOKEN_MAP_SIZE
+
+    def mouseMoveEvent(self, event) -> None:
+        hit = token_at(self.tokens, self.horizon, self.img_size, event.position().x(), event.position().y())
+        if hit is not None:
+            k, i, code, a, b = hit
+            self.setToolTip(f"scale {k + 1} ({len(np.asarray(self.tokens[k]).reshape(-1))} tokens) · token {i + 1} · "
+                            f"code {code} · steps {a}–{b} of {self.horizon}")
+        self.hovered.emit(hit)
+        super().mouseMoveEvent(event)
+
+    def leaveEvent(self, event) -> None:
+        self.hovered.emit(None)
+        super().leaveEvent(event)
 
 
 def codebook_size(planner) -> int | None:
@@ -41,6 +100,23 @@ def codebook_size(planner) -> int | None:
     if v is None:
         v = ((getattr(planner, "ckpt_meta", None) or {}).get("config") or {}).get("model", {}).get("codebook_size")
     return int(v) if v else None
+
+
+def dim_names(task, obs_dim: int) -> list[str]:
+    """Names of the observation dims for the plots: the suite's named slices where it has them, else s[i]."""
+    names = [f"s[{i}]" for i in range(int(obs_dim))]
+    suite = getattr(task, "suite", None)
+    slices = {}
+    if suite is not None and hasattr(suite, "obs_slices"):
+        slices = suite.obs_slices(task)
+    elif getattr(task, "is_maze", False) and obs_dim >= 6:
+        slices = {"agent": slice(0, 2), "velocity": slice(2, 4), "goal": slice(4, 6)}
+    for name, sl in slices.items():
+        idx = range(int(obs_dim))[sl]
+        label = name.replace("_xy", "").replace("_", " ")
+        for j, i in enumerate(idx):
+            names[i] = f"{label} {'xyzw'[j] if len(idx) <= 4 else j}"
+    return names
 
 
 class PlanDock(StudioDock):
@@ -60,7 +136,9 @@ class PlanDock(StudioDock):
         row.addWidget(QLabel("Refine to scale"))
         self.refine = QSlider(Qt.Orientation.Horizontal)
         self.refine.setRange(1, 1)
-        self.refine.setToolTip("Show scales 1..k only: step the plan from coarse to fine ([ and ])")
+        self.refine.setToolTip("Refine to scale k: show scales 1..k only (the others are unchecked), to step the plan "
+                               "from coarse to fine ([ and ]). Scale 1 is one token for the whole segment; the finest "
+                               "scale is the plan the action comes from.")
         self.lbl_refine = QLabel("1/1")
         row.addWidget(self.refine, 1)
         row.addWidget(self.lbl_refine)
@@ -68,9 +146,11 @@ class PlanDock(StudioDock):
         self.refine.valueChanged.connect(self._refine_changed)
 
         self.body.addWidget(heading("Token maps"))
-        self.token_label = QLabel()
+        self.token_label = TokenMap()
         self.token_label.setMinimumHeight(TOKEN_MAP_SIZE[1])
-        self.token_label.setToolTip("One row per scale (coarse at the top); each cell is one token, coloured by its id")
+        self.token_label.setToolTip("One row per scale (coarse at the top, labelled scale · tokens); each cell is one "
+                                    "token, in its scale's colour shaded by its code id. Hover a cell for its code and "
+                                    "time span (highlighted in the viewport).")
         self.body.addWidget(self.token_label)
         self.lbl_tokens = muted("")
         self.body.addWidget(self.lbl_tokens)
@@ -86,17 +166,24 @@ class PlanDock(StudioDock):
         self.body.addLayout(dim_row)
         self.state_plot = pg.PlotWidget()
         self.state_plot.setMinimumHeight(150)
-        self.state_plot.setLabel("bottom", "step in segment")
+        self.state_plot.setLabel("bottom", "planned step")
         self.body.addWidget(self.state_plot)
         self.rtg_plot = pg.PlotWidget()
         self.rtg_plot.setMinimumHeight(130)
-        self.rtg_plot.setLabel("left", "RTG")
-        self.rtg_plot.setLabel("bottom", "step in segment")
+        self.rtg_plot.setLabel("left", "planned RTG")
+        self.rtg_plot.setLabel("bottom", "planned step")
         self.body.addWidget(self.rtg_plot)
+        for plot in (self.state_plot, self.rtg_plot):  # plain units on the axes, never "x (x0.001)"
+            for ax in ("left", "bottom"):
+                plot.getAxis(ax).enableAutoSIPrefix(False)
+        self.lbl_dots = muted(DOTS_TIP)
+        self.body.addWidget(self.lbl_dots)
         self.body.addStretch(1)
         self.session.planner_changed.connect(self._on_planner)
         self.session.plan_ready.connect(self._on_plan)
+        self.token_label.hovered.connect(self._token_hovered)
         self.plan = None
+        self.hovered_token = None  # (k, i, code, first step, last step) under the mouse in the token map
         self._update_pending = False
         self._state_curves: list = []
         self._rtg_curves: list = []
@@ -113,36 +200,49 @@ class PlanDock(StudioDock):
             c.setChecked(True)
             r, g, b = (int(255 * x) for x in cols[k])
             c.setStyleSheet(f"QCheckBox::indicator:checked {{ background: rgb({r},{g},{b}); border: 1px solid #ddd; }}")
-            c.setToolTip(f"scale {k + 1}: {pk} token(s) over the segment")
+            c.setToolTip(f"Scale {k + 1}: {pk} token{'s' if pk != 1 else ''} over the {planner.horizon}-step segment "
+                         f"(about {planner.horizon / pk:.0f} steps each); uncheck to hide its plan")
             c.toggled.connect(lambda _: self.visibility_changed.emit())
             self.scale_grid.addWidget(c, k // 4, k % 4)
             self.checks.append(c)
         self.refine.setRange(1, max(len(scales), 1))
         self.refine.setValue(len(scales))
-        names = ["RTG"] + [f"s[{i}]" for i in range(int(planner.obs_dim))]
-        task = getattr(planner, "task", None)
-        if task is not None and task.is_maze and planner.obs_dim >= 6:
-            names[1:7] = ["x", "y", "vx", "vy", "goal x", "goal y"]
         self.dim_combo.blockSignals(True)
         self.dim_combo.clear()
-        self.dim_combo.addItems(names[1:])
+        self.dim_combo.addItems(dim_names(getattr(planner, "task", None), planner.obs_dim))
         self.dim_combo.blockSignals(False)
+        self.show_plan(None)
 
     def _refine_changed(self, v: int) -> None:
+        """Refine to scale k checks scales 1..k and unchecks the rest: the boxes always say what is drawn."""
         self.lbl_refine.setText(f"{v}/{self.refine.maximum()}")
+        for i, c in enumerate(self.checks):
+            c.blockSignals(True)
+            c.setChecked(i < v)
+            c.blockSignals(False)
         self.visibility_changed.emit()
 
     def visible(self) -> list[bool]:
-        k = self.refine.value()
-        return [c.isChecked() and i < k for i, c in enumerate(self.checks)]
+        return [c.isChecked() for c in self.checks]
 
     def step_refine(self, delta: int) -> None:
         self.refine.setValue(self.refine.value() + delta)
 
     # ---- plan --------------------------------------------------------------------------------------------------
     def _on_plan(self, plan) -> None:
-        """Remember the plan; draw the token maps and plots on the next event-loop turn (the viewport goes first)."""
+        """A plan from the condition: shown unless the viewport is showing a closed-loop run or a replay."""
+        if getattr(self.studio, "view_mode", "condition") == "condition":
+            self.show_plan(plan)
+
+    def show_plan(self, plan) -> None:
+        """Show this plan (None: clear the views); draw on the next event-loop turn (the viewport goes first)."""
         self.plan = plan
+        if plan is None:
+            self.token_label.tokens = []
+            self.token_label.clear()
+            self.lbl_tokens.setText("")
+            self._plot()
+            return
         if not self._update_pending:
             self._update_pending = True
             QTimer.singleShot(VIEWS_DELAY_MS, self._update_views)
@@ -153,11 +253,17 @@ class PlanDock(StudioDock):
         if plan is None:
             return
         cb = codebook_size(self.session.planner)
-        img = token_map_image(list(plan.tokens), cb)
+        size = (max(self.token_label.width(), 200), TOKEN_MAP_SIZE[1])
+        cols = scale_colors(len(plan.tokens), self.studio.render_config.palette)
+        img = token_map_image(list(plan.tokens), cb, size, cols)
+        self.token_label.tokens = list(plan.tokens)
+        self.token_label.horizon = int(np.asarray(plan.states_KHD).shape[1])
+        self.token_label.img_size = size
         self.token_label.setPixmap(QPixmap.fromImage(img))
         uniq = len(set(int(x) for t in plan.tokens for x in np.asarray(t).reshape(-1)))
         self.lbl_tokens.setText(f"{sum(len(np.asarray(t).reshape(-1)) for t in plan.tokens)} tokens, "
-                                f"{uniq} distinct codes; scales {tuple(plan.scales)}")
+                                f"{uniq} distinct codes" + (f" of {cb}" if cb else "") +
+                                f"; tokens per scale {tuple(plan.scales)}")
         self._plot()
 
     def _plot(self) -> None:
@@ -189,4 +295,8 @@ class PlanDock(StudioDock):
             else:
                 self._state_curves[k].setData([], [])
                 self._rtg_curves[k].setData([], [])
-        self.state_plot.setLabel("left", self.dim_combo.currentText())
+        self.state_plot.setLabel("left", f"planned {self.dim_combo.currentText()}")
+
+    def _token_hovered(self, hit) -> None:
+        self.hovered_token = hit
+        self.visibility_changed.emit()  # the viewport highlights the hovered token's span

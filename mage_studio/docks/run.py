@@ -1,13 +1,61 @@
 """Run dock: closed-loop execution with replanning (play/pause/step/reset) and an RTG sweep (target vs achieved)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox
 
 from mage_core.evaluate import spearman
 from mage_studio.docks.base import StudioDock, heading, muted
 from mage_studio.rollout import ClosedLoop
+
+
+def fmt_rtg(v: float) -> str:
+    """An RTG value for display: whole numbers, never "-0"."""
+    r = round(float(v))
+    return f"{0 if r == 0 else r:d}"
+
+
+@dataclass(frozen=True)
+class RunFrame:
+    """One closed-loop step as shown: taken on the worker right after the step, so every panel shows the same step."""
+
+    t: int  # steps taken
+    horizon: int  # episode length
+    reward_sum: float  # return collected so far
+    success: bool  # the agent is within the goal radius now
+    done: bool  # the episode is over
+    target: float  # the user's RTG target G for the episode
+    condition: float | None  # the RTG the model was conditioned on at the last re-plan (after range and ceiling)
+    path_xy: np.ndarray  # (t + 1, 2) executed positions, start included (maze suites; empty for robots)
+    plan: object  # the last Plan (None before the first)
+    path_xyz: np.ndarray | None = None  # (t + 1, 3) executed key-point path (robot suites)
+    obs: np.ndarray | None = None  # the observation after the step (robots are posed from it)
+
+    def status(self) -> str:
+        tag = " · ✓ at goal" if self.success else ""
+        cond = f" · condition {fmt_rtg(self.condition)}" if self.condition is not None else ""
+        return (f"step {self.t}/{self.horizon} · return {self.reward_sum:.0f} · RTG target {fmt_rtg(self.target)}"
+                f"{cond}{tag}")
+
+
+CONDITION_TIP = ("The RTG the model is conditioned on at this step: the target minus the return collected so far, "
+                 "plus the steps elapsed (the sparse-reward window relabel the model was trained with), then limited "
+                 "to the data's range and to the best return the data shows from the current state (the ceiling). "
+                 "It rises while the agent has not reached the goal yet.")
+
+
+def frame_of(loop, res=None) -> RunFrame:
+    """The frame of a ClosedLoop after a step (res: its StepResult; None before the first step)."""
+    plan = loop.last_plan
+    return RunFrame(t=int(loop.t), horizon=int(loop.horizon), reward_sum=float(loop.reward_sum),
+                    success=bool(res is not None and res.success), done=bool(loop.done or (res is not None and res.done)),
+                    target=float(loop.rtg_target), condition=None if plan is None else float(plan.condition_rtg),
+                    path_xy=np.array(loop.path_xy, dtype=float), plan=plan,
+                    path_xyz=np.array(loop.path_xyz, dtype=float) if loop.path_xyz else None,
+                    obs=None if loop.obs is None else np.array(loop.obs))
 
 
 class RunDock(StudioDock):
@@ -40,6 +88,7 @@ class RunDock(StudioDock):
         grid.addWidget(self.spin_len, 1, 1)
         self.body.addLayout(grid)
         self.lbl_status = muted("Load a checkpoint to run.")
+        self.lbl_status.setToolTip(CONDITION_TIP)
         self.body.addWidget(self.lbl_status)
 
         self.body.addWidget(heading("RTG sweep"))
@@ -58,12 +107,22 @@ class RunDock(StudioDock):
         self.btn_sweep.setToolTip("Run one episode per RTG target from the current start/goal and plot the return")
         srow.addWidget(self.btn_sweep)
         self.body.addLayout(srow)
+        rrow = QHBoxLayout()
+        rrow.addWidget(QLabel("Over"))
+        self.combo_range = QComboBox()
+        self.combo_range.addItems(["feasible range from this start", "the data's whole range"])
+        self.combo_range.setToolTip("Feasible: from the data's lowest RTG up to the return ceiling of the current start "
+                                    "(targets above it all plan the same condition, so they cannot differ)")
+        rrow.addWidget(self.combo_range, 1)
+        self.body.addLayout(rrow)
         import pyqtgraph as pg
 
         self.sweep_plot = pg.PlotWidget()
         self.sweep_plot.setMinimumHeight(160)
         self.sweep_plot.setLabel("bottom", "RTG target")
         self.sweep_plot.setLabel("left", "achieved return")
+        self.sweep_identity = self.sweep_plot.plot(pen=pg.mkPen((200, 205, 215, 150), width=1,
+                                                                style=Qt.PenStyle.DashLine))  # y = x
         self.sweep_scatter = pg.ScatterPlotItem(size=9, brush=pg.mkBrush(255, 196, 64), pen=pg.mkPen(None))
         self.sweep_line = self.sweep_plot.plot(pen=pg.mkPen((255, 196, 64, 120), width=1))
         self.sweep_plot.addItem(self.sweep_scatter)
@@ -73,10 +132,13 @@ class RunDock(StudioDock):
         self.body.addStretch(1)
 
         self.loop: ClosedLoop | None = None
+        self.frame: RunFrame | None = None  # the step on screen
         self.playing = False
         self.busy = False
         self.sweep_points: list[tuple[float, float]] = []
         self._sweep_queue: list[float] = []
+        self.sweep_range: tuple[float, float] | None = None  # the targets' range of the last sweep
+        self.rho = float("nan")  # rank correlation of the last sweep (target vs achieved)
         self.btn_play.toggled.connect(self.set_playing)
         self.btn_step.clicked.connect(self.step_once)
         self.btn_reset.clicked.connect(self.reset)
@@ -113,6 +175,7 @@ class RunDock(StudioDock):
         if self.loop is not None and not self.busy:
             self.loop.close()
         self.loop = None
+        self.frame = None
         self.studio.show_run_state(None)
         self.lbl_status.setText("Ready." if self.session.planner is not None else "Load a checkpoint to run.")
 
@@ -133,31 +196,32 @@ class RunDock(StudioDock):
         s = self.session
         if s.planner is None or self.busy:
             return
-        if self.loop is not None and self.loop.done:
+        if self.frame is not None and self.frame.done:
             self.set_playing(False)
+            msg = (f"The episode is over ({self.frame.t}/{self.frame.horizon} steps, return "
+                   f"{self.frame.reward_sum:.0f}). Press Reset (R) to run it again.")
+            self.lbl_status.setText(msg)
+            self.studio.statusBar().showMessage(msg, 6000)
             return
         self.busy = True
         loop = self.loop
         make = self._loop_factory()
 
-        def job():
+        def job():  # the frame is taken here, on the worker, right after the step: one snapshot for every panel
             lp = loop or make()
-            return lp, lp.step()
+            res = lp.step()
+            return lp, frame_of(lp, res)
 
         s.worker.submit(job, self._stepped, self._failed)
 
     def _stepped(self, result) -> None:
         self.busy = False
-        loop, res = result
-        self.loop = loop
-        self.studio.show_run_state(loop, res)
-        tag = "✓ at goal" if res.success else ""
-        plan = getattr(loop, "last_plan", None)  # the condition the model actually got (range and ceiling applied)
-        cond = plan.condition_rtg if plan is not None else loop.rtg_target - loop.reward_sum + loop.t
-        self.lbl_status.setText(f"step {loop.t}/{loop.horizon} · return {loop.reward_sum:.0f} · RTG cond {cond:.0f} {tag}")
-        if res.done:
+        loop, frame = result
+        self.loop, self.frame = loop, frame
+        self.studio.show_run_state(frame)
+        self.lbl_status.setText(frame.status() + (" · episode over" if frame.done else ""))
+        if frame.done:
             self.set_playing(False)
-            self.lbl_status.setText(self.lbl_status.text() + " · episode over")
         elif self.playing:
             QTimer.singleShot(0, self.step_once)
 
@@ -168,11 +232,27 @@ class RunDock(StudioDock):
         self.studio.report_error("Run failed", msg)
 
     # ---- RTG sweep ---------------------------------------------------------------------------------------------
+    def feasible_range(self) -> tuple[float, float]:
+        """The data's lowest RTG up to the return ceiling from the current start (the data's range without one)."""
+        s = self.session
+        lo, hi = s.rtg_range()
+        ceiling = getattr(s.plan, "rtg_ceiling", None)
+        if ceiling is None and hasattr(s.planner, "rtg_ceiling"):
+            try:
+                c = s.planner.rtg_ceiling(np.asarray(s.condition_obs(), np.float32)[None])
+                ceiling = None if c is None else float(np.asarray(c).reshape(-1)[0])
+            except Exception:  # noqa: BLE001 - no ceiling model or no condition yet: the data's range
+                ceiling = None
+        if ceiling is None or not np.isfinite(ceiling) or ceiling <= lo:
+            return lo, hi
+        return lo, float(min(ceiling, hi))
+
     def start_sweep(self) -> None:
         s = self.session
         if s.planner is None or self._sweep_queue:
             return
-        lo, hi = s.rtg_range()
+        lo, hi = self.feasible_range() if self.combo_range.currentIndex() == 0 else s.rtg_range()
+        self.sweep_range = (lo, hi)
         self._sweep_queue = list(np.linspace(lo, hi, self.spin_targets.value()))
         self.sweep_points = []
         self._draw_sweep()
@@ -211,6 +291,9 @@ class RunDock(StudioDock):
         self.lbl_sweep.setText(f"Sweep failed: {msg}")
 
     def _draw_sweep(self) -> None:
+        if self.sweep_range is not None:  # y = x: achieved exactly what was asked
+            lo, hi = self.sweep_range
+            self.sweep_identity.setData([lo, hi], [lo, hi])
         if not self.sweep_points:
             self.sweep_scatter.setData([], [])
             self.sweep_line.setData([], [])
@@ -218,7 +301,9 @@ class RunDock(StudioDock):
         x, y = map(np.asarray, zip(*self.sweep_points))
         self.sweep_scatter.setData(x, y)
         self.sweep_line.setData(x, y)
-        rho = spearman(x, y)
+        self.rho = spearman(x, y) if len(x) > 1 else float("nan")
         if not self._sweep_queue or len(self._sweep_queue) <= 1:
-            self.lbl_sweep.setText(f"{len(x)} targets · rank correlation {rho:.2f}" if np.isfinite(rho)
-                                   else f"{len(x)} targets")
+            which = "feasible range" if self.combo_range.currentIndex() == 0 else "data range"
+            lo, hi = self.sweep_range or (x.min(), x.max())
+            rho = f" · rank correlation {self.rho:.2f}" if np.isfinite(self.rho) else ""
+            self.lbl_sweep.setText(f"{len(x)} targets over the {which} {lo:.0f} – {hi:.0f}{rho} (dashed: y = x)")

@@ -1,4 +1,5 @@
 """Issue #15 (the studio, ready for a demo): layout reset, stale panels, RTG controllability, training chart, errors."""
+from mage_core.suites.pointmaze import geometry
 import numpy as np
 import pytest
 from fakes import FakePlanner
@@ -201,3 +202,154 @@ def test_checkable_toggles_look_different_when_checked(window):
     chk.setChecked(False)
     off = chk.grab().toImage()
     assert on != off
+
+
+def _geo(task):
+    """The maze geometry of a task (through the suite when the engine has suites)."""
+    try:
+        from mage_core.suites.pointmaze import geometry
+    except ImportError:
+        return task.geometry
+    return geometry(task)
+
+
+def _planned(win, qtbot):
+    win.load_planner(FakePlanner(win.session.task))
+    qtbot.waitUntil(lambda: win.session.plan is not None and win.plan_dock.plan is not None, timeout=10000)
+
+
+def test_refine_unchecks_the_hidden_scales_and_token_cells_explain_themselves(window, qtbot):
+    win = window
+    _planned(win, qtbot)
+    dock = win.plan_dock
+    dock.refine.setValue(2)
+    assert [c.isChecked() for c in dock.checks] == [True, True, False, False, False, False]
+    assert win.viewport.overlay.visible == [True, True, False, False, False, False]
+    dock.refine.setValue(6)
+    assert all(c.isChecked() for c in dock.checks)
+    # token map: hover a cell of scale 3 (4 tokens) -> code, scale and span; the span is highlighted in the viewport
+    qtbot.waitUntil(lambda: dock.token_label.tokens != [], timeout=5000)
+    from mage_studio.docks.plan import TOKEN_LABEL_W, token_at
+
+    w, h = dock.token_label.img_size
+    x = TOKEN_LABEL_W + (w - TOKEN_LABEL_W) * (1.5 / 4)  # the second of 4 cells
+    y = h * (2.5 / 6)  # row 3 of 6
+    k, i, code, a, b = token_at(dock.token_label.tokens, 32, (w, h), x, y)
+    assert (k, i, a, b) == (2, 1, 8, 15) and code == int(win.session.plan.tokens[2][1])
+    from PySide6.QtCore import QPoint
+
+    qtbot.mouseMove(dock.token_label, QPoint(int(x), int(y)))
+    qtbot.waitUntil(lambda: dock.hovered_token is not None, timeout=3000)
+    assert "code" in dock.token_label.toolTip() and "steps 8–15" in dock.token_label.toolTip()
+    np.testing.assert_allclose(win.viewport.overlay.path_xy, win.session.plan.states_KHD[2, 8:17, :2], atol=1e-6)
+    assert any("steps 8–15" in label for label, _ in win.viewport.legend)
+    assert any("per token" in label for label, _ in win.viewport.legend)
+    assert not win.plan_dock.state_plot.getAxis("left").autoSIPrefix
+
+
+def test_reset_and_a_closed_checkpoint_leave_no_stale_panels_and_every_panel_shows_the_same_step(window, qtbot):
+    win = window
+    _planned(win, qtbot)
+    cond_tokens = [np.asarray(t).copy() for t in win.session.plan.tokens]
+    header = win.viewport.hud_text
+    assert "RTG target" in header
+    run = win.run_dock
+    run.spin_len.setValue(6)
+    run.btn_play.click()
+    qtbot.waitUntil(lambda: run.frame is not None and run.frame.done and not run.playing, timeout=20000)
+    f = run.frame
+    assert f"step {f.t}/{f.horizon}" in win.viewport.hud_text and f"step {f.t}/{f.horizon}" in run.lbl_status.text()
+    assert win.plan_dock.plan is f.plan  # the plan views show the run's plan
+    # Step after the end says so
+    run.btn_step.click()
+    assert "episode is over" in run.lbl_status.text() and "Reset" in run.lbl_status.text()
+    # Reset: header, plan views and overlay all back to the condition's plan
+    run.btn_reset.click()
+    assert win.viewport.hud_text == win.condition_hud(win.session.plan) and "RTG target" in win.viewport.hud_text
+    assert win.plan_dock.plan is win.session.plan
+    assert all(np.array_equal(a, b) for a, b in zip(win.plan_dock.plan.tokens, cond_tokens))
+    # a checkpoint closed because the scene changed task: no plan left anywhere
+    win.set_task_by_name("pointmaze-medium")
+    assert win.session.planner is None and win.plan_dock.plan is None and win.plan_dock.token_label.tokens == []
+
+
+def test_rtg_values_never_read_minus_zero():
+    from mage_studio.docks.run import fmt_rtg
+
+    assert fmt_rtg(-0.3) == "0" and fmt_rtg(185.6) == "186"
+
+
+class CeilingPlanner(FakePlanner):
+    """A fake planner with a return ceiling: targets above CEILING plan the ceiling, like the real one."""
+
+    CEILING = 120.0
+
+    def rtg_ceiling(self, obs_ND):
+        return np.full(len(obs_ND), self.CEILING)
+
+    def plan(self, obs, rtg, *, seed=None, decode=True):
+        p = super().plan(obs, min(float(rtg), self.CEILING), seed=seed, decode=decode)
+        p.rtg_ceiling = self.CEILING
+        return p
+
+
+def test_rtg_shows_the_feasible_range_and_the_condition_used_and_the_box_says_when_it_limits(window, qtbot):
+    win = window
+    win.load_planner(CeilingPlanner(win.session.task))
+    qtbot.waitUntil(lambda: win.session.plan is not None, timeout=10000)
+    cd = win.condition_dock
+    lo, hi = win.session.rtg_range()
+    assert f"feasible from this start {lo:.0f} – 120" in cd.lbl_range.text() and f"data range {lo:.0f} – {hi:.0f}" in cd.lbl_range.text()
+    assert cd.feasible_region.isVisible() and cd.feasible_region.getRegion() == pytest.approx((lo, 120.0))
+    assert "#8a3347" in cd.slider.styleSheet()  # the infeasible part of the slider is marked
+    n = win.session.plans_done
+    cd.slider.setValue(cd.slider.maximum())
+    qtbot.waitUntil(lambda: win.session.plans_done > n and not win.session._busy, timeout=10000)
+    assert "Condition used: <b>120</b>" in cd.lbl_used.text() and "ceiling" in cd.lbl_used.text()
+    assert "ceiling" in cd.lbl_used.toolTip() or "condition" in cd.lbl_used.toolTip().lower()
+    assert "→ condition 120" in win.viewport.hud_text
+    # typed values outside the data's range are limited to it, and the dock says so (no silent 99 / -0)
+    cd.spin_rtg.setValue(999999999)
+    assert win.session.rtg == pytest.approx(hi) and "above the data's RTG range" in cd.lbl_message.text()
+    assert cd.spin_rtg.value() == pytest.approx(hi)
+    cd.spin_rtg.setValue(-500)
+    assert win.session.rtg == pytest.approx(lo) and "below the data's RTG range" in cd.lbl_message.text()
+    cd.spin_rtg.setValue(0.5 * (lo + hi))
+    assert cd.lbl_message.text() == ""
+
+
+def test_rtg_sweep_defaults_to_the_feasible_range_with_y_equals_x(window, qtbot):
+    win = window
+    win.load_planner(CeilingPlanner(win.session.task))
+    qtbot.waitUntil(lambda: win.session.plan is not None, timeout=10000)
+    assert win.session.set_start(geometry(win.session.task).cell_to_xy((1, 2)))  # one cell from the goal
+    run = win.run_dock
+    lo, _ = win.session.rtg_range()
+    assert run.feasible_range() == pytest.approx((lo, 120.0))
+    run.spin_targets.setValue(3)
+    run.spin_sweep_len.setValue(30)
+    run.btn_sweep.click()
+    qtbot.waitUntil(lambda: len(run.sweep_points) == 3 and run.btn_sweep.isEnabled(), timeout=30000)
+    targets = [t for t, _ in run.sweep_points]
+    assert targets == pytest.approx([lo, (lo + 120) / 2, 120.0])
+    xs, ys = run.sweep_identity.getData()
+    assert list(xs) == list(ys) == pytest.approx([lo, 120.0])
+    assert "feasible range" in run.lbl_sweep.text() and "rank correlation" in run.lbl_sweep.text()
+    assert np.isfinite(run.rho)
+
+
+def _lab(rgb):
+    c = np.asarray(rgb, float)
+    c = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ c
+    f = np.cbrt(np.maximum(xyz / np.array([0.9505, 1.0, 1.089]), 0.008856))
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+@pytest.mark.parametrize("K", [2, 3, 4, 5, 6, 7, 8])
+def test_per_scale_colours_are_far_apart(K):
+    from mage_core.render import scale_colors
+
+    labs = [_lab(c) for c in scale_colors(K)]
+    gaps = [np.linalg.norm(a - b) for i, a in enumerate(labs) for b in labs[i + 1:]]
+    assert min(gaps) >= 40  # CIELAB distance; the old rainbow had pairs 33 apart at K = 8
