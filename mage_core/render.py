@@ -200,6 +200,8 @@ class Overlay:
     ghosts: list = field(default_factory=list)  # per scale: list of qpos arrays to draw as translucent ghost robots
     path_xyz: np.ndarray | None = None  # (N, 3) executed key-point path (robots; mazes use path_xy)
     highlight: tuple | None = None  # (scale k, first step, last step) of the plan to emphasise (token hover)
+    plan_states: np.ndarray | None = None  # (K, H, D) robot plan whose paths and ghosts the scene expands (needs a model)
+    task: object = None  # the task plan_states belong to
 
     @property
     def n_scales(self) -> int:
@@ -237,12 +239,17 @@ def plan_overlay(states_KHD, scales=None, xy_dims=(0, 1), task=None, model=None,
             raise MageError(f"plan states must have shape (K, H, D) with D > {max(dims)}; got {s.shape}")
         plans_xy = [s[k][:, dims] for k in range(K)]
     ov = Overlay(plans_xy=plans_xy, plan_points=points, **kw)
+    if suite is not None and model is None and agent is None:
+        ov.plan_states, ov.task = s, task  # robots: TaskScene.render poses paths and ghosts with its own model
     if suite is not None and model is not None and suite.can_pose(task, model, D):
         if agent is None:
             ov.paths_xyz = [suite.key_points(task, model, s[k]) for k in range(K)]
         if suite.draws_ghosts and ghosts_per_scale > 0:
             steps = np.unique(np.linspace(0, H - 1, ghosts_per_scale).round().astype(int))
-            ov.ghosts = [[q for q in suite.pose_path(task, model, s[k][steps])] for k in range(K)]
+            ov.ghosts = []
+            for k in range(K):  # pose the whole plan (suites integrate unobserved positions along it), keep a few
+                qpos = suite.pose_path(task, model, s[k])
+                ov.ghosts.append([qpos[i] for i in steps])
     return ov
 
 
@@ -402,6 +409,7 @@ class TaskScene:
         self.dropped_geoms = 0  # overlay geoms that did not fit into the last frame
         self.last_frame: CameraFrame | None = None
         self._ghost_data = mujoco.MjData(self.model)  # posed from planned observations for ghost robots
+        self._perturb = mujoco.MjvPerturb()  # no perturbation (mjv_addGeoms wants one)
         self._ghost_hidden = self.task.suite.hide_for_ghost(self.task, self.model)  # geoms ghosts leave out
 
     def default_camera(self, aspect: float = 4 / 3) -> CameraPose:
@@ -479,6 +487,8 @@ class TaskScene:
         flags[int(mj.mjtRndFlag.mjRND_REFLECTION)] = int(self.config.reflections)
         flags[int(mj.mjtRndFlag.mjRND_SKYBOX)] = int(self.config.skybox)
         self.dropped_geoms = 0
+        if overlay is not None and overlay.plan_states is not None:
+            overlay = self._expand(overlay)
         if overlay is not None and overlay.ghosts:
             self.dropped_geoms += self._add_ghosts(overlay)
         if overlay is not None:
@@ -494,6 +504,18 @@ class TaskScene:
             frustum_bottom=float(c0.frustum_bottom), frustum_top=float(c0.frustum_top),
             frustum_near=float(c0.frustum_near), width=w, height=h)
         return np.flipud(buf)
+
+    def _expand(self, overlay: Overlay) -> Overlay:
+        """An overlay whose robot plan is turned into key-point paths and ghost poses (cached per plan)."""
+        from dataclasses import replace
+
+        key = (id(overlay.plan_states), overlay.plan_states.shape)
+        cached = getattr(self, "_expanded", None)
+        if cached is None or cached[0] != key:
+            full = plan_overlay(overlay.plan_states, None, task=self.task, model=self.model)
+            cached = (key, full.paths_xyz, full.ghosts, overlay.plan_states)  # keep the array alive: id stays unique
+            self._expanded = cached
+        return replace(overlay, plan_states=None, paths_xyz=cached[1], ghosts=cached[2])
 
     def _add_ghosts(self, overlay: Overlay) -> int:
         """Append translucent copies of the robot posed at each visible scale's ghost qpos, in that scale's colour."""
@@ -515,7 +537,7 @@ class TaskScene:
                 n0 = scene.ngeom
                 d.qpos[:] = q
                 mj.mj_kinematics(self.model, d)
-                mj.mjv_addGeoms(self.model, d, self.option, None, cat, scene)
+                mj.mjv_addGeoms(self.model, d, self.option, self._perturb, cat, scene)
                 for i in range(n0, scene.ngeom):
                     g = scene.geoms[i]
                     hidden = int(g.objtype) == geom_type and int(g.objid) in self._ghost_hidden

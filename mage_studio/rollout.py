@@ -1,4 +1,5 @@
-"""Qt-free closed-loop execution for the studio: start/goal placement, condition observations, replanning rollouts."""
+"""Qt-free closed-loop execution for the studio: condition observations from the suite's editable state, and rollouts
+that drive the very PlannerPolicy `mage eval` scores (same RTG bookkeeping, replanning and executor)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -6,30 +7,28 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mage_core.errors import MageError
+from mage_core.rtg import condition_rtg
 
 
 def condition_obs(task, start_xy, goal_xy, obs_dim: int | None = None, template=None) -> np.ndarray:
-    """The flattened observation for a chosen start (at rest) and goal; non-maze tasks use a dataset state template."""
-    if task.is_maze:
-        s = np.asarray(start_xy, dtype=np.float32)[:2]
-        g = np.asarray(goal_xy, dtype=np.float32)[:2]
-        obs = {"observation": np.concatenate([s, np.zeros(2, np.float32)]), "desired_goal": g, "achieved_goal": s}
-        flat = task.flatten_obs(obs)
-    elif template is not None:
-        flat = np.asarray(template, dtype=np.float32).reshape(-1)
-    else:
-        raise MageError(f"task {task.name} is not a maze: pick an initial state from the dataset")
+    """The flattened observation to plan from: the suite builds it from the editable points (maze start at rest and
+    goal) or takes the state template (a dataset state or an evaluation reset) for suites without points."""
+    suite = task.suite
+    if suite.editable(task).points:
+        if start_xy is None or goal_xy is None:
+            raise MageError(f"{task.name}: place a start and a goal")
+        return suite.condition_obs(task, {"start": start_xy, "goal": goal_xy}, obs_dim, template)
+    if template is None:
+        raise MageError(f"{task.name}: pick an initial state (a dataset state or an evaluation reset)")
+    flat = np.asarray(template, dtype=np.float32).reshape(-1)
     if obs_dim is not None and len(flat) != obs_dim:
         raise MageError(f"the condition has {len(flat)} observation dims but the planner expects {obs_dim}")
     return flat
 
 
 def window_rtg(target: float, reward_sum: float, t: int, rtg_mode: str = "window") -> float:
-    """RTG to condition on at step t (ARCHITECTURE.md): target - reward received (+ steps elapsed for the window relabel).
-
-    The planner then clamps it to the data's range and to the return ceiling of the current state.
-    """
-    return float(target - reward_sum + (t if rtg_mode == "window" else 0))
+    """RTG to condition on at step t (mage_core.rtg): target - reward received (+ steps elapsed for the window relabel)."""
+    return float(condition_rtg(target, reward_sum, t, rtg_mode))
 
 
 @dataclass
@@ -39,62 +38,67 @@ class StepResult:
     plan: object  # the Plan computed at this step (None when replanning was skipped)
     action_A: np.ndarray  # action executed
     obs: np.ndarray  # flattened observation after the step
-    xy: np.ndarray  # agent position after the step
+    xy: np.ndarray | None  # agent position after the step (maze suites; None for robots)
     reward: float  # reward of this step
     done: bool  # episode over (terminated or truncated)
-    success: bool  # the agent is within the goal radius
+    success: bool  # the env reports success (maze: within the goal radius)
 
 
 @dataclass
 class ClosedLoop:
-    """Runs a planner in the task's evaluation env from a chosen start/goal, replanning every `replan_every` steps."""
+    """Runs a planner's closed-loop policy (planner.policy(...), the one `mage eval` scores) in the task's evaluation
+    env from the chosen condition, keeping each replan's full per-scale Plan for display."""
 
     task: object  # mage_core Task
-    planner: object  # Planner (or anything with .plan(obs, rtg, seed=...) -> Plan)
+    planner: object  # Planner (anything with .policy(target, replan_every, seed, keep_plan=True))
     rtg_target: float  # user's target G for the episode
-    replan_every: int = 1  # steps between replans (the policy repeats nothing: it replans at least every n steps)
+    replan_every: int = 1  # steps between replans
     max_steps: int | None = None  # episode length (None = the task's evaluation length)
-    seed: int = 0  # planner sampling seed base
+    seed: int = 0  # env reset and sampling seed
+    executor: str = "inverse"  # how a plan becomes an action (planner.EXECUTORS)
     env: object = None  # the evaluation env (created on reset)
+    policy: object = None  # the PlannerPolicy being executed
     t: int = 0  # steps taken
     reward_sum: float = 0.0  # return collected so far
-    path_xy: list = field(default_factory=list)  # agent positions, start included
+    last_reward: float = 0.0  # reward of the last step (fed to the policy at the next one)
+    path_xy: list = field(default_factory=list)  # agent positions, start included (maze suites)
+    path_xyz: list = field(default_factory=list)  # first key point's positions, start included (robot suites)
     obs: np.ndarray | None = None  # current flattened observation
     last_plan: object = None  # the most recent Plan
-    success_steps: int = 0  # steps spent inside the goal radius
-    _plan_t0: int = 0  # step at which last_plan was made
+    success_steps: int = 0  # steps in which the env reported success
 
     def reset(self, start_xy=None, goal_xy=None, state=None) -> np.ndarray:
+        """Reset the env (seed), then move it to the edited points (mazes); `state` is only for display: robot
+        episodes start from the evaluation reset, since an observation does not always determine the sim state."""
         if self.env is None:
             from mage_core.render import MODEL_LOCK
 
             with MODEL_LOCK:
                 self.env = self.task.make_env(mode="eval")
         obs, _ = self.env.reset(seed=self.seed)
-        u = self.env.unwrapped
-        if self.task.is_maze:
-            geo = self.task.geometry
-            if start_xy is not None:
-                geo.check_free(start_xy, "start")
-            if goal_xy is not None:
-                geo.check_free(goal_xy, "goal")
-                u.goal = np.asarray(goal_xy, dtype=np.float64)[:2].copy()
-                u.update_target_site_pos()
-            if start_xy is not None:
-                import mujoco
-
-                u.data.qpos[:2] = np.asarray(start_xy, dtype=np.float64)[:2]
-                u.data.qvel[:] = 0.0
-                mujoco.mj_forward(u.model, u.data)
-            xy = u.data.qpos[:2].copy()
-            self.obs = condition_obs(self.task, xy, u.goal)
-        else:
-            self.obs = self.task.flatten_obs(obs)
-            xy = np.asarray(self.obs[:2], dtype=float)
-        self.t, self.reward_sum, self.success_steps = 0, 0.0, 0
-        self.path_xy = [np.asarray(xy, dtype=float)]
+        suite = self.task.suite
+        points = {k: v for k, v in (("start", start_xy), ("goal", goal_xy)) if v is not None}
+        placed = suite.reset_env_to(self.task, self.env, points) if points else None
+        self.obs = placed if placed is not None else self.task.flatten_obs(obs)
+        self.t, self.reward_sum, self.last_reward, self.success_steps = 0, 0.0, 0.0, 0
+        self.path_xy, self.path_xyz = [], []
+        self._record()
         self.last_plan = None
+        self.policy = self.planner.policy(self.rtg_target, replan_every=max(1, self.replan_every), seed=self.seed,
+                                          executor=self.executor, keep_plan=True)
+        self.policy.reset(1)
         return self.obs
+
+    def _record(self) -> None:
+        suite = self.task.suite
+        agent = suite.obs_slices(self.task).get("agent_xy")
+        if agent is not None:
+            self.path_xy.append(np.asarray(self.obs[agent], dtype=float))
+            return
+        names = suite.key_point_names(self.task)
+        model = self.env.unwrapped.model
+        if names and suite.can_pose(self.task, model, len(self.obs)):
+            self.path_xyz.append(suite.key_points(self.task, model, self.obs[None])[names[0]][0])
 
     @property
     def horizon(self) -> int:
@@ -107,34 +111,21 @@ class ClosedLoop:
     def step(self) -> StepResult:
         if self.obs is None:
             self.reset()
-        plan = None
-        k = self.t % max(1, self.replan_every)
-        if self.last_plan is None or k == 0:
-            rtg = window_rtg(self.rtg_target, self.reward_sum, self.t, getattr(self.task, "rtg_mode", "window"))
-            plan = self.planner.plan(self.obs, rtg, seed=self.seed + self.t)
+        replans = self.t % max(1, self.replan_every) == 0
+        action = np.asarray(self.policy.act(self.obs[None], np.array([self.last_reward]))[0], dtype=np.float32)
+        plan = self.policy.last_plan if replans else None
+        if plan is not None:
             self.last_plan = plan
-            self._plan_t0 = self.t
-            action = np.asarray(plan.action_A, dtype=np.float32)
-        elif self.task.is_maze:  # between replans: track the finest plan's positions with the maze PD controller
-            from mage_core.maze import pd_action
-
-            states = np.asarray(self.last_plan.states_KHD)[-1]
-            target = states[min(self.t - self._plan_t0 + 1, len(states) - 1), :2]
-            action = pd_action(self.obs[:2], self.obs[2:4], target).astype(np.float32)
-        else:  # no position to track: hold the last planned action
-            action = np.asarray(self.last_plan.action_A, dtype=np.float32)
         obs, reward, terminated, truncated, info = self.env.step(action)
         self.obs = self.task.flatten_obs(obs)
         self.t += 1
+        self.last_reward = float(reward)
         self.reward_sum += float(reward)
-        if self.task.is_maze:
-            xy = self.env.unwrapped.data.qpos[:2].copy()
-        else:
-            xy = np.asarray(self.obs[:2], dtype=float)
-        self.path_xy.append(xy)
+        self._record()
         success = bool(info.get("success", reward > 0))
         self.success_steps += int(success)
         done = bool(terminated or truncated) or self.done
+        xy = self.path_xy[-1] if self.path_xy else None
         return StepResult(plan, action, self.obs, xy, float(reward), done, success)
 
     def run(self, steps: int) -> float:

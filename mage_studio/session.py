@@ -52,7 +52,7 @@ def episode_rtg0(task, episodes) -> np.ndarray:
     """RTG label of each episode's first step, relabelled as training does (window RTG for mazes, else dense)."""
     from mage_core.data.segments import dense_rtg, episode_rtg
 
-    if getattr(task, "rtg_mode", "window" if task.is_maze else "dense") == "window":
+    if task.rtg_mode == "window":
         return np.array([episode_rtg(ep, task.eval_steps)[0] for ep in episodes], dtype=np.float32)
     return np.array([dense_rtg(ep.rewards_T)[0] for ep in episodes], dtype=np.float32)
 
@@ -100,12 +100,9 @@ class Session(QObject):
             return
         self.task = task
         self.plan = None
-        if task.is_maze:
-            geo = task.geometry
-            self.start_xy = geo.cell_to_xy(task.eval_start_cell)
-            self.goal_xy = geo.cell_to_xy(task.eval_goal_cell)
-        else:
-            self.start_xy = self.goal_xy = None
+        pts = task.suite.default_points(task)  # the evaluation start and goal for suites with editable points
+        self.start_xy, self.goal_xy = pts.get("start"), pts.get("goal")
+        self.state_template = None
         self.rtg = float(task.eval_steps) * 0.5
         self.task_changed.emit(task)
         self.condition_changed.emit()
@@ -113,7 +110,7 @@ class Session(QObject):
     def set_dataset(self, ds: DatasetView) -> None:
         self.set_task(ds.task)
         self.dataset = ds
-        if not ds.task.is_maze and ds.episodes:
+        if not ds.task.suite.editable(ds.task).points and ds.episodes and self.state_template is None:
             self.state_template = ds.episodes[0].obs_TD[0]
         if self.planner is None:
             self.rtg = self.default_rtg()
@@ -189,8 +186,7 @@ class Session(QObject):
         if self.task is None:
             return False
         try:
-            if self.task.is_maze:
-                self.task.geometry.check_free(xy, which)
+            self.task.suite.check_point(self.task, which, xy)
         except MageError as exc:
             self.notify.emit("warning", str(exc))
             return False
@@ -206,7 +202,7 @@ class Session(QObject):
 
     def set_state_template(self, obs) -> None:
         self.state_template = np.asarray(obs, dtype=np.float32)
-        if self.task is not None and not self.task.is_maze:
+        if self.task is not None and not self.task.suite.editable(self.task).points:
             self.start_xy = None
         self.condition_changed.emit()
         self.request_replan()

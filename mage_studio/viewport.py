@@ -29,6 +29,7 @@ class SceneState:
     goal_xy: np.ndarray | None = None  # goal position
     overlay: Overlay | None = None  # plan / path / markers
     request_id: int = 0  # increasing id of the request (the widget knows which state a frame shows)
+    obs: np.ndarray | None = None  # a flattened observation the suite poses the robot from (robot suites)
 
 
 class RenderWorker(QObject):
@@ -46,6 +47,7 @@ class RenderWorker(QObject):
         self._pending = False
         self._task = None
         self._scene = None
+        self.model = None  # the scene's MuJoCo model once built
         self._kick.connect(self._render_latest, Qt.ConnectionType.QueuedConnection)
 
     def request(self, task, state: SceneState) -> None:
@@ -73,9 +75,12 @@ class RenderWorker(QObject):
                 self._scene = None
                 self._scene = TaskScene(task, self.config, max_size=MAX_RENDER)
                 self._task = task
+                self.model = self._scene.model  # read-only use from the UI thread (kinematics on its own MjData)
             t0 = time.perf_counter()
-            if st.agent_xy is not None and task.is_maze:
+            if st.agent_xy is not None and task.suite.editable(task).points:
                 self._scene.set_agent(st.agent_xy)
+            elif st.obs is not None:
+                self._scene.set_obs(st.obs)
             elif st.qpos is not None:
                 self._scene.set_qpos(st.qpos)
             if st.goal_xy is not None:
@@ -118,6 +123,7 @@ class Viewport(QWidget):
         self.pose = CameraPose()
         self.agent_xy = None
         self.qpos = None
+        self.obs = None  # observation the robot is posed from (robot suites)
         self.goal_xy = None
         self.overlay: Overlay | None = None
         self.tool = "navigate"  # "navigate" | "start" | "goal"
@@ -145,12 +151,18 @@ class Viewport(QWidget):
         self._settle.setSingleShot(True)
         self._settle.timeout.connect(lambda: self.refresh(settled=True))
 
+    @property
+    def scene_model(self):
+        """The MuJoCo model of the scene on screen (None until the render thread has built it)."""
+        return self.worker.model if self.worker._task is self.task else None
+
     # ---- scene state ---------------------------------------------------------------------------------------
     def set_task(self, task) -> None:
         self.task = task
         self.overlay = None
         self.agent_xy = None
         self.goal_xy = None
+        self.obs = None
         self.view_top_down()
 
     def view_top_down(self) -> None:
@@ -195,7 +207,8 @@ class Viewport(QWidget):
             if size != self.render_size(PIXEL_BUDGET):
                 self._settle.start(SETTLE_MS)
         self.request_id += 1
-        st = SceneState(self.pose, size, self.agent_xy, self.qpos, self.goal_xy, self.overlay, self.request_id)
+        st = SceneState(self.pose, size, self.agent_xy, self.qpos, self.goal_xy, self.overlay, self.request_id,
+                        obs=self.obs)
         self.worker.request(self.task, st)
 
     def shutdown(self) -> None:

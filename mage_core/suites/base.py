@@ -131,7 +131,9 @@ class Suite:
     def task_for_spec(self, meta: dict, spec: dict, eval_spec: dict) -> Task:
         """A Task for a dataset of an env this suite claims that matches none of its built-in tasks."""
         steps = int(eval_spec.get("max_episode_steps") or spec.get("max_episode_steps") or 1000)
+        # Dict observations keep the agent's own position (achieved_goal) as well as the goal
         return Task(name=str(meta.get("dataset_id")), env_id=spec["id"], suite_name=self.name,
+                    obs_keys=("observation", "achieved_goal", "desired_goal"),
                     env_kwargs=dict(spec.get("kwargs") or {}), eval_kwargs=dict(eval_spec.get("kwargs") or {}),
                     dataset_id=str(meta.get("dataset_id")), horizon=32, eval_steps=steps, rtg_mode="dense")
 

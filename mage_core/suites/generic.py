@@ -16,6 +16,21 @@ def _layout(model, obs_dim: int) -> int | None:
     return skip if 0 <= skip <= 2 else None
 
 
+_CONTROL_DT: dict[str, float] = {}  # task name -> seconds per env step (MuJoCo timestep x frame skip)
+
+
+def control_dt(task, model) -> float:
+    """Seconds per env step: the env's own dt (read once per task), else the model's timestep."""
+    if task.name not in _CONTROL_DT:
+        try:
+            env = task.make_env(mode="eval")
+            _CONTROL_DT[task.name] = float(getattr(env.unwrapped, "dt", model.opt.timestep))
+            env.close()
+        except Exception:  # noqa: BLE001 - an env that cannot be made here: the model's own step
+            _CONTROL_DT[task.name] = float(model.opt.timestep)
+    return _CONTROL_DT[task.name]
+
+
 class GenericSuite(Suite):
     """Fallback for Minari datasets of MuJoCo envs without a dedicated suite (Hopper, HalfCheetah, Walker2d, ...)."""
 
@@ -44,7 +59,7 @@ class GenericSuite(Suite):
 
         data = mujoco.MjData(model)
         skip = _layout(model, states_HD.shape[-1])
-        dt = float(model.opt.timestep) * int(task.params.get("frame_skip", 1))
+        dt = control_dt(task, model)
         out, free = [], np.zeros(skip or 0)
         for s in states_HD:
             self.pose(task, model, data, s)

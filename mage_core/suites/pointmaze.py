@@ -126,6 +126,7 @@ class PointMazeSuite(MazeSuite):
     def task_for_spec(self, meta, spec, eval_spec) -> Task:
         t = super().task_for_spec(meta, spec, eval_spec)
         t.rtg_mode = "window"
+        t.obs_keys = ("observation", "desired_goal")  # the observation already starts with the agent's xy
         return t
 
     def obs_slices(self, task) -> dict:

@@ -201,14 +201,14 @@ class ConditionDock(StudioDock):
             self._bars = pg.BarGraphItem(x0=edges[:-1], x1=edges[1:], height=counts, brush=(90, 130, 210, 170),
                                          pen=pg.mkPen(None))
             self.hist.addItem(self._bars)
-        has_states = not ds.task.is_maze
+        has_states = ds.task.suite.editable(ds.task).from_dataset and not ds.task.suite.editable(ds.task).points
         self.state_row.setVisible(has_states)
         if has_states:
             self.spin_ep.setRange(0, len(ds.episodes) - 1)
         self.sync_range()
 
     def _on_task(self, task) -> None:
-        maze = task.is_maze
+        points = bool(task.suite.editable(task).points)  # start/goal placed in the scene (maze suites)
         for w in (self.btn_start, self.btn_goal, self.btn_eval):
             w.setEnabled(points)
         self.sync_range()
@@ -224,11 +224,11 @@ class ConditionDock(StudioDock):
     # ---- start / goal ------------------------------------------------------------------------------------------
     def use_eval_cells(self) -> None:
         t = self.session.task
-        if t is None or not t.is_maze:
+        if t is None or not t.suite.editable(t).points:
             return
-        geo = t.geometry
-        self.session.set_goal(geo.cell_to_xy(t.eval_goal_cell))
-        self.session.set_start(geo.cell_to_xy(t.eval_start_cell))
+        pts = t.suite.default_points(t)
+        self.session.set_goal(pts["goal"])
+        self.session.set_start(pts["start"])
 
     def sync(self) -> None:
         s = self.session

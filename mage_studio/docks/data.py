@@ -233,8 +233,9 @@ class DataDock(StudioDock):
             return
         obs = ep.obs_TD[self.step_slider.value()]
         task = self.session.task
-        if task.is_maze:
-            self.session.set_goal(obs[4:6]) if len(obs) >= 6 else None
-            self.session.set_start(obs[:2])
+        if task.suite.editable(task).points:
+            pts = task.suite.points_of(task, obs)
+            self.session.set_goal(pts["goal"])
+            self.session.set_start(pts["start"])
         else:
             self.session.set_state_template(obs)

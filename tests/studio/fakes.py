@@ -35,6 +35,9 @@ class FakePlanner:
         self.codebook_size = 64
         self.calls = []
 
+    def policy(self, target, replan_every=1, seed=0, executor="inverse", keep_plan=False):
+        return FakePolicy(self, target, replan_every, seed)
+
     def plan(self, obs, rtg, *, seed=None, decode=True):
         obs = np.asarray(obs, dtype=np.float32)
         self.calls.append((obs.copy(), float(rtg)))
@@ -54,6 +57,32 @@ class FakePlanner:
         tokens = [rng.integers(0, self.codebook_size, size=p) for p in self.scales]
         action = np.clip(10 * (line_H2[min(3, H - 1)] - pos), -1, 1).astype(np.float32)
         return FakePlan(tokens, states, rtg_KH, action, self.scales, float(rtg), {"sample": 0.1, "decode": 0.1, "total": 0.2})
+
+
+class FakePolicy:
+    """PlannerPolicy's contract over FakePlanner.plan: mage_core.rtg bookkeeping, replans every n steps, keep_plan."""
+
+    def __init__(self, planner, target, replan_every=1, seed=0):
+        from mage_core.rtg import RTGTracker
+
+        self.planner, self.replan_every, self.seed = planner, replan_every, seed
+        self.rtg = RTGTracker(target, planner.task.rtg_mode, planner.task.eval_steps)
+        self.last_plan = None
+
+    def reset(self, n_envs):
+        self.rtg.reset(n_envs)
+
+    def act(self, obs_ND, reward_N):
+        self.rtg.receive(reward_N)
+        if self.rtg.t % self.replan_every == 0:
+            self.last_plan = self.planner.plan(obs_ND[0], float(self.rtg.raw()[0]), seed=self.seed + self.rtg.t)
+        else:  # between replans: the suite's tracker on the finest plan, as PlannerPolicy does
+            k = self.rtg.t % self.replan_every
+            target = self.last_plan.states_KHD[-1][min(k + 1, self.planner.horizon - 1)][None]
+            self.rtg.t += 1
+            return self.planner.task.suite.track_action(self.planner.task, obs_ND, target)
+        self.rtg.t += 1
+        return self.last_plan.action_A[None]
 
 
 def fake_events_script(tmp_path: Path, events: list, delay: float = 0.0, exit_code: int = 0, stderr: str = "") -> list:

@@ -6,6 +6,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from mage_core.suites.pointmaze import geometry
 from mage_core import render as R  # noqa: E402
 from mage_core.errors import MageError  # noqa: E402
 from mage_core.tasks import get_task  # noqa: E402
@@ -20,7 +21,7 @@ def scene():
 
 def test_top_down_projection_round_trip_hits_the_agent(scene):
     task = scene.task
-    xy = task.geometry.cell_to_xy((1, 1))
+    xy = geometry(task).cell_to_xy((1, 1))
     scene.set_agent(xy)
     img = scene.render(R.top_down_camera(task, 640 / 480), None, (640, 480))
     assert img.shape == (480, 640, 3) and img.dtype == np.uint8
@@ -61,7 +62,7 @@ def test_overlay_colours_scales_and_respects_the_geom_budget(scene):
 
 def test_render_plan_png_writes_a_png(tmp_path):
     task = get_task("pointmaze-umaze")
-    geo = task.geometry
+    geo = geometry(task)
     start, goal = geo.cell_to_xy(task.eval_start_cell), geo.cell_to_xy(task.eval_goal_cell)
     states = np.zeros((3, 16, 6), np.float32)
     states[:, :, :2] = np.linspace(start, goal, 16)

@@ -4,13 +4,14 @@ import pytest
 from fakes import FakePlanner
 
 from mage_core.errors import MageError
+from mage_core.suites.pointmaze import geometry
 from mage_core.tasks import get_task
 from mage_studio.rollout import ClosedLoop, condition_obs, window_rtg
 
 
 def test_closed_loop_places_start_and_goal_and_conditions_on_the_window_rtg():
     task = get_task("pointmaze-umaze")
-    geo = task.geometry
+    geo = geometry(task)
     start, goal = geo.cell_to_xy((3, 3)), geo.cell_to_xy((1, 1))
     planner = FakePlanner(task)
     loop = ClosedLoop(task, planner, rtg_target=200.0, max_steps=12)
@@ -27,7 +28,7 @@ def test_closed_loop_places_start_and_goal_and_conditions_on_the_window_rtg():
 
 def test_replanning_every_n_steps_plans_less_often_and_still_moves():
     task = get_task("pointmaze-umaze")
-    geo = task.geometry
+    geo = geometry(task)
     planner = FakePlanner(task)
     loop = ClosedLoop(task, planner, rtg_target=250.0, replan_every=4, max_steps=12)
     loop.reset(geo.cell_to_xy((3, 3)), geo.cell_to_xy((1, 1)))
@@ -41,7 +42,7 @@ def test_bad_conditions_are_refused():
     task = get_task("pointmaze-umaze")
     loop = ClosedLoop(task, FakePlanner(task), rtg_target=1.0)
     with pytest.raises(MageError, match="wall"):
-        loop.reset(task.geometry.cell_to_xy((2, 1)), task.geometry.cell_to_xy((1, 1)))
+        loop.reset(geometry(task).cell_to_xy((2, 1)), geometry(task).cell_to_xy((1, 1)))
     loop.close()
     with pytest.raises(MageError, match="expects 4"):
         condition_obs(task, (0, 0), (1, 1), obs_dim=4)

@@ -1,0 +1,180 @@
+"""Suites as plug-ins: registry, task recovery from datasets, and per-scale ghosts on non-maze MuJoCo tasks."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mage_core.errors import MageError
+from mage_core.suites import SUITES, all_tasks, get_suite, task_for_dataset
+from mage_core.tasks import get_task
+
+
+def random_minari_dataset(env_id: str, dataset_id: str, steps: int = 1500, seed: int = 0, **make_kwargs) -> str:
+    """A small Minari dataset of a random policy in `env_id` (the shape of a user's own data)."""
+    import minari
+    from minari.data_collector import EpisodeBuffer
+
+    from mage_core.suites import gym_make
+
+    env = gym_make(env_id, dataset_id, **make_kwargs)
+    env.action_space.seed(seed)
+    buffers, done, ep = [], 0, 0
+
+    def stack(obs_list):
+        if isinstance(obs_list[0], dict):
+            return {k: np.asarray([o[k] for o in obs_list], np.float64) for k in obs_list[0]}
+        return np.asarray(obs_list, np.float64)
+
+    while done < steps:
+        obs, _ = env.reset(seed=seed + ep)
+        obs_l, acts, rews, terms, truncs = [obs], [], [], [], []
+        for i in range(200):
+            a = env.action_space.sample()
+            obs, r, term, trunc, _ = env.step(a)
+            done += 1
+            trunc = trunc or i == 199 or done >= steps
+            obs_l.append(obs), acts.append(a)
+            rews.append(float(r)), terms.append(bool(term)), truncs.append(bool(trunc and not term))
+            if term or trunc:
+                break
+        buffers.append(EpisodeBuffer(id=ep, observations=stack(obs_l), actions=np.asarray(acts, np.float32),
+                                     rewards=rews, terminations=terms, truncations=truncs))
+        ep += 1
+    minari.create_dataset_from_buffers(dataset_id=dataset_id, buffer=buffers, env=env.spec, algorithm_name="random",
+                                       author="tests", author_email="n/a", code_permalink="tests/core/test_suites.py",
+                                       data_format="hdf5")
+    env.close()
+    return dataset_id
+
+
+def test_every_builtin_task_belongs_to_a_registered_suite():
+    tasks = all_tasks()
+    assert {"pointmaze-umaze", "pointmaze-medium", "pointmaze-large"} <= set(tasks)
+    for t in tasks.values():
+        assert t.suite is SUITES[t.suite_name]
+    assert list(SUITES)[-1] == "generic"  # the fallback is asked last
+    with pytest.raises(MageError, match="known suites"):
+        get_suite("nope")
+
+
+def test_pointmaze_suite_owns_the_maze_knowledge():
+    task = get_task("pointmaze-umaze")
+    s = task.suite
+    pts = s.default_points(task)
+    obs = s.condition_obs(task, pts, 6)
+    np.testing.assert_allclose(obs[s.obs_slices(task)["agent_xy"]], pts["start"])
+    np.testing.assert_allclose(obs[s.obs_slices(task)["goal_xy"]], pts["goal"])
+    with pytest.raises(MageError, match="wall"):
+        s.check_point(task, "start", (0.0, 0.0))
+    # the tracker steers towards a planned position
+    a = s.track_action(task, obs[None], np.r_[pts["start"] + [0.3, 0.0], 0, 0, pts["goal"]][None])
+    assert a.shape == (1, 2) and a[0, 0] > 0.5
+
+
+@pytest.fixture(scope="module")
+def hopper_dataset(minari_root):
+    return random_minari_dataset("Hopper-v5", "tests/hopper/random-v0", steps=1200)
+
+
+@pytest.fixture(scope="module")
+def hopper_checkpoint(hopper_dataset, tmp_path_factory):
+    from _helpers_model import micro_config
+    from mage_core.data.store import load_episodes
+    from mage_core.train import train_mage
+
+    task, episodes, _ = load_episodes(hopper_dataset)
+    cfg = micro_config()
+    cfg.train.stage1_steps, cfg.train.stage2_steps, cfg.train.stage3_steps = 20, 20, 0
+    cfg.train.warmup_steps = 2
+    path = tmp_path_factory.mktemp("hopper") / "hopper.pt"
+    train_mage(cfg, episodes, task, out_path=path, dataset_id=hopper_dataset, progress=False)
+    return path
+
+
+def test_a_hopper_dataset_is_claimed_by_the_generic_suite_and_posed_from_its_observations(hopper_dataset):
+    from mage_core.data.store import _data_dir, _read_metadata
+    from mage_core.render import TaskScene
+
+    task = task_for_dataset(_read_metadata(_data_dir(hopper_dataset)))
+    assert task.suite_name == "generic" and task.env_id == "Hopper-v5" and task.rtg_mode == "dense"
+    scene = TaskScene(task)
+    try:
+        m, d = scene.model, scene.data
+        suite = task.suite
+        assert suite.can_pose(task, m, 11) and not suite.can_pose(task, m, 5)
+        obs = np.zeros(11)
+        suite.pose(task, m, d, obs)
+        z0 = suite.key_points(task, m, obs[None])["torso"][0, 2]
+        obs[0] += 0.3  # Hopper's observation starts with rootz (its x is left out)
+        suite.pose(task, m, d, obs)
+        np.testing.assert_allclose(d.xpos[1, 2] - z0, 0.3, atol=1e-9)
+        np.testing.assert_allclose(suite.key_points(task, m, obs[None])["torso"][0, 2] - z0, 0.3, atol=1e-9)
+    finally:
+        scene.close()
+
+
+def test_ghost_poses_are_the_planned_observations(hopper_dataset):
+    """Set a ghost from a plan, read back the key point: it is where the planned observation puts the torso."""
+    import mujoco
+
+    from mage_core.data.store import _data_dir, _read_metadata
+    from mage_core.render import TaskScene, plan_overlay
+
+    task = task_for_dataset(_read_metadata(_data_dir(hopper_dataset)))
+    rng = np.random.default_rng(0)
+    states_KHD = rng.normal(0, 0.1, size=(3, 16, 11))
+    states_KHD[..., 0] = np.linspace(0.0, 0.4, 16)  # rootz rises along the plan
+    scene = TaskScene(task)
+    try:
+        ov = plan_overlay(states_KHD, (1, 4, 16), task=task, model=scene.model, ghosts_per_scale=4)
+        assert len(ov.ghosts) == 3 and all(len(g) == 4 for g in ov.ghosts) and len(ov.paths_xyz) == 3
+        d = mujoco.MjData(scene.model)
+        steps = np.unique(np.linspace(0, 15, 4).round().astype(int))
+        for k in range(3):
+            for q, i in zip(ov.ghosts[k], steps):
+                d.qpos[:] = q
+                mujoco.mj_kinematics(scene.model, d)
+                np.testing.assert_allclose(d.xpos[1], ov.paths_xyz[k]["torso"][i], atol=1e-9)
+                np.testing.assert_allclose(q[1:], states_KHD[k, i, :5], atol=1e-9)  # qpos[1:] = obs[:nq-1]
+        img = scene.render(scene.default_camera(4 / 3), ov, (320, 240))
+        assert img.shape == (240, 320, 3) and scene.dropped_geoms == 0
+        bare = scene.render(scene.default_camera(4 / 3), None, (320, 240))
+        assert np.abs(img.astype(int) - bare.astype(int)).sum() > 0  # ghosts and paths are drawn
+    finally:
+        scene.close()
+
+
+def test_hopper_trains_plans_and_draws_per_scale_ghosts(hopper_checkpoint, tmp_path, capsys):
+    from mage_core.cli import main
+
+    png = tmp_path / "hopper.png"
+    assert main(["plan", "--checkpoint", str(hopper_checkpoint), "--png", str(png), "--size", "320x240"]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 2000
+    assert main(["plan", "--checkpoint", str(hopper_checkpoint), "--start", "1,1", "--png", str(png)]) == 2
+    assert "reset-seed" in capsys.readouterr().err
+    assert main(["plan", "--checkpoint", str(hopper_checkpoint), "--state", "0:3", "--png", str(png)]) == 0
+
+
+def test_a_checkpoint_alone_rebuilds_a_task_no_suite_has_built_in(hopper_checkpoint):
+    from mage_core.checkpoint import load_checkpoint
+    from mage_core.planner import task_from_checkpoint
+
+    ckpt = load_checkpoint(hopper_checkpoint)
+    ckpt["dataset"]["id"] = "gone/dataset-v0"  # the dataset is not needed to know the task
+    task = task_from_checkpoint(ckpt)
+    assert task.env_id == "Hopper-v5" and task.suite_name == "generic" and task.rtg_mode == "dense"
+
+
+def test_dict_observations_keep_the_agents_own_position(minari_root):
+    """AntMaze's Dict observation: the flattened observation holds achieved_goal (the ant's xy) and the goal."""
+    from mage_core.data.store import load_episodes
+
+    ds = random_minari_dataset("AntMaze_UMaze-v5", "tests/antmaze/random-v0", steps=300)
+    task, episodes, _ = load_episodes(ds)
+    env = task.make_env(mode="data")
+    n_obs = env.observation_space["observation"].shape[0]
+    o, _ = env.reset(seed=0)
+    env.close()
+    assert "achieved_goal" in task.obs_keys and episodes[0].obs_TD.shape[1] == n_obs + 2 + 2
+    np.testing.assert_allclose(task.flatten_obs(o)[n_obs:n_obs + 2], o["achieved_goal"], atol=1e-6)
+    assert task.suite.obs_slices(task) == {} or "agent_xy" in task.suite.obs_slices(task)
