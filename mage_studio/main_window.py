@@ -138,7 +138,11 @@ class MainWindow(QMainWindow):
         f.addAction(self._action("Open training log…", None, self.open_events_dialog))
         self.recent_menu = f.addMenu("Recent")
         f.addSeparator()
-        f.addAction(self._action("Save viewport image…", "Ctrl+E", self.export_image_dialog))
+        f.addAction(self._action("Save figure (PNG)…", "Ctrl+E", self.export_image_dialog,
+                                 tip="The view at its full resolution with legend, title and a caption (checkpoint, "
+                                     "RTG, seed, scales)"))
+        f.addAction(self._action("Export plan (JSON)…", "Ctrl+Shift+E", self.export_plan_dialog,
+                                 tip="The current plan: per-scale tokens, decoded states and RTG, and its condition"))
         f.addSeparator()
         f.addAction(self._action("Quit", "Ctrl+Q", self.close))
 
@@ -630,9 +634,84 @@ class MainWindow(QMainWindow):
             self.lbl_perf.setText(f"render {ms:.0f} ms (≤{1000 / max(ms, 1e-3):.0f} fps){plan}")
 
     def export_image_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save viewport image", "mage-plan.png", "PNG (*.png)")
+        path, _ = QFileDialog.getSaveFileName(self, "Save figure", "mage-plan.png", "PNG (*.png)")
         if path:
-            self.viewport.image.save(path) if self.viewport.image is not None else None
+            self.export_figure(path)
+
+    def export_plan_dialog(self) -> None:
+        if self.session.plan is None:
+            self.report_error("Nothing to export", "There is no plan yet: open a checkpoint first.")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export plan", "mage-plan.json", "JSON (*.json)")
+        if path:
+            self.export_plan(path)
+
+    def figure_caption(self) -> tuple[str, str]:
+        """(title, caption) for an exported figure: what is shown and under which condition."""
+        from mage_studio.docks.run import fmt_rtg
+
+        s = self.session
+        task = s.task.name if s.task is not None else "no task"
+        ckpt = Path(s.planner_path).name if s.planner_path else ("in-memory planner" if s.planner else "no checkpoint")
+        plan = self._run_overlay_plan() if self.view_mode == "run" else s.plan
+        title = f"MAGE plan · {task}" if self.view_mode != "run" else f"MAGE closed loop · {task}"
+        parts = [f"checkpoint {ckpt}", f"RTG target {fmt_rtg(s.rtg)}"]
+        if plan is not None:
+            parts.append(f"condition {fmt_rtg(plan.condition_rtg)}")
+            vis = self.plan_dock.visible()
+            shown = [str(k + 1) for k, v in enumerate(vis) if v]
+            parts.append(f"scales shown {', '.join(shown) or 'none'} of {len(plan.scales)} "
+                         f"(refined to scale {self.plan_dock.refine.value()})")
+        parts.append(f"seed {getattr(s, 'seed', 0)}")
+        if self.view_mode == "run" and self.run_dock.frame is not None:
+            parts.append(self.run_dock.frame.status())
+        return title, "  ·  ".join(parts[:4]) + ("\n" + "  ·  ".join(parts[4:]) if len(parts) > 4 else "")
+
+    def _run_overlay_plan(self):
+        return self.run_dock.frame.plan if self.run_dock.frame is not None else None
+
+    def export_figure(self, path: str, on_done=None) -> None:
+        """Render the view at its full resolution, then save it with legend, title and caption (asynchronous)."""
+        from mage_studio.export import compose_figure
+
+        vp = self.viewport
+        if vp.task is None:
+            self.report_error("Cannot save the figure", "There is no scene to save yet.")
+            return
+        rid = vp.refresh(budget=10 ** 9)  # one frame at the view's full resolution (the usual one is capped)
+
+        def shot(_ms=None):
+            if vp.shown_id < rid:
+                return
+            vp.frame_painted.disconnect(shot)
+            title, caption = self.figure_caption()
+            fig = compose_figure(vp.grab().toImage(), title, caption)
+            ok = fig.save(str(path))
+            vp.refresh(settled=True)
+            if ok:
+                self.statusBar().showMessage(f"Saved {path} ({fig.width()}×{fig.height()})", 6000)
+            else:
+                self.report_error("Cannot save the figure", f"Could not write {path}.")
+            if on_done is not None:
+                on_done(str(path) if ok else None)
+
+        vp.frame_painted.connect(shot)
+
+    def export_plan(self, path: str) -> str | None:
+        from mage_studio.export import write_plan_json
+
+        s = self.session
+        if s.plan is None:
+            return None
+        meta = {"task": s.task.name if s.task else None, "checkpoint": s.planner_path, "rtg_target": s.rtg,
+                "start_xy": s.start_xy, "goal_xy": s.goal_xy, "seed": getattr(s, "seed", 0)}
+        try:
+            write_plan_json(path, s.plan, meta)
+        except OSError as exc:
+            self.report_error("Cannot export the plan", f"Could not write {path}: {exc.strerror}.")
+            return None
+        self.statusBar().showMessage(f"Exported the plan to {path}", 6000)
+        return str(path)
 
 
 def import_scene_modules() -> None:

@@ -198,18 +198,20 @@ class Viewport(QWidget):
         scale = min(1.0, (budget / max(w * h, 1)) ** 0.5, MAX_RENDER[0] / max(w, 1), MAX_RENDER[1] / max(h, 1))
         return max(int(w * scale), 16), max(int(h * scale), 16)
 
-    def refresh(self, settled: bool = False) -> None:
-        """Ask the render thread for a new frame: a fast one now, a full-resolution one once things settle."""
+    def refresh(self, settled: bool = False, budget: int | None = None) -> int:
+        """Ask the render thread for a new frame: a fast one now, a full-resolution one once things settle (or one of
+        `budget` pixels, e.g. the view's full resolution for an export). Returns the request id."""
         if self.task is None or self._closed:
-            return
-        size = self.render_size(PIXEL_BUDGET if settled else FAST_PIXEL_BUDGET)
-        if not settled:
+            return self.request_id
+        size = self.render_size(budget or (PIXEL_BUDGET if settled else FAST_PIXEL_BUDGET))
+        if not settled and budget is None:
             if size != self.render_size(PIXEL_BUDGET):
                 self._settle.start(SETTLE_MS)
         self.request_id += 1
         st = SceneState(self.pose, size, self.agent_xy, self.qpos, self.goal_xy, self.overlay, self.request_id,
                         obs=self.obs)
         self.worker.request(self.task, st)
+        return self.request_id
 
     def shutdown(self) -> None:
         self._closed = True
@@ -246,9 +248,12 @@ class Viewport(QWidget):
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
             p.drawImage(self._image_rect(), self.image)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        if self.image is not None:
+            self._paint_plan_xray(p)
         hud_right = 0.0
         if self.hud_text:
-            hud_right = self._paint_box(p, QPointF(12, 12), [self.hud_text])
+            hud_right = self._paint_box(p, QPointF(12, 12), wrap_hud(self.hud_text, p.fontMetrics(),
+                                                                     self.width() - 48))
         if self.legend:
             self._paint_legend(p, hud_right)
         if self.message or self.image is None:
@@ -258,6 +263,28 @@ class Viewport(QWidget):
             p.setFont(f)
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.message or "Loading scene…")
         p.end()
+
+    def _paint_plan_xray(self, p: QPainter) -> None:
+        """Each visible scale's plan again as a thin dashed line over everything: where a plan runs through a wall
+        the scene hides it, and this line still shows it (an infeasible plan stays visible)."""
+        ov, fr = self.overlay, self.frame
+        if ov is None or fr is None or not ov.plans_xy:
+            return
+        K = len(ov.plans_xy)
+        cols = scale_colors(K, self.worker.config.palette)
+        vis = ov.visible if ov.visible is not None else [True] * K
+        r = self._image_rect()
+        sx, sy = r.width() / fr.width, r.height() / fr.height
+        for k in range(K):
+            xy = np.asarray(ov.plans_xy[k], dtype=float)
+            if (k < len(vis) and not vis[k]) or xy.ndim != 2 or len(xy) < 2:
+                continue
+            pts = _project_all(fr, np.c_[xy[:, :2], np.full(len(xy), XRAY_Z)])
+            c = QColor.fromRgbF(*[float(v) for v in cols[k]])
+            c.setAlpha(170)
+            pen = QPen(c, 1.4, Qt.PenStyle.DashLine)
+            p.setPen(pen)
+            p.drawPolyline([QPointF(r.x() + u * sx, r.y() + v * sy) for u, v in pts])
 
     def _paint_box(self, p: QPainter, at: QPointF, lines: list[str]) -> float:
         """A translucent text box at `at`; returns its right edge (where the legend must not start)."""
@@ -370,6 +397,34 @@ class Viewport(QWidget):
     def mouseDoubleClickEvent(self, event) -> None:
         if self._tool_for(event) == "navigate":
             self.view_top_down()
+
+
+XRAY_Z = 0.06  # height (world units) at which the dashed see-through plan lines are projected (the overlay's)
+
+
+def _project_all(fr: CameraFrame, P_N3: np.ndarray) -> np.ndarray:
+    """CameraFrame.project for N points at once: (N, 2) pixels (u right, v down)."""
+    right = np.cross(fr.forward, fr.up)
+    rel = P_N3 - fr.pos
+    depth = np.maximum(rel @ fr.forward, 1e-9)
+    x = (rel @ right) * fr.frustum_near / depth
+    y = (rel @ fr.up) * fr.frustum_near / depth
+    half_w = 0.5 * fr.width / fr.height * (fr.frustum_top - fr.frustum_bottom)
+    u = ((x - fr.frustum_center) / half_w + 1) * fr.width / 2
+    v = (1 - (y - fr.frustum_bottom) / (fr.frustum_top - fr.frustum_bottom)) * fr.height
+    return np.stack([u, v], axis=1)
+
+
+def wrap_hud(text: str, fm, max_w: float) -> list[str]:
+    """The header's "a   ·   b   ·   c" parts packed into lines no wider than max_w (never cut mid-word)."""
+    parts = [x for x in text.split("   ·   ") if x]
+    lines: list[str] = []
+    for part in parts:
+        if lines and fm.horizontalAdvance(lines[-1] + "   ·   " + part) <= max_w:
+            lines[-1] += "   ·   " + part
+        else:
+            lines.append(part)
+    return lines or [text]
 
 
 def legend_rows(scales: tuple, visible: list[bool], palette: str = "mage") -> list[tuple[str, QColor]]:

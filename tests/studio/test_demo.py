@@ -353,3 +353,55 @@ def test_per_scale_colours_are_far_apart(K):
     labs = [_lab(c) for c in scale_colors(K)]
     gaps = [np.linalg.norm(a - b) for i, a in enumerate(labs) for b in labs[i + 1:]]
     assert min(gaps) >= 40  # CIELAB distance; the old rainbow had pairs 33 apart at K = 8
+
+
+def test_figure_export_is_the_full_view_with_legend_title_and_caption_and_plan_json(window, qtbot, tmp_path):
+    import json
+
+    from PySide6.QtGui import QImage
+
+    win = window
+    _planned(win, qtbot)
+    vp = win.viewport
+    png = tmp_path / "fig.png"
+    done = []
+    win.export_figure(str(png), done.append)
+    qtbot.waitUntil(lambda: bool(done), timeout=15000)
+    img = QImage(str(png))
+    assert img.width() == vp.width() * int(vp.devicePixelRatioF()) and img.height() > vp.height()
+    assert vp.image.width() < img.width() or vp.image.width() == vp.width()  # not the smaller render-budget frame
+    title, caption = win.figure_caption()
+    assert "MAGE plan" in title and "RTG target" in caption and "seed" in caption and "scales shown" in caption
+    out = win.export_plan(str(tmp_path / "plan.json"))
+    d = json.loads(open(out).read())
+    plan = win.session.plan
+    assert [len(s["tokens"]) for s in d["per_scale"]] == list(plan.scales)
+    assert np.asarray(d["per_scale"][-1]["states"]).shape == plan.states_KHD[-1].shape
+    assert d["meta"]["rtg_target"] == pytest.approx(win.session.rtg)
+
+
+def test_a_long_header_wraps_instead_of_being_cut(window):
+    from mage_studio.viewport import wrap_hud
+
+    vp = window.viewport
+    fm = vp.fontMetrics()
+    text = "pointmaze-umaze   ·   RTG target 262 → condition 178 (feasible from here)   ·   plan 3 ms   ·   8 scales"
+    lines = wrap_hud(text, fm, 260)
+    assert len(lines) > 1 and all(fm.horizontalAdvance(line) <= 260 or "·" not in line for line in lines)
+    assert "   ·   ".join(lines) == text
+
+
+def test_plans_through_walls_stay_visible_as_see_through_lines(window, qtbot):
+    win = window
+    _planned(win, qtbot)
+    vp = win.viewport
+    qtbot.waitUntil(lambda: vp.frame is not None and vp.overlay is not None and len(vp.overlay.plans_xy) > 0, timeout=5000)
+    with_plan = vp.grab().toImage()
+    drawn = []
+    real = vp._paint_plan_xray
+    vp._paint_plan_xray = lambda p: (drawn.append(1), real(p))
+    vp.grab()
+    assert drawn  # painted over the scene (walls included) on every paint
+    vp._paint_plan_xray = lambda p: None
+    without = vp.grab().toImage()
+    assert with_plan != without
