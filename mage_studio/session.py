@@ -114,6 +114,8 @@ class Session(QObject):
             self.state_template = ds.episodes[0].obs_TD[0]
         if self.planner is None:
             self.rtg = self.default_rtg()
+        else:
+            self.request_replan()  # robots: the dataset brought the first start state
         self.dataset_changed.emit(ds)
         self.notify.emit("info", f"Loaded dataset {ds.id}: {len(ds.episodes)} episodes, {ds.steps} steps")
         self.condition_changed.emit()
@@ -207,8 +209,27 @@ class Session(QObject):
         self.condition_changed.emit()
         self.request_replan()
 
+    def reset_state(self, seed: int = 0) -> None:
+        """Start from the evaluation env reset with this seed (suites without editable points: robots)."""
+        from mage_core.render import MODEL_LOCK
+
+        if self.task is None:
+            return
+        try:
+            with MODEL_LOCK:
+                env = self.task.make_env(mode="eval")
+                obs, _ = env.reset(seed=int(seed))
+                env.close()
+        except MageError as exc:
+            self.notify.emit("warning", str(exc))
+            return
+        self.set_state_template(self.task.flatten_obs(obs))
+
     def condition_obs(self) -> np.ndarray:
         from mage_studio.rollout import condition_obs
+
+        if self.state_template is None and self.task is not None and not self.task.suite.editable(self.task).points:
+            self.reset_state(0)  # no start picked yet: the evaluation reset
 
         return condition_obs(self.task, self.start_xy, self.goal_xy,
                              getattr(self.planner, "obs_dim", None), self.state_template)

@@ -1,0 +1,55 @@
+"""The studio on a non-maze MuJoCo task (Hopper through the generic suite): it opens, plans from a dataset state,
+draws per-scale ghosts and key-point paths, and runs closed loop with the executed path drawn."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
+
+
+@pytest.fixture(scope="module")
+def hopper(minari_root, tmp_path_factory):
+    """(dataset id, checkpoint path): a random-policy Hopper-v5 dataset and a micro MAGE checkpoint on it."""
+    from _helpers_model import micro_config
+    from test_suites import random_minari_dataset
+
+    from mage_core.data.store import load_episodes
+    from mage_core.train import train_mage
+
+    ds = random_minari_dataset("Hopper-v5", "tests/hopper/studio-random-v0", steps=1200)
+    task, episodes, _ = load_episodes(ds)
+    cfg = micro_config()
+    cfg.train.stage1_steps, cfg.train.stage2_steps, cfg.train.stage3_steps = 20, 20, 0
+    cfg.train.warmup_steps = 2
+    path = tmp_path_factory.mktemp("hopper-ckpt") / "hopper.pt"
+    train_mage(cfg, episodes, task, out_path=path, dataset_id=ds, progress=False)
+    return ds, path
+
+
+def test_the_studio_opens_a_hopper_checkpoint_and_draws_ghosts(window, qtbot, hopper):
+    ds, ckpt = hopper
+    win = window
+    win.open_checkpoint(str(ckpt))  # another task than the window's umaze: the scene switches to Hopper
+    qtbot.waitUntil(lambda: win.session.task is not None and win.session.task.env_id == "Hopper-v5", timeout=30000)
+    win.open_dataset(ds)
+    qtbot.waitUntil(lambda: win.session.dataset is not None and win.session.plan is not None, timeout=30000)
+    assert win.session.start_xy is None and win.session.state_template is not None
+    qtbot.waitUntil(lambda: win.viewport.scene_model is not None and win.viewport.image is not None, timeout=30000)
+    ov = win.viewport.overlay
+    assert ov.plan_states is not None and ov.plan_states.shape[0] == len(win.session.plan.scales)
+    # the render thread expanded the plan into ghosts and torso paths with the scene's own model
+    qtbot.waitUntil(lambda: win.viewport.shown_id == win.viewport.request_id, timeout=30000)
+    scene = win.viewport.worker._scene
+    assert scene._expanded is not None and len(scene._expanded[2]) == len(win.session.plan.scales)
+    assert "torso" in scene._expanded[1][0] and win.errors == []
+    # closed loop on the real env: the executed torso path is drawn against the plan
+    win.run_dock.spin_len.setValue(5)
+    for _ in range(3):
+        win.run_dock.step_once()
+        qtbot.waitUntil(lambda: not win.run_dock.busy, timeout=30000)
+    frame = win.run_dock.frame
+    assert frame is not None and frame.t == 3 and frame.path_xyz is not None and frame.path_xyz.shape == (4, 3)
+    assert win.viewport.overlay.path_xyz is not None and win.viewport.obs is not None
+    assert np.isfinite(frame.reward_sum)
