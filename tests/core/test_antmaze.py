@@ -153,3 +153,25 @@ def test_start_or_goal_inside_a_wall_is_refused():
         np.testing.assert_allclose(flat[POS], g.cell_to_xy((3, 2)), atol=1e-5)
     finally:
         env.close()
+
+
+@pytest.mark.parametrize("size", ["umaze", "large"])
+def test_waypoints_lead_through_free_space_to_the_goal(size):
+    """A point walking straight at each waypoint (jittered) reaches random goals without touching a wall."""
+    from mage_core.suites.antmaze import WaypointFollower
+
+    g = geometry(SUITE.task(size))
+    rng = np.random.default_rng(0)
+    follower = WaypointFollower(g, controller=None, jitter=0.5, rng=rng)
+    free = g.free_cells()
+    for _ in range(10):
+        follower.reset()
+        p = g.cell_to_xy(free[rng.integers(len(free))]) + rng.uniform(-1, 1, 2)
+        goal = g.cell_to_xy(free[rng.integers(len(free))]) + rng.uniform(-1, 1, 2)
+        for _ in range(3000):
+            d = follower.waypoint(p, goal) - p
+            p = p + d / max(np.linalg.norm(d), 1e-9) * min(0.1, np.linalg.norm(d))
+            assert g.is_free(p, margin=0.5)
+            if np.linalg.norm(p - goal) < 0.45:
+                break
+        assert np.linalg.norm(p - goal) < 0.45
