@@ -441,11 +441,33 @@ class MainWindow(QMainWindow):
             return
         if info:
             self.checkpoint_dock.show_info(info)
+        self._load_dataset_for(planner)
         problems = self.session.compatibility()
         if problems:
             self.statusBar().showMessage("Checkpoint loaded with warnings: " + "; ".join(problems), 10000)
         if path:
             self._add_recent("checkpoints", str(path))
+
+    def _load_dataset_for(self, planner) -> None:
+        """A checkpoint for another task than the loaded dataset's: load the data it was trained on (its recorded id,
+        else the task's default dataset) when it is local, so the Data and Condition panels describe its task."""
+        task = getattr(planner, "task", None)
+        ds = self.session.dataset
+        if task is None or (ds is not None and ds.task.name == task.name):
+            return
+        rec = (getattr(planner, "ckpt_meta", None) or {}).get("dataset") or {}
+        try:
+            from mage_core.data.store import list_datasets
+
+            local = {r["id"]: r for r in list_datasets()}
+        except Exception:  # noqa: BLE001 - no store: nothing to load
+            local = {}
+        for cand in (rec.get("id"), getattr(task, "dataset_id", None)):
+            if cand and cand in local:
+                self.open_dataset(cand)
+                return
+        self.statusBar().showMessage(f"No local dataset for {task.name}: generate one in the Data panel to see its "
+                                     f"summary and replay episodes.", 10000)
 
     def _on_planner(self, planner) -> None:
         name = Path(self.session.planner_path).name if self.session.planner_path else "in-memory"

@@ -30,6 +30,25 @@ def _short(v) -> str:
     return s if len(s) < 120 else s[:117] + "…"
 
 
+def dataset_identity(planner, ds) -> str | None:
+    """Whether the loaded dataset is the one the checkpoint was trained on, by content size, not only by id (the
+    100k-step dataset the studio generates and a 1M-step one share the id mage/<task>/expert-v0). None = same or
+    unknown; otherwise a sentence saying how they differ."""
+    rec = (getattr(planner, "ckpt_meta", None) or {}).get("dataset") or {}
+    if ds is None or not rec:
+        return None
+    steps, episodes = rec.get("steps"), rec.get("episodes")
+    size = f"{steps:,} steps in {episodes:,} episodes" if steps is not None and episodes is not None else None
+    here = f"{ds.steps:,} steps in {len(ds.episodes):,} episodes"
+    if rec.get("id") not in (None, ds.id):
+        return f"the checkpoint was trained on {rec.get('id')}" + (f" ({size})" if size else "") + \
+            f"; the loaded dataset is {ds.id} ({here})"
+    if (steps is not None and int(steps) != ds.steps) or (episodes is not None and int(episodes) != len(ds.episodes)):
+        return (f"the loaded {ds.id} is not the data the checkpoint was trained on: same id, but {here}, where the "
+                f"training data had {size}")
+    return None
+
+
 class CheckpointDock(StudioDock):
     """Open a checkpoint; see what it is and whether it matches the loaded dataset."""
 
@@ -80,6 +99,9 @@ class CheckpointDock(StudioDock):
             self.lbl_compat.setText("—")
             return
         problems = s.compatibility()
+        other = dataset_identity(s.planner, s.dataset)
+        if other and not problems:
+            problems = [other]
         if problems:
             self.lbl_compat.setObjectName("warning")
             self.lbl_compat.setText("⚠ " + "; ".join(problems))

@@ -405,3 +405,40 @@ def test_plans_through_walls_stay_visible_as_see_through_lines(window, qtbot):
     vp._paint_plan_xray = lambda p: None
     without = vp.grab().toImage()
     assert with_plan != without
+
+
+def test_a_checkpoint_for_another_task_loads_that_tasks_dataset_and_same_id_other_size_is_no_match(
+        window, qtbot, tiny_dataset, tiny_checkpoint, tmp_path):
+    import torch
+
+    from mage_core.data.generate import GenerateConfig, make_dataset
+    from mage_core.tasks import get_task
+
+    medium_id = "test/medium-tiny-v0"
+    make_dataset(get_task("pointmaze-medium"), GenerateConfig(steps=1500, seed=0, ref_episodes=2),
+                 dataset_id=medium_id, force=True)
+    ck = torch.load(tiny_checkpoint, weights_only=False)
+    ck["task"] = "pointmaze-medium"
+    from mage_core.data.store import list_datasets
+
+    rec = next(r for r in list_datasets() if r["id"] == medium_id)
+    ck["dataset"] = dict(ck["dataset"], id=medium_id, steps=rec["steps"], episodes=rec["episodes"])
+    medium = tmp_path / "medium-tiny.pt"
+    torch.save(ck, medium)
+    win = window
+    win.open_dataset(tiny_dataset)  # an umaze dataset is loaded
+    qtbot.waitUntil(lambda: win.session.dataset is not None, timeout=20000)
+    win.open_checkpoint(str(medium))
+    qtbot.waitUntil(lambda: win.session.dataset is not None and win.session.dataset.id == medium_id
+                    and win.session.planner is not None, timeout=30000)
+    assert win.session.task.name == "pointmaze-medium" and win.session.dataset.task.name == "pointmaze-medium"
+    assert medium_id in win.data_dock.lbl_summary.text()  # the Data panel describes the checkpoint's data
+    assert "✓" in win.checkpoint_dock.lbl_compat.text()
+    # the same id with other content (1M steps recorded, 1,500 here) is not "matches dataset"
+    ck["dataset"] = dict(ck["dataset"], steps=1_000_000, episodes=1000)
+    big = tmp_path / "medium-1m.pt"
+    torch.save(ck, big)
+    win.open_checkpoint(str(big))
+    qtbot.waitUntil(lambda: win.session.planner_path == str(big), timeout=30000)
+    text = win.checkpoint_dock.lbl_compat.text()
+    assert "✓" not in text and "not the data the checkpoint was trained on" in text and "1,000,000" in text
