@@ -42,4 +42,6 @@ def load_policy(ckpt_or_path, rtg_target: float | None = None, device: str = "cp
         policy = module.load_policy(ckpt, rtg_target=rtg_target, device=device, seed=seed or 0, **kw)
         meta = {k: v for k, v in ckpt.items() if k not in ("state_dict", "train_state")}
         return policy, task_from_checkpoint(ckpt), meta
-    raise MageError(f"checkpoint has unknown algo {algo!r}; known: mage, {', '.join(BASELINE_ALGOS)}")
+    from mage_core.algos import ALGOS
+
+    raise MageError(f"checkpoint has unknown algo {algo!r}; known: {', '.join(ALGOS)}")

@@ -83,17 +83,16 @@ def run_quality(args) -> dict:
     from mage_core.checkpoint import load_checkpoint
 
     torch.set_num_threads(1)
-    from mage_core.baselines import ALGOS as BASELINE_ALGOS
+    from mage_core.algos import ALGOS
     from mage_core.tasks import get_task
 
     tasks = [t for t in args.tasks.split(",") if t]
     algos = [a for a in args.algos.split(",") if a]
     for t in tasks:
         get_task(t)  # unknown task: a clear error before anything is trained
-    unknown = [a for a in algos if a not in ("mage", *VARIANTS, *BASELINE_ALGOS)]
+    unknown = [a for a in algos if a not in (*ALGOS, *VARIANTS)]
     if unknown:
-        raise MageError(f"unknown method(s) {', '.join(unknown)}; known: mage, {', '.join(VARIANTS)}, "
-                        f"{', '.join(BASELINE_ALGOS)}")
+        raise MageError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join((*ALGOS, *VARIANTS))}")
     cache = Path(args.cache)
     results = {}
     for task in tasks:

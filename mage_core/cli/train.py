@@ -6,9 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from mage_core.algos import ALGOS, refuse_foreign_options
 from mage_core.errors import MageError
-
-ALGOS = ("mage", "bc", "dt", "diffuser")
 
 
 def register(sub) -> None:
@@ -94,6 +93,7 @@ def cmd_train(args) -> int:
     log = sys.stderr if args.events == "-" else sys.stdout
     ok = False
     try:
+        refuse_foreign_options(args.algo, args)
         if args.algo != "mage":
             path = _train_baseline(args, sink)
         else:
@@ -125,9 +125,15 @@ def _train_baseline(args, sink) -> Path:
         from mage_core.data.store import load_episodes
 
         task = load_episodes(dataset_id)[0]
+    steps = args.steps
+    if args.steps_scale != 1.0:  # the same knob as MAGE's: scale the baseline's (preset or given) step count
+        from mage_core.baselines import algo_module
+
+        base = steps if steps is not None else algo_module(args.algo).preset(args.preset).steps
+        steps = max(1, int(round(base * args.steps_scale)))
     return train_baseline(args.algo, dataset=dataset_id, task=task, preset=args.preset, device=args.device,
                           out=_out_path(args, task.name), resume=args.resume, events=sink,
-                          seed=args.seed or 0, steps=args.steps)
+                          seed=args.seed or 0, steps=steps)
 
 
 def _train_mage(args, sink) -> Path:

@@ -66,9 +66,14 @@ def test_bad_observations_and_rtg_targets(planner):
         planner.plan(np.zeros(4, np.float32), 100.0)
     with pytest.raises(MageError, match="finite"):
         planner.plan(obs, float("inf"))
-    with pytest.warns(UserWarning, match="clamped"):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an out-of-range target is reported on the Plan, never as a Python warning
         p = planner.plan(obs, 1e6, seed=0)
     assert p.condition_rtg == pytest.approx(min(planner.rtg_range[1], p.rtg_ceiling))
+    assert p.clamped and p.requested_rtg == 1e6
+    assert not planner.plan(obs, p.condition_rtg, seed=0).clamped
 
 
 def test_policy_rtg_bookkeeping_and_replanning(planner):

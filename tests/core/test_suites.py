@@ -178,3 +178,27 @@ def test_dict_observations_keep_the_agents_own_position(minari_root):
     assert "achieved_goal" in task.obs_keys and episodes[0].obs_TD.shape[1] == n_obs + 2 + 2
     np.testing.assert_allclose(task.flatten_obs(o)[n_obs:n_obs + 2], o["achieved_goal"], atol=1e-6)
     assert task.suite.obs_slices(task) == {} or "agent_xy" in task.suite.obs_slices(task)
+
+
+def test_one_algorithm_registry_and_flags_that_do_not_apply_are_refused(capsys):
+    from mage_core.algos import ALGOS
+    from mage_core.baselines import ALGOS as BASELINES
+    from mage_core.cli import main
+
+    assert ALGOS == ("mage", *BASELINES)
+    assert main(["train", "--task", "pointmaze-umaze", "--algo", "bc", "--stage2-steps", "5"]) == 2
+    assert "--stage2-steps does not apply to --algo bc" in capsys.readouterr().err
+    assert main(["train", "--task", "pointmaze-umaze", "--steps", "5"]) == 2
+    assert "--steps does not apply to --algo mage" in capsys.readouterr().err
+
+
+def test_steps_scale_applies_to_baselines_too(monkeypatch, tmp_path, capsys):
+    import mage_core.baselines as B
+    from mage_core.baselines import bc
+    from mage_core.cli import main
+
+    seen = {}
+    monkeypatch.setattr(B, "train_baseline", lambda algo, **kw: seen.update(kw) or kw["out"])
+    assert main(["train", "--task", "pointmaze-umaze", "--algo", "bc", "--steps-scale", "0.5", "--out",
+                 str(tmp_path)]) == 0
+    assert seen["steps"] == round(bc.preset("small").steps * 0.5)
