@@ -39,6 +39,7 @@ def test_registry_and_protocol(door):
     assert suite.claims("AdroitHandDoorSparse-v1", {}, {}) and not suite.claims("PointMaze_UMaze-v3", {}, {})
     assert suite.dataset_id(door, "human") == "mage/adroit-door/human-v0"
     assert suite.matches_builtin(door, {"dataset_id": "mage/adroit-door/cloned-v0"}, {})
+    assert suite.default_data_steps(door, "human") == 6729 - 25  # every demo, less its unpaired last action
 
 
 def test_expert_policy_solves_door(door):
@@ -237,3 +238,17 @@ def test_pose_then_key_points_read_back(kind):
     # (differently drawn) ball body position, and the pen's roll about its own axis is not observed
     observed = {"door": slice(None), "hammer": slice(None), "pen": slice(0, 27), "relocate": slice(0, 30)}[kind]
     assert np.allclose(data.qpos[observed], qpos_true[observed], atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["door", "relocate"])
+def test_reset_env_to_a_dataset_state(kind):
+    """An eval env reset elsewhere, moved to an observation, reports that observation back (Run from a state)."""
+    task = get_task(f"adroit-{kind}")
+    obs_D, _ = _consistent_obs(task, seed=2, steps=30)
+    env = task.make_env()
+    env.reset(seed=41)
+    back = task.suite.reset_env_to_obs(task, env, obs_D)
+    env.close()
+    assert np.allclose(back, obs_D, atol=1e-5)
+    with pytest.raises(MageError, match="dims"):
+        task.suite.reset_env_to_obs(task, env, obs_D[:-1])
