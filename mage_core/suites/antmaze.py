@@ -64,14 +64,15 @@ class WaypointFollower:
         self.g, self.controller = geometry, controller
         self.jitter, self.noise, self.switch_radius = jitter, action_noise, switch_radius
         self.rng = rng or np.random.default_rng(0)
+        self.passed = 0  # intermediate waypoints passed (over the follower's life)
+        self.abandoned = 0  # waypoints given up (the path was recomputed before reaching them)
         self.reset()
 
     def reset(self) -> None:
+        """Forget the path (a new episode); the counters keep running."""
         self.goal_key = None  # the goal the current path leads to
         self.cell = None  # the cell whose centre is the current target
         self.target = None  # current target xy (jittered cell centre, or the goal)
-        self.passed = 0  # intermediate waypoints passed since the counters were reset
-        self.abandoned = 0  # waypoints given up (the path was recomputed before reaching them)
 
     def _next_cell(self, cell, goal_cell):
         """The neighbour of `cell` one step closer to the goal cell."""

@@ -236,6 +236,7 @@ class TrainControllerConfig:
     gamma: float = 0.99  # discount
     seed: int = 0  # env and SB3 seed
     eval_episodes: int = 5  # deterministic episodes per checkpoint for the waypoint success rate
+    resume_from: str = ""  # an SB3 model zip to start from when out_dir holds none (its replay buffer is refilled)
 
 
 def _atomic_save_model(model, path: Path) -> None:
@@ -259,10 +260,17 @@ def train(cfg: TrainControllerConfig) -> None:
     model_path, buf_path, log_path = out / "sac.zip", out / "replay.pkl", out / "progress.jsonl"
     env = Monitor(make_goal_env(GoalReachConfig(), cfg.seed))
     state = {"wall_s": 0.0}
+    if not model_path.is_file() and cfg.resume_from:
+        import shutil
+
+        shutil.copyfile(cfg.resume_from, model_path)  # e.g. the committed assets/antmaze/ant_controller_sac.zip
     if model_path.is_file():
         model = SAC.load(model_path, env=env, device="cpu")
         if buf_path.is_file():
-            model.load_replay_buffer(buf_path)
+            with open(buf_path, "rb") as f:
+                model.replay_buffer = pickle.load(f)
+        else:  # a committed checkpoint travels without its replay buffer: refill it before learning again
+            model.learning_starts = model.num_timesteps + cfg.learning_starts
         if (out / "state.json").is_file():
             state = json.loads((out / "state.json").read_text())
         print(f"resumed at {model.num_timesteps} steps", flush=True)
@@ -333,13 +341,15 @@ def main(argv=None) -> None:
     t.add_argument("--export", default=TrainControllerConfig.export)
     t.add_argument("--checkpoint-every", type=int, default=TrainControllerConfig.checkpoint_every)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--resume-from", default="", help="SB3 zip to continue (e.g. assets/antmaze/ant_controller_sac.zip)")
     s = sub.add_parser("score", help="waypoint success of an exported controller on the training task")
     s.add_argument("--file", default=str(DEFAULT_FILE))
     s.add_argument("--episodes", type=int, default=10)
     a = p.parse_args(argv)
     if a.cmd == "train":
         train(TrainControllerConfig(steps=a.steps, out_dir=a.out_dir, export=a.export,
-                                    checkpoint_every=a.checkpoint_every, seed=a.seed))
+                                    checkpoint_every=a.checkpoint_every, seed=a.seed,
+                                    resume_from=a.resume_from))
     else:
         ctl = AntController(a.file)
         print(json.dumps(waypoint_success(ctl.act_obs, a.episodes)))
