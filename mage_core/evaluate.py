@@ -76,16 +76,18 @@ class EvalResult:
 
 def evaluate(task: Task, policy: Policy, episodes: int = 10, seeds=(0,), n_envs: int | None = None,
              ref_scores: tuple | None = None, episode_steps: int | None = None,
-             progress: Callable[[int, int], None] | None = None, env_kwargs: dict | None = None) -> EvalResult:
+             progress: Callable[[int, int], None] | None = None, env_kwargs: dict | None = None,
+             record: bool = False) -> EvalResult:
     """Run `episodes` episodes per seed of `policy` on the task's evaluation protocol (fixed start/goal, fixed length).
 
-    Episodes run `n_envs` at a time in lockstep so batched policies plan for all of them in one call.
+    Episodes run `n_envs` at a time in lockstep so batched policies plan for all of them in one call. record=True
+    keeps every episode's observations and rewards in result.extra["episodes"] (for diagnostics).
     """
     if episodes < 1:
         raise MageError("episodes must be at least 1")
     steps = int(episode_steps or task.eval_steps)
     n_envs = int(n_envs or min(episodes, 10))
-    returns, ep_seeds, successes = [], [], []
+    returns, ep_seeds, successes, recorded = [], [], [], []
     jobs = [(s, e) for s in seeds for e in range(episodes)]
     total_steps, done_steps = len(jobs) * steps, 0
     envs = [task.make_env(mode="eval", max_episode_steps=steps, **(env_kwargs or {})) for _ in range(min(n_envs, len(jobs)))]
@@ -103,6 +105,7 @@ def evaluate(task: Task, policy: Policy, episodes: int = 10, seeds=(0,), n_envs:
             alive_N = np.ones(n, dtype=bool)
             succ_N = np.zeros(n, dtype=bool)
             policy.reset(n)
+            obs_TND, rew_TN, alive_TN = [obs_ND.copy()], [], []
             for t in range(steps):
                 act_NA = np.asarray(policy.act(obs_ND, reward_N), dtype=np.float32)
                 if act_NA.shape[0] != n or not np.all(np.isfinite(act_NA)):
@@ -118,11 +121,17 @@ def evaluate(task: Task, policy: Policy, episodes: int = 10, seeds=(0,), n_envs:
                     succ_N[i] |= bool(info.get("success", r > 0))
                     if term or trunc:
                         alive_N[i] = False
+                if record:
+                    obs_TND.append(obs_ND.copy()), rew_TN.append(reward_N.copy()), alive_TN.append(alive_N.copy())
                 done_steps += n
                 if progress is not None and (t % 25 == 0 or t == steps - 1):
                     progress(done_steps, total_steps)
                 if not alive_N.any():
                     break
+            if record:
+                o_TND, r_TN = np.stack(obs_TND), np.stack(rew_TN)
+                for i in range(n):
+                    recorded.append({"obs_TD": o_TND[:, i], "rewards_T": r_TN[:, i]})
             returns += ret_N.tolist()
             successes += succ_N.tolist()
             ep_seeds += [s for s, _ in batch]
@@ -130,7 +139,10 @@ def evaluate(task: Task, policy: Policy, episodes: int = 10, seeds=(0,), n_envs:
         for env in envs:
             env.close()
     lo, hi = ref_scores if ref_scores is not None else (None, None)
-    return EvalResult(task.name, returns, ep_seeds, successes, lo, hi, steps)
+    res = EvalResult(task.name, returns, ep_seeds, successes, lo, hi, steps)
+    if record:
+        res.extra["episodes"] = recorded
+    return res
 
 
 class RandomPolicy:

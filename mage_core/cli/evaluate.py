@@ -14,10 +14,21 @@ def register(sub) -> None:
                        "with its standard error over all episodes and seeds.")
     _common(e)
     e.add_argument("--rtg", type=float, default=None,
-                   help="episode return target G (default: the top of the data's RTG range); values outside the "
-                   "data's range are clamped with a warning")
+                   help="episode return target G (default: the top of the data's RTG range); conditions are limited "
+                   "to the data's range and to what the data supports from each state")
     e.add_argument("--json", dest="json_out", metavar="FILE", help="also write the result as JSON to FILE ('-' = stdout)")
     e.set_defaults(func=cmd_eval)
+
+    d = sub.add_parser("diagnose", help="how evaluation episodes fail: time to the goal, time inside it, stalls",
+                       description="Runs the evaluation protocol like `mage eval` and reports per episode, through the "
+                       "task's suite, how it went beyond the return: for goal-reaching mazes the step the goal was "
+                       "first reached, the share of the later steps spent inside the goal radius, how often the agent "
+                       "left it, and for episodes that never arrived the maze cell where they stalled and how many "
+                       "cells were left on the route.")
+    _common(d)
+    d.add_argument("--rtg", type=float, default=None, help="episode return target G (default: as `mage eval`)")
+    d.add_argument("--json", dest="json_out", metavar="FILE", help="write the per-episode table as JSON to FILE")
+    d.set_defaults(func=cmd_diagnose)
 
     s = sub.add_parser("sweep-rtg", help="achieved return against the RTG target (controllability)",
                        description="Evaluates the checkpoint at several RTG targets spread over the data's range and "
@@ -48,7 +59,7 @@ def _common(p) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _run(args, rtg, label=""):
+def _run(args, rtg, label="", record=False):
     import torch
 
     from mage_core.evaluate import evaluate
@@ -65,7 +76,7 @@ def _run(args, rtg, label=""):
     bar = ProgressBar(total, label=label or f"eval {task.name}", enabled=not args.quiet)
     t0 = time.perf_counter()
     res = evaluate(task, policy, episodes=args.episodes, seeds=args.seeds, n_envs=args.envs,
-                   ref_scores=checkpoint_ref_scores(meta, task), progress=bar.update)
+                   ref_scores=checkpoint_ref_scores(meta, task), progress=bar.update, record=record)
     bar.close()
     res.extra.update(checkpoint=str(args.checkpoint), algo=meta.get("algo", "mage"),
                      rtg_target=getattr(policy, "target", rtg), wall_s=time.perf_counter() - t0)
@@ -82,6 +93,44 @@ def cmd_eval(args) -> int:
         else:
             Path(args.json_out).write_text(text)
     return 0
+
+
+def cmd_diagnose(args) -> int:
+    import numpy as np
+
+    res = _run(args, args.rtg, label="diagnose", record=True)
+    from mage_core.policies import load_policy
+
+    task = load_policy(args.checkpoint)[1]
+    rows = [task.suite.episode_diagnostics(task, e["obs_TD"], e["rewards_T"]) for e in res.extra.pop("episodes")]
+    print(res.summary())
+    keys = [k for k in rows[0] if k != "return"]
+    print("episode  return  " + "  ".join(keys))
+    for i, r in enumerate(rows):
+        print(f"{i:7d}  {r['return']:6.0f}  " + "  ".join(_fmt(r[k]) for k in keys))
+    summary = {"episodes": len(rows), "mean_return": res.mean}
+    if "first_reach" in rows[0]:
+        reached = [r for r in rows if r["first_reach"] is not None]
+        summary.update(reach_rate=len(reached) / len(rows),
+                       median_first_reach=float(np.median([r["first_reach"] for r in reached])) if reached else None,
+                       mean_share_inside_after_reach=float(np.mean([r["share_inside_after_reach"] for r in reached]))
+                       if reached else None,
+                       stall_cells=sorted({tuple(r["stall_cell"]) for r in rows if r["stall_cell"] is not None}))
+        print(f"reached the goal in {len(reached)}/{len(rows)} episodes"
+              + (f"; median first reach at step {summary['median_first_reach']:.0f}; inside the goal radius "
+                 f"{100 * summary['mean_share_inside_after_reach']:.0f}% of the steps after that" if reached else "")
+              + (f"; stalled in cells {summary['stall_cells']}" if summary["stall_cells"] else ""))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(dict(result=res.to_dict(), summary=summary, episodes=rows), indent=2))
+    return 0
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.2f}"
+    return str(v)
 
 
 def cmd_sweep(args) -> int:

@@ -212,6 +212,11 @@ class Suite:
         """Actions that steer each env towards a planned observation (the 'track' executor)."""
         raise MageError(f"the 'track' executor is not available for {task.name}; use 'inverse'")
 
+    def episode_diagnostics(self, task: Task, obs_TD: np.ndarray, rewards_T: np.ndarray) -> dict:
+        """How one evaluation episode went, beyond its return (`mage diagnose`); suites add task-specific measures."""
+        r = np.asarray(rewards_T, dtype=float)
+        return {"return": float(r.sum())}
+
     # ---- initial state -------------------------------------------------------------------------------------------
     def editable(self, task: Task) -> EditableState:
         return EditableState()

@@ -73,6 +73,27 @@ class MazeSuite(Suite):
     def key_point_names(self, task) -> tuple:
         return ("agent",)
 
+    def episode_diagnostics(self, task, obs_TD, rewards_T) -> dict:
+        """Sparse goal reaching: when the goal was first reached, how much of the rest was spent inside the goal
+        radius, and where an episode that never got there stalled (its cell and the cells left on the route)."""
+        d = super().episode_diagnostics(task, obs_TD, rewards_T)
+        sl = self.obs_slices(task)
+        g = geometry(task)
+        r = np.asarray(rewards_T, dtype=float)
+        xy_T2, goal = np.asarray(obs_TD[1:, sl["agent_xy"]], float), np.asarray(obs_TD[0, sl["goal_xy"]], float)
+        hit = np.nonzero(r > 0)[0]
+        first = int(hit[0]) if len(hit) else None
+        after = r[first:] > 0 if first is not None else np.zeros(0, bool)
+        tail = xy_T2[-max(1, len(xy_T2) // 4):]
+        cells = [g.xy_to_cell(p) for p in tail]
+        stall = max(set(cells), key=cells.count)
+        d.update(first_reach=first, share_inside_after_reach=float(after.mean()) if len(after) else 0.0,
+                 leaves_after_reach=int(np.sum(np.diff(after.astype(int)) < 0)) if len(after) > 1 else 0,
+                 final_distance=float(np.linalg.norm(xy_T2[-1] - goal)),
+                 stall_cell=None if first is not None else list(stall),
+                 cells_left=None if first is not None else float(g.cell_distance(xy_T2[-1], goal)))
+        return d
+
     def place(self, task, model, data, xy, vel=None) -> None:
         """The maze agent's root xy is qpos[:2] (the point mass, the ant's torso)."""
         data.qpos[:2] = np.asarray(xy, np.float64)[:2]

@@ -76,3 +76,37 @@ def test_bad_checkpoint_files_are_one_line_errors(tmp_path, content, msg):
         assert msg in r.stderr and "Traceback" not in r.stderr
     r = _mage("eval", "--checkpoint", tmp_path / "missing.pt")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_diagnose_reports_how_episodes_went(micro_checkpoint, tmp_path):
+    out = tmp_path / "diag.json"
+    r = _mage("diagnose", "--checkpoint", micro_checkpoint, "--episodes", "2", "--quiet", "--json", out)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(out.read_text())
+    assert len(d["episodes"]) == 2 and "reach_rate" in d["summary"]
+    for ep in d["episodes"]:
+        assert ep["first_reach"] is None or 0 <= ep["first_reach"] < 300
+        assert (ep["stall_cell"] is None) == (ep["first_reach"] is not None)
+        assert 0.0 <= ep["share_inside_after_reach"] <= 1.0
+    assert "reached the goal in" in r.stdout
+
+
+def test_maze_diagnostics_on_a_hand_made_episode():
+    import numpy as np
+
+    from mage_core.suites.pointmaze import geometry
+    from mage_core.tasks import get_task
+
+    task = get_task("pointmaze-umaze")
+    g = geometry(task)
+    goal = g.cell_to_xy((1, 1))
+    obs = np.zeros((11, 6), np.float32)
+    obs[:, 4:6] = goal
+    obs[:, :2] = g.cell_to_xy((3, 1))
+    rew = np.zeros(10)
+    rew[[4, 5, 7]] = 1.0  # arrives at step 4, leaves at 6, back at 7, leaves again
+    d = task.suite.episode_diagnostics(task, obs, rew)
+    assert d["first_reach"] == 4 and d["leaves_after_reach"] == 2
+    assert abs(d["share_inside_after_reach"] - 3 / 6) < 1e-9 and d["stall_cell"] is None
+    d = task.suite.episode_diagnostics(task, obs, np.zeros(10))
+    assert d["first_reach"] is None and d["stall_cell"] == [3, 1] and d["cells_left"] == 6.0
