@@ -463,7 +463,7 @@ class MainWindow(QMainWindow):
         except Exception:  # noqa: BLE001 - no store: nothing to load
             local = {}
         for cand in (rec.get("id"), getattr(task, "dataset_id", None)):
-            if cand and cand in local:
+            if cand and cand in local and local[cand].get("task") in (None, task.name):
                 self.open_dataset(cand)
                 return
         self.statusBar().showMessage(f"No local dataset for {task.name}: generate one in the Data panel to see its "

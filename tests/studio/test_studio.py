@@ -259,7 +259,7 @@ def test_a_baseline_checkpoint_is_refused_with_a_clear_message(window, qtbot, ti
 
     out = tmp_path / "bc.pt"
     r = subprocess.run([sys.executable, "-m", "mage_core", "train", "--dataset", tiny_dataset, "--algo", "bc", "--steps",
-                        "5", "--device", "cpu", "--threads", "1", "--out", str(out), "--no-progress"],
+                        "5", "--device", "cpu", "--out", str(out), "--no-progress"],
                        capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stderr[-1000:]
     win = window
