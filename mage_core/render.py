@@ -68,6 +68,7 @@ class RenderConfig:
     reflections: bool = False  # floor reflections (expensive, little value top-down)
     skybox: bool = False  # draw the skybox
     palette: str = "mage"  # per-scale colour palette name (see PALETTES)
+    ghost_lod: bool = True  # ghost robots draw mesh parts as their bounding ellipsoids (fast under software GL)
 
 
 @dataclass
@@ -200,6 +201,7 @@ class Overlay:
     ghosts: list = field(default_factory=list)  # per scale: list of qpos arrays to draw as translucent ghost robots
     path_xyz: np.ndarray | None = None  # (N, 3) executed key-point path (robots; mazes use path_xy)
     highlight: tuple | None = None  # (scale k, first step, last step) of the plan to emphasise (token hover)
+    ghost_scales: int = 0  # ghosts for this many of the finest visible scales only (0 = every visible scale)
     plan_states: np.ndarray | None = None  # (K, H, D) robot plan whose paths and ghosts the scene expands (needs a model)
     task: object = None  # the task plan_states belong to
 
@@ -483,7 +485,9 @@ class TaskScene:
         cam.elevation = pose.elevation
         mj.mjv_updateScene(self.model, self.data, self.option, None, cam, int(mj.mjtCatBit.mjCAT_ALL), self.scene)
         flags = self.scene.flags
-        flags[int(mj.mjtRndFlag.mjRND_SHADOW)] = int(self.config.shadows)
+        ghosts = overlay is not None and (overlay.ghosts or overlay.plan_states is not None)
+        # shadows of translucent ghosts are noise, and cost most of a software-GL frame in mesh-heavy scenes
+        flags[int(mj.mjtRndFlag.mjRND_SHADOW)] = int(self.config.shadows and not ghosts)
         flags[int(mj.mjtRndFlag.mjRND_REFLECTION)] = int(self.config.reflections)
         flags[int(mj.mjtRndFlag.mjRND_SKYBOX)] = int(self.config.skybox)
         self.dropped_geoms = 0
@@ -526,8 +530,13 @@ class TaskScene:
         dropped, scene, d = 0, self.scene, self._ghost_data
         cat = int(mj.mjtCatBit.mjCAT_DYNAMIC)
         geom_type = int(mj.mjtObj.mjOBJ_GEOM)
+        mesh, ellipsoid = int(mj.mjtGeom.mjGEOM_MESH), int(mj.mjtGeom.mjGEOM_ELLIPSOID)
+        aabb = self.model.geom_aabb  # (ngeom, 6): centre and half-sizes of each geom in its own frame
+        shown = [k for k in range(len(overlay.ghosts)) if not (k < len(vis) and not vis[k])]
+        if overlay.ghost_scales > 0:  # an onion skin for the scale(s) being inspected; key-point paths for all
+            shown = shown[-overlay.ghost_scales:]
         for k, poses in enumerate(overlay.ghosts):
-            if k < len(vis) and not vis[k]:
+            if k not in shown:
                 continue
             rgba = np.array([*colors[k], GHOST_ALPHA], dtype=np.float32)
             for q in poses:
@@ -540,9 +549,16 @@ class TaskScene:
                 mj.mjv_addGeoms(self.model, d, self.option, self._perturb, cat, scene)
                 for i in range(n0, scene.ngeom):
                     g = scene.geoms[i]
-                    hidden = int(g.objtype) == geom_type and int(g.objid) in self._ghost_hidden
+                    is_geom = int(g.objtype) == geom_type
+                    hidden = is_geom and int(g.objid) in self._ghost_hidden
                     g.rgba[:] = (0, 0, 0, 0) if hidden else rgba
                     g.segid = -1
+                    if is_geom and int(g.type) == mesh and self.config.ghost_lod:  # a mesh becomes its bounding ellipsoid
+                        c, half = aabb[int(g.objid), :3], aabb[int(g.objid), 3:]
+                        g.pos[:] = np.asarray(g.pos) + np.asarray(g.mat).reshape(3, 3) @ c
+                        g.type = ellipsoid
+                        g.size[:] = np.maximum(half, 1e-3)
+                        g.dataid = -1
         return dropped
 
     def close(self):

@@ -541,6 +541,7 @@ class MainWindow(QMainWindow):
         if plan is None:
             return Overlay()
         ov = plan_overlay(plan.states_KHD, getattr(plan, "scales", None), task=self.session.task)
+        ov.ghost_scales = 1  # robots: ghosts for the finest visible scale (refine to scale k), key-point paths for all
         ov.visible = self.plan_dock.visible() or None
         return ov
 

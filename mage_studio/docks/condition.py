@@ -69,6 +69,21 @@ class ConditionDock(StudioDock):
         self.spin_step.valueChanged.connect(self._pick_state)
         self.body.addWidget(self.state_row)
         self.state_row.setVisible(False)
+        # robots: or start from the evaluation env's reset with a seed
+        self.reset_row = QWidget()
+        rl = QHBoxLayout(self.reset_row)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(QLabel("Evaluation reset: seed"))
+        self.spin_reset_seed = QSpinBox()
+        self.spin_reset_seed.setRange(0, 1_000_000)
+        self.spin_reset_seed.setToolTip("Start from the state the evaluation environment resets to with this seed")
+        rl.addWidget(self.spin_reset_seed)
+        self.btn_reset_state = QPushButton("Use reset")
+        self.btn_reset_state.setToolTip("Plan from the evaluation env's reset state with this seed")
+        self.btn_reset_state.clicked.connect(lambda: self.session.reset_state(self.spin_reset_seed.value()))
+        rl.addWidget(self.btn_reset_state)
+        self.body.addWidget(self.reset_row)
+        self.reset_row.setVisible(False)
         self.lbl_message = muted("")
         self.lbl_message.setObjectName("warning")
         self.body.addWidget(self.lbl_message)
@@ -208,9 +223,11 @@ class ConditionDock(StudioDock):
         self.sync_range()
 
     def _on_task(self, task) -> None:
-        points = bool(task.suite.editable(task).points)  # start/goal placed in the scene (maze suites)
+        ed = task.suite.editable(task)
+        points = bool(ed.points)  # start/goal placed in the scene (maze suites)
         for w in (self.btn_start, self.btn_goal, self.btn_eval):
             w.setEnabled(points)
+        self.reset_row.setVisible(ed.from_reset and not points)
         self.sync_range()
 
     def _pick_state(self) -> None:

@@ -153,6 +153,9 @@ def test_hopper_trains_plans_and_draws_per_scale_ghosts(hopper_checkpoint, tmp_p
     assert main(["plan", "--checkpoint", str(hopper_checkpoint), "--start", "1,1", "--png", str(png)]) == 2
     assert "reset-seed" in capsys.readouterr().err
     assert main(["plan", "--checkpoint", str(hopper_checkpoint), "--state", "0:3", "--png", str(png)]) == 0
+    demo = tmp_path / "demo.png"  # closed loop on the real env, the executed torso path drawn against the first plan
+    assert main(["demo", "--checkpoint", str(hopper_checkpoint), "--png", str(demo)]) == 0
+    assert "episode return" in capsys.readouterr().out and demo.stat().st_size > 2000
 
 
 def test_a_checkpoint_alone_rebuilds_a_task_no_suite_has_built_in(hopper_checkpoint):

@@ -53,3 +53,14 @@ def test_the_studio_opens_a_hopper_checkpoint_and_draws_ghosts(window, qtbot, ho
     assert frame is not None and frame.t == 3 and frame.path_xyz is not None and frame.path_xyz.shape == (4, 3)
     assert win.viewport.overlay.path_xyz is not None and win.viewport.obs is not None
     assert np.isfinite(frame.reward_sum)
+    # the start can also be an evaluation reset with a seed (Condition dock)
+    cd = win.condition_dock
+    assert cd.reset_row.isVisibleTo(cd) and not cd.btn_start.isEnabled()
+    cd.spin_reset_seed.setValue(3)
+    n = win.session.plans_done
+    cd.btn_reset_state.click()
+    env = win.session.task.make_env(mode="eval")
+    expected = win.session.task.flatten_obs(env.reset(seed=3)[0])
+    env.close()
+    np.testing.assert_allclose(win.session.state_template, expected, atol=1e-6)
+    qtbot.waitUntil(lambda: win.session.plans_done > n, timeout=30000)
