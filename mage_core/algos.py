@@ -6,10 +6,11 @@ from mage_core.baselines import ALGOS as BASELINE_ALGOS
 from mage_core.errors import MageError
 
 ALGOS = ("mage", *BASELINE_ALGOS)  # every algorithm; also the checkpoint "algo" field
-# `mage train` options only MAGE has (argparse dest -> flag); --steps-scale, --preset, --seed, --device apply to all
+# `mage train` options only MAGE has (argparse dest -> flag); --steps-scale, --preset, --seed, --device, --threads
+# apply to all
 MAGE_ONLY = {"stage1_steps": "--stage1-steps", "stage2_steps": "--stage2-steps", "stage3_steps": "--stage3-steps",
              "scales": "--scales", "model_actions": "--model-actions", "no_cond_loss": "--no-cond-loss",
-             "batch_size": "--batch-size", "threads": "--threads"}
+             "batch_size": "--batch-size"}
 BASELINE_ONLY = {"steps": "--steps"}  # baselines train one stage of N steps
 
 

@@ -125,6 +125,10 @@ def _train_baseline(args, sink) -> Path:
         from mage_core.data.store import load_episodes
 
         task = load_episodes(dataset_id)[0]
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
     steps = args.steps
     if args.steps_scale != 1.0:  # the same knob as MAGE's: scale the baseline's (preset or given) step count
         from mage_core.baselines import algo_module

@@ -63,7 +63,7 @@ def test_overlay_colours_scales_and_respects_the_geom_budget(scene):
 def test_render_plan_png_writes_a_png(tmp_path):
     task = get_task("pointmaze-umaze")
     geo = geometry(task)
-    start, goal = geo.cell_to_xy(task.eval_start_cell), geo.cell_to_xy(task.eval_goal_cell)
+    start, goal = geo.cell_to_xy(task.params["eval_start_cell"]), geo.cell_to_xy(task.params["eval_goal_cell"])
     states = np.zeros((3, 16, 6), np.float32)
     states[:, :, :2] = np.linspace(start, goal, 16)
     out = R.render_plan_png(task, states, np.stack([start, start + 0.1]), start, goal, tmp_path / "p.png", size=(200, 150))
