@@ -389,6 +389,10 @@ class TaskScene:
         with MODEL_LOCK:
             self.env = task.make_env(mode="eval")
             self.env.reset(seed=0)
+        if not hasattr(self.env.unwrapped, "model") or not hasattr(self.env.unwrapped, "data"):
+            self.env.close()
+            raise MageError(f"{task.env_id} is not a MuJoCo environment, so its scene cannot be drawn "
+                            f"(plans can still be made and plotted)")
         self.model = self.env.unwrapped.model
         self.data = mujoco.MjData(self.model)
         self.data.qpos[:] = self.env.unwrapped.data.qpos

@@ -65,8 +65,10 @@ def task_for_dataset(meta: dict) -> Task:
     if t is not None:
         return t
     spec = _spec(meta.get("env_spec"))
-    if not spec.get("id"):
-        raise MageError(f"dataset {meta.get('dataset_id')} records no environment; it cannot be evaluated")
+    if not spec.get("id"):  # still trainable; evaluating and drawing need an env (Suite.make_env says so)
+        return Task(name=str(meta.get("dataset_id")), env_id="", suite_name="generic", horizon=32,
+                    eval_steps=int(meta.get("max_episode_steps") or 1000), rtg_mode="dense",
+                    obs_keys=("observation", "achieved_goal", "desired_goal"))
     eval_spec = _spec(meta.get("eval_env_spec")) or spec
     for s in SUITES.values():
         if s.claims(spec["id"], spec, meta):

@@ -86,8 +86,11 @@ class AdroitDataConfig:
 
 
 # Default viewport camera per task: (look-at xyz, distance, azimuth, elevation), chosen from renders of each scene
-CAMERAS = {"door": ((-0.05, 0.0, 0.2), 1.15, 150.0, -25.0), "hammer": ((0.08, -0.12, 0.2), 0.95, 200.0, -20.0),
+CAMERAS = {"door": ((0.05, -0.1, 0.2), 1.45, 60.0, -35.0), "hammer": ((0.08, -0.12, 0.2), 0.95, 200.0, -20.0),
            "pen": ((0.0, -0.2, 0.2), 0.8, 135.0, -25.0), "relocate": ((0.0, 0.15, 0.15), 1.0, 150.0, -25.0)}
+
+GHOSTLESS_BODIES = {"door": ("door", "latch")}  # moving bodies not drawn for ghosts, besides the forearm
+FIRST_HIDDEN_GROUP = 3  # MuJoCo's default mjvOption shows geom groups 0-2 only; Adroit's collision geoms are 3-4
 
 # ---- shipped files -----------------------------------------------------------------------------------------------
 POLICY_KEYS = ("in_shift", "in_scale", "w0", "b0", "w1", "b1", "w2", "b2", "out_shift", "out_scale", "log_std")
@@ -373,13 +376,17 @@ class AdroitSuite(Suite):
     # ---- scene ---------------------------------------------------------------------------------------------------
     def hide_for_ghost(self, task, model) -> set:
         """Ghosts draw the hand from the wrist on and the moving objects: geoms welded to the world (table, door
-        frame, nail board, pen target) and the forearm (a large cylinder that would cover the hand ghosts; its
-        motion shows in the palm path) are left out."""
+        frame, nail board, pen target), the forearm (a large cylinder that would cover the hand ghosts; its
+        motion shows in the palm path), the door itself (a dozen translucent doors hide the hand; the door's swing
+        shows in the handle path) and the collision geoms in groups 3+ (the Adroit models' capsules and
+        spheres, which the viewer hides by default) are left out."""
         import mujoco
 
-        forearm = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "forearm")
+        hidden_bodies = {mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, b)
+                         for b in ("forearm",) + GHOSTLESS_BODIES.get(kind_of(task), ())}
         return {i for i in range(model.ngeom)
-                if int(model.body_weldid[model.geom_bodyid[i]]) == 0 or int(model.geom_bodyid[i]) == forearm}
+                if int(model.body_weldid[model.geom_bodyid[i]]) == 0 or int(model.geom_bodyid[i]) in hidden_bodies
+                or int(model.geom_group[i]) >= FIRST_HIDDEN_GROUP}
 
     def can_pose(self, task, model, obs_dim) -> bool:
         lay = LAYOUTS[kind_of(task)]

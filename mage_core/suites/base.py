@@ -143,6 +143,9 @@ class Suite:
 
     # ---- envs and observations -----------------------------------------------------------------------------------
     def make_env(self, task: Task, mode: str = "eval", render_mode: str | None = None, **overrides):
+        if not task.env_id:
+            raise MageError(f"{task.name}: the dataset records no environment, so it cannot be evaluated, planned "
+                            f"in a scene or drawn (it can still be trained on)")
         kwargs = dict(task.eval_kwargs if mode == "eval" else task.env_kwargs)
         if mode == "eval":
             kwargs.setdefault("max_episode_steps", task.eval_steps)

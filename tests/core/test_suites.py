@@ -205,3 +205,25 @@ def test_steps_scale_applies_to_baselines_too(monkeypatch, tmp_path, capsys):
     assert main(["train", "--task", "pointmaze-umaze", "--algo", "bc", "--steps-scale", "0.5", "--out",
                  str(tmp_path)]) == 0
     assert seen["steps"] == round(bc.preset("small").steps * 0.5)
+
+
+def test_a_dataset_without_an_env_still_trains_and_a_non_mujoco_env_has_no_scene(minari_root, tmp_path):
+    import json
+
+    from mage_core.data.store import _data_dir, load_episodes
+    from mage_core.render import TaskScene
+
+    ds = random_minari_dataset("CartPole-v1", "tests/cartpole/random-v0", steps=300)
+    task, episodes, _ = load_episodes(ds)
+    assert task.suite_name == "generic" and len(episodes) > 0
+    with pytest.raises(MageError, match="not a MuJoCo environment"):
+        TaskScene(task)
+    meta_file = _data_dir(ds) / "metadata.json"
+    meta = json.loads(meta_file.read_text())
+    meta.pop("env_spec", None)
+    meta.pop("eval_env_spec", None)
+    meta_file.write_text(json.dumps(meta))
+    task, episodes, _ = load_episodes(ds)  # no env recorded: still loads (and so trains)
+    assert task.env_id == "" and len(episodes) > 0
+    with pytest.raises(MageError, match="records no environment"):
+        task.make_env(mode="eval")
