@@ -22,8 +22,8 @@ RECENT_MAX = 8  # entries kept in the recent-files menus
 DOCKS_FALLBACK_MS = 3000  # build the docks after this long even if no frame has been rendered yet
 PLANNER_THREADS = int(os.environ.get("MAGE_STUDIO_THREADS", "1"))  # torch CPU threads for batch-1 planning (more
 # threads only add synchronisation overhead at batch 1, and spin badly on a shared CPU)
-DOCK_MIN_WIDTH = 270  # minimum width of every dock (fits its controls at 1280x800)
-DOCK_WIDTH_FRACTION = 0.2  # default width of each dock column as a fraction of the window width ...
+DOCK_MIN_WIDTH = 300  # minimum width of every dock (fits its controls at 1280x800)
+DOCK_WIDTH_FRACTION = 0.23  # default width of each dock column as a fraction of the window width ...
 DOCK_MAX_WIDTH = 480  # ... but never wider than this (4K: the viewport gets the rest)
 WINDOW_SCREEN_FRACTION = 0.92  # first-launch window size as a fraction of the screen's available area
 SETTINGS_VERSION = 2  # bump when the dock layout changes incompatibly (2: tabbed columns; v1 states could be all-hidden)
@@ -686,8 +686,9 @@ class MainWindow(QMainWindow):
             parts.append(f"scales shown {', '.join(shown) or 'none'} of {len(plan.scales)} "
                          f"(refined to scale {self.plan_dock.refine.value()})")
         parts.append(f"seed {getattr(s, 'seed', 0)}")
-        if self.view_mode == "run" and self.run_dock.frame is not None:
-            parts.append(self.run_dock.frame.status())
+        if self.view_mode == "run" and self.run_dock.frame is not None:  # the step's own target and condition
+            f = self.run_dock.frame
+            parts = [parts[0]] + parts[3:] + [f.status()]
         return title, "  ·  ".join(parts[:4]) + ("\n" + "  ·  ".join(parts[4:]) if len(parts) > 4 else "")
 
     def _run_overlay_plan(self):

@@ -105,15 +105,15 @@ class RunDock(StudioDock):
         srow.addWidget(self.spin_sweep_len)
         self.btn_sweep = QPushButton("Sweep")
         self.btn_sweep.setToolTip("Run one episode per RTG target from the current start/goal and plot the return")
-        srow.addWidget(self.btn_sweep)
         self.body.addLayout(srow)
         rrow = QHBoxLayout()
         rrow.addWidget(QLabel("Over"))
         self.combo_range = QComboBox()
-        self.combo_range.addItems(["feasible range from this start", "the data's whole range"])
+        self.combo_range.addItems(["feasible range", "data range"])
         self.combo_range.setToolTip("Feasible: from the data's lowest RTG up to the return ceiling of the current start "
                                     "(targets above it all plan the same condition, so they cannot differ)")
         rrow.addWidget(self.combo_range, 1)
+        rrow.addWidget(self.btn_sweep)
         self.body.addLayout(rrow)
         import pyqtgraph as pg
 
