@@ -1,12 +1,14 @@
-"""Baselines on MAGE's data, checkpoint format and acting interface: BC, Decision Transformer and Diffuser.
+"""Baselines on MAGE's data, checkpoint format and acting interface: BC, Decision Transformer, Diffuser and IQL.
 
 API:
     train_baseline(algo, *, dataset, task=None, preset="small", device="cpu", out=None, resume=None, events=None,
-                   seed=0, steps=None, progress=True) -> checkpoint path   (`mage train --algo bc|dt|diffuser`)
+                   seed=0, steps=None, progress=True) -> checkpoint path   (`mage train --algo bc|dt|diffuser|iql`)
     load_policy(ckpt_path_or_dict, rtg_target=None, device="cpu", **kw) -> Policy   (dispatches on ckpt["algo"])
     ALGOS: the algorithm names; each module mage_core.baselines.<algo> has <Algo>Config, PRESETS, preset(name),
     its nn.Module (forward(batch, stage) -> {"loss"} for mage_core.train.run_training, plus an acting method),
     train(episodes, task, config, out=...) -> checkpoint dict, load_model(ckpt) and load_policy(...).
+    IQL (iql.py) wraps d3rlpy, the optional `iql` extra: it has no nn.Module of ours and runs its own loop with the
+    same events and checkpoint layout; its module imports without d3rlpy and check_available() says how to install it.
 """
 from __future__ import annotations
 
@@ -17,11 +19,13 @@ from typing import Any
 
 from mage_core.errors import MageError
 
-ALGOS = ("bc", "dt", "diffuser")  # baseline names; also the checkpoint "algo" field
+CORE_ALGOS = ("bc", "dt", "diffuser")  # baselines that need only the core dependencies
+OPTIONAL_ALGOS = ("iql",)  # baselines on an optional extra (pyproject.toml [project.optional-dependencies])
+ALGOS = (*CORE_ALGOS, *OPTIONAL_ALGOS)  # baseline names; also the checkpoint "algo" field
 
 
 def algo_module(algo: str):
-    """The module implementing a baseline (mage_core.baselines.bc / dt / diffuser)."""
+    """The module implementing a baseline (mage_core.baselines.bc / dt / diffuser / iql)."""
     if algo not in ALGOS:
         raise MageError(f"unknown baseline {algo!r}; choose one of {', '.join(ALGOS)}")
     return importlib.import_module(f"mage_core.baselines.{algo}")
@@ -47,6 +51,8 @@ def train_baseline(algo: str, *, dataset: Any, task: Any = None, preset: str = "
     from mage_core.tasks import Task, get_task
 
     mod = algo_module(algo)
+    if hasattr(mod, "check_available"):  # an optional extra that is not installed: say so before loading any data
+        mod.check_available()
     if isinstance(dataset, (str, Path)):
         from mage_core.data.store import load_episodes
 

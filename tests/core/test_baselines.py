@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from mage_core.suites.pointmaze import geometry
-from mage_core.baselines import ALGOS, algo_module, bc, common, diffuser, dt, load_policy, train_baseline
+from mage_core.baselines import CORE_ALGOS as ALGOS  # IQL (the optional d3rlpy extra): tests/core/test_iql.py
+from mage_core.baselines import algo_module, bc, common, diffuser, dt, load_policy, train_baseline
 from mage_core.data.segments import Episode
 from mage_core.errors import MageError
 from mage_core.maze import WaypointExpert
