@@ -11,7 +11,7 @@ import numpy as np
 from mage_core.errors import MageError
 
 ALGO_NAMES = {"mage": "MAGE", "mage-track": "MAGE + PD plan tracking", "bc": "BC", "dt": "Decision Transformer",
-              "diffuser": "Diffuser"}  # table labels
+              "diffuser": "Diffuser", "iql": "IQL (d3rlpy)"}  # table labels
 VARIANTS = {"mage-track": ("mage", {"executor": "track"})}  # rows that reuse another method's checkpoint
 TUNE_FRACTIONS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # return targets tried, as fractions of a method's default target
 TUNE_SEED_OFFSET = 1000  # targets are chosen on evaluation seeds seed + 1000, never on the reported ones
