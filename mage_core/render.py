@@ -339,10 +339,8 @@ def add_overlay(scene, overlay: Overlay, palette: str = "mage") -> int:
     for k in range(len(overlay.paths_xyz)):
         if k < len(vis) and not vis[k]:
             continue
-        for pts in overlay.paths_xyz[k].values():
-            _polyline3(w, pts, overlay, (*colors[k], 0.95))
-            for i in (overlay.plan_points[k] if k < len(overlay.plan_points) else range(len(pts))):
-                w.sphere(pts[min(int(i), len(pts) - 1)], overlay.point_radius * 0.5, (*colors[k], 0.95))
+        for pts in overlay.paths_xyz[k].values():  # robots: thin key-point paths, no token dots (they hide the robot)
+            _polyline3(w, pts, overlay, (*colors[k], 0.95), extra_px=-1.0)
     for k in range(len(overlay.plans_xy)):
         if k < len(vis) and not vis[k]:
             continue

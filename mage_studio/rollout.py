@@ -68,8 +68,8 @@ class ClosedLoop:
     success_steps: int = 0  # steps in which the env reported success
 
     def reset(self, start_xy=None, goal_xy=None, state=None) -> np.ndarray:
-        """Reset the env (seed), then move it to the edited points (mazes); `state` is only for display: robot
-        episodes start from the evaluation reset, since an observation does not always determine the sim state."""
+        """Reset the env (seed), then move it to the edited points (mazes) or, for robots, to the picked start state
+        where the suite can set the simulator from an observation (else the run starts from the evaluation reset)."""
         if self.env is None:
             from mage_core.render import MODEL_LOCK
 
@@ -79,6 +79,8 @@ class ClosedLoop:
         suite = self.task.suite
         points = {k: v for k, v in (("start", start_xy), ("goal", goal_xy)) if v is not None}
         placed = suite.reset_env_to(self.task, self.env, points) if points else None
+        if placed is None and state is not None and not points:
+            placed = suite.reset_env_to_obs(self.task, self.env, np.asarray(state, np.float32))
         self.obs = placed if placed is not None else self.task.flatten_obs(obs)
         self.t, self.reward_sum, self.last_reward, self.success_steps = 0, 0.0, 0.0, 0
         self.path_xy, self.path_xyz = [], []

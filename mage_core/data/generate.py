@@ -28,7 +28,11 @@ def resolve_variant(task: Task, variant: str | None) -> str:
     if not variant:
         return known[0]
     if variant not in known:
-        raise MageError(f"{task.name} has no {variant!r} data; variants: {', '.join(known)}")
+        from mage_core.tasks import TASKS
+
+        having = [t.name for t in TASKS.values() if t.suite.has_generator and variant in t.suite.variants(t)]
+        raise MageError(f"{task.name} has no {variant!r} data; its variants: {', '.join(known)}"
+                        + (f" (tasks with {variant!r} data: {', '.join(having)})" if having else ""))
     return variant
 
 

@@ -121,11 +121,12 @@ def load_episodes(id_or_path: str) -> tuple[Task, list[Episode], dict]:
 
 
 CACHE_NAME = "mage_episodes.npz"  # flattened copy of a dataset's episodes next to its HDF5 file, for fast loads
+CACHE_VERSION = 2  # bump when what the cache holds changes (2: success read from infos["success"] where recorded)
 
 
 def _cache_key(data_dir: Path, task: Task) -> str:
     stats = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(data_dir.glob("*.hdf5"))]
-    return json.dumps([stats, list(task.obs_keys)])
+    return json.dumps([CACHE_VERSION, stats, list(task.obs_keys)])
 
 
 def _read_cache(data_dir: Path, task: Task) -> list[Episode] | None:
@@ -178,7 +179,11 @@ def _read_episodes(data_dir: Path, task: Task, id_or_path: str) -> list[Episode]
         acts = np.asarray(ep["actions"], np.float32).reshape(len(ep["actions"]), -1)
         rews = np.asarray(ep["rewards"], np.float32)
         terms = np.asarray(ep["terminations"], bool)
-        success = bool(len(terms) and terms[-1]) or bool(task.rtg_mode == "window" and len(rews) and rews.max() > 0)
+        infos = ep.get("infos") if isinstance(ep, dict) else None
+        if isinstance(infos, dict) and "success" in infos:  # the env's own signal (Adroit), where it was recorded
+            success = bool(np.any(np.asarray(infos["success"], bool)))
+        else:
+            success = bool(len(terms) and terms[-1]) or bool(task.rtg_mode == "window" and len(rews) and rews.max() > 0)
         if len(acts) == 0:
             continue
         episodes.append(Episode(obs_TD, acts, rews, success))

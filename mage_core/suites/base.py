@@ -244,6 +244,11 @@ class Suite:
         """Reset an evaluation env (already reset) to the edited points; returns the flattened observation or None."""
         return None
 
+    def reset_env_to_obs(self, task: Task, env, obs_D: np.ndarray):
+        """Move an (already reset) evaluation env to the state an observation describes (a dataset state to Run
+        from); returns the env's flattened observation there, or None when the suite cannot."""
+        return None
+
     # ---- scene ---------------------------------------------------------------------------------------------------
     def style_scene(self, task: Task, model) -> None:
         """Recolour the loaded MuJoCo model for the viewport (walls, floor, agent)."""

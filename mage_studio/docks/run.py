@@ -160,12 +160,13 @@ class RunDock(StudioDock):
     def _loop_factory(self):
         """A function (run on the worker) that builds a ClosedLoop from the condition as it is now."""
         s = self.session
-        args = (s.task, s.planner, s.rtg, self.spin_replan.value(), self.spin_len.value(), s.start_xy, s.goal_xy)
+        args = (s.task, s.planner, s.rtg, self.spin_replan.value(), self.spin_len.value(), s.start_xy, s.goal_xy,
+                s.state_template)
 
         def make() -> ClosedLoop:
-            task, planner, rtg, every, steps, start, goal = args
+            task, planner, rtg, every, steps, start, goal, state = args
             loop = ClosedLoop(task, planner, rtg, replan_every=every, max_steps=steps)
-            loop.reset(start, goal)
+            loop.reset(start, goal, state)
             return loop
 
         return make

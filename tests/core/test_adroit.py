@@ -252,3 +252,18 @@ def test_reset_env_to_a_dataset_state(kind):
     assert np.allclose(back, obs_D, atol=1e-5)
     with pytest.raises(MageError, match="dims"):
         task.suite.reset_env_to_obs(task, env, obs_D[:-1])
+
+
+def test_success_comes_from_the_envs_signal_and_a_missing_variant_names_who_has_it(human_dataset):
+    """Episode success is the env's recorded infos['success'] (Adroit never terminates), and asking a task for a
+    variant it lacks names the tasks that have it."""
+    from mage_core.data.generate import resolve_variant
+    from mage_core.data.store import load_episodes
+    from mage_core.errors import MageError
+    from mage_core.tasks import get_task
+
+    _, episodes, _ = load_episodes(human_dataset)
+    n_ok = sum(e.success for e in episodes)
+    assert 0 < n_ok < len(episodes)  # some demos open the door past the success angle, most do not (README)
+    with pytest.raises(MageError, match="tasks with 'human' data: adroit-door"):
+        resolve_variant(get_task("adroit-hammer"), "human")
