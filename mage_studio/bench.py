@@ -89,8 +89,7 @@ def viewport_fps(app, task) -> dict:
     vp.resize(*VIEWPORT_SIZE)
     vp.show()
     vp.set_task(task)
-    plan = StaticPlanner(task).plan(np.r_[task.geometry.cell_to_xy(task.eval_start_cell), 0, 0,
-                                          task.geometry.cell_to_xy(task.eval_goal_cell)], 100.0)
+    plan = StaticPlanner(task).plan(task.suite.condition_obs(task, task.suite.default_points(task), None), 100.0)
     vp.set_overlay(plan_overlay(plan.states_KHD, plan.scales))
     _wait(app, lambda: vp.image is not None, 30)
     size = (vp.image.width(), vp.image.height())

@@ -1,4 +1,5 @@
 """The real studio window driven through its widgets: dataset, planner, clicks, RTG, closed loop, plan views, errors."""
+from mage_core.suites.pointmaze import geometry
 import asyncio
 
 import numpy as np
@@ -30,7 +31,7 @@ def test_click_sets_start_and_replans_and_wall_clicks_are_refused(window, qtbot)
     win = window
     win.load_planner(FakePlanner(win.session.task))
     qtbot.waitUntil(lambda: win.session.plan is not None, timeout=10000)
-    geo = win.session.task.geometry
+    geo = geometry(win.session.task)
     target = geo.cell_to_xy((1, 3))
     n = win.session.plans_done
     click_world(qtbot, win, target)  # "Place start" is the default tool
@@ -240,7 +241,7 @@ def test_rtg_sweep_plots_target_against_achieved(window, qtbot):
     win = window
     win.load_planner(FakePlanner(win.session.task))
     qtbot.waitUntil(lambda: win.session.plan is not None, timeout=10000)
-    geo = win.session.task.geometry
+    geo = geometry(win.session.task)
     assert win.session.set_start(geo.cell_to_xy((1, 2)))  # one cell from the goal
     run = win.run_dock
     run.spin_targets.setValue(3)
