@@ -11,6 +11,7 @@ from mage_studio.docks.base import StudioDock, heading, muted
 
 TOKEN_MAP_SIZE = (340, 150)  # default pixels of the token-map image (it follows the panel's width)
 TOKEN_LABEL_W = 46  # left margin of the token map holding the row labels "k · p"
+TOKEN_MIN_CELLS_W = 120  # the narrowest the token cells may get (pixels right of the labels)
 VIEWS_DELAY_MS = 30  # token maps / plots update this long after a plan arrives, so the viewport frame goes first
 GOLDEN = 0.61803398875  # spreads code ids over shades: neighbouring ids look different
 DOTS_TIP = "The dots on each plan line mark its token centres: one dot per token of that scale."
@@ -72,10 +73,14 @@ class TokenMap(QLabel):
     """The token-map image; hovering a cell shows its scale, code and time span and reports it (hovered signal)."""
 
     hovered = Signal(object)  # (k, i, code, first step, last step) or None when the mouse leaves
+    resized = Signal()  # the image is re-drawn at the new width (it never holds the panel wider than its column)
 
     def __init__(self):
         super().__init__()
         self.setMouseTracking(True)
+        # an explicit minimum: a QLabel's own minimum is its pixmap's size, which kept the panel as wide as the
+        # widest window it was ever drawn in (a horizontal scrollbar after shrinking the window)
+        self.setMinimumSize(TOKEN_LABEL_W + TOKEN_MIN_CELLS_W, TOKEN_MAP_SIZE[1])
         self.tokens: list = []
         self.horizon = 1
         self.img_size = TOKEN_MAP_SIZE
@@ -92,6 +97,11 @@ class TokenMap(QLabel):
     def leaveEvent(self, event) -> None:
         self.hovered.emit(None)
         super().leaveEvent(event)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self.resized.emit()
 
 
 def codebook_size(planner) -> int | None:
@@ -182,6 +192,7 @@ class PlanDock(StudioDock):
         self.session.planner_changed.connect(self._on_planner)
         self.session.plan_ready.connect(self._on_plan)
         self.token_label.hovered.connect(self._token_hovered)
+        self.token_label.resized.connect(lambda: self.show_plan(self.plan) if self.plan is not None else None)
         self.plan = None
         self.hovered_token = None  # (k, i, code, first step, last step) under the mouse in the token map
         self._update_pending = False
