@@ -50,7 +50,10 @@ def compose_figure(view: QImage, title: str, caption: str) -> QImage:
     tf.setBold(True)
     cf.setPixelSize(CAPTION_PX)
     th = TITLE_PX + 2 * STRIP_PAD
-    lines = caption.split("\n")
+    from PySide6.QtGui import QFontMetrics
+
+    fm = QFontMetrics(cf)  # the caption's "a  ·  b" parts packed into lines that fit the width (never cut off)
+    lines = [ln for line in caption.split("\n") for ln in wrap_parts(line, fm, w - 2 * STRIP_PAD)]
     ch = len(lines) * int(CAPTION_PX * 1.4) + 2 * STRIP_PAD
     img = QImage(w, th + view.height() + ch, QImage.Format.Format_RGB32)
     img.fill(FIGURE_BG)
@@ -68,6 +71,17 @@ def compose_figure(view: QImage, title: str, caption: str) -> QImage:
                           int(CAPTION_PX * 1.4)), Qt.AlignmentFlag.AlignVCenter, line)
     p.end()
     return img
+
+
+def wrap_parts(text: str, fm, max_w: float, sep: str = "  ·  ") -> list[str]:
+    """Pack the sep-separated parts of text into lines no wider than max_w (a part is never split)."""
+    lines: list[str] = []
+    for part in (x for x in text.split(sep) if x):
+        if lines and fm.horizontalAdvance(lines[-1] + sep + part) <= max_w:
+            lines[-1] += sep + part
+        else:
+            lines.append(part)
+    return lines or [text]
 
 
 def _opt_float(v):

@@ -685,11 +685,12 @@ class MainWindow(QMainWindow):
             shown = [str(k + 1) for k, v in enumerate(vis) if v]
             parts.append(f"scales shown {', '.join(shown) or 'none'} of {len(plan.scales)} "
                          f"(refined to scale {self.plan_dock.refine.value()})")
-        parts.append(f"seed {getattr(s, 'seed', 0)}")
+        loop = self.run_dock.loop if self.view_mode == "run" else None
+        parts.append(f"seed {loop.seed if loop is not None else s.seed}")  # the run's own seed during a run
         if self.view_mode == "run" and self.run_dock.frame is not None:  # the step's own target and condition
             f = self.run_dock.frame
             parts = [parts[0]] + parts[3:] + [f.status()]
-        return title, "  ·  ".join(parts[:4]) + ("\n" + "  ·  ".join(parts[4:]) if len(parts) > 4 else "")
+        return title, "  ·  ".join(parts)  # compose_figure wraps it to the figure's width
 
     def _run_overlay_plan(self):
         return self.run_dock.frame.plan if self.run_dock.frame is not None else None
@@ -728,7 +729,7 @@ class MainWindow(QMainWindow):
         if s.plan is None:
             return None
         meta = {"task": s.task.name if s.task else None, "checkpoint": s.planner_path, "rtg_target": s.rtg,
-                "start_xy": s.start_xy, "goal_xy": s.goal_xy, "seed": getattr(s, "seed", 0)}
+                "start_xy": s.start_xy, "goal_xy": s.goal_xy, "seed": s.seed}
         try:
             write_plan_json(path, s.plan, meta)
         except OSError as exc:

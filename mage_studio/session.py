@@ -80,6 +80,7 @@ class Session(QObject):
         self.goal_xy: np.ndarray | None = None
         self.state_template: np.ndarray | None = None  # initial state for non-maze tasks
         self.rtg: float = 0.0
+        self.seed: int = 0  # sampling seed of the plans (Plan dock: Seed / Resample); closed-loop runs use it too
         self.plan = None
         self.plan_ms = 0.0  # planner's own time for the last plan
         self.replan_latency_ms = 0.0  # condition change -> plan delivered on the UI thread
@@ -202,6 +203,12 @@ class Session(QObject):
         self.condition_changed.emit()
         self.request_replan()
 
+    def set_seed(self, seed: int) -> None:
+        """Resample: plan the same condition with another sampling seed."""
+        self.seed = int(seed)
+        self.condition_changed.emit()
+        self.request_replan()
+
     def set_state_template(self, obs) -> None:
         self.state_template = np.asarray(obs, dtype=np.float32)
         if self.task is not None and not self.task.suite.editable(self.task).points:
@@ -257,9 +264,9 @@ class Session(QObject):
         except MageError as exc:
             self.plan_failed.emit(str(exc))
             return
-        planner, rtg = self.planner, self.rtg
+        planner, rtg, seed = self.planner, self.rtg, self.seed
         self._busy = True
-        self.worker.submit(lambda: planner.plan(obs, rtg, seed=0), self._plan_done, self._plan_error)
+        self.worker.submit(lambda: planner.plan(obs, rtg, seed=seed), self._plan_done, self._plan_error)
 
     def _plan_done(self, plan) -> None:
         self._busy = False

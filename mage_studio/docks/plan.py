@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
-from PySide6.QtWidgets import QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QSlider, QWidget
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel,
+                               QPushButton, QSlider, QSpinBox, QWidget)
 
 from mage_core.render import scale_colors
 from mage_studio.docks.base import StudioDock, heading, muted
@@ -14,6 +15,7 @@ TOKEN_LABEL_W = 46  # left margin of the token map holding the row labels "k · 
 TOKEN_MIN_CELLS_W = 120  # the narrowest the token cells may get (pixels right of the labels)
 VIEWS_DELAY_MS = 30  # token maps / plots update this long after a plan arrives, so the viewport frame goes first
 GOLDEN = 0.61803398875  # spreads code ids over shades: neighbouring ids look different
+SEED_MAX = 2 ** 31 - 1  # largest plan seed the spin box offers
 DOTS_TIP = "The dots on each plan line mark its token centres: one dot per token of that scale."
 
 
@@ -154,6 +156,20 @@ class PlanDock(StudioDock):
         row.addWidget(self.lbl_refine)
         self.body.addLayout(row)
         self.refine.valueChanged.connect(self._refine_changed)
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(QLabel("Seed"))
+        self.spin_seed = QSpinBox()
+        self.spin_seed.setRange(0, SEED_MAX)
+        self.spin_seed.setToolTip("Sampling seed of the plan: the transformer samples each scale's tokens, so another "
+                                  "seed can give another plan for the same start, goal and RTG. The figure caption, "
+                                  "the plan JSON and closed-loop runs use it.")
+        self.btn_resample = QPushButton("Resample")
+        self.btn_resample.setToolTip("Plan the same condition again with the next seed")
+        seed_row.addWidget(self.spin_seed, 1)
+        seed_row.addWidget(self.btn_resample)
+        self.body.addLayout(seed_row)
+        self.spin_seed.valueChanged.connect(self.session.set_seed)
+        self.btn_resample.clicked.connect(lambda: self.spin_seed.setValue((self.spin_seed.value() + 1) % (SEED_MAX + 1)))
 
         self.body.addWidget(heading("Token maps"))
         self.token_label = TokenMap()

@@ -161,11 +161,11 @@ class RunDock(StudioDock):
         """A function (run on the worker) that builds a ClosedLoop from the condition as it is now."""
         s = self.session
         args = (s.task, s.planner, s.rtg, self.spin_replan.value(), self.spin_len.value(), s.start_xy, s.goal_xy,
-                s.state_template)
+                s.state_template, s.seed)
 
         def make() -> ClosedLoop:
-            task, planner, rtg, every, steps, start, goal, state = args
-            loop = ClosedLoop(task, planner, rtg, replan_every=every, max_steps=steps)
+            task, planner, rtg, every, steps, start, goal, state, seed = args
+            loop = ClosedLoop(task, planner, rtg, replan_every=every, max_steps=steps, seed=seed)
             loop.reset(start, goal, state)
             return loop
 
@@ -266,12 +266,13 @@ class RunDock(StudioDock):
             return
         s = self.session
         target = float(self._sweep_queue[0])
-        task, planner, start, goal, steps = s.task, s.planner, s.start_xy, s.goal_xy, self.spin_sweep_len.value()
+        task, planner, start, goal, steps, seed = (s.task, s.planner, s.start_xy, s.goal_xy,
+                                                   self.spin_sweep_len.value(), s.seed)
         self.lbl_sweep.setText(f"running target {target:.0f} ({len(self.sweep_points) + 1}/"
                                f"{len(self.sweep_points) + len(self._sweep_queue)})…")
 
         def job():
-            lp = ClosedLoop(task, planner, target, max_steps=steps)
+            lp = ClosedLoop(task, planner, target, max_steps=steps, seed=seed)
             try:
                 lp.reset(start, goal)
                 return target, lp.run(steps)
