@@ -309,7 +309,7 @@ class MainWindow(QMainWindow):
         if self.docks_ready:
             self.save_settings()
             self.run_dock.set_playing(False)
-            for proc in (self.train_dock.proc, self.data_dock.proc):
+            for proc in (self.train_dock.proc, self.data_dock.proc, self.run_dock.eval_proc):
                 if proc.is_running():
                     proc.kill()
                     proc.proc.waitForFinished(2000)

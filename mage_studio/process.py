@@ -9,6 +9,7 @@ import time
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal, Slot
 
 STDERR_KEEP = 200  # stderr lines kept for the error message / log view
+STDOUT_KEEP = 20000  # non-event stdout lines kept (a command's printed result, e.g. `mage eval --json -`)
 
 
 def mage_command(*args: str) -> list[str]:
@@ -21,6 +22,7 @@ class EventProcess(QObject):
 
     Signals: event(dict) per JSON line, output(str) per stderr / non-JSON stdout line,
     finished(ok: bool, message: str) once — ok is False for a crash, a kill or an "error" event.
+    `stdout_lines` keeps the non-event stdout lines of the current run (a result the command prints).
     """
 
     event = Signal(dict)
@@ -32,6 +34,7 @@ class EventProcess(QObject):
         super().__init__(parent)
         self.proc: QProcess | None = None
         self.stderr_lines: list[str] = []
+        self.stdout_lines: list[str] = []
         self.error_event: str | None = None
         self.stopping = False
         self.started_at = 0.0
@@ -44,7 +47,7 @@ class EventProcess(QObject):
     def start(self, argv: list[str], env: dict | None = None, cwd: str | None = None) -> None:
         if self.is_running():
             raise RuntimeError("a process is already running")
-        self.stderr_lines, self.error_event, self.stopping = [], None, False
+        self.stderr_lines, self.stdout_lines, self.error_event, self.stopping = [], [], None, False
         self._buf_out = self._buf_err = b""
         if self.proc is not None:
             self.proc.deleteLater()
@@ -103,6 +106,8 @@ class EventProcess(QObject):
                     self.error_event = str(ev.get("message", "unknown error"))
                 self.event.emit(ev)
                 return
+        if len(self.stdout_lines) < STDOUT_KEEP:
+            self.stdout_lines.append(line)
         self.output.emit(line)
 
     @Slot()

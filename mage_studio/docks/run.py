@@ -1,15 +1,56 @@
 """Run dock: closed-loop execution with replanning (play/pause/step/reset) and an RTG sweep (target vs achieved)."""
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox
+from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox
 
 from mage_core.evaluate import spearman
 from mage_studio.docks.base import StudioDock, heading, muted
+from mage_studio.process import EventProcess, env_for_children, mage_command
 from mage_studio.rollout import ClosedLoop
+
+EVAL_EPISODES = 10  # default episodes of "Evaluate" (the CLI's default)
+PROGRESS_RE = re.compile(r"(\d+)/(\d+) steps")  # `mage eval`'s progress lines on stderr: "... 300/3000 steps ..."
+
+
+def eval_argv(checkpoint: str, episodes: int, rtg: float | None = None) -> list[str]:
+    """The `mage eval` command the Run dock runs: the evaluation protocol, result as JSON on stdout."""
+    argv = mage_command("eval", "--checkpoint", str(checkpoint), "--episodes", str(int(episodes)), "--json", "-")
+    if rtg is not None:
+        argv += ["--rtg", f"{float(rtg):g}"]
+    return argv
+
+
+def parse_eval_output(lines: list[str]) -> dict | None:
+    """The JSON result `mage eval --json -` prints after its summary line (None when there is none)."""
+    for i, line in enumerate(lines):
+        if line.startswith("{"):
+            try:
+                d = json.loads("\n".join(lines[i:]))
+            except ValueError:
+                continue
+            if isinstance(d, dict) and "mean" in d:
+                return d
+    return None
+
+
+def eval_summary(d: dict) -> str:
+    """One result line: raw return mean ± s.e., normalised when the references are known, success rate."""
+    n = int(d.get("n", len(d.get("returns", []))))
+    text = f"{n} episodes: return {float(d['mean']):.1f} ± {float(d['se']):.1f} (s.e.)"
+    if d.get("normalised_mean") is not None:
+        text += f" · normalised {float(d['normalised_mean']):.1f} ± {float(d['normalised_se']):.1f}"
+    if d.get("success_rate") is not None:
+        text += f" · success {100 * float(d['success_rate']):.0f}%"
+    rtg = (d.get("extra") or {}).get("rtg_target")
+    if rtg is not None:
+        text += f" · RTG target {fmt_rtg(rtg)}"
+    return text
 
 
 def fmt_rtg(v: float) -> str:
@@ -91,6 +132,31 @@ class RunDock(StudioDock):
         self.lbl_status.setToolTip(CONDITION_TIP)
         self.body.addWidget(self.lbl_status)
 
+        self.body.addWidget(heading("Evaluate"))
+        egrid = QGridLayout()
+        egrid.addWidget(QLabel("Episodes"), 0, 0)
+        self.spin_episodes = QSpinBox()
+        self.spin_episodes.setRange(1, 1000)
+        self.spin_episodes.setValue(EVAL_EPISODES)
+        self.spin_episodes.setToolTip("Episodes of the evaluation protocol (the task's fixed start and goal, its "
+                                      "episode length), run by `mage eval` in a background process")
+        egrid.addWidget(self.spin_episodes, 0, 1)
+        self.btn_eval = QPushButton("Evaluate")
+        self.btn_eval.setToolTip("Score the checkpoint at the current RTG target: `mage eval --checkpoint … "
+                                 "--episodes N --rtg G --json -` (mean ± standard error, as the CLI reports it)")
+        self.btn_eval_stop = QPushButton("Stop")
+        self.btn_eval_stop.setToolTip("Stop the evaluation process")
+        self.btn_eval_stop.setEnabled(False)
+        egrid.addWidget(self.btn_eval, 1, 0)
+        egrid.addWidget(self.btn_eval_stop, 1, 1)
+        self.body.addLayout(egrid)
+        self.eval_progress = QProgressBar()
+        self.eval_progress.setFormat("%p%")
+        self.eval_progress.setVisible(False)
+        self.body.addWidget(self.eval_progress)
+        self.lbl_eval = muted("")
+        self.body.addWidget(self.lbl_eval)
+
         self.body.addWidget(heading("RTG sweep"))
         srow = QHBoxLayout()
         srow.addWidget(QLabel("Targets"))
@@ -143,6 +209,13 @@ class RunDock(StudioDock):
         self.btn_step.clicked.connect(self.step_once)
         self.btn_reset.clicked.connect(self.reset)
         self.btn_sweep.clicked.connect(self.start_sweep)
+        self.eval_proc = EventProcess(self)
+        self.eval_proc.output.connect(self._eval_output)
+        self.eval_proc.finished.connect(self._eval_finished)
+        self.eval_result: dict | None = None  # the last evaluation's JSON result
+        self.eval_command_override = None  # tests: a function (checkpoint, episodes, rtg) -> argv replacing `mage eval`
+        self.btn_eval.clicked.connect(self.start_eval)
+        self.btn_eval_stop.clicked.connect(self.eval_proc.stop)
         self.session.planner_changed.connect(lambda _: self.reset())
         self.session.task_changed.connect(self._on_task)
         self.session.condition_changed.connect(self._condition_changed)
@@ -309,3 +382,47 @@ class RunDock(StudioDock):
             lo, hi = self.sweep_range or (x.min(), x.max())
             rho = f" · rank correlation {self.rho:.2f}" if np.isfinite(self.rho) else ""
             self.lbl_sweep.setText(f"{len(x)} targets over the {which} {lo:.0f} – {hi:.0f}{rho} (dashed: y = x)")
+
+    # ---- evaluate N episodes (a `mage eval` subprocess: the UI never waits, the CLI's own numbers) ----------
+    def start_eval(self) -> None:
+        s = self.session
+        if self.eval_proc.is_running():
+            return
+        ckpt = s.planner_path
+        if s.planner is None or (not ckpt and self.eval_command_override is None):
+            self.studio.report_error("Cannot evaluate", "Evaluate runs `mage eval` on a checkpoint file: open a "
+                                     "checkpoint first (this planner has no file).")
+            return
+        n = self.spin_episodes.value()
+        make = self.eval_command_override or eval_argv
+        argv = make(ckpt, n, s.rtg)
+        self.eval_result = None
+        self.eval_progress.setRange(0, 0)  # busy until the first progress line
+        self.eval_progress.setVisible(True)
+        self.lbl_eval.setText(f"Evaluating {n} episode{'s' if n != 1 else ''} at RTG target {fmt_rtg(s.rtg)}…")
+        self.btn_eval.setEnabled(False)
+        self.btn_eval_stop.setEnabled(True)
+        self.eval_proc.start(argv, env=env_for_children())
+
+    def _eval_output(self, line: str) -> None:
+        m = PROGRESS_RE.search(line)
+        if m:
+            done, total = int(m.group(1)), max(int(m.group(2)), 1)
+            self.eval_progress.setRange(0, total)
+            self.eval_progress.setValue(min(done, total))
+
+    def _eval_finished(self, ok: bool, message: str) -> None:
+        self.btn_eval.setEnabled(True)
+        self.btn_eval_stop.setEnabled(False)
+        self.eval_progress.setVisible(False)
+        result = parse_eval_output(self.eval_proc.stdout_lines) if ok else None
+        if ok and result is not None:
+            self.eval_result = result
+            self.lbl_eval.setText(eval_summary(result))
+            self.studio.statusBar().showMessage("Evaluation: " + self.lbl_eval.text(), 8000)
+        elif "stopped" in message:
+            self.lbl_eval.setText("Evaluation stopped.")
+        else:
+            why = message if not ok else "it printed no result"
+            self.lbl_eval.setText(f"Evaluation failed: {why}")
+            self.studio.report_error("Evaluation failed", f"`mage eval` {why}")

@@ -84,3 +84,82 @@ def test_a_long_figure_caption_wraps_to_the_figure_width_and_keeps_every_part(qa
     one_line = compose_figure(view, "t", "short")
     fig = compose_figure(view, "t", "  ·  ".join(parts))
     assert fig.width() == 400 and fig.height() > one_line.height() + 40  # several caption lines, not one cut line
+
+
+def _fake_eval_script(tmp_path, result: dict | None, exit_code=0, stderr_last="", delay=0.05):
+    """argv of a process that behaves like `mage eval --json -`: progress lines on stderr, the summary line and the
+    indented JSON result on stdout."""
+    import json
+    import sys
+
+    script = tmp_path / "fake_eval.py"
+    script.write_text(
+        "import json, sys, time\n"
+        "for i in range(1, 5):\n"
+        "    sys.stderr.write(f'eval pointmaze-umaze [###---] {i * 75}/300 steps 100/s ETA 1s\\n'); sys.stderr.flush()\n"
+        f"    time.sleep({delay})\n"
+        f"result = json.loads({json.dumps(json.dumps(result))})\n"
+        "if result is not None:\n"
+        "    print('pointmaze-umaze: return 150.0 ± 5.0 (n=4)', flush=True)\n"
+        "    print(json.dumps(result, indent=2), flush=True)\n"
+        f"sys.stderr.write({stderr_last!r})\n"
+        f"sys.exit({exit_code})\n")
+    return [sys.executable, str(script)]
+
+
+EVAL_RESULT = {"task": "pointmaze-umaze", "returns": [140.0, 150.0, 155.0, 155.0], "n": 4, "mean": 150.0, "se": 3.54,
+               "normalised_mean": 92.5, "normalised_se": 2.1, "success_rate": 1.0, "extra": {"rtg_target": 160.0}}
+
+
+def test_evaluate_n_episodes_runs_mage_eval_as_a_subprocess_with_progress_and_mean_se(window, qtbot, tmp_path):
+    from mage_studio.docks.run import eval_argv
+
+    win = window
+    _planned(win, qtbot)
+    run = win.run_dock
+    # an in-memory planner has no file for `mage eval`: a clear message, no process
+    run.btn_eval.click()
+    assert not run.eval_proc.is_running() and "checkpoint" in win.errors[-1]
+    win.last_dialog.close()
+    asked = []
+
+    def fake(ckpt, n, rtg):
+        asked.append((ckpt, n, rtg))
+        return _fake_eval_script(tmp_path, EVAL_RESULT, delay=0.3)
+
+    run.eval_command_override = fake
+    run.spin_episodes.setValue(4)
+    run.btn_eval.click()
+    assert run.eval_proc.is_running() and not run.btn_eval.isEnabled() and run.btn_eval_stop.isEnabled()
+    assert asked == [(None, 4, pytest.approx(win.session.rtg))]
+    qtbot.waitUntil(lambda: run.eval_progress.maximum() == 300 and run.eval_progress.value() >= 75, timeout=10000)
+    assert run.eval_progress.isVisible()  # progress while it runs; the window is not waiting on it
+    qtbot.waitUntil(lambda: not run.eval_proc.is_running() and run.btn_eval.isEnabled(), timeout=15000)
+    assert run.eval_result["mean"] == 150.0
+    text = run.lbl_eval.text()
+    assert "4 episodes: return 150.0 ± 3.5 (s.e.)" in text and "normalised 92.5 ± 2.1" in text and "success 100%" in text
+    # the real command line: the CLI's own flags, the result as JSON on stdout
+    argv = eval_argv("x.pt", 7, 160.0)
+    assert argv[3:] == ["eval", "--checkpoint", "x.pt", "--episodes", "7", "--json", "-", "--rtg", "160"]
+    # a failing `mage eval`: its error line in a clear message, the dock ready again
+    n_err = len(win.errors)
+    run.eval_command_override = lambda *a: _fake_eval_script(tmp_path, None, exit_code=2,
+                                                             stderr_last="mage: error: env cannot be made\n")
+    run.btn_eval.click()
+    qtbot.waitUntil(lambda: len(win.errors) > n_err, timeout=15000)
+    assert "env cannot be made" in win.errors[-1] and "Evaluation failed" in run.lbl_eval.text()
+    assert run.btn_eval.isEnabled() and not run.eval_progress.isVisible()
+    win.last_dialog.close()
+
+
+def test_evaluate_on_a_real_checkpoint_gives_the_clis_numbers(window, qtbot, tiny_checkpoint, tiny_dataset):
+    win = window
+    win.open_checkpoint(str(tiny_checkpoint))
+    qtbot.waitUntil(lambda: win.session.planner_path == str(tiny_checkpoint) and win.session.plan is not None,
+                    timeout=60000)
+    run = win.run_dock
+    run.spin_episodes.setValue(2)
+    run.btn_eval.click()
+    qtbot.waitUntil(lambda: not run.eval_proc.is_running(), timeout=240000)
+    assert run.eval_result is not None, run.lbl_eval.text()
+    assert run.eval_result["n"] == 2 and "2 episodes: return" in run.lbl_eval.text() and "±" in run.lbl_eval.text()
