@@ -84,6 +84,29 @@ def wrap_parts(text: str, fm, max_w: float, sep: str = "  ·  ") -> list[str]:
     return lines or [text]
 
 
+def write_rollout(path, frames_png: list, frame_ms: int = 40) -> tuple[Path, str]:
+    """Write a recorded rollout (PNG-encoded frames): an animated GIF through Pillow (which matplotlib installs), else
+    a folder of numbered PNG frames next to `path`. Returns (what was written, "gif" | "png-sequence")."""
+    path = Path(path)
+    if not frames_png:
+        raise ValueError("no frames recorded")
+    try:
+        from PIL import Image
+    except ImportError:  # no Pillow: the frames as they are, numbered
+        folder = path.with_suffix("")
+        folder = folder.with_name(folder.name + "-frames")
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, data in enumerate(frames_png):
+            (folder / f"frame_{i:04d}.png").write_bytes(bytes(data))
+        return folder, "png-sequence"
+    import io
+
+    images = [Image.open(io.BytesIO(bytes(d))).convert("RGB") for d in frames_png]
+    images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=int(frame_ms), loop=0,
+                   optimize=False)
+    return path, "gif"
+
+
 def _opt_float(v):
     return None if v is None else float(v)
 

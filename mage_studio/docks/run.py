@@ -14,6 +14,8 @@ from mage_studio.docks.base import StudioDock, heading, muted
 from mage_studio.process import EventProcess, env_for_children, mage_command
 from mage_studio.rollout import ClosedLoop
 
+ROLLOUT_FRAME_W = 540  # recorded rollout frames are scaled to this width (PNG-encoded: ~300 frames stay small)
+ROLLOUT_FRAME_MS = 40  # one closed-loop step per GIF frame at 25 frames/s
 EVAL_EPISODES = 10  # default episodes of "Evaluate" (the CLI's default)
 PROGRESS_RE = re.compile(r"(\d+)/(\d+) steps")  # `mage eval`'s progress lines on stderr: "... 300/3000 steps ..."
 
@@ -131,6 +133,11 @@ class RunDock(StudioDock):
         self.lbl_status = muted("Load a checkpoint to run.")
         self.lbl_status.setToolTip(CONDITION_TIP)
         self.body.addWidget(self.lbl_status)
+        self.btn_export_rollout = QPushButton("Export rollout…")
+        self.btn_export_rollout.setToolTip("Save the current closed-loop run as an animated GIF: one frame of the "
+                                           "viewport (plan, executed path, header) per step since the last Reset")
+        self.btn_export_rollout.setEnabled(False)
+        self.body.addWidget(self.btn_export_rollout)
 
         self.body.addWidget(heading("Evaluate"))
         egrid = QGridLayout()
@@ -214,6 +221,11 @@ class RunDock(StudioDock):
         self.eval_proc.finished.connect(self._eval_finished)
         self.eval_result: dict | None = None  # the last evaluation's JSON result
         self.eval_command_override = None  # tests: a function (checkpoint, episodes, rtg) -> argv replacing `mage eval`
+        self.rollout_frames: list[bytes] = []  # PNG-encoded viewport frames of the current run, one per step
+        self.rollout_steps: list[int] = []  # the step each recorded frame shows
+        self._frame_wanted: tuple[int, int] | None = None  # (viewport request id, step) of the next frame to keep
+        self.studio.viewport.frame_painted.connect(self._record_frame)
+        self.btn_export_rollout.clicked.connect(self.export_rollout_dialog)
         self.btn_eval.clicked.connect(self.start_eval)
         self.btn_eval_stop.clicked.connect(self.eval_proc.stop)
         self.session.planner_changed.connect(lambda _: self.reset())
@@ -250,6 +262,8 @@ class RunDock(StudioDock):
             self.loop.close()
         self.loop = None
         self.frame = None
+        self.rollout_frames, self.rollout_steps, self._frame_wanted = [], [], None
+        self.btn_export_rollout.setEnabled(False)
         self.studio.show_run_state(None)
         self.lbl_status.setText("Ready." if self.session.planner is not None else "Load a checkpoint to run.")
 
@@ -293,6 +307,7 @@ class RunDock(StudioDock):
         loop, frame = result
         self.loop, self.frame = loop, frame
         self.studio.show_run_state(frame)
+        self._frame_wanted = (self.studio.viewport.request_id, frame.t)  # keep the frame that shows this step
         self.lbl_status.setText(frame.status() + (" · episode over" if frame.done else ""))
         if frame.done:
             self.set_playing(False)
@@ -426,3 +441,65 @@ class RunDock(StudioDock):
             why = message if not ok else "it printed no result"
             self.lbl_eval.setText(f"Evaluation failed: {why}")
             self.studio.report_error("Evaluation failed", f"`mage eval` {why}")
+
+    # ---- rollout export (the viewport's frames of the current run) ----------------------------------------------
+    def _record_frame(self, _ms: float = 0.0) -> None:
+        """Keep the first painted frame that shows the last step (the render thread delivers the newest request)."""
+        want = self._frame_wanted
+        vp = self.studio.viewport
+        if want is None or vp.shown_id < want[0] or self.studio.view_mode != "run":
+            return
+        self._frame_wanted = None
+        from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+
+        img = vp.grab().toImage()
+        if img.width() > ROLLOUT_FRAME_W:
+            img = img.scaledToWidth(ROLLOUT_FRAME_W, Qt.TransformationMode.SmoothTransformation)
+        data = QByteArray()
+        buf = QBuffer(data)
+        buf.open(QIODevice.OpenModeFlag.WriteOnly)
+        img.save(buf, "PNG")
+        buf.close()
+        self.rollout_frames.append(bytes(data))
+        self.rollout_steps.append(want[1])
+        self.btn_export_rollout.setEnabled(True)
+
+    def export_rollout_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        if not self.rollout_frames:
+            self.studio.report_error("Nothing to export", "Run the closed loop first (Play or Step): the rollout "
+                                     "records one viewport frame per step.")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export rollout", "mage-rollout.gif", "GIF (*.gif)")
+        if path:
+            self.export_rollout(path)
+
+    def export_rollout(self, path: str, on_done=None) -> None:
+        """Write the recorded frames as an animated GIF on the worker (a numbered PNG folder without Pillow)."""
+        from mage_studio.export import write_rollout
+
+        frames = list(self.rollout_frames)
+        if not frames:
+            self.studio.report_error("Nothing to export", "No closed-loop frames are recorded yet.")
+            return
+        self.btn_export_rollout.setEnabled(False)
+        self.lbl_status.setText(f"Writing the rollout ({len(frames)} frames)…")
+
+        def done(result):
+            out, kind = result
+            self.btn_export_rollout.setEnabled(bool(self.rollout_frames))
+            msg = (f"Saved the rollout to {out} ({len(frames)} frames)" if kind == "gif" else
+                   f"Pillow is not installed, so the rollout was written as {len(frames)} numbered PNG frames in {out}")
+            self.lbl_status.setText(msg + ".")
+            self.studio.statusBar().showMessage(msg, 8000)
+            if on_done is not None:
+                on_done(result)
+
+        def failed(msg):
+            self.btn_export_rollout.setEnabled(bool(self.rollout_frames))
+            self.studio.report_error("Cannot export the rollout", msg)
+            if on_done is not None:
+                on_done(None)
+
+        self.session.worker.submit(lambda: write_rollout(path, frames, ROLLOUT_FRAME_MS), done, failed)

@@ -163,3 +163,39 @@ def test_evaluate_on_a_real_checkpoint_gives_the_clis_numbers(window, qtbot, tin
     qtbot.waitUntil(lambda: not run.eval_proc.is_running(), timeout=240000)
     assert run.eval_result is not None, run.lbl_eval.text()
     assert run.eval_result["n"] == 2 and "2 episodes: return" in run.lbl_eval.text() and "±" in run.lbl_eval.text()
+
+
+def test_a_closed_loop_run_records_viewport_frames_and_exports_a_gif_or_png_frames(window, qtbot, tmp_path,
+                                                                                   monkeypatch):
+    from PIL import Image
+
+    win = window
+    _planned(win, qtbot)
+    run = win.run_dock
+    assert not run.btn_export_rollout.isEnabled()
+    run.spin_len.setValue(6)
+    for _ in range(6):  # one step at a time: each waits for the frame that shows it
+        n = len(run.rollout_frames)
+        run.btn_step.click()
+        qtbot.waitUntil(lambda: len(run.rollout_frames) > n, timeout=10000)
+    assert run.rollout_steps == [1, 2, 3, 4, 5, 6] and run.btn_export_rollout.isEnabled()
+    out = []
+    run.export_rollout(str(tmp_path / "run.gif"), out.append)
+    qtbot.waitUntil(lambda: bool(out), timeout=20000)
+    gif = Image.open(tmp_path / "run.gif")
+    assert gif.format == "GIF" and gif.n_frames == 6 and gif.size[0] <= 540
+    first = Image.open(__import__("io").BytesIO(run.rollout_frames[0]))
+    assert gif.size == first.size and "Saved the rollout" in run.lbl_status.text()
+    # the frames differ: the agent moves and the header counts the steps
+    assert run.rollout_frames[0] != run.rollout_frames[-1]
+    # without Pillow: a numbered PNG sequence, and the dock says so
+    monkeypatch.setitem(__import__("sys").modules, "PIL", None)
+    out.clear()
+    run.export_rollout(str(tmp_path / "run2.gif"), out.append)
+    qtbot.waitUntil(lambda: bool(out), timeout=20000)
+    folder, kind = out[0]
+    assert kind == "png-sequence" and sorted(p.name for p in folder.iterdir())[0] == "frame_0000.png"
+    assert len(list(folder.iterdir())) == 6 and "Pillow is not installed" in run.lbl_status.text()
+    # Reset starts a new recording
+    run.btn_reset.click()
+    assert run.rollout_frames == [] and not run.btn_export_rollout.isEnabled()
