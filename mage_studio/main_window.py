@@ -571,6 +571,13 @@ class MainWindow(QMainWindow):
                                          QColor(255, 255, 255)))
         elif ov.path_xy is not None:
             self.viewport.legend.append(("executed path", QColor(255, 255, 255)))
+        compare = self.plan_dock.compare_xy() if self.view_mode == "condition" else None
+        self.viewport.compare_xy = compare  # Plan dock: a second RTG target's finest plan, dashed grey on top
+        if compare is not None:
+            from mage_studio.docks.run import fmt_rtg
+
+            self.viewport.legend.append((f"dashed grey: RTG {fmt_rtg(self.plan_dock.compare_rtg)} (finest)",
+                                         QColor(225, 228, 235)))
         self.viewport.set_overlay(ov)
 
     def show_run_state(self, frame) -> None:
@@ -685,6 +692,8 @@ class MainWindow(QMainWindow):
             shown = [str(k + 1) for k, v in enumerate(vis) if v]
             parts.append(f"scales shown {', '.join(shown) or 'none'} of {len(plan.scales)} "
                          f"(refined to scale {self.plan_dock.refine.value()})")
+        if self.view_mode == "condition" and self.plan_dock.compare_plan is not None:
+            parts.append(f"compared with RTG target {fmt_rtg(self.plan_dock.compare_rtg)} (dashed grey, finest scale)")
         loop = self.run_dock.loop if self.view_mode == "run" else None
         parts.append(f"seed {loop.seed if loop is not None else s.seed}")  # the run's own seed during a run
         if self.view_mode == "run" and self.run_dock.frame is not None:  # the step's own target and condition

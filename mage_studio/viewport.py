@@ -129,6 +129,7 @@ class Viewport(QWidget):
         self.tool = "navigate"  # "navigate" | "start" | "goal"
         self.legend: list[tuple[str, QColor]] = []  # (label, colour) rows drawn in the corner
         self.hud_text = ""  # one line drawn top-left (e.g. step / reward)
+        self.compare_xy: np.ndarray | None = None  # (H, 2) a second plan's finest scale, drawn dashed grey on top
         self.message = ""  # centred message (errors, "no task")
         self.image: QImage | None = None
         self.frame: CameraFrame | None = None
@@ -250,6 +251,7 @@ class Viewport(QWidget):
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         if self.image is not None:
             self._paint_plan_xray(p)
+            self._paint_compare(p)
         hud_right = 0.0
         if self.hud_text:
             hud_right = self._paint_box(p, QPointF(12, 12), wrap_hud(self.hud_text, p.fontMetrics(),
@@ -285,6 +287,23 @@ class Viewport(QWidget):
             pen = QPen(c, 1.4, Qt.PenStyle.DashLine)
             p.setPen(pen)
             p.drawPolyline([QPointF(r.x() + u * sx, r.y() + v * sy) for u, v in pts])
+
+    def _paint_compare(self, p: QPainter) -> None:
+        """The compared plan (Plan dock: Compare with RTG) as a light grey dashed line over the scene and the plans."""
+        fr, xy = self.frame, self.compare_xy
+        if fr is None or xy is None or len(xy) < 2:
+            return
+        r = self._image_rect()
+        sx, sy = r.width() / fr.width, r.height() / fr.height
+        xy = np.asarray(xy, dtype=float)
+        pts = _project_all(fr, np.c_[xy[:, :2], np.full(len(xy), XRAY_Z)])
+        poly = [QPointF(r.x() + u * sx, r.y() + v * sy) for u, v in pts]
+        p.setPen(QPen(QColor(15, 18, 25, 200), 4.5))  # a dark halo keeps it readable over light floors
+        p.drawPolyline(poly)
+        p.setPen(QPen(QColor(225, 228, 235, 235), 2.4, Qt.PenStyle.DashLine))
+        p.drawPolyline(poly)
+        p.setBrush(QColor(225, 228, 235, 235))
+        p.drawEllipse(poly[-1], 4.0, 4.0)  # where the compared plan ends
 
     def _paint_box(self, p: QPainter, at: QPointF, lines: list[str]) -> float:
         """A translucent text box at `at`; returns its right edge (where the legend must not start)."""

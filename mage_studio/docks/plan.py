@@ -171,6 +171,28 @@ class PlanDock(StudioDock):
         self.spin_seed.valueChanged.connect(self.session.set_seed)
         self.btn_resample.clicked.connect(lambda: self.spin_seed.setValue((self.spin_seed.value() + 1) % (SEED_MAX + 1)))
 
+        self.body.addWidget(heading("Compare"))
+        crow = QGridLayout()  # two lines: fits a 300-px column
+        crow.addWidget(QLabel("Second RTG"), 0, 0)
+        self.spin_compare = QDoubleSpinBox()
+        self.spin_compare.setDecimals(0)
+        self.spin_compare.setRange(-1e9, 1e9)
+        self.spin_compare.setToolTip("A second RTG target planned from the same start, goal and seed")
+        self.btn_compare = QPushButton("Compare")
+        self.btn_compare.setToolTip("Plan the second RTG target too and draw its finest scale dashed grey over this "
+                                    "plan; it re-plans with every condition change until Clear")
+        self.btn_compare_clear = QPushButton("Clear")
+        self.btn_compare_clear.setToolTip("Stop comparing")
+        self.btn_compare_clear.setEnabled(False)
+        crow.addWidget(self.spin_compare, 0, 1)
+        crow.addWidget(self.btn_compare, 1, 0)
+        crow.addWidget(self.btn_compare_clear, 1, 1)
+        self.body.addLayout(crow)
+        self.lbl_compare = muted("")
+        self.body.addWidget(self.lbl_compare)
+        self.btn_compare.clicked.connect(lambda: self.set_compare(self.spin_compare.value()))
+        self.btn_compare_clear.clicked.connect(lambda: self.set_compare(None))
+
         self.body.addWidget(heading("Token maps"))
         self.token_label = TokenMap()
         self.token_label.setMinimumHeight(TOKEN_MAP_SIZE[1])
@@ -210,6 +232,9 @@ class PlanDock(StudioDock):
         self.token_label.hovered.connect(self._token_hovered)
         self.token_label.resized.connect(lambda: self.show_plan(self.plan) if self.plan is not None else None)
         self.plan = None
+        self.compare_rtg: float | None = None  # the second RTG target being compared (None: no comparison)
+        self.compare_plan = None  # its plan from the same condition and seed
+        self._compare_busy = False
         self.hovered_token = None  # (k, i, code, first step, last step) under the mouse in the token map
         self._update_pending = False
         self._state_curves: list = []
@@ -232,6 +257,9 @@ class PlanDock(StudioDock):
             c.toggled.connect(lambda _: self.visibility_changed.emit())
             self.scale_grid.addWidget(c, k // 4, k % 4)
             self.checks.append(c)
+        self.set_compare(None)
+        lo, _ = self.session.rtg_range()
+        self.spin_compare.setValue(lo)  # the low end: the plan that contrasts most with a high target
         self.refine.setRange(1, max(len(scales), 1))
         self.refine.setValue(len(scales))
         self.dim_combo.blockSignals(True)
@@ -260,6 +288,83 @@ class PlanDock(StudioDock):
         """A plan from the condition: shown unless the viewport is showing a closed-loop run or a replay."""
         if getattr(self.studio, "view_mode", "condition") == "condition":
             self.show_plan(plan)
+        if self.compare_rtg is not None:
+            self._plan_compare()  # the comparison follows the condition (start, goal, seed)
+
+    # ---- compare two RTG targets from the same start ----------------------------------------------------------
+    def set_compare(self, rtg: float | None) -> None:
+        """Compare the current plan with a plan for another RTG target (None: stop comparing)."""
+        self.compare_rtg = None if rtg is None else float(rtg)
+        self.compare_plan = None
+        self.btn_compare_clear.setEnabled(rtg is not None)
+        if rtg is None:
+            self.lbl_compare.setText("")
+            self.visibility_changed.emit()
+            return
+        self.lbl_compare.setText(f"Planning RTG {rtg:.0f}…")
+        self._plan_compare()
+
+    def _plan_compare(self) -> None:
+        s = self.session
+        if s.planner is None or self.compare_rtg is None or self._compare_busy:
+            return
+        try:
+            obs = s.condition_obs()
+        except Exception as exc:  # noqa: BLE001 - no condition yet: say why
+            self.lbl_compare.setText(f"Cannot compare: {exc}")
+            return
+        planner, rtg, seed = s.planner, self.compare_rtg, s.seed
+        self._compare_busy = True
+
+        def done(plan):
+            self._compare_busy = False
+            if self.compare_rtg is None:
+                return
+            if rtg != self.compare_rtg:  # the target changed while planning
+                self._plan_compare()
+                return
+            self.compare_plan = plan
+            self._describe_compare()
+            self.visibility_changed.emit()
+
+        def failed(msg):
+            self._compare_busy = False
+            self.lbl_compare.setText(f"Compare failed: {msg}")
+
+        s.worker.submit(lambda: planner.plan(obs, rtg, seed=seed), done, failed)
+
+    def compare_xy(self):
+        """(H, 2) xy of the compared plan's finest scale, or None (no comparison, or a task without an xy plan)."""
+        if self.compare_plan is None:
+            return None
+        from mage_core.render import plan_overlay
+
+        try:
+            ov = plan_overlay(self.compare_plan.states_KHD, tuple(self.compare_plan.scales), task=self.session.task)
+        except Exception:  # noqa: BLE001 - a plan without xy dims
+            return None
+        return np.asarray(ov.plans_xy[-1]) if ov.plans_xy else None
+
+    def _describe_compare(self) -> None:
+        from mage_studio.docks.run import fmt_rtg
+
+        a, b = self.session.plan, self.compare_plan
+        xy_b = self.compare_xy()
+        text = f"Dashed grey: RTG {fmt_rtg(self.compare_rtg)} (condition {fmt_rtg(b.condition_rtg)})"
+        if a is not None:
+            text += f" vs this plan's RTG {fmt_rtg(self.session.rtg)} (condition {fmt_rtg(a.condition_rtg)})"
+            xa = np.asarray(a.states_KHD)[-1]
+            if xy_b is not None:
+                from mage_core.render import plan_overlay
+
+                xy_a = np.asarray(plan_overlay(a.states_KHD, tuple(a.scales), task=self.session.task).plans_xy[-1])
+                n = min(len(xy_a), len(xy_b))
+                gap = float(np.mean(np.linalg.norm(xy_a[:n, :2] - xy_b[:n, :2], axis=1)))
+                text += f"; the finest plans are {gap:.2f} apart on average"
+            elif xa.shape == np.asarray(b.states_KHD)[-1].shape:
+                gap = float(np.mean(np.linalg.norm(xa - np.asarray(b.states_KHD)[-1], axis=1)))
+                text += f"; the finest planned states differ by {gap:.2f} on average (no xy to draw for this task)"
+        self.lbl_compare.setText(text)
 
     def show_plan(self, plan) -> None:
         """Show this plan (None: clear the views); draw on the next event-loop turn (the viewport goes first)."""

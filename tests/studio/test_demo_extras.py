@@ -199,3 +199,41 @@ def test_a_closed_loop_run_records_viewport_frames_and_exports_a_gif_or_png_fram
     # Reset starts a new recording
     run.btn_reset.click()
     assert run.rollout_frames == [] and not run.btn_export_rollout.isEnabled()
+
+
+def test_compare_overlays_a_second_rtg_targets_finest_plan_from_the_same_start(window, qtbot):
+    from mage_core.suites.pointmaze import geometry
+
+    win = window
+    _planned(win, qtbot)
+    s, dock, vp = win.session, win.plan_dock, win.viewport
+    s.set_rtg(250.0)
+    qtbot.waitUntil(lambda: s.plan is not None and s.plan.condition_rtg == 250.0 and not s._busy, timeout=10000)
+    qtbot.waitUntil(lambda: vp.frame is not None, timeout=5000)
+    before = vp.grab().toImage()
+    dock.spin_compare.setValue(20)
+    dock.btn_compare.click()
+    qtbot.waitUntil(lambda: dock.compare_plan is not None, timeout=10000)
+    obs = s.condition_obs()
+    expect = s.planner.plan(obs, 20.0, seed=s.seed)  # same start, goal and seed; only the target differs
+    assert dock.compare_plan.condition_rtg == 20.0
+    np.testing.assert_allclose(vp.compare_xy, expect.states_KHD[-1][:, :2], atol=1e-6)
+    assert any("dashed grey: RTG 20" in label for label, _ in vp.legend)
+    assert "RTG 20" in dock.lbl_compare.text() and "apart on average" in dock.lbl_compare.text()
+    assert "compared with RTG target 20" in win.figure_caption()[1]
+    assert vp.grab().toImage() != before  # drawn over the view
+    # the comparison follows the condition: a new start re-plans it from there
+    new_start = geometry(s.task).cell_to_xy((1, 2))
+    assert s.set_start(new_start)
+    qtbot.waitUntil(lambda: np.allclose(dock.compare_plan.states_KHD[-1][0, :2], new_start, atol=0.6)
+                    and np.allclose(vp.compare_xy, s.planner.plan(s.condition_obs(), 20.0, seed=s.seed)
+                                    .states_KHD[-1][:, :2], atol=1e-6), timeout=10000)
+    # a closed-loop run hides it; Clear removes it
+    win.run_dock.btn_step.click()
+    qtbot.waitUntil(lambda: win.run_dock.frame is not None, timeout=10000)
+    assert vp.compare_xy is None
+    win.run_dock.btn_reset.click()
+    assert vp.compare_xy is not None
+    dock.btn_compare_clear.click()
+    assert vp.compare_xy is None and dock.compare_plan is None
+    assert not any("dashed grey" in label for label, _ in vp.legend)
