@@ -62,6 +62,8 @@ class ConditionDock(StudioDock):
         sl.addWidget(QLabel("Dataset state: episode"))
         self.spin_ep = QSpinBox()
         self.spin_step = QSpinBox()
+        self.spin_ep.setToolTip("The dataset episode whose state starts the plan")
+        self.spin_step.setToolTip("The step of that episode whose state starts the plan")
         sl.addWidget(self.spin_ep)
         sl.addWidget(QLabel("step"))
         sl.addWidget(self.spin_step)

@@ -209,6 +209,7 @@ class PlanDock(StudioDock):
         dim_row = QHBoxLayout()
         dim_row.addWidget(QLabel("Dimension"))
         self.dim_combo = QComboBox()
+        self.dim_combo.setToolTip("The planned state dimension the plot below shows, one curve per scale")
         self.dim_combo.currentIndexChanged.connect(lambda _: self._plot())
         dim_row.addWidget(self.dim_combo, 1)
         self.body.addLayout(dim_row)
@@ -220,6 +221,7 @@ class PlanDock(StudioDock):
         self.rtg_plot.setMinimumHeight(130)
         self.rtg_plot.setLabel("left", "planned RTG")
         self.rtg_plot.setLabel("bottom", "planned step")
+        self.rtg_plot.setToolTip("The return-to-go decoded along each scale's plan, from the condition at step 0")
         self.body.addWidget(self.rtg_plot)
         for plot in (self.state_plot, self.rtg_plot):  # plain units on the axes, never "x (x0.001)"
             for ax in ("left", "bottom"):

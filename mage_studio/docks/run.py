@@ -123,11 +123,14 @@ class RunDock(StudioDock):
         self.spin_replan = QSpinBox()
         self.spin_replan.setRange(1, 64)
         self.spin_replan.setSuffix(" step(s)")
+        self.spin_replan.setToolTip("Re-plan every n control steps (1: every step, as `mage eval` runs MAGE); between "
+                                    "re-plans the agent follows the last plan's finest scale")
         grid.addWidget(self.spin_replan, 0, 1)
         grid.addWidget(QLabel("Episode length"), 1, 0)
         self.spin_len = QSpinBox()
         self.spin_len.setRange(1, 5000)
         self.spin_len.setValue(300)
+        self.spin_len.setToolTip("Steps until the episode ends (the task's evaluation length by default)")
         grid.addWidget(self.spin_len, 1, 1)
         self.body.addLayout(grid)
         self.lbl_status = muted("Load a checkpoint to run.")
@@ -170,11 +173,13 @@ class RunDock(StudioDock):
         self.spin_targets = QSpinBox()
         self.spin_targets.setRange(2, 20)
         self.spin_targets.setValue(5)
+        self.spin_targets.setToolTip("How many RTG targets, evenly spaced over the range below (one episode each)")
         srow.addWidget(self.spin_targets)
         srow.addWidget(QLabel("Steps"))
         self.spin_sweep_len = QSpinBox()
         self.spin_sweep_len.setRange(1, 5000)
         self.spin_sweep_len.setValue(300)
+        self.spin_sweep_len.setToolTip("Steps of each sweep episode")
         srow.addWidget(self.spin_sweep_len)
         self.btn_sweep = QPushButton("Sweep")
         self.btn_sweep.setToolTip("Run one episode per RTG target from the current start/goal and plot the return")
@@ -194,6 +199,8 @@ class RunDock(StudioDock):
         self.sweep_plot.setMinimumHeight(160)
         self.sweep_plot.setLabel("bottom", "RTG target")
         self.sweep_plot.setLabel("left", "achieved return")
+        self.sweep_plot.setToolTip("One point per RTG target: the return the closed loop achieved. Dashed: y = x "
+                                   "(achieved exactly what was asked)")
         self.sweep_identity = self.sweep_plot.plot(pen=pg.mkPen((200, 205, 215, 150), width=1,
                                                                 style=Qt.PenStyle.DashLine))  # y = x
         self.sweep_scatter = pg.ScatterPlotItem(size=9, brush=pg.mkBrush(255, 196, 64), pen=pg.mkPen(None))
