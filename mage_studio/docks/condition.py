@@ -59,7 +59,7 @@ class ConditionDock(StudioDock):
         self.state_row = QWidget()
         sl = QHBoxLayout(self.state_row)
         sl.setContentsMargins(0, 0, 0, 0)
-        sl.addWidget(QLabel("Dataset state: episode"))
+        sl.addWidget(QLabel("Data episode"))  # short labels: the row fits a 300-px column
         self.spin_ep = QSpinBox()
         self.spin_step = QSpinBox()
         self.spin_ep.setToolTip("The dataset episode whose state starts the plan")
@@ -75,7 +75,7 @@ class ConditionDock(StudioDock):
         self.reset_row = QWidget()
         rl = QHBoxLayout(self.reset_row)
         rl.setContentsMargins(0, 0, 0, 0)
-        rl.addWidget(QLabel("Evaluation reset: seed"))
+        rl.addWidget(QLabel("Reset seed"))
         self.spin_reset_seed = QSpinBox()
         self.spin_reset_seed.setRange(0, 1_000_000)
         self.spin_reset_seed.setToolTip("Start from the state the evaluation environment resets to with this seed")

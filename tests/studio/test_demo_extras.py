@@ -34,6 +34,12 @@ def test_every_dock_fits_its_column_without_a_horizontal_scrollbar(window, qtbot
     win.apply_default_layout()
     qtbot.waitUntil(lambda: win.plan_dock.width() <= max(DOCK_MIN_WIDTH, 0.23 * size[0]) + 2, timeout=5000)
     assert _no_horizontal_scroll(win, qtbot) == {}
+    cd = win.condition_dock  # the robot tasks' rows (a dataset state, an evaluation reset) fit too
+    cd.state_row.setVisible(True)
+    cd.reset_row.setVisible(True)
+    assert _no_horizontal_scroll(win, qtbot) == {}
+    cd.state_row.setVisible(False)
+    cd.reset_row.setVisible(False)
     # with a run and a sweep result on screen (longer status lines) it still fits
     win.run_dock.spin_len.setValue(2)
     win.run_dock.btn_play.click()
