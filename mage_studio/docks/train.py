@@ -142,6 +142,7 @@ class TrainDock(StudioDock):
         self._point_stage: dict[str, list] = {}  # loss name -> the stage of each point
         self.colors: dict[str, tuple] = {}  # loss name -> colour
         self.markers: list = []  # stage-start and resume lines on the chart
+        self.stage_names: list[str] = []  # "k name" of each stage, listed under the legend
         self.resumed_at: int | None = None  # global step the last Resume continued from
         self.stage_offsets: dict[str, int] = {}
         self.stage_totals: dict[str, int] = {}
@@ -266,6 +267,7 @@ class TrainDock(StudioDock):
     def _clear_plots(self) -> None:
         self.loss_plot.clear()
         self.curves, self.points, self._point_stage, self.colors, self.markers = {}, {}, {}, {}, []
+        self.stage_names = []
         self.resumed_at = None
         self.lbl_legend.setText("")
         self.stage_offsets, self.stage_totals = {}, {}
@@ -288,8 +290,10 @@ class TrainDock(StudioDock):
                     self.stage_offsets[key] = off
                 self.stage_totals[str(i + 1)] = int(st.get("steps", 0))
                 if fresh and int(st.get("steps", 0)) > 0:
-                    self._marker(off, f"{i + 1} {st.get('name', '')}", (150, 160, 185))
+                    self._marker(off, f"{i + 1}", (150, 160, 185))  # the number only: names in the legend row
+                    self.stage_names.append(f"{i + 1} {st.get('name', '')}".strip())
                 off += int(st.get("steps", 0))
+            self._update_legend()
             self.progress.setRange(0, max(off, 1))
             resumed = (f" · resumed from the checkpoint at stage step {ev['resumed_from']}"
                        if ev.get("resumed_from") is not None else "")
@@ -345,7 +349,10 @@ class TrainDock(StudioDock):
             self.curves[key].setData(np.asarray(xs), np.asarray(ys))
 
     def _update_legend(self) -> None:
-        self.lbl_legend.setText("  ".join(f"<span style='color: rgb{c}'>━ {n}</span>" for n, c in self.colors.items()))
+        text = "  ".join(f"<span style='color: rgb{c}'>━ {n}</span>" for n, c in self.colors.items())
+        if self.stage_names:  # the stage lines are numbered on the chart (full names overlapped in a narrow panel)
+            text += "<br><span style='color: #9aa3b5'>stages: " + " · ".join(self.stage_names) + "</span>"
+        self.lbl_legend.setText(text)
 
     def _on_step(self, ev: dict) -> None:
         stage = str(ev.get("stage"))

@@ -264,3 +264,14 @@ def test_every_control_in_every_dock_and_the_toolbar_explains_itself(window, qtb
     assert "condition" in cd.lbl_used.toolTip().lower() and "ceiling" in cd.lbl_range.toolTip()
     assert "Refine to scale" in pd.refine.toolTip() and "dots" in pd.lbl_dots.text().lower()
     assert "seed" in pd.spin_seed.toolTip().lower() and "same start" in pd.spin_compare.toolTip()
+
+
+def test_stage_lines_are_numbered_and_the_stage_names_are_listed_under_the_legend(window):
+    dock = window.train_dock
+    stages = [{"name": "autoencoder", "steps": 300}, {"name": "transformer", "steps": 300},
+              {"name": "refine", "steps": 300}]
+    dock.on_event({"event": "start", "algo": "mage", "task": "pointmaze-umaze", "stages": stages})
+    assert [label for _, label in dock.markers] == ["1", "2", "3"]  # full names overlapped in a 300-px panel
+    assert "stages: 1 autoencoder · 2 transformer · 3 refine" in dock.lbl_legend.text()
+    dock._clear_plots()
+    assert dock.stage_names == [] and dock.lbl_legend.text() == ""
