@@ -241,7 +241,7 @@ def plan_overlay(states_KHD, scales=None, xy_dims=(0, 1), task=None, model=None,
             raise MageError(f"plan states must have shape (K, H, D) with D > {max(dims)}; got {s.shape}")
         plans_xy = [s[k][:, dims] for k in range(K)]
     ov = Overlay(plans_xy=plans_xy, plan_points=points, **kw)
-    if suite is not None and model is None and agent is None:
+    if suite is not None and model is None and (agent is None or suite.draws_ghosts):
         ov.plan_states, ov.task = s, task  # robots: TaskScene.render poses paths and ghosts with its own model
     if suite is not None and model is not None and suite.can_pose(task, model, D):
         if agent is None:
@@ -521,7 +521,7 @@ class TaskScene:
             full = plan_overlay(overlay.plan_states, None, task=self.task, model=self.model)
             cached = (key, full.paths_xyz, full.ghosts, overlay.plan_states)  # keep the array alive: id stays unique
             self._expanded = cached
-        return replace(overlay, plan_states=None, paths_xyz=cached[1], ghosts=cached[2])
+        return replace(overlay, plan_states=None, paths_xyz=cached[1] or overlay.paths_xyz, ghosts=cached[2])
 
     def _add_ghosts(self, overlay: Overlay) -> int:
         """Append translucent copies of the robot posed at each visible scale's ghost qpos, in that scale's colour."""

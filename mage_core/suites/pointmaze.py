@@ -119,8 +119,9 @@ class MazeSuite(Suite):
         for i in range(model.ngeom):
             name = mujoco.mj_id2name(model, int(mujoco.mjtObj.mjOBJ_GEOM), i) or ""
             if name.startswith("block_"):
+                model.geom_matid[i] = -1  # (AntMaze's blocks carry a material that would override the colour)
                 model.geom_rgba[i] = WALL_RGBA
-            elif name == "ground":  # a flat floor reads better under plan overlays than the stock checker
+            elif name in ("ground", "floor"):  # a flat floor reads better under plan overlays than the stock checker
                 model.geom_matid[i] = -1
                 model.geom_rgba[i] = FLOOR_RGBA
         for i in range(model.nsite):  # our own goal disc replaces the stock red target sphere

@@ -227,3 +227,32 @@ def test_a_dataset_without_an_env_still_trains_and_a_non_mujoco_env_has_no_scene
     assert task.env_id == "" and len(episodes) > 0
     with pytest.raises(MageError, match="records no environment"):
         task.make_env(mode="eval")
+
+
+def test_a_maze_suite_with_a_robot_gets_xy_paths_and_ghosts_expanded_by_the_scene():
+    """AntMaze: the overlay built without a model (the studio's UI thread) has the xy paths and leaves the ghost ants
+    to the render thread's scene, which poses them at the planned xy."""
+    import mujoco
+
+    from mage_core.render import TaskScene, plan_overlay
+
+    task = get_task("antmaze-umaze")
+    s = task.suite
+    obs = s.condition_obs(task, s.default_points(task), None)
+    states_KHD = np.repeat(np.repeat(obs[None, None], 2, 0), 8, 1).astype(np.float64)
+    sl = s.obs_slices(task)["agent_xy"]
+    states_KHD[:, :, sl] += np.linspace(0, 2.0, 8)[None, :, None]  # the plan walks +2 in x and y
+    ov = plan_overlay(states_KHD, (1, 8), task=task)
+    assert len(ov.plans_xy) == 2 and ov.plan_states is not None and ov.ghosts == []
+    scene = TaskScene(task)
+    try:
+        full = scene._expand(ov)
+        assert len(full.ghosts) == 2 and full.plans_xy == ov.plans_xy
+        d = mujoco.MjData(scene.model)
+        d.qpos[:] = full.ghosts[1][-1]
+        mujoco.mj_kinematics(scene.model, d)
+        np.testing.assert_allclose(d.qpos[:2], states_KHD[1, -1, sl], atol=1e-6)
+        scene.render(scene.default_camera(4 / 3), ov, (160, 120))
+        assert scene.dropped_geoms == 0
+    finally:
+        scene.close()
