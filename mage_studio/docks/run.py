@@ -15,6 +15,7 @@ from mage_studio.process import EventProcess, env_for_children, mage_command
 from mage_studio.rollout import ClosedLoop
 
 ROLLOUT_FRAME_W = 540  # recorded rollout frames are scaled to this width (PNG-encoded: ~300 frames stay small)
+PLAY_FRAME_WAIT_MS = 250  # Play starts the next step once the frame showing this one is painted, or after this long
 ROLLOUT_FRAME_MS = 40  # one closed-loop step per GIF frame at 25 frames/s
 EVAL_EPISODES = 10  # default episodes of "Evaluate" (the CLI's default)
 PROGRESS_RE = re.compile(r"(\d+)/(\d+) steps")  # `mage eval`'s progress lines on stderr: "... 300/3000 steps ..."
@@ -231,6 +232,8 @@ class RunDock(StudioDock):
         self.rollout_frames: list[bytes] = []  # PNG-encoded viewport frames of the current run, one per step
         self.rollout_steps: list[int] = []  # the step each recorded frame shows
         self._frame_wanted: tuple[int, int] | None = None  # (viewport request id, step) of the next frame to keep
+        self._play_token = 0  # the step Play waits to see painted (a stale fallback timer finds another token)
+        self._play_waiting = False
         self.studio.viewport.frame_painted.connect(self._record_frame)
         self.btn_export_rollout.clicked.connect(self.export_rollout_dialog)
         self.btn_eval.clicked.connect(self.start_eval)
@@ -318,8 +321,11 @@ class RunDock(StudioDock):
         self.lbl_status.setText(frame.status() + (" · episode over" if frame.done else ""))
         if frame.done:
             self.set_playing(False)
-        elif self.playing:
-            QTimer.singleShot(0, self.step_once)
+        elif self.playing:  # every step is shown (and recorded): the next one starts when this one is on screen
+            self._play_token += 1
+            self._play_waiting = True
+            token = self._play_token
+            QTimer.singleShot(PLAY_FRAME_WAIT_MS, lambda: self._play_next(token))
 
     def _failed(self, msg: str) -> None:
         self.busy = False
@@ -470,6 +476,17 @@ class RunDock(StudioDock):
         self.rollout_frames.append(bytes(data))
         self.rollout_steps.append(want[1])
         self.btn_export_rollout.setEnabled(True)
+        if self._play_waiting:
+            token = self._play_token
+            QTimer.singleShot(0, lambda: self._play_next(token))
+
+    def _play_next(self, token: int) -> None:
+        """Play's next step, once per step: after its frame was painted, or when the wait ran out."""
+        if token != self._play_token or not self._play_waiting:
+            return
+        self._play_waiting = False
+        if self.playing:
+            self.step_once()
 
     def export_rollout_dialog(self) -> None:
         from PySide6.QtWidgets import QFileDialog

@@ -202,9 +202,14 @@ def test_a_closed_loop_run_records_viewport_frames_and_exports_a_gif_or_png_fram
     folder, kind = out[0]
     assert kind == "png-sequence" and sorted(p.name for p in folder.iterdir())[0] == "frame_0000.png"
     assert len(list(folder.iterdir())) == 6 and "Pillow is not installed" in run.lbl_status.text()
-    # Reset starts a new recording
+    # Reset starts a new recording; Play shows (and records) every step, never outrunning the viewport
     run.btn_reset.click()
     assert run.rollout_frames == [] and not run.btn_export_rollout.isEnabled()
+    run.spin_len.setValue(12)
+    run.btn_play.click()
+    qtbot.waitUntil(lambda: run.frame is not None and run.frame.done and not run.playing, timeout=30000)
+    qtbot.waitUntil(lambda: len(run.rollout_steps) == 12, timeout=5000)
+    assert run.rollout_steps == list(range(1, 13))
 
 
 def test_compare_overlays_a_second_rtg_targets_finest_plan_from_the_same_start(window, qtbot):
