@@ -177,7 +177,8 @@ class PlanDock(StudioDock):
         self.spin_compare = QDoubleSpinBox()
         self.spin_compare.setDecimals(0)
         self.spin_compare.setRange(-1e9, 1e9)
-        self.spin_compare.setToolTip("A second RTG target planned from the same start, goal and seed")
+        self.spin_compare.setToolTip("A second RTG target planned from the same start, goal and seed (within the "
+                                     "data's RTG range)")
         self.btn_compare = QPushButton("Compare")
         self.btn_compare.setToolTip("Plan the second RTG target too and draw its finest scale dashed grey over this "
                                     "plan; it re-plans with every condition change until Clear")
@@ -260,7 +261,8 @@ class PlanDock(StudioDock):
             self.scale_grid.addWidget(c, k // 4, k % 4)
             self.checks.append(c)
         self.set_compare(None)
-        lo, _ = self.session.rtg_range()
+        lo, hi = self.session.rtg_range()
+        self.spin_compare.setRange(lo, hi)  # the data's range, as the Condition dock limits the first target
         self.spin_compare.setValue(lo)  # the low end: the plan that contrasts most with a high target
         self.refine.setRange(1, max(len(scales), 1))
         self.refine.setValue(len(scales))

@@ -222,6 +222,9 @@ def test_compare_overlays_a_second_rtg_targets_finest_plan_from_the_same_start(w
     qtbot.waitUntil(lambda: s.plan is not None and s.plan.condition_rtg == 250.0 and not s._busy, timeout=10000)
     qtbot.waitUntil(lambda: vp.frame is not None, timeout=5000)
     before = vp.grab().toImage()
+    lo, hi = s.rtg_range()
+    dock.spin_compare.setValue(10 * hi)
+    assert dock.spin_compare.value() == pytest.approx(hi)  # limited to the data's range like the first target
     dock.spin_compare.setValue(20)
     dock.btn_compare.click()
     qtbot.waitUntil(lambda: dock.compare_plan is not None, timeout=10000)
