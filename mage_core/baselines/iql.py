@@ -65,8 +65,9 @@ class IQLConfig:
 
 PRESETS: dict[str, IQLConfig] = {
     "tiny": IQLConfig(steps=300, batch_size=64, hidden=(64, 64), log_every=20, ckpt_every=0),
-    # small: 10k steps x 256 = 2.6M transitions (~2.6 passes over the 1M-step maze data), ~60 ms a step on one shared
-    # core = ~10 min; the paper's 1M steps would take ~17 h here
+    # small: 10k steps x 256 = 2.6M transitions (~2.6 passes over the 1M-step maze data). One step (V, twin Q, actor)
+    # took 53 ms on one core of the shared 2-core box at load ~4.5 (~9 min for 10k) and ~140 ms at load 6-7 (24 min,
+    # docs/BENCHMARKS.md); the paper's 1M steps would take 15-40 h here
     "small": IQLConfig(steps=10_000, log_every=100, ckpt_every=2000),
     "paper": IQLConfig(steps=1_000_000, log_every=1000, ckpt_every=50_000),
 }
