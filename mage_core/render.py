@@ -424,8 +424,9 @@ class TaskScene:
         """The suite's palette (e.g. slate walls, dark floor, hidden stock goal site) under a soft headlight."""
         m = self.model
         self.task.suite.style_scene(self.task, m)
-        m.vis.headlight.ambient[:] = (0.35, 0.35, 0.38)
-        m.vis.headlight.diffuse[:] = (0.65, 0.65, 0.65)
+        lit = int(m.nlight) > 0  # scenes with their own lights (AntMaze, robots) wash out under a full headlight
+        m.vis.headlight.ambient[:] = (0.12, 0.12, 0.13) if lit else (0.35, 0.35, 0.38)
+        m.vis.headlight.diffuse[:] = (0.30, 0.30, 0.30) if lit else (0.65, 0.65, 0.65)
 
     # ---- state ----------------------------------------------------------------------------------------------
     def set_agent(self, xy, vel=None):

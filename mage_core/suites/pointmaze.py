@@ -126,6 +126,10 @@ class MazeSuite(Suite):
                 model.geom_rgba[i] = FLOOR_RGBA
         for i in range(model.nsite):  # our own goal disc replaces the stock red target sphere
             model.site_rgba[i, 3] = 0.0
+        if model.nlight:  # AntMaze's own light washes the slate walls out to white from above
+            model.light_diffuse[:] *= 0.45
+            model.light_specular[:] = 0.05
+            model.light_ambient[:] = 0.1
 
 
 class PointMazeSuite(MazeSuite):
