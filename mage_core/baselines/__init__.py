@@ -38,14 +38,14 @@ def default_out(algo: str, task_name: str) -> Path:
 
 def train_baseline(algo: str, *, dataset: Any, task: Any = None, preset: str = "small", device: str = "cpu",
                    out: str | Path | None = None, resume: str | Path | None = None, events: Any = None, seed: int = 0,
-                   steps: int | None = None, progress: bool = True) -> Path:
+                   steps: int | None = None, progress: bool = True, threads: int = 0) -> Path:
     """Train one baseline and write its checkpoint; returns the checkpoint path.
 
     dataset: a local Minari dataset id or path (loaded with mage_core.data.store.load_episodes), or a list of
     Episodes (then `task` is required). task: a Task or task name (default: the dataset's). resume: a checkpoint
     of an interrupted run of the same algo; training continues from its step with its config (steps may extend it).
     events: None, a mage_core.train.EventSink (.emit(name, **fields)) or a callable taking each event dict.
-    progress: show mage_core.train's progress bar on stderr.
+    progress: show mage_core.train's progress bar on stderr. threads: torch CPU threads (0 = all cores but one).
     """
     from mage_core.baselines import common
     from mage_core.tasks import Task, get_task
@@ -81,6 +81,8 @@ def train_baseline(algo: str, *, dataset: Any, task: Any = None, preset: str = "
             config = replace(config, steps=int(steps))
     else:
         config = mod.preset(preset, steps)
+    if threads and hasattr(config, "num_threads"):
+        config = replace(config, num_threads=int(threads))
     out_path = Path(out) if out is not None else default_out(algo, task.name)
     mod.train(episodes, task, config, device=device, out=out_path, resume=resume_ckpt, events=events, seed=seed,
               dataset=source, progress=progress)

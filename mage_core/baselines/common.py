@@ -36,6 +36,7 @@ class TrainLoopConfig:
     grad_clip: float = 1.0  # max gradient norm (0 = no clipping)
     log_every: int = 50  # steps between "step" events
     ckpt_every: int = 1000  # steps between periodic checkpoints (always one at the end)
+    num_threads: int = 0  # torch CPU threads (0 = all cores but one; `mage train --threads N`)
 
 
 def config_to_dict(cfg) -> dict:
@@ -165,7 +166,8 @@ def train_model(algo: str, model: nn.Module, config: TrainLoopConfig, ds: Segmen
         model.load_state_dict(resume["state_dict"])
     tcfg = TrainConfig(batch_size=config.batch_size, weight_decay=config.weight_decay, warmup_steps=config.warmup_steps,
                        grad_clip=config.grad_clip, log_every=config.log_every,
-                       ckpt_every=config.ckpt_every or config.steps, seed=seed, device=str(device), amp=False)
+                       ckpt_every=config.ckpt_every or config.steps, seed=seed, device=str(device), amp=False,
+                       num_threads=int(getattr(config, "num_threads", 0) or 0))
     static = {"format": CKPT_FORMAT, "format_version": FORMAT_VERSION, "versions": package_versions(),
               "algo": algo, "config": {algo: config_to_dict(config)}, "normaliser": ds.normaliser.state_dict(),
               "task": task.name, "task_spec": _task_dict(task), "dataset": dataset_meta(episodes, ds, dataset),

@@ -48,6 +48,7 @@ class IQLConfig:
 
     steps: int = 10_000  # gradient steps (each updates V, both Q's and the actor once)
     batch_size: int = 256  # transitions per step
+    num_threads: int = 0  # torch CPU threads (0 = all cores but one; `mage train --threads N`)
     hidden: tuple = (256, 256)  # hidden widths of the actor, each Q and V (the paper's 2 x 256, i.e. 3 linear layers)
     actor_lr: float = 3e-4  # Adam learning rate of the actor
     critic_lr: float = 3e-4  # Adam learning rate of the Q functions and V
@@ -263,7 +264,7 @@ def train(episodes: list, task: Task, config: IQLConfig, *, out: str | Path, dev
     check_available()
     dev = common.resolve_device(device)
     if dev.type == "cpu":
-        configure_cpu_threads(0)  # as run_training does for every other baseline
+        configure_cpu_threads(int(getattr(config, "num_threads", 0) or 0))  # as run_training does for the others
     ts = (resume or {}).get("train_state") or {}
     if resume is not None and int(resume["config"][ALGO]["steps"]) != config.steps:
         raise MageError("an iql run cannot be resumed with a different step count (the actor's cosine learning-rate "

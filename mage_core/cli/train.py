@@ -125,10 +125,6 @@ def _train_baseline(args, sink) -> Path:
         from mage_core.data.store import load_episodes
 
         task = load_episodes(dataset_id)[0]
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(max(1, args.threads))
     steps = args.steps
     if args.steps_scale != 1.0:  # the same knob as MAGE's: scale the baseline's (preset or given) step count
         from mage_core.baselines import algo_module
@@ -137,7 +133,7 @@ def _train_baseline(args, sink) -> Path:
         steps = max(1, int(round(base * args.steps_scale)))
     return train_baseline(args.algo, dataset=dataset_id, task=task, preset=args.preset, device=args.device,
                           out=_out_path(args, task.name), resume=args.resume, events=sink,
-                          seed=args.seed or 0, steps=steps)
+                          seed=args.seed or 0, steps=steps, threads=args.threads or 0)
 
 
 def _train_mage(args, sink) -> Path:

@@ -256,3 +256,22 @@ def test_a_maze_suite_with_a_robot_gets_xy_paths_and_ghosts_expanded_by_the_scen
         assert scene.dropped_geoms == 0
     finally:
         scene.close()
+
+
+def test_threads_reach_a_baselines_training_loop(monkeypatch, tmp_path):
+    """`mage train --algo bc --threads N` sets the training loop's thread count (not silently auto)."""
+    import mage_core.baselines.common as common
+    from mage_core.cli import main
+
+    seen = {}
+
+    def fake_run_training(model, stages, dataset, tcfg, **kw):
+        seen["threads"] = tcfg.num_threads
+        raise SystemExit(0)
+
+    monkeypatch.setattr(common, "run_training", fake_run_training)
+    episodes_task = pytest.importorskip("_helpers_model").umaze_episodes(600)
+    monkeypatch.setattr("mage_core.data.store.load_episodes", lambda ds: (episodes_task[0], list(episodes_task[1]), {}))
+    with pytest.raises(SystemExit):
+        main(["train", "--dataset", "x", "--algo", "bc", "--threads", "3", "--out", str(tmp_path)])
+    assert seen["threads"] == 3
