@@ -256,7 +256,8 @@ class ConditionDock(StudioDock):
         self.lbl_goal.setText(fmt(s.goal_xy))
         lo, hi = s.rtg_range()
         self._syncing = True
-        self.slider.setValue(int(round((s.rtg - lo) / max(hi - lo, 1e-9) * SLIDER_STEPS)))
+        frac = (s.rtg - lo) / (hi - lo) if hi > lo and np.isfinite(s.rtg) else 0.0  # a one-value range: the left end
+        self.slider.setValue(int(round(float(np.clip(frac, 0.0, 1.0)) * SLIDER_STEPS)))
         self.spin_rtg.setValue(s.rtg)
         self.rtg_line.setValue(s.rtg)
         self._syncing = False

@@ -275,3 +275,33 @@ def test_threads_reach_a_baselines_training_loop(monkeypatch, tmp_path):
     with pytest.raises(SystemExit):
         main(["train", "--dataset", "x", "--algo", "bc", "--threads", "3", "--out", str(tmp_path)])
     assert seen["threads"] == 3
+
+
+@pytest.mark.parametrize("env_id", ["AdroitHandDoor-v1", "AntMaze_UMaze-v4"])
+def test_a_random_dataset_of_a_robot_suite_trains_and_plans_with_ghosts(env_id, minari_root, tmp_path):
+    """A user's small random-policy Minari dataset of a hand task and of AntMaze: claimed by its suite, trains
+    (micro preset), and `mage plan --png` draws per-scale ghosts over the scene."""
+    from _helpers_model import micro_config
+    from mage_core.cli import main
+    from mage_core.data.store import load_episodes
+    from mage_core.render import TaskScene, plan_overlay
+    from mage_core.train import train_mage
+
+    ds = random_minari_dataset(env_id, f"tests/{env_id.lower()}/random-v0", steps=500)
+    task, episodes, _ = load_episodes(ds)
+    assert task.suite_name in ("adroit", "antmaze")
+    cfg = micro_config()
+    cfg.train.stage1_steps, cfg.train.stage2_steps, cfg.train.stage3_steps = 10, 10, 0
+    cfg.train.warmup_steps = 2
+    ckpt = tmp_path / "robot.pt"
+    train_mage(cfg, episodes, task, out_path=ckpt, dataset_id=ds, progress=False)
+    png = tmp_path / "plan.png"
+    assert main(["plan", "--checkpoint", str(ckpt), "--png", str(png), "--size", "320x240"]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    scene = TaskScene(task)  # the ghosts that PNG drew: one set per scale, posed from the plan
+    try:
+        states_KHD = np.repeat(episodes[0].obs_TD[None, :8], 2, 0).astype(np.float64)
+        ov = plan_overlay(states_KHD, (1, 8), task=task, model=scene.model)
+        assert len(ov.ghosts) == 2 and all(len(g) > 0 for g in ov.ghosts)
+    finally:
+        scene.close()

@@ -64,3 +64,39 @@ def test_the_studio_opens_a_hopper_checkpoint_and_draws_ghosts(window, qtbot, ho
     env.close()
     np.testing.assert_allclose(win.session.state_template, expected, atol=1e-6)
     qtbot.waitUntil(lambda: win.session.plans_done > n, timeout=30000)
+
+
+@pytest.fixture(scope="module", params=["AdroitHandDoor-v1", "AntMaze_UMaze-v4"])
+def robot(request, minari_root, tmp_path_factory):
+    """(env id, dataset id, checkpoint): a random-policy dataset of a hand task / AntMaze and a micro checkpoint."""
+    from _helpers_model import micro_config
+    from test_suites import random_minari_dataset
+
+    from mage_core.data.store import load_episodes
+    from mage_core.train import train_mage
+
+    env_id = request.param
+    ds = random_minari_dataset(env_id, f"tests/{env_id.lower()}/studio-random-v0", steps=500)
+    task, episodes, _ = load_episodes(ds)
+    cfg = micro_config()
+    cfg.train.stage1_steps, cfg.train.stage2_steps, cfg.train.stage3_steps = 10, 10, 0
+    cfg.train.warmup_steps = 2
+    path = tmp_path_factory.mktemp("robot-ckpt") / "robot.pt"
+    train_mage(cfg, episodes, task, out_path=path, dataset_id=ds, progress=False)
+    return env_id, ds, path
+
+
+def test_the_studio_opens_a_hand_task_and_antmaze_with_a_plan_drawn(window, qtbot, robot):
+    env_id, ds, ckpt = robot
+    win = window
+    win.open_checkpoint(str(ckpt))
+    qtbot.waitUntil(lambda: win.session.task is not None and win.session.task.env_id == env_id, timeout=30000)
+    win.open_dataset(ds)
+    qtbot.waitUntil(lambda: win.session.plan is not None, timeout=30000)
+    qtbot.waitUntil(lambda: win.viewport.scene_model is not None and win.viewport.shown_id == win.viewport.request_id,
+                    timeout=30000)
+    ov = win.viewport.overlay
+    assert ov.plan_states is not None  # ghosts are expanded by the render thread
+    scene = win.viewport.worker._scene
+    assert scene._expanded is not None and len(scene._expanded[2]) == len(win.session.plan.scales)
+    assert win.errors == [] and win.viewport.image is not None
