@@ -601,7 +601,7 @@ def write_png(path, rgb_HW3: np.ndarray) -> None:
 
 def render_plan(task, plan_or_states_KHD=None, path=None, start=None, goal=None, size=(800, 600),
                 scales=None, xy_dims=(0, 1), pose: CameraPose | None = None, config: RenderConfig | None = None,
-                visible=None, start_obs=None) -> np.ndarray:
+                visible=None, start_obs=None, ghost_scales: int = 1) -> np.ndarray:
     """Render a plan (a Plan or (K, H, D) states) with the executed path and start/goal markers to an RGB array.
 
     Maze suites: plans and path are xy, start/goal markers are drawn. Robot suites: the scene is posed at start_obs
@@ -615,6 +615,7 @@ def render_plan(task, plan_or_states_KHD=None, path=None, start=None, goal=None,
     try:
         overlay = plan_overlay(states, sc, xy_dims, task=task, model=scene.model) if states is not None else Overlay()
         overlay.visible = visible
+        overlay.ghost_scales = ghost_scales  # robots: the onion skin of the finest (visible) scale; paths for all
         if path is not None:
             p = np.asarray(path, dtype=float)
             if overlay.plans_xy or task.suite.top_down:
