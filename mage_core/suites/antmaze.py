@@ -45,10 +45,15 @@ def _up_z(qpos_rest_13: np.ndarray) -> float:
     return float(1.0 - 2.0 * (q[1] ** 2 + q[2] ** 2))
 
 
-def split_obs(obs_D: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(qpos (15,), qvel (14,), goal xy (2,)) of one flattened AntMaze observation."""
+def proprio_dim(task: Task) -> int:
+    """Size of the 'observation' part: 27 for AntMaze v4 (and built-in tasks), 105 for v5 with contact forces."""
+    return int(task.params.get("proprio_dim", 27))
+
+
+def split_obs(obs_D: np.ndarray, p: int = 27) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(qpos (15,), qvel (14,), goal xy (2,)) of one flattened AntMaze observation whose 'observation' has p dims."""
     obs_D = np.asarray(obs_D, np.float64)
-    return np.concatenate([obs_D[POS], obs_D[QPOS_REST]]), obs_D[QVEL], obs_D[GOAL]
+    return np.concatenate([obs_D[p:p + 2], obs_D[QPOS_REST]]), obs_D[QVEL], obs_D[p + 2:p + 4]
 
 
 class WaypointFollower:
@@ -136,8 +141,9 @@ class AntExpertPolicy:
 
     def act(self, obs_ND, reward_N):
         out = []
+        p = proprio_dim(self.task)
         for f, o in zip(self.followers, np.asarray(obs_ND)):
-            qpos, qvel, goal = split_obs(o)
+            qpos, qvel, goal = split_obs(o, p)
             out.append(f(qpos, qvel, goal))
         return np.stack(out)
 
@@ -182,10 +188,19 @@ class AntMazeSuite(MazeSuite):
         t = super().task_for_spec(meta, spec, eval_spec)
         t.rtg_mode = "window"
         t.obs_keys = ("observation", "achieved_goal", "desired_goal")  # keep the ant's own xy
+        kw = spec.get("kwargs") or {}
+        v5_forces = spec.get("id", "").endswith("-v5") and kw.get("include_cfrc_ext_in_observation", True)
+        t.params["proprio_dim"] = 105 if v5_forces else 27  # v5 appends 78 contact forces to the observation
+        size = next((k for k in SIZES if f"_{k}".lower() in spec.get("id", "").lower()), None)
+        if size is not None:  # a user's dataset of a known maze: the maze hooks (points, camera, walls) work too
+            base = _task(size).params
+            t.params = {**base, "maze_map": kw.get("maze_map") or base["maze_map"], "proprio_dim": t.params["proprio_dim"]}
+            t.params["maze_map"] = [[1 if v in (1, "1") else 0 for v in row] for row in t.params["maze_map"]]
         return t
 
     def obs_slices(self, task) -> dict:
-        return {"agent_proprio": PROPRIO, "agent_xy": POS, "goal_xy": GOAL}
+        p = proprio_dim(task)
+        return {"agent_proprio": slice(0, p), "agent_xy": slice(p, p + 2), "goal_xy": slice(p + 2, p + 4)}
 
     # ---- controller ----------------------------------------------------------------------------------------------
     def controller(self):
@@ -336,10 +351,11 @@ class AntMazeSuite(MazeSuite):
     def track_action(self, task, obs_ND, target_ND) -> np.ndarray:
         """The controller walking each ant towards the torso xy of a planned observation."""
         ctl = self.controller()
+        p = proprio_dim(task)
         out = []
         for o, t in zip(np.asarray(obs_ND), np.asarray(target_ND)):
-            qpos, qvel, _ = split_obs(o)
-            out.append(ctl.act(qpos, qvel, np.asarray(t[POS], float)))
+            qpos, qvel, _ = split_obs(o, p)
+            out.append(ctl.act(qpos, qvel, np.asarray(t[p:p + 2], float)))
         return np.stack(out).astype(np.float32)
 
     # ---- initial state -------------------------------------------------------------------------------------------
@@ -382,16 +398,17 @@ class AntMazeSuite(MazeSuite):
         return ("torso",)
 
     def can_pose(self, task, model, obs_dim) -> bool:
-        return obs_dim == OBS_DIM and (model is None or (model.nq == 15 and model.nv == 14))
+        return obs_dim == proprio_dim(task) + 4 and (model is None or (model.nq == 15 and model.nv == 14))
 
     def pose(self, task, model, data, obs_D) -> None:
         """qpos[:2] from achieved_goal, qpos[2:15] from observation[:13], qvel from observation[13:27]."""
         import mujoco
 
         obs_D = np.asarray(obs_D, np.float64)
-        if obs_D.shape[-1] != OBS_DIM:
-            raise MageError(f"an AntMaze observation has {OBS_DIM} dims; got {obs_D.shape[-1]}")
-        qpos, qvel, _ = split_obs(obs_D)
+        p = proprio_dim(task)
+        if obs_D.shape[-1] != p + 4:
+            raise MageError(f"an AntMaze observation of {task.name} has {p + 4} dims; got {obs_D.shape[-1]}")
+        qpos, qvel, _ = split_obs(obs_D, p)
         n = np.linalg.norm(qpos[3:7])
         qpos[3:7] = qpos[3:7] / n if n > 1e-9 else (1.0, 0.0, 0.0, 0.0)
         data.qpos[:15] = qpos
@@ -400,7 +417,8 @@ class AntMazeSuite(MazeSuite):
 
     def key_points(self, task, model, states_HD) -> dict:
         s = np.asarray(states_HD, float)
-        return {"torso": np.concatenate([s[:, POS], s[:, 0:1]], axis=1)}
+        p = proprio_dim(task)
+        return {"torso": np.concatenate([s[:, p:p + 2], s[:, 0:1]], axis=1)}
 
     def summary(self, task) -> str:
         return "ant posed from the plan (ghosts), torso path drawn per scale"

@@ -175,3 +175,14 @@ def test_waypoints_lead_through_free_space_to_the_goal(size):
             if np.linalg.norm(p - goal) < 0.45:
                 break
         assert np.linalg.norm(p - goal) < 0.45
+
+
+def test_a_users_v5_dataset_gets_the_v5_layout():
+    """AntMaze v5 appends 78 contact forces to 'observation': the ant's xy then sits at 105:107, not 27:29."""
+    spec = {"id": "AntMaze_Medium-v5", "kwargs": {}, "max_episode_steps": 1000}
+    t = SUITE.task_for_spec({"dataset_id": "user/antmaze-v5"}, spec, spec)
+    assert SUITE.obs_slices(t)["agent_xy"] == slice(105, 107) and SUITE.obs_slices(t)["goal_xy"] == slice(107, 109)
+    assert SUITE.can_pose(t, None, 109) and not SUITE.can_pose(t, None, OBS_DIM)
+    assert geometry(t).walls_RC.tolist() == geometry(SUITE.task("medium")).walls_RC.tolist()
+    spec4 = {"id": "AntMaze_UMaze-v4", "kwargs": {}, "max_episode_steps": 700}
+    assert SUITE.obs_slices(SUITE.task_for_spec({"dataset_id": "u"}, spec4, spec4))["agent_xy"] == POS
