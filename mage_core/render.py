@@ -121,18 +121,12 @@ def _model_for_camera(task):
 
 def top_down_camera(task, aspect: float = 4 / 3, model=None) -> CameraPose:
     """The task's default camera (its suite's): straight down over the whole maze, or a three-quarter robot view."""
-    suite = task.suite
-    if model is None and not suite.top_down:
-        model = _model_for_camera(task)
-    return suite.camera(task, model, aspect)
+    return task.suite.camera(task, model, aspect)
 
 
 def orbit_camera(task, model=None) -> CameraPose:
-    """A three-quarter view of the task's scene, a pleasant default for the free orbit camera."""
-    pose = top_down_camera(task, model=model)
-    if not task.suite.top_down:
-        return pose
-    return CameraPose(pose.lookat, pose.distance * 0.95, 90.0, -55.0)
+    """A three-quarter view of the task's scene, a pleasant default for the free orbit camera (its suite's)."""
+    return task.suite.orbit_camera(task, model)
 
 
 @dataclass
@@ -618,7 +612,7 @@ def render_plan(task, plan_or_states_KHD=None, path=None, start=None, goal=None,
         overlay.ghost_scales = ghost_scales  # robots: the onion skin of the finest (visible) scale; paths for all
         if path is not None:
             p = np.asarray(path, dtype=float)
-            if overlay.plans_xy or task.suite.top_down:
+            if overlay.plans_xy or "agent_xy" in task.suite.obs_slices(task):
                 overlay.path_xy = p[:, list(xy_dims)] if p.shape[-1] > 2 else p
             else:
                 overlay.path_xyz = p

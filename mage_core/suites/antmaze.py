@@ -371,24 +371,13 @@ class AntMazeSuite(MazeSuite):
             raise MageError(f"the condition has {len(flat)} observation dims but the planner expects {obs_dim}")
         return flat
 
-    def reset_env_to(self, task, env, points):
-        import mujoco
-
+    def sim_of(self, env):
         u = env.unwrapped
-        start, goal = points.get("start"), points.get("goal")
-        if start is not None:
-            self.check_point(task, "start", start)
-        if goal is not None:
-            self.check_point(task, "goal", goal)
-            u.goal = np.asarray(goal, dtype=np.float64)[:2].copy()
-            u.update_target_site_pos()
-        d, m = u.ant_env.data, u.ant_env.model
-        if start is not None:
-            d.qpos[:2] = np.asarray(start, dtype=np.float64)[:2]
-            d.qvel[:] = 0.0
-            mujoco.mj_forward(m, d)
-        obs = u._get_obs(u.ant_env._get_obs())
-        return task.flatten_obs(obs)
+        return u.ant_env.model, u.ant_env.data
+
+    def env_obs(self, task, env) -> np.ndarray:
+        u = env.unwrapped
+        return task.flatten_obs(u._get_obs(u.ant_env._get_obs()))
 
     # ---- scene ---------------------------------------------------------------------------------------------------
     def wall_top(self, task) -> float:

@@ -121,7 +121,6 @@ class Suite:
     has_generator = False  # collect_buffers() can make a dataset for its tasks
     has_tracker = False  # track_action() can follow a decoded plan with a controller
     draws_ghosts = True  # plans are shown as ghost robots posed along the plan (False: key-point paths only)
-    top_down = False  # the scene reads best from straight above (mazes)
 
     # ---- tasks and datasets --------------------------------------------------------------------------------------
     def tasks(self) -> list[Task]:
@@ -294,11 +293,16 @@ class Suite:
 
     def camera(self, task: Task, model, aspect: float):
         """The default camera pose for this task's scene (a render.CameraPose)."""
-        from mage_core.render import CameraPose
+        from mage_core.render import CameraPose, _model_for_camera
 
-        extent = float(getattr(model.stat, "extent", 2.0)) if model is not None else 2.0
-        center = tuple(float(v) for v in model.stat.center) if model is not None else (0.0, 0.0, 0.0)
+        model = model if model is not None else _model_for_camera(task)  # no scene at hand: the model's stats only
+        extent = float(getattr(model.stat, "extent", 2.0))
+        center = tuple(float(v) for v in model.stat.center)
         return CameraPose(center, 1.6 * extent, 135.0, -25.0)
+
+    def orbit_camera(self, task: Task, model=None):
+        """The free orbit camera's starting pose (default: the suite's camera)."""
+        return self.camera(task, model, 4 / 3)
 
     def summary(self, task: Task) -> str:
         """One line on what the studio can show for this task (e.g. 'plots only: observations do not map to qpos')."""

@@ -42,7 +42,6 @@ def eval_map(task: Task) -> list:
 class MazeSuite(Suite):
     """What PointMaze and AntMaze share: a maze map, a fixed-goal evaluation, start/goal points the user places."""
 
-    top_down = True
     draws_ghosts = False
 
     def make_env(self, task, mode="eval", render_mode=None, **overrides):
@@ -64,6 +63,32 @@ class MazeSuite(Suite):
 
     def check_point(self, task, which, xy) -> None:
         geometry(task).check_free(xy, which)
+
+    def sim_of(self, env):
+        """(model, data) of the simulated agent inside a maze env."""
+        return env.unwrapped.model, env.unwrapped.data
+
+    def env_obs(self, task, env) -> np.ndarray:
+        """The flattened observation of the env as it is now (after reset_env_to moved it)."""
+        raise NotImplementedError
+
+    def reset_env_to(self, task, env, points):
+        """Check the start and goal against the walls, move the env's goal there and its agent to the start, at rest."""
+        import mujoco
+
+        u = env.unwrapped
+        start, goal = points.get("start"), points.get("goal")
+        for which, xy in (("start", start), ("goal", goal)):
+            if xy is not None:
+                self.check_point(task, which, xy)
+        if goal is not None:
+            u.goal = np.asarray(goal, dtype=np.float64)[:2].copy()
+            u.update_target_site_pos()
+        if start is not None:
+            model, data = self.sim_of(env)
+            self.place(task, model, data, start)
+            mujoco.mj_forward(model, data)
+        return self.env_obs(task, env)
 
     def points_of(self, task, obs_D) -> dict:
         """The editable points an observation holds (its agent and goal xy)."""
@@ -109,6 +134,13 @@ class MazeSuite(Suite):
         half_h = max((ymax - ymin) / 2, (xmax - xmin) / 2 / max(aspect, 1e-3)) * margin
         dist = half_h / np.tan(np.deg2rad(fovy_deg) / 2) + 2 * self.wall_top(task)
         return CameraPose(((xmin + xmax) / 2, (ymin + ymax) / 2, 0.0), float(dist), 90.0, -90.0)
+
+    def orbit_camera(self, task, model=None):
+        """A three-quarter view over the maze."""
+        from mage_core.render import CameraPose
+
+        pose = self.camera(task, model, 4 / 3)
+        return CameraPose(pose.lookat, pose.distance * 0.95, 90.0, -55.0)
 
     def wall_top(self, task) -> float:
         return WALL_TOP * float(task.params.get("cell_size", 1.0)) / 2
@@ -233,21 +265,9 @@ class PointMazeSuite(MazeSuite):
             raise MageError(f"the condition has {len(flat)} observation dims but the planner expects {obs_dim}")
         return flat
 
-    def reset_env_to(self, task, env, points):
-        import mujoco
-
+    def env_obs(self, task, env) -> np.ndarray:
+        """The flattened observation of the env as it is now (after reset_env_to moved it)."""
         u = env.unwrapped
-        start, goal = points.get("start"), points.get("goal")
-        if start is not None:
-            self.check_point(task, "start", start)
-        if goal is not None:
-            self.check_point(task, "goal", goal)
-            u.goal = np.asarray(goal, dtype=np.float64)[:2].copy()
-            u.update_target_site_pos()
-        if start is not None:
-            u.data.qpos[:2] = np.asarray(start, dtype=np.float64)[:2]
-            u.data.qvel[:] = 0.0
-            mujoco.mj_forward(u.model, u.data)
         return self.condition_obs(task, {"start": u.data.qpos[:2].copy(), "goal": u.goal}, None)
 
     # ---- scene ---------------------------------------------------------------------------------------------------
