@@ -61,3 +61,16 @@ def micro_config(**model_overrides) -> MageConfig:
     cfg.train.log_every = 5
     cfg.train.device = "cpu"
     return cfg
+
+
+def train_micro(dataset_id: str, path, steps: int = 20):
+    """A micro MAGE checkpoint (seconds) on a local dataset; returns its path."""
+    from mage_core.data.store import load_episodes
+    from mage_core.train import train_mage
+
+    task, episodes, _ = load_episodes(dataset_id)
+    cfg = micro_config()
+    cfg.train.stage1_steps, cfg.train.stage2_steps, cfg.train.stage3_steps = steps, steps, 0
+    cfg.train.warmup_steps = 2
+    train_mage(cfg, episodes, task, out_path=path, dataset_id=dataset_id, progress=False)
+    return path

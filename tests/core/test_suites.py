@@ -78,17 +78,9 @@ def hopper_dataset(minari_root):
 
 @pytest.fixture(scope="module")
 def hopper_checkpoint(hopper_dataset, tmp_path_factory):
-    from _helpers_model import micro_config
-    from mage_core.data.store import load_episodes
-    from mage_core.train import train_mage
+    from _helpers_model import train_micro
 
-    task, episodes, _ = load_episodes(hopper_dataset)
-    cfg = micro_config()
-    cfg.train.stage1_steps, cfg.train.stage2_steps, cfg.train.stage3_steps = 20, 20, 0
-    cfg.train.warmup_steps = 2
-    path = tmp_path_factory.mktemp("hopper") / "hopper.pt"
-    train_mage(cfg, episodes, task, out_path=path, dataset_id=hopper_dataset, progress=False)
-    return path
+    return train_micro(hopper_dataset, tmp_path_factory.mktemp("hopper") / "hopper.pt")
 
 
 def test_a_hopper_dataset_is_claimed_by_the_generic_suite_and_posed_from_its_observations(hopper_dataset):
@@ -281,20 +273,15 @@ def test_threads_reach_a_baselines_training_loop(monkeypatch, tmp_path):
 def test_a_random_dataset_of_a_robot_suite_trains_and_plans_with_ghosts(env_id, minari_root, tmp_path):
     """A user's small random-policy Minari dataset of a hand task and of AntMaze: claimed by its suite, trains
     (micro preset), and `mage plan --png` draws per-scale ghosts over the scene."""
-    from _helpers_model import micro_config
+    from _helpers_model import train_micro
     from mage_core.cli import main
     from mage_core.data.store import load_episodes
     from mage_core.render import TaskScene, plan_overlay
-    from mage_core.train import train_mage
 
     ds = random_minari_dataset(env_id, f"tests/{env_id.lower()}/random-v0", steps=500)
     task, episodes, _ = load_episodes(ds)
     assert task.suite_name in ("adroit", "antmaze")
-    cfg = micro_config()
-    cfg.train.stage1_steps, cfg.train.stage2_steps, cfg.train.stage3_steps = 10, 10, 0
-    cfg.train.warmup_steps = 2
-    ckpt = tmp_path / "robot.pt"
-    train_mage(cfg, episodes, task, out_path=ckpt, dataset_id=ds, progress=False)
+    ckpt = train_micro(ds, tmp_path / "robot.pt", steps=10)
     png = tmp_path / "plan.png"
     assert main(["plan", "--checkpoint", str(ckpt), "--png", str(png), "--size", "320x240"]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

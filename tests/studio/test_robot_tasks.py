@@ -12,20 +12,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
 @pytest.fixture(scope="module")
 def hopper(minari_root, tmp_path_factory):
     """(dataset id, checkpoint path): a random-policy Hopper-v5 dataset and a micro MAGE checkpoint on it."""
-    from _helpers_model import micro_config
+    from _helpers_model import train_micro
     from test_suites import random_minari_dataset
 
-    from mage_core.data.store import load_episodes
-    from mage_core.train import train_mage
-
     ds = random_minari_dataset("Hopper-v5", "tests/hopper/studio-random-v0", steps=1200)
-    task, episodes, _ = load_episodes(ds)
-    cfg = micro_config()
-    cfg.train.stage1_steps, cfg.train.stage2_steps, cfg.train.stage3_steps = 20, 20, 0
-    cfg.train.warmup_steps = 2
-    path = tmp_path_factory.mktemp("hopper-ckpt") / "hopper.pt"
-    train_mage(cfg, episodes, task, out_path=path, dataset_id=ds, progress=False)
-    return ds, path
+    return ds, train_micro(ds, tmp_path_factory.mktemp("hopper-ckpt") / "hopper.pt")
 
 
 def test_the_studio_opens_a_hopper_checkpoint_and_draws_ghosts(window, qtbot, hopper):
@@ -69,21 +60,12 @@ def test_the_studio_opens_a_hopper_checkpoint_and_draws_ghosts(window, qtbot, ho
 @pytest.fixture(scope="module", params=["AdroitHandDoor-v1", "AntMaze_UMaze-v4"])
 def robot(request, minari_root, tmp_path_factory):
     """(env id, dataset id, checkpoint): a random-policy dataset of a hand task / AntMaze and a micro checkpoint."""
-    from _helpers_model import micro_config
+    from _helpers_model import train_micro
     from test_suites import random_minari_dataset
-
-    from mage_core.data.store import load_episodes
-    from mage_core.train import train_mage
 
     env_id = request.param
     ds = random_minari_dataset(env_id, f"tests/{env_id.lower()}/studio-random-v0", steps=500)
-    task, episodes, _ = load_episodes(ds)
-    cfg = micro_config()
-    cfg.train.stage1_steps, cfg.train.stage2_steps, cfg.train.stage3_steps = 10, 10, 0
-    cfg.train.warmup_steps = 2
-    path = tmp_path_factory.mktemp("robot-ckpt") / "robot.pt"
-    train_mage(cfg, episodes, task, out_path=path, dataset_id=ds, progress=False)
-    return env_id, ds, path
+    return env_id, ds, train_micro(ds, tmp_path_factory.mktemp("robot-ckpt") / "robot.pt", steps=10)
 
 
 def test_the_studio_opens_a_hand_task_and_antmaze_with_a_plan_drawn(window, qtbot, robot):
