@@ -1,6 +1,8 @@
 """`mage bench quality`: train (or reuse) every method on every task and score them side by side, same evaluator."""
 from __future__ import annotations
 
+import hashlib
+import re
 import subprocess
 import sys
 import time
@@ -17,8 +19,54 @@ TUNE_FRACTIONS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # return targets tried, as
 TUNE_SEED_OFFSET = 1000  # targets are chosen on evaluation seeds seed + 1000, never on the reported ones
 
 
-def checkpoint_path(cache: Path, task: str, algo: str, seed: int) -> Path:
-    return cache / task / f"seed{seed}" / f"{task}-{algo}.pt"
+def row_name(task, dataset: str | None) -> str:
+    """The result row and cache key of `task` trained on `dataset`: the task name for its default dataset (no
+    --dataset, or the task's own id), `<task>-<variant>` for the suite's other generated datasets
+    (mage/adroit-door/human-v0 -> adroit-door-human), `<task>-<name>-<hash>` for any other id or path."""
+    if dataset is None or str(dataset) == task.dataset_id:
+        return task.name
+    ds = str(dataset)
+    m = re.fullmatch(rf"mage/{re.escape(task.name)}/([A-Za-z0-9_.-]+?)-v\d+", ds)
+    if m:
+        return f"{task.name}-{m.group(1)}"
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(ds.rstrip("/")).stem).strip("-.") or "data"
+    return f"{task.name}-{stem}-{hashlib.sha1(ds.encode()).hexdigest()[:6]}"
+
+
+def checkpoint_path(cache: Path, row: str, algo: str, seed: int) -> Path:
+    return cache / row / f"seed{seed}" / f"{row}-{algo}.pt"
+
+
+def same_dataset(a: str | None, b: str | None) -> bool:
+    """Whether two dataset ids (or paths) name the same data."""
+    if a is None or b is None:
+        return a == b
+    a, b = str(a), str(b)
+    return a == b or (Path(a).exists() and Path(b).exists() and Path(a).resolve() == Path(b).resolve())
+
+
+def trained_on(path: Path) -> str | None:
+    from mage_core.checkpoint import load_checkpoint
+
+    return (load_checkpoint(path).get("dataset") or {}).get("id")
+
+
+def cached_checkpoint(cache: Path, task, dataset_id: str, algo: str, seed: int) -> Path:
+    """Where `algo` trained on `dataset_id` with `seed` is cached. A checkpoint already there that was trained on
+    other data is refused (never silently reused). Rows of non-default datasets also find the checkpoints that
+    earlier versions cached under the task's name, if those were trained on the same dataset."""
+    row = row_name(task, dataset_id)
+    path = checkpoint_path(cache, row, algo, seed)
+    if path.is_file():
+        got = trained_on(path)
+        if got is not None and not same_dataset(got, dataset_id):
+            raise MageError(f"cached checkpoint {path} was trained on {got}, not {dataset_id}; "
+                            "delete it or use another --cache")
+        return path
+    legacy = checkpoint_path(cache, task.name, algo, seed)
+    if row != task.name and legacy.is_file() and same_dataset(trained_on(legacy), dataset_id):
+        return legacy
+    return path
 
 
 def train_if_missing(path: Path, task: str, algo: str, seed: int, preset: str, dataset: str | None,
@@ -93,16 +141,21 @@ def run_quality(args) -> dict:
     unknown = [a for a in algos if a not in (*ALGOS, *VARIANTS)]
     if unknown:
         raise MageError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join((*ALGOS, *VARIANTS))}")
+    if args.dataset and len(tasks) > 1:
+        raise MageError(f"--dataset {args.dataset} names one dataset; give one task with it, not {len(tasks)}")
     cache = Path(args.cache)
-    results = {}
-    for task in tasks:
+    results, datasets = {}, {}
+    for name in tasks:
+        dataset_id = args.dataset or get_task(name).dataset_id
+        task = row_name(get_task(name), dataset_id)  # the row: adroit-door, adroit-door-human, ...
+        datasets[task] = dict(task=name, dataset=str(dataset_id))
         for algo in algos:
             norm, train_s, targets, tuning = [], [], [], []
             base, policy_kw = VARIANTS.get(algo, (algo, {}))
             for seed in range(args.seeds):
-                path = checkpoint_path(cache, task, base, seed)
+                path = cached_checkpoint(cache, get_task(name), dataset_id, base, seed)
                 print(f"[{task} {algo} seed {seed}] {'reusing' if path.is_file() else 'training'} {path}", file=sys.stderr)
-                train_s.append(train_if_missing(path, task, base, seed, args.preset, args.dataset, args.steps_scale, 1))
+                train_s.append(train_if_missing(path, name, base, seed, args.preset, args.dataset, args.steps_scale, 1))
                 ckpt = load_checkpoint(path)  # once: tuning and the evaluation reuse it
                 target, tried = (None, {})
                 if args.tune_episodes > 0:
@@ -121,7 +174,7 @@ def run_quality(args) -> dict:
                                                       target_tuning=tuning)
     out = dict(command=" ".join(sys.argv), preset=args.preset, seeds=args.seeds, episodes_per_seed=args.episodes,
                tune_episodes=args.tune_episodes, tune_fractions=list(TUNE_FRACTIONS),
-               results=results, machine=machine())
+               datasets=datasets, results=results, machine=machine())
     write_json(out, args.out)
     table = markdown_table(out)
     print(table)

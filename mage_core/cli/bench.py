@@ -41,8 +41,12 @@ def register(sub) -> None:
                    help="return-conditioned methods (MAGE, DT): episodes per candidate target when choosing the target "
                         "from 0.4-1.0 x the default on held-out seeds (seed + 1000); 0 = use each method's default "
                         "target (default 5)")
-    q.add_argument("--dataset", default=None, help="dataset id override (default: each task's default dataset)")
-    q.add_argument("--cache", default="runs/bench-quality", help="where checkpoints are cached and reused")
+    q.add_argument("--dataset", default=None,
+                   help="dataset id or path for the one task in --tasks (default: each task's default dataset); rows "
+                        "and cached checkpoints are keyed by it: mage/adroit-door/human-v0 -> adroit-door-human")
+    q.add_argument("--cache", default="runs/bench-quality",
+                   help="where checkpoints are cached and reused, as CACHE/ROW/seedS/ROW-ALGO.pt; a cached checkpoint "
+                        "trained on other data is refused, never reused")
     q.add_argument("--steps-scale", type=float, default=1.0, help="multiply every method's training steps (tiny runs)")
     q.add_argument("--out", default="bench-quality.json", help="JSON output (default bench-quality.json)")
     q.add_argument("--markdown", default=None, help="also write the markdown table to this file")

@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
+import pytest
+
+from mage_core.errors import MageError
 from mage_core.quality import TUNE_FRACTIONS
 
 
@@ -48,7 +52,54 @@ def test_bench_quality_and_latency_tiny(umaze_dataset, tmp_path):
 
 
 def test_bench_quality_refuses_unknown_tasks_and_methods_before_training(tmp_path):
-    for args, msg in ((("--tasks", "pointmaze-nope"), "unknown task"), (("--algos", "mage,ppo"), "unknown method")):
+    for args, msg in ((("--tasks", "pointmaze-nope"), "unknown task"), (("--algos", "mage,ppo"), "unknown method"),
+                      (("--tasks", "pointmaze-umaze,pointmaze-medium", "--dataset", "mage/x/y-v0"), "one task")):
         r = _mage("bench", "quality", *args, "--cache", tmp_path / "cache", "--out", tmp_path / "q.json")
         assert r.returncode == 2 and msg in r.stderr
         assert not (tmp_path / "cache").exists()
+
+
+def test_bench_quality_keys_rows_and_cache_by_dataset(umaze_dataset, tmp_path):
+    """A --dataset run sharing a --cache with the default-dataset run trains its own checkpoints under its own row
+    (the old behaviour keyed both by the task and silently reused the first run's checkpoints)."""
+    from mage_core.checkpoint import load_checkpoint
+    from mage_core.data.generate import GenerateConfig, make_dataset
+    from mage_core.quality import cached_checkpoint, row_name
+    from mage_core.tasks import get_task
+
+    task = get_task("pointmaze-umaze")
+    other = make_dataset(task, GenerateConfig(steps=1500, seed=1, ref_episodes=2), force=True,
+                         dataset_id="mage/pointmaze-umaze/other-v0").id
+    assert row_name(task, None) == row_name(task, umaze_dataset) == "pointmaze-umaze"
+    assert row_name(task, other) == "pointmaze-umaze-other"
+    assert row_name(get_task("adroit-door"), "mage/adroit-door/human-v0") == "adroit-door-human"
+    cache = tmp_path / "cache"
+    common = ("bench", "quality", "--tasks", "pointmaze-umaze", "--algos", "bc", "--preset", "tiny", "--steps-scale",
+              "0.05", "--episodes", "1", "--tune-episodes", "0", "--cache", cache)
+    rows = {}
+    for ds in (umaze_dataset, other):
+        out = tmp_path / f"{ds.replace('/', '_')}.json"
+        r = _mage(*common, "--dataset", ds, "--out", out)
+        assert r.returncode == 0, r.stderr
+        d = json.loads(out.read_text())
+        rows.update(d["results"])
+        assert list(d["datasets"].values()) == [dict(task="pointmaze-umaze", dataset=ds)]
+    assert set(rows) == {"pointmaze-umaze", "pointmaze-umaze-other"}
+    assert all(v["bc"]["train_wall_s"][0] > 0 for v in rows.values())  # the second run trained, it reused nothing
+    expert_ckpt = cache / "pointmaze-umaze" / "seed0" / "pointmaze-umaze-bc.pt"  # the old cache name, unchanged
+    other_ckpt = cache / "pointmaze-umaze-other" / "seed0" / "pointmaze-umaze-other-bc.pt"
+    assert load_checkpoint(expert_ckpt)["dataset"]["id"] == umaze_dataset
+    assert load_checkpoint(other_ckpt)["dataset"]["id"] == other
+    assert cached_checkpoint(cache, task, umaze_dataset, "bc", 0) == expert_ckpt
+    assert cached_checkpoint(cache, task, other, "bc", 0) == other_ckpt
+    # a checkpoint cached under a row but trained on other data is refused, not reused
+    misplaced = tmp_path / "bad"
+    (misplaced / "pointmaze-umaze" / "seed0").mkdir(parents=True)
+    shutil.copy(other_ckpt, misplaced / "pointmaze-umaze" / "seed0" / "pointmaze-umaze-bc.pt")
+    with pytest.raises(MageError, match="trained on mage/pointmaze-umaze/other-v0"):
+        cached_checkpoint(misplaced, task, umaze_dataset, "bc", 0)
+    # a --dataset checkpoint cached under the task name by earlier versions is found when it was trained on that data
+    assert cached_checkpoint(misplaced, task, other, "bc", 0) == misplaced / "pointmaze-umaze" / "seed0" / "pointmaze-umaze-bc.pt"
+    shutil.copy(expert_ckpt, misplaced / "pointmaze-umaze" / "seed0" / "pointmaze-umaze-bc.pt")
+    fresh = cached_checkpoint(misplaced, task, other, "bc", 0)  # the legacy file holds other data: train anew
+    assert fresh == misplaced / "pointmaze-umaze-other" / "seed0" / "pointmaze-umaze-other-bc.pt" and not fresh.exists()
