@@ -54,6 +54,8 @@ class TrainConfig:
     weight_decay: float = 0.01  # AdamW weight decay
     warmup_steps: int = 100  # linear warm-up steps at the start of each stage, then cosine decay to 10%
     grad_clip: float = 1.0  # max global gradient norm (0 = off)
+    ema_decay: float = 0.0  # EMA of the transformer / inverse-dynamics weights in stages 2-3, applied at each stage end
+    #                         (0 = off; stage 1 never: its dead-code restarts make an average codebook meaningless)
     w_cond: float = 1.0  # weight of L_cond
     w_inv: float = 1.0  # weight of L_inv
     w_ce_stage3: float = 1.0  # weight of the cross-entropy kept in stage 3

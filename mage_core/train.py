@@ -220,6 +220,8 @@ class StageSpec:
     steps: int  # optimiser steps
     lr: float  # peak learning rate (linear warm-up, cosine decay to 10%)
     batch_size: int = 0  # segments sampled per step; 0 = TrainConfig.batch_size
+    ema: bool = False  # keep an exponential moving average of this stage's parameters (TrainConfig.ema_decay > 0);
+    #                    the stage ends with the parameters set to their average
 
 
 def lr_factor(step: int, total: int, warmup: int) -> float:
@@ -258,6 +260,35 @@ def _set_rng_state(state: dict, rng: np.random.Generator):
 
 def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if hasattr(model, "module") else model
+
+
+class _EMA:
+    """Exponential moving average of a stage's parameters (by name), with the usual warm-up of the decay:
+    min(decay, (1 + n) / (10 + n)) after n updates, so early averages are not dominated by the initialisation."""
+
+    def __init__(self, model: nn.Module, params: list, decay: float, state: dict | None = None):
+        ids = {id(p) for p in params}
+        self.named = [(n, p) for n, p in model.named_parameters() if id(p) in ids]
+        self.decay = float(decay)
+        self.n = int(state["n"]) if state else 0
+        self.avg = ({n: state["avg"][n].to(p.device).clone() for n, p in self.named} if state else
+                    {n: p.detach().clone() for n, p in self.named})
+
+    @torch.no_grad()
+    def update(self):
+        d = min(self.decay, (1 + self.n) / (10 + self.n))
+        for n, p in self.named:
+            self.avg[n].lerp_(p.detach(), 1.0 - d)
+        self.n += 1
+
+    @torch.no_grad()
+    def apply(self):
+        """Set the parameters to their averages (at the end of the stage)."""
+        for n, p in self.named:
+            p.copy_(self.avg[n])
+
+    def state_dict(self) -> dict:
+        return {"n": self.n, "avg": {n: t.detach().cpu().clone() for n, t in self.avg.items()}}
 
 
 class _Meter:
@@ -329,15 +360,16 @@ def run_training(model: nn.Module, stages: list[StageSpec], dataset: SegmentData
     remaining_total = sum(s.steps for s in stages if s.index > start_stage) + \
         sum(max(0, s.steps - start_step) for s in stages if s.index == start_stage)
 
-    def payload(stage: int, step: int, opt=None, sched=None, done=False) -> dict:
+    def payload(stage: int, step: int, opt=None, sched=None, done=False, ema=None) -> dict:
         return {**static_payload, "state_dict": _unwrap(model).state_dict(), "metrics": metrics,
                 "train_state": {"stage": stage, "step": step, "done": done, "wall_s": time.time() - wall0,
                                 "optimizer": opt.state_dict() if opt else None,
-                                "scheduler": sched.state_dict() if sched else None, "rng": _rng_state(rng)}}
+                                "scheduler": sched.state_dict() if sched else None, "rng": _rng_state(rng),
+                                "ema": ema.state_dict() if ema is not None else None}}
 
-    def write(stage: int, step: int, opt=None, sched=None, done=False):
+    def write(stage: int, step: int, opt=None, sched=None, done=False, ema=None):
         if dist_info.is_main:
-            save_checkpoint(ckpt_path, payload(stage, step, opt, sched, done))
+            save_checkpoint(ckpt_path, payload(stage, step, opt, sched, done, ema))
             sink.emit("checkpoint", path=str(ckpt_path), stage=stage, step=step)
 
     last_loss = float("nan")
@@ -363,6 +395,9 @@ def run_training(model: nn.Module, stages: list[StageSpec], dataset: SegmentData
         if resuming_here and ts.get("optimizer") is not None:
             opt.load_state_dict(ts["optimizer"])
             sched.load_state_dict(ts["scheduler"])
+        ema = None
+        if spec.ema and tcfg.ema_decay > 0:
+            ema = _EMA(base, params, tcfg.ema_decay, ts.get("ema") if resuming_here else None)
         bar = Progress(spec.steps, first, f"stage {spec.index} {spec.name}", enabled=progress and dist_info.is_main)
         meter = _Meter()
         t_last, step_last = time.time(), first
@@ -388,6 +423,8 @@ def run_training(model: nn.Module, stages: list[StageSpec], dataset: SegmentData
                     torch.nn.utils.clip_grad_norm_(params, tcfg.grad_clip)
                 opt.step()
                 sched.step()
+                if ema is not None:
+                    ema.update()
             except torch.OutOfMemoryError:
                 msg = (f"CUDA ran out of memory with batch size {tcfg.batch_size}; try a smaller batch size, e.g. "
                        f"--batch-size {max(1, tcfg.batch_size // 2)}")
@@ -413,8 +450,12 @@ def run_training(model: nn.Module, stages: list[StageSpec], dataset: SegmentData
                 bar.update(0, f"loss {last_loss:.4f}")
             bar.update(1)
             if step % tcfg.ckpt_every == 0 and step != spec.steps:
-                write(spec.index, step, opt, sched)
+                write(spec.index, step, opt, sched, ema=ema)
         bar.close()
+        if ema is not None:
+            ema.apply()
+            if dist_info.enabled:
+                _broadcast_module(base)
         sink.emit("stage_end", stage=spec.index, stage_name=spec.name, metrics=metrics.get(f"stage{spec.index}", {}))
         if spec is not stages[-1]:  # the last stage ends with the final checkpoint below
             write(spec.index, spec.steps, opt, sched)
@@ -436,8 +477,9 @@ def mage_stages(tcfg: TrainConfig) -> list[StageSpec]:
     from mage_core.model.mage import STAGE_NAMES
 
     return [StageSpec(1, STAGE_NAMES[1], tcfg.stage1_steps, tcfg.lr_stage1),
-            StageSpec(2, STAGE_NAMES[2], tcfg.stage2_steps, tcfg.lr_stage2, max(tcfg.batch_size, tcfg.inv_batch_size)),
-            StageSpec(3, STAGE_NAMES[3], tcfg.stage3_steps, tcfg.lr_stage3)]
+            StageSpec(2, STAGE_NAMES[2], tcfg.stage2_steps, tcfg.lr_stage2, max(tcfg.batch_size, tcfg.inv_batch_size),
+                      ema=True),
+            StageSpec(3, STAGE_NAMES[3], tcfg.stage3_steps, tcfg.lr_stage3, ema=True)]
 
 
 def make_segment_dataset(episodes: list, task, cfg: MageConfig, normaliser=None) -> SegmentDataset:

@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 
 def register(sub) -> None:
     e = sub.add_parser("eval", help="score a checkpoint on the task's evaluation protocol",
@@ -52,23 +54,42 @@ def _common(p) -> None:
     p.add_argument("--executor", choices=("inverse", "track"), default="inverse",
                    help="MAGE: execute I(sum z) (default, as in the paper) or 'track' the plan's positions with the "
                    "maze PD controller (mazes only; how Diffuser follows its maze plans)")
-    p.add_argument("--temperature", type=float, default=None, help="MAGE token sampling temperature (default: planner's)")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="MAGE token sampling temperature (default 1; <= 0 = greedy tokens)")
+    p.add_argument("--top-k", type=int, default=None, help="MAGE: sample only among the k most likely tokens (default 0 = all)")
+    p.add_argument("--cfg-scale", type=float, default=None,
+                   help="MAGE classifier-free guidance scale on the RTG condition (default 1 = plain conditional)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: planning at small batch is latency-bound, and extra threads "
                    "thrash when the machine is busy)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _sampling(args):
+    """The SamplingConfig the flags ask for (None = the planner's defaults)."""
+    from mage_core.errors import MageError
+    from mage_core.planner import SamplingConfig
+
+    given = {k: v for k, v in (("temperature", args.temperature), ("top_k", args.top_k),
+                               ("cfg_scale", args.cfg_scale)) if v is not None}
+    if not given:
+        return None
+    if given.get("top_k", 0) < 0:
+        raise MageError("--top-k must be 0 (all tokens) or a positive number of tokens")
+    if not all(np.isfinite(float(v)) for v in given.values()):
+        raise MageError("--temperature and --cfg-scale must be finite numbers")
+    return SamplingConfig(**given)
+
+
 def _run(args, rtg, label="", record=False):
     import torch
 
     from mage_core.evaluate import evaluate
-    from mage_core.planner import SamplingConfig
     from mage_core.policies import checkpoint_ref_scores, load_policy
     from mage_core.progress import ProgressBar
 
     torch.set_num_threads(max(1, args.threads))
-    sampling = SamplingConfig(temperature=args.temperature) if args.temperature is not None else None
+    sampling = _sampling(args)
     policy, task, meta = load_policy(args.checkpoint, rtg_target=rtg, device=args.device,
                                      replan_every=args.replan_every, seed=0, sampling=sampling,
                                      executor=args.executor)

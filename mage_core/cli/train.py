@@ -48,6 +48,14 @@ def register(sub) -> None:
     steps.add_argument("--steps", type=_steps_arg, metavar="N", help="total steps for baselines (MAGE: use --stageN-steps)")
     steps.add_argument("--batch-size", type=int, metavar="B", help="segments per step (per process)")
     steps.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: all cores but one)")
+    arch = p.add_argument_group("MAGE horizon and averaging")
+    arch.add_argument("--horizon", type=int, metavar="H", help="steps per generated segment (default: the task's)")
+    arch.add_argument("--downsample", type=int, metavar="R",
+                      help="temporal downsampling of the autoencoder, a power of 2; T = H / R latent positions "
+                      "(default: the preset's, 4)")
+    arch.add_argument("--ema", type=_decay_arg, metavar="DECAY",
+                      help="EMA decay of the transformer / inverse-dynamics weights in stages 2-3, e.g. 0.999 "
+                      "(default: the preset's; 0 = off)")
     abl = p.add_argument_group("MAGE ablations")
     abl.add_argument("--scales", type=int, metavar="K", help="number of scales K (1 = flat single-scale model)")
     abl.add_argument("--model-actions", action="store_true", help="model (R, s, a) segments instead of (R, s)")
@@ -84,6 +92,17 @@ def _steps_arg(text: str) -> int:
     if n < 0:
         raise argparse.ArgumentTypeError(f"step counts cannot be negative (got {n})")
     return n
+
+
+def _decay_arg(text: str) -> float:
+    """argparse type for --ema: a decay in [0, 1)."""
+    try:
+        d = float(text)
+    except ValueError:
+        d = float("nan")
+    if not 0.0 <= d < 1.0:
+        raise argparse.ArgumentTypeError(f"--ema must be a decay in [0, 1) such as 0.999 (0 = off), got {text!r}")
+    return d
 
 
 def cmd_train(args) -> int:
@@ -172,10 +191,17 @@ def _train_mage(args, sink) -> Path:
     t.device = args.device
     if args.scales is not None:
         cfg.model.n_scales = args.scales
+    if args.horizon is not None:
+        cfg.model.horizon = args.horizon
+    if args.downsample is not None:
+        cfg.model.downsample = args.downsample
+    if args.ema is not None:
+        t.ema_decay = args.ema
     cfg.model.model_actions = bool(args.model_actions)
     cfg.model.use_cond_loss = not args.no_cond_loss
-    if resume is not None and any(getattr(args, a) for a in ("scales", "model_actions", "no_cond_loss")):
-        raise MageError("ablation flags cannot change a resumed run; start a new one instead")
+    if resume is not None and any(getattr(args, a) not in (None, False) for a in
+                                 ("scales", "model_actions", "no_cond_loss", "horizon", "downsample", "ema")):
+        raise MageError("model, averaging and ablation flags cannot change a resumed run; start a new one instead")
     out = _out_path(args, task.name)
     train_mage(cfg, episodes, task, out_path=out, dataset_id=dataset_id, sink=sink, resume=resume,
                progress=not args.no_progress, device=args.device)

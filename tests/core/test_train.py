@@ -88,6 +88,47 @@ def test_resume_continues_exactly(tmp_path):
     assert final["train_state"]["done"] and final["train_state"]["stage"] == 3
 
 
+def test_resume_with_ema_equals_an_uninterrupted_run(tmp_path):
+    task, episodes = umaze_episodes()
+    cfg = _steps(micro_config(dead_code_every=5), 12, 12, 6, ckpt_every=6, log_every=3, ema_decay=0.9)
+    mid = tmp_path / "mid.pt"
+
+    def keep_mid(e):
+        if e["event"] == "checkpoint" and e["stage"] == 2 and e["step"] == 6:
+            shutil.copy(e["path"], mid)
+
+    full = train_mage(cfg, list(episodes), task, out_path=tmp_path / "full.pt",
+                      sink=EventSink(None, [keep_mid]), progress=False)
+    saved = load_checkpoint(mid)["train_state"]["ema"]
+    assert saved is not None and saved["n"] == 6  # the average travels with the periodic checkpoint
+    resumed = train_mage(None, list(episodes), task, out_path=tmp_path / "resumed.pt", resume=mid, progress=False)
+    for k, v in full["state_dict"].items():
+        assert torch.equal(v, resumed["state_dict"][k]), f"{k} differs after resume"
+
+
+def test_ema_sets_the_averaged_weights_at_stage_end_and_leaves_stage1_alone(tmp_path):
+    task, episodes = umaze_episodes()
+    plain = train_mage(_steps(micro_config(), 10, 10, 0), list(episodes), task, out_path=tmp_path / "a.pt",
+                       progress=False)
+    avg = train_mage(_steps(micro_config(), 10, 10, 0, ema_decay=0.9), list(episodes), task,
+                     out_path=tmp_path / "b.pt", progress=False)
+    enc = [k for k in plain["state_dict"] if k.startswith("mtae.")]
+    tr = [k for k in plain["state_dict"] if k.startswith(("transformer.", "inv."))]
+    assert enc and tr
+    assert all(torch.equal(plain["state_dict"][k], avg["state_dict"][k]) for k in enc)  # stage 1 is not averaged
+    assert any(not torch.equal(plain["state_dict"][k], avg["state_dict"][k]) for k in tr)
+    assert avg["train_state"]["ema"] is None  # the finished checkpoint carries only the applied weights
+
+
+def test_cli_refuses_a_bad_ema_decay(capsys):
+    from mage_core.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--task", "pointmaze-umaze", "--ema", "1.5"])
+    assert exc.value.code == 2
+    assert "--ema must be a decay in [0, 1)" in capsys.readouterr().err
+
+
 def test_nan_loss_stops_with_clear_error_and_keeps_last_checkpoint(tmp_path):
     task, episodes = umaze_episodes()
     cfg = _steps(micro_config(), 10, 5, 1, ckpt_every=4)
