@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from mage_core.errors import MageError
 from mage_core.suites import Task
@@ -11,7 +11,8 @@ from mage_core.suites import Task
 
 @dataclass
 class GenerateConfig:
-    """Knobs of a suite's data protocol (the maze ones are the D4RL/pointmaze recipe; other suites ignore them)."""
+    """Knobs of a suite's data protocol (the maze ones are PointMaze's D4RL recipe; other suites ignore them and take
+    their own defaults, or `recipe`)."""
 
     steps: int = 1_000_000  # total environment steps to record
     seed: int = 0  # seeds the env resets, the jitter and the action noise
@@ -20,6 +21,7 @@ class GenerateConfig:
     waypoint_jitter: float = 0.2  # maze: uniform +- jitter (world units) on every waypoint
     dwell_steps: int = 40  # maze: after reaching the goal the expert holds it this many steps before the episode is cut
     ref_episodes: int = 20  # evaluation episodes used to measure ref_min_score and ref_max_score
+    recipe: Any = None  # a suite's own typed data-recipe config (e.g. suites.antmaze.AntMazeRecipe); None: its defaults
 
 
 def resolve_variant(task: Task, variant: str | None) -> str:

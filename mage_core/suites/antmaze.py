@@ -22,10 +22,9 @@ OBS_DIM = 31  # AntMaze_*-v4 flattened with achieved_goal kept
 CELL_SIZE = 4.0  # gymnasium-robotics AntMaze maze_size_scaling
 GOAL_RADIUS = 0.45  # AntMaze's success radius (metres)
 REST_QPOS_REST = np.array([0.75, 1, 0, 0, 0] + [0.0] * 8)  # qpos[2:15] of the ant standing at rest (Ant's qpos0)
-ANT_ACTION_NOISE = 0.2  # Minari's AntMaze recipe: N(0, 0.2) added to the controller's action
-ANT_WAYPOINT_JITTER = 0.5  # metres: uniform +- jitter on every intermediate waypoint (cell centre)
 SWITCH_RADIUS = 1.0  # metres: a waypoint this close is passed and the next cell centre becomes the target
 FLIP_UP_Z = 0.0  # torso z-axis . world z below this: the ant is upside down (data generation resets it)
+DATASET_VERSION = "v1"  # v1: continuing-task protocol (reward every step inside the goal radius, dwell at the goal)
 
 SIZES = {"umaze": U_MAZE, "medium": MEDIUM_MAZE, "large": LARGE_MAZE}
 # the Minari D4RL/antmaze evaluation maps: fixed reset cell 'r' and goal cell 'g' (rows, cols of the maps above)
@@ -36,6 +35,40 @@ PLAY_CELLS = {"umaze": [(1, 1), (1, 3), (3, 3), (3, 1)],
               "medium": [(1, 1), (1, 6), (3, 3), (4, 1), (4, 6), (6, 1), (6, 6)],
               "large": [(1, 1), (1, 4), (1, 10), (3, 3), (3, 9), (5, 4), (5, 8), (7, 1), (7, 5), (7, 9)]}
 VARIANTS = ("diverse", "play")
+
+
+@dataclasses.dataclass
+class AntMazeRecipe:
+    """AntMaze's data recipe: the suite's own defaults (pass another one as GenerateConfig.recipe to change them).
+
+    PointMaze's knobs in GenerateConfig (action_noise, waypoint_jitter, dwell_steps) are the D4RL maze2d recipe; the
+    ant has its own, after Minari's AntMaze scripts (N(0, 0.2) action noise on the SAC controller, continuing task).
+    """
+
+    action_noise: float = 0.2  # std of the Gaussian noise added to the controller's action (Minari AntMaze: 0.2)
+    waypoint_jitter: float = 0.5  # metres: uniform +- jitter on every intermediate waypoint (a cell centre, 4 m cells)
+    switch_radius: float = SWITCH_RADIUS  # metres: a waypoint this close is passed and the next one becomes the target
+    dwell_steps: int = 100  # steps the ant keeps holding a reached goal (reward 1 every step inside the radius, as on
+    #                         the continuing evaluation protocol) before the episode is cut and the next goal drawn
+
+    def check(self) -> "AntMazeRecipe":
+        """Itself, or a MageError naming the bad field."""
+        if not (self.action_noise >= 0 and self.waypoint_jitter >= 0 and self.switch_radius > 0):
+            raise MageError(f"AntMaze recipe: action_noise and waypoint_jitter must be >= 0 and switch_radius > 0; "
+                            f"got {self}")
+        if int(self.dwell_steps) != self.dwell_steps or self.dwell_steps < 0:
+            raise MageError(f"AntMaze recipe: dwell_steps must be a whole number >= 0; got {self.dwell_steps!r}")
+        return self
+
+
+def recipe_of(cfg) -> AntMazeRecipe:
+    """The AntMaze recipe of a GenerateConfig: its `recipe` when given (checked), else the suite's defaults."""
+    r = getattr(cfg, "recipe", None)
+    if r is None:
+        return AntMazeRecipe()
+    if not isinstance(r, AntMazeRecipe):
+        raise MageError(f"AntMaze data needs an AntMazeRecipe as GenerateConfig.recipe, not {type(r).__name__}")
+    return r.check()
 
 
 def _up_z(qpos_rest_13: np.ndarray) -> float:
@@ -221,6 +254,10 @@ class AntMazeSuite(MazeSuite):
     def variants(self, task) -> tuple:
         return VARIANTS
 
+    def dataset_id(self, task, variant: str) -> str:
+        """mage/antmaze-<size>/<variant>-v1 (v1: the continuing-task protocol; v0 datasets ended at the goal)."""
+        return f"mage/{task.name}/{variant}-{DATASET_VERSION}"
+
     def resolve_variant(self, task, variant: str | None) -> str:
         if not variant:
             return VARIANTS[0]
@@ -229,34 +266,35 @@ class AntMazeSuite(MazeSuite):
         return variant
 
     def collect_buffers(self, task, cfg, progress: Callable[[int, int], None] | None = None) -> list:
-        """The Minari AntMaze recipe: waypoints + controller with action noise and waypoint jitter, continuing task.
+        """The Minari AntMaze recipe on the continuing task: waypoints + controller with action noise and jitter.
 
-        The ant is never reset on arrival: a new goal is drawn where it stands ('diverse': any free cell, 'play': the
-        hand-picked cells) and a new episode starts there. It is reset (a new start: any free cell for 'diverse', a
-        picked cell for 'play') only when it flips over or an episode reaches data_max_episode_steps without arriving.
+        The env is the continuing task (reward 1 every step the torso is within the goal radius, never terminated), as
+        in Minari's antmaze data and evaluation envs. Once the ant reaches its goal it keeps holding it for the
+        recipe's dwell_steps (the reward accrues as it will on the evaluation protocol, so the window RTG relabel sees
+        what holding the goal is worth); then the episode is cut (a truncation: the task goes on) and a new goal is
+        drawn where the ant stands ('diverse': any other free cell, 'play': the hand-picked cells), starting the next
+        episode. The ant is reset (a new start: any free cell for 'diverse', a picked cell for 'play') only when it
+        flips over or an episode reaches data_max_episode_steps without arriving.
         """
         from minari.data_collector import EpisodeBuffer
-
-        from mage_core.data.generate import GenerateConfig
 
         variant = self.resolve_variant(task, cfg.variant)
         if cfg.steps < 1:
             raise MageError("--steps must be positive")
-        defaults = GenerateConfig()
-        noise = ANT_ACTION_NOISE if cfg.action_noise == defaults.action_noise else float(cfg.action_noise)
-        jitter = ANT_WAYPOINT_JITTER if cfg.waypoint_jitter == defaults.waypoint_jitter else float(cfg.waypoint_jitter)
-        self.last_noise, self.last_jitter = noise, jitter
+        rc = recipe_of(cfg)
+        self.last_recipe = rc
         g = geometry(task)
         ctl = self.controller()
         rng = np.random.default_rng(cfg.seed)
-        follower = WaypointFollower(g, ctl, jitter, noise, rng)
+        follower = WaypointFollower(g, ctl, rc.waypoint_jitter, rc.action_noise, rng, rc.switch_radius)
         play = [tuple(c) for c in task.params["play_cells"]]
         free = g.free_cells()
         env = task.make_env(mode="data", max_episode_steps=10**9)  # episodes are cut here, not by a TimeLimit
         u = env.unwrapped
         keys = ("observation", "achieved_goal", "desired_goal")
         buffers, done, ep_id, n_reset = [], 0, 0, 0
-        stats = {"goals_reached": 0, "goals_missed": 0, "flips": 0}
+        stats = {"goals_reached": 0, "goals_missed": 0, "flips": 0, "flips_while_holding": 0, "hold_steps": 0,
+                 "hold_steps_inside": 0}
 
         def pick(cells, avoid=None):
             cells = [c for c in cells if c != avoid] or cells
@@ -284,6 +322,7 @@ class AntMazeSuite(MazeSuite):
                 obs_l = {k: [obs[k]] for k in keys}
                 acts, rews = [], []
                 end_kind = None
+                held = -1  # steps held since the goal was first reached (-1: not reached yet)
                 while end_kind is None:
                     qpos = np.concatenate([obs["achieved_goal"], obs["observation"][:13]])
                     a = follower(qpos, obs["observation"][13:27], obs["desired_goal"])
@@ -292,36 +331,39 @@ class AntMazeSuite(MazeSuite):
                     for k in keys:
                         obs_l[k].append(obs[k])
                     acts.append(a), rews.append(float(r))
-                    if info.get("success"):
-                        end_kind = "goal"
-                    elif _up_z(obs["observation"][:13]) < FLIP_UP_Z:
+                    if held >= 0:
+                        held += 1
+                        stats["hold_steps"] += 1
+                        stats["hold_steps_inside"] += bool(r > 0)
+                    elif info.get("success"):
+                        held = 0
+                        stats["goals_reached"] += 1
+                    if _up_z(obs["observation"][:13]) < FLIP_UP_Z:
                         end_kind = "flip"
+                    elif held >= rc.dwell_steps:
+                        end_kind = "goal"
                     elif len(acts) >= task.data_max_episode_steps:
-                        end_kind = "timeout"
+                        end_kind = "goal" if held >= 0 else "timeout"
                     elif done >= cfg.steps:
                         end_kind = "budget"
                     if progress is not None and done % 2000 == 0:
                         progress(done, cfg.steps)
                 n = len(acts)
-                terms = [False] * n
-                truncs = [False] * n
-                if end_kind == "goal":
-                    terms[-1] = True
-                else:
-                    truncs[-1] = True
+                truncs = [False] * (n - 1) + [True]  # a continuing task never terminates: every cut is a truncation
                 buffers.append(EpisodeBuffer(
                     id=ep_id, observations={k: np.asarray(v, dtype=np.float64) for k, v in obs_l.items()},
-                    actions=np.asarray(acts, dtype=np.float32), rewards=rews, terminations=terms, truncations=truncs))
+                    actions=np.asarray(acts, dtype=np.float32), rewards=rews, terminations=[False] * n,
+                    truncations=truncs))
                 ep_id += 1
                 if end_kind == "goal":
-                    stats["goals_reached"] += 1
                     here = g.xy_to_cell(obs["achieved_goal"])
                     set_goal(pick(play if variant == "play" else free, here))
                     obs = dict(obs, desired_goal=u.goal.copy())
                     follower.goal_key = None
                 elif end_kind in ("flip", "timeout"):
-                    stats["goals_missed"] += 1
+                    stats["goals_missed"] += held < 0
                     stats["flips"] += end_kind == "flip"
+                    stats["flips_while_holding"] += end_kind == "flip" and held >= 0
                     obs = reset()
         finally:
             env.close()
@@ -334,18 +376,25 @@ class AntMazeSuite(MazeSuite):
 
     def data_description(self, task, cfg) -> tuple[str, str]:
         s = getattr(self, "last_stats", {})
+        rc = getattr(self, "last_recipe", None) or recipe_of(cfg)
         ctl = self.controller()
+        hold = s.get("hold_steps", 0)
+        inside = f"{s['hold_steps_inside'] / hold:.2f}" if hold else "?"
         return ("value-iteration waypoints + SAC goal-reaching ant controller (Minari AntMaze recipe)",
                 f"{task.name} ({cfg.variant}): waypoints at cell centres towards the goal from the maze's value "
-                f"iteration, jitter +-{getattr(self, 'last_jitter', ANT_WAYPOINT_JITTER)} m, action noise "
-                f"N(0,{getattr(self, 'last_noise', ANT_ACTION_NOISE)}), controller {ctl.path.name} "
-                f"({ctl.info.get('steps', '?')} SAC steps); continuing task: a new goal is drawn on arrival "
-                f"({'hand-picked cells' if cfg.variant == 'play' else 'any free cell'}), an episode per goal; "
-                f"resets only on a flip or after {task.data_max_episode_steps} steps. Goals reached "
-                f"{s.get('goals_reached', '?')}, missed {s.get('goals_missed', '?')} (flips {s.get('flips', '?')}); "
-                f"waypoints passed {s.get('waypoints_passed', '?')}, abandoned {s.get('waypoints_abandoned', '?')}. "
-                f"seed {cfg.seed}, {cfg.steps} steps. ref_min_score: random policy, ref_max_score: noise-free "
-                f"expert, {cfg.ref_episodes} episodes of {task.eval_steps} steps on the fixed-goal protocol.")
+                f"iteration, jitter +-{rc.waypoint_jitter} m, switch radius {rc.switch_radius} m, action noise "
+                f"N(0,{rc.action_noise}), controller {ctl.path.name} ({ctl.info.get('steps', '?')} SAC steps); "
+                f"continuing task (reward 1 every step within {GOAL_RADIUS} m of the goal, no termination): the ant "
+                f"holds a reached goal {rc.dwell_steps} steps, then the episode is cut (truncation) and a new goal is "
+                f"drawn where it stands ({'hand-picked cells' if cfg.variant == 'play' else 'any free cell'}); "
+                f"resets only on a flip or after {task.data_max_episode_steps} steps without arriving. Goals reached "
+                f"{s.get('goals_reached', '?')}, missed {s.get('goals_missed', '?')} (flips {s.get('flips', '?')}, "
+                f"{s.get('flips_while_holding', '?')} of them while holding a goal); share of holding steps inside "
+                f"the radius {inside}; waypoints passed {s.get('waypoints_passed', '?')}, abandoned "
+                f"{s.get('waypoints_abandoned', '?')}. seed {cfg.seed}, {cfg.steps} steps. ref_min_score: random "
+                f"policy, ref_max_score: noise-free expert, {cfg.ref_episodes} episodes of {task.eval_steps} steps "
+                f"on the evaluation protocol (fixed start and goal cells, continuing task: the return counts the "
+                f"steps spent within the goal radius).")
 
     # ---- acting --------------------------------------------------------------------------------------------------
     def track_action(self, task, obs_ND, target_ND) -> np.ndarray:
@@ -419,8 +468,11 @@ def _task(size: str) -> Task:
     name = f"antmaze-{size}"
     env_id = {"umaze": "AntMaze_UMaze-v4", "medium": "AntMaze_Medium-v4", "large": "AntMaze_Large-v4"}[size]
     return Task(name=name, env_id=env_id, suite_name="antmaze",
+                # evaluation as Minari's D4RL/antmaze eval envs: the continuing task over the fixed 700 / 1000 steps
+                # (reward every step inside the goal radius; success = the goal reached at least once)
                 env_kwargs=dict(maze_map=maze_map, continuing_task=True, reset_target=False),
-                eval_kwargs=dict(continuing_task=False, reset_target=False), dataset_id=f"mage/{name}/diverse-v0",
+                eval_kwargs=dict(continuing_task=True, reset_target=False),
+                dataset_id=f"mage/{name}/diverse-{DATASET_VERSION}",
                 horizon=64, eval_steps=EVAL_STEPS[size], obs_keys=("observation", "achieved_goal", "desired_goal"),
                 data_max_episode_steps=1000, rtg_mode="window",
                 params=dict(maze_map=maze_map, eval_start_cell=start, eval_goal_cell=goal, cell_size=CELL_SIZE,

@@ -8,7 +8,7 @@ import pytest
 
 from mage_core.errors import MageError
 from mage_core.suites import get_suite, task_for_dataset
-from mage_core.suites.antmaze import GOAL, OBS_DIM, POS, SUITE
+from mage_core.suites.antmaze import GOAL, OBS_DIM, POS, SUITE, AntMazeRecipe, recipe_of
 from mage_core.suites.antmaze_controller import DEFAULT_FILE, AntController
 from mage_core.suites.pointmaze import geometry
 
@@ -58,7 +58,8 @@ def test_generated_dataset_opens_and_carries_reference_scores(minari_root):
     assert d.total_steps == 400
     meta = d.storage.metadata
     assert meta["ref_min_score"] is not None and meta["ref_max_score"] is not None
-    assert "play" in ds.id and "waypoints passed" in meta["description"]
+    assert ds.id == "mage/antmaze-umaze/play-v1" and "waypoints passed" in meta["description"]
+    assert '"continuing_task": true' in meta["eval_env_spec"]  # the evaluation protocol travels with the data
     ep = next(d.iterate_episodes())
     assert ep.observations["observation"].shape[1] == 27 and ep.observations["achieved_goal"].shape[1] == 2
     t = task_for_dataset(meta)
@@ -68,6 +69,82 @@ def test_generated_dataset_opens_and_carries_reference_scores(minari_root):
     np.testing.assert_allclose(flat[POS], ep.observations["achieved_goal"][0], rtol=1e-5)
     stats = SUITE.last_stats
     assert stats["waypoints_passed"] + stats["waypoints_abandoned"] > 0
+
+
+# two free cells side by side: every goal is one cell (4 m, +-1 m goal noise) from the ant, so a few hundred steps
+# hold several arrivals
+TWO_CELLS = [[1, 1, 1, 1], [1, 0, 0, 1], [1, 1, 1, 1]]
+
+
+def _two_cell_task():
+    t = SUITE.task("umaze")
+    return dataclasses.replace(t, env_kwargs={**t.env_kwargs, "maze_map": TWO_CELLS},
+                               params={**t.params, "maze_map": TWO_CELLS, "play_cells": [(1, 1), (1, 2)],
+                                       "eval_start_cell": (1, 1), "eval_goal_cell": (1, 2)})
+
+
+def test_data_holds_each_goal_then_draws_the_next_on_the_continuing_task():
+    """The continuing protocol in the data: reward every step inside the goal radius, the goal held dwell_steps after
+    the first reward, then a cut (a truncation, never a termination) and a new goal from where the ant stands."""
+    from mage_core.data.generate import GenerateConfig
+
+    task = _two_cell_task()
+    dwell = 15
+    cfg = GenerateConfig(steps=1200, seed=2, recipe=AntMazeRecipe(action_noise=0.1, dwell_steps=dwell))
+    bufs = SUITE.collect_buffers(task, cfg)
+    assert sum(len(b.actions) for b in bufs) == 1200
+    held = 0
+    for prev, ep in zip(bufs, bufs[1:] + [None]):
+        r = np.asarray(prev.rewards)
+        assert not any(prev.terminations) and prev.truncations[-1] and not any(prev.truncations[:-1])
+        goal = prev.observations["desired_goal"]
+        assert np.all(goal == goal[0])  # one goal per episode
+        hits = np.flatnonzero(r > 0)
+        if len(hits):
+            assert len(r) - 1 - hits[0] <= dwell  # never held longer than the recipe says
+        if len(hits) and len(r) - 1 - hits[0] == dwell and ep is not None:
+            held += 1
+            assert r[hits[0]:].mean() > 0.5  # the controller stays inside the radius while it holds the goal
+            # continuing: the next episode starts where this one stopped, towards a new goal
+            np.testing.assert_allclose(ep.observations["achieved_goal"][0], prev.observations["achieved_goal"][-1])
+            assert np.linalg.norm(ep.observations["desired_goal"][0] - goal[0]) > 1.0
+    assert held >= 2
+    s = SUITE.last_stats
+    assert s["goals_reached"] >= held and s["hold_steps"] >= held * dwell
+    _, desc = SUITE.data_description(task, cfg)
+    assert "N(0,0.1)" in desc and f"holds a reached goal {dwell} steps" in desc
+
+
+def test_the_recipe_is_the_suites_default_and_checked():
+    from mage_core.data.generate import GenerateConfig
+
+    assert recipe_of(GenerateConfig()) == AntMazeRecipe()
+    assert AntMazeRecipe().action_noise == 0.2  # Minari's AntMaze noise, not PointMaze's 0.5 in GenerateConfig
+    with pytest.raises(MageError, match="AntMazeRecipe"):
+        recipe_of(GenerateConfig(recipe={"action_noise": 0.3}))
+    with pytest.raises(MageError, match="dwell_steps"):
+        recipe_of(GenerateConfig(recipe=AntMazeRecipe(dwell_steps=-1)))
+    with pytest.raises(MageError, match="action_noise"):
+        recipe_of(GenerateConfig(recipe=AntMazeRecipe(action_noise=-0.1)))
+
+
+def test_evaluation_is_the_continuing_task_with_reward_every_step_at_the_goal():
+    """Minari's antmaze eval envs: no termination at the goal, reward 1 for every step inside the radius."""
+    task = SUITE.task("umaze")
+    env = task.make_env(mode="eval")
+    try:
+        assert env.spec.kwargs["continuing_task"] is True and env.spec.max_episode_steps == 700
+        env.reset(seed=0)
+        goal = SUITE.default_points(task)["goal"]
+        SUITE.reset_env_to(task, env, {"start": goal, "goal": goal})
+        for _ in range(5):
+            obs, r, term, trunc, info = env.step(np.zeros(8, np.float32))
+            assert r == 1.0 and info["success"] and not term and not trunc
+        SUITE.reset_env_to(task, env, {"start": SUITE.default_points(task)["start"]})
+        obs, r, term, trunc, info = env.step(np.zeros(8, np.float32))
+        assert r == 0.0 and not info["success"] and not term
+    finally:
+        env.close()
 
 
 def test_flattened_observation_holds_the_ants_xy():
