@@ -28,7 +28,24 @@ def _obs(task):
 
 
 def test_plan_shapes_and_scale_k_is_the_decode_of_the_cumulative_latent(planner):
-    obs = _obs(planner.task)
+    _check_plan_is_decode_of_cumulative_latent(planner, _obs(planner.task))
+
+
+def test_long_horizon_schedule_plans_are_still_decodes_of_the_cumulative_latent(planner):
+    """A horizon twice as long with twice the downsampling keeps T (and the token count) and the same guarantees."""
+    from mage_core.model.mage import MAGE
+
+    from _helpers_model import micro_config
+
+    cfg = micro_config(horizon=64, downsample=8)
+    assert cfg.model.horizon // cfg.model.downsample == 8
+    torch.manual_seed(0)
+    long = Planner(MAGE(cfg.model), planner.normaliser, planner.task)
+    assert long.horizon == 64 and long.scales[-1] == 8
+    _check_plan_is_decode_of_cumulative_latent(long, _obs(planner.task))
+
+
+def _check_plan_is_decode_of_cumulative_latent(planner, obs):
     plan = planner.plan(obs, 200.0, seed=3)
     K, H = len(planner.scales), planner.horizon
     assert plan.states_KHD.shape == (K, H, 6) and plan.rtg_KH.shape == (K, H)
