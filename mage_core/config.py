@@ -12,7 +12,8 @@ class ModelConfig:
     """Architecture of the MAGE model (autoencoder, multi-scale transformer, inverse dynamics)."""
 
     horizon: int = 0  # H: steps per generated segment; 0 = use the task's default horizon
-    downsample: int = 4  # r: temporal downsampling of the encoder (power of 2); T = H / r latent positions
+    downsample: int = 0  # r: temporal downsampling of the encoder (power of 2); T = H / r latent positions;
+    #                      0 = the task's default (Task.downsample), else 4
     latent_dim: int = 32  # C: channels of the latent f_BCT and of every codebook vector
     codebook_size: int = 256  # V: entries of the single codebook shared by all scales
     n_scales: int = 8  # K: scales p_1 < ... < p_K = T (ablation: 1 = a flat single-scale model)

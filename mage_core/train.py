@@ -472,6 +472,9 @@ def run_training(model: nn.Module, stages: list[StageSpec], dataset: SegmentData
 # ---------------------------------------------------------------------------------------------------------------------
 
 
+DEFAULT_DOWNSAMPLE = 4  # r when neither the config nor the task chooses one
+
+
 def mage_stages(tcfg: TrainConfig) -> list[StageSpec]:
     """The three MAGE stages: autoencoder, transformer + inverse dynamics on frozen tokens, Gumbel refinement."""
     from mage_core.model.mage import STAGE_NAMES
@@ -529,6 +532,7 @@ def train_mage(cfg: MageConfig | None, episodes: list, task, *, out_path, datase
     if resume is not None:
         check_compatible(resume, dataset.obs_dim, dataset.act_dim)
     cfg.model.horizon = cfg.model.horizon or task.horizon
+    cfg.model.downsample = cfg.model.downsample or getattr(task, "downsample", 0) or DEFAULT_DOWNSAMPLE
     cfg.data.rtg_window = dataset.config.rtg_window
     cfg.data.rtg_mode = dataset.config.rtg_mode
     cfg.model.obs_dim, cfg.model.act_dim = dataset.obs_dim, dataset.act_dim

@@ -22,6 +22,7 @@ class Task:
     eval_kwargs: dict = field(default_factory=dict)  # kwargs for gym.make for the evaluation protocol
     dataset_id: str = ""  # default local Minari dataset id
     horizon: int = 64  # default segment horizon H (steps)
+    downsample: int = 0  # default temporal downsampling r of MAGE's autoencoder for this task (0 = the preset's)
     eval_steps: int = 300  # evaluation episode length
     obs_keys: tuple = ("observation", "desired_goal")  # Dict-observation keys concatenated by flatten_obs, in order
     data_max_episode_steps: int = 1000  # cap on one generated episode before it is truncated

@@ -120,13 +120,31 @@ def test_ema_sets_the_averaged_weights_at_stage_end_and_leaves_stage1_alone(tmp_
     assert avg["train_state"]["ema"] is None  # the finished checkpoint carries only the applied weights
 
 
-def test_cli_refuses_a_bad_ema_decay(capsys):
+@pytest.mark.parametrize("flags, message", [(["--ema", "1.5"], "--ema must be a decay in [0, 1)"),
+                                            (["--downsample", "6"], "--downsample must be a power of 2"),
+                                            (["--horizon", "0"], "expected a whole number >= 1")])
+def test_cli_refuses_bad_model_flags(flags, message, capsys):
     from mage_core.cli import main
 
     with pytest.raises(SystemExit) as exc:
-        main(["train", "--task", "pointmaze-umaze", "--ema", "1.5"])
+        main(["train", "--task", "pointmaze-umaze", *flags])
     assert exc.value.code == 2
-    assert "--ema must be a decay in [0, 1)" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
+
+
+def test_task_default_downsample_applies_unless_the_config_sets_one(tmp_path):
+    from dataclasses import replace
+
+    task, episodes = umaze_episodes()
+    long = replace(task, horizon=64, downsample=8)
+    cfg = _steps(micro_config(), 2, 2, 0)
+    cfg.model.horizon, cfg.model.downsample = 0, 0  # both from the task
+    out = train_mage(cfg, list(episodes), long, out_path=tmp_path / "t.pt", progress=False)
+    assert out["config"]["model"]["horizon"] == 64 and out["config"]["model"]["downsample"] == 8
+    assert out["spaces"]["scales"][-1] == 8  # T = H / r
+    cfg = _steps(micro_config(), 2, 2, 0)  # the config's own r wins
+    out = train_mage(cfg, list(episodes), long, out_path=tmp_path / "c.pt", progress=False)
+    assert out["config"]["model"]["downsample"] == 2
 
 
 def test_nan_loss_stops_with_clear_error_and_keeps_last_checkpoint(tmp_path):
