@@ -55,6 +55,8 @@ class MAGE(nn.Module):
         if cfg.obs_dim <= 0 or cfg.act_dim <= 0 or cfg.horizon <= 0:
             raise MageError(f"model config needs obs_dim, act_dim and horizon > 0 (got {cfg.obs_dim}, "
                             f"{cfg.act_dim}, {cfg.horizon})")
+        if cfg.downsample <= 0:
+            raise MageError("model config has no downsampling r (0 means 'the task's'; train_mage resolves it)")
         self.cfg = cfg
         self.horizon = cfg.horizon
         self.T = cfg.horizon // cfg.downsample
