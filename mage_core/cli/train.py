@@ -56,6 +56,9 @@ def register(sub) -> None:
     arch.add_argument("--ema", type=_decay_arg, metavar="DECAY",
                       help="EMA decay of the transformer / inverse-dynamics weights in stages 2-3, e.g. 0.999 "
                       "(default: the preset's; 0 = off)")
+    arch.add_argument("--inv-lookahead", type=_steps_list_arg, metavar="T1,T2,...",
+                      help="the inverse-dynamics head reads the decoded plan at these steps instead of the raw latent, "
+                      "e.g. 1,2,4,8,12,16,24 (default: the latent, the paper's I(sum z))")
     abl = p.add_argument_group("MAGE ablations")
     abl.add_argument("--scales", type=int, metavar="K", help="number of scales K (1 = flat single-scale model)")
     abl.add_argument("--model-actions", action="store_true", help="model (R, s, a) segments instead of (R, s)")
@@ -108,6 +111,17 @@ def _power_of_two_arg(text: str) -> int:
     if n & (n - 1):
         raise argparse.ArgumentTypeError(f"--downsample must be a power of 2 (1, 2, 4, 8, 16, ...), got {n}")
     return n
+
+
+def _steps_list_arg(text: str) -> tuple:
+    """argparse type for --inv-lookahead: comma-separated step indices >= 0, e.g. 1,2,4,8."""
+    try:
+        steps = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated step numbers such as 1,2,4,8, got {text!r}") from None
+    if not steps or min(steps) < 0:
+        raise argparse.ArgumentTypeError(f"lookahead steps must be >= 0, got {text!r}")
+    return steps
 
 
 def _decay_arg(text: str) -> float:
@@ -213,10 +227,13 @@ def _train_mage(args, sink) -> Path:
         cfg.model.downsample = args.downsample
     if args.ema is not None:
         t.ema_decay = args.ema
+    if args.inv_lookahead is not None:
+        cfg.model.inv_lookahead = args.inv_lookahead
     cfg.model.model_actions = bool(args.model_actions)
     cfg.model.use_cond_loss = not args.no_cond_loss
     if resume is not None and any(getattr(args, a) not in (None, False) for a in
-                                 ("scales", "model_actions", "no_cond_loss", "horizon", "downsample", "ema")):
+                                 ("scales", "model_actions", "no_cond_loss", "horizon", "downsample", "ema",
+                                  "inv_lookahead")):
         raise MageError("model, averaging and ablation flags cannot change a resumed run; start a new one instead")
     out = _out_path(args, task.name)
     train_mage(cfg, episodes, task, out_path=out, dataset_id=dataset_id, sink=sink, resume=resume,

@@ -30,14 +30,23 @@ class SampleOut:
 class InverseDynamics(nn.Module):
     """a_0 = I(sum_k z_k, c): an MLP on the flattened cumulative latent concatenated with the condition (R0, s0).
 
-    The condition is fed too because the first action depends on the current velocity as much as on the plan."""
+    The condition is fed too because the first action depends on the current velocity as much as on the plan.
+    With `lookahead` steps (ModelConfig.inv_lookahead) the head reads the latent through the frozen decoder instead:
+    the decoded plan's (R, s) rows at those steps, a_0 = g(D(sum_k z_k, c)[lookahead], c) — still a function of the
+    generated latent alone, but in the units the data's actions were taken in."""
 
-    def __init__(self, latent_dim: int, T: int, cond_dim: int, act_dim: int, hidden: int):
+    def __init__(self, latent_dim: int, T: int, cond_dim: int, act_dim: int, hidden: int,
+                 lookahead: tuple = (), x_dim: int = 0):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(latent_dim * T + cond_dim, hidden), nn.GELU(), nn.Linear(hidden, hidden),
+        self.lookahead = tuple(int(t) for t in lookahead)
+        d_in = x_dim * len(self.lookahead) if self.lookahead else latent_dim * T
+        self.net = nn.Sequential(nn.Linear(d_in + cond_dim, hidden), nn.GELU(), nn.Linear(hidden, hidden),
                                  nn.GELU(), nn.Linear(hidden, act_dim))
 
-    def forward(self, fhat_BCT: torch.Tensor, cond_BD: torch.Tensor) -> torch.Tensor:
+    def forward(self, fhat_BCT: torch.Tensor, cond_BD: torch.Tensor, decode=None) -> torch.Tensor:
+        if self.lookahead:
+            x_BLD = decode(fhat_BCT, cond_BD)[:, list(self.lookahead)]
+            return self.net(torch.cat([x_BLD.flatten(1), cond_BD], dim=1))
         return self.net(torch.cat([fhat_BCT.flatten(1), cond_BD], dim=1))
 
 
@@ -69,7 +78,10 @@ class MAGE(nn.Module):
         self.transformer = MultiScaleTransformer(self.cond_dim, cfg.latent_dim, cfg.codebook_size, self.scales,
                                                  cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.mlp_ratio, cfg.dropout,
                                                  cfg.cond_dropout)
-        self.inv = InverseDynamics(cfg.latent_dim, self.T, self.cond_dim, cfg.act_dim, cfg.inv_hidden)
+        look = tuple(getattr(cfg, "inv_lookahead", ()) or ())
+        if any(not 0 <= t < cfg.horizon for t in look):
+            raise MageError(f"inverse-dynamics lookahead steps {look} must lie in [0, H = {cfg.horizon})")
+        self.inv = InverseDynamics(cfg.latent_dim, self.T, self.cond_dim, cfg.act_dim, cfg.inv_hidden, look, self.x_dim)
         self.gumbel_tau = 1.0  # Gumbel-Softmax temperature of stage 3 (set by the training loop)
         self.train_weights = {"w_cond": 1.0, "w_inv": 1.0, "w_ce": 1.0}  # loss weights (set by the training loop)
         self.ce_batch = 0  # stage 2: the transformer trains on the first ce_batch segments, L_inv on all (0 = all)
@@ -147,7 +159,7 @@ class MAGE(nn.Module):
         ce = F.cross_entropy(logits_BLV.float().reshape(-1, self.transformer.V), target_BL.reshape(-1))
         acc_K = self.token_accuracy(logits_BLV.detach(), target_BL)
         if stage == 2:
-            inv = F.mse_loss(self.inv(q.fhat_cum_list[-1], cond_BD).float(), batch.a_BA)
+            inv = F.mse_loss(self._inv(q.fhat_cum_list[-1], cond_BD).float(), batch.a_BA)
             return {"loss": ce + inv, "ce": ce.detach(), "inv": inv.detach(), "token_acc_K": acc_K}
         if stage == 3:
             return self._stage3(logits_BLV, ce, acc_K, cond_BD, batch.a_BA)
@@ -179,7 +191,7 @@ class MAGE(nn.Module):
         for k in range(len(self.scales)):
             sl = slice(self.transformer.begins[k], self.transformer.begins[k + 1])
             fhat_BCT = fhat_BCT + q.embed_onehot(k, onehot_BLV[:, sl])
-        inv = F.mse_loss(self.inv(fhat_BCT, cond_BD).float(), a_BA)
+        inv = F.mse_loss(self._inv(fhat_BCT, cond_BD).float(), a_BA)
         loss = w.get("w_ce", 1.0) * ce + w.get("w_inv", 1.0) * inv
         out = {"ce": ce.detach(), "inv": inv.detach(), "token_acc_K": acc_K}
         if self.mtae.adapter is not None:
@@ -241,12 +253,15 @@ class MAGE(nn.Module):
     @torch.no_grad()
     def inverse_dynamics(self, fhat_BCT: torch.Tensor, cond_BD: torch.Tensor) -> torch.Tensor:
         """Normalised first action a_BA from the cumulative latent and the condition."""
-        return self.inv(fhat_BCT, cond_BD)
+        return self._inv(fhat_BCT, cond_BD)
+
+    def _inv(self, fhat_BCT: torch.Tensor, cond_BD: torch.Tensor) -> torch.Tensor:
+        return self.inv(fhat_BCT, cond_BD, self.mtae.decode)
 
     @torch.no_grad()
     def act(self, cond_BD: torch.Tensor, **sample_kw) -> torch.Tensor:
         """Fast acting path: sample the K scales and read the normalised action off the final latent."""
-        return self.inv(self.sample(cond_BD, **sample_kw).fhat_BCT, cond_BD)
+        return self._inv(self.sample(cond_BD, **sample_kw).fhat_BCT, cond_BD)
 
     def encode(self, x_BHD: torch.Tensor):
         """Ground-truth tokens of normalised segments: QuantOut (idx_list, fhat_cum_list, ...)."""

@@ -10,6 +10,7 @@ import torch
 
 from _helpers_model import micro_config, umaze_episodes
 from mage_core.checkpoint import load_checkpoint
+from mage_core.config import MageConfig
 from mage_core.data.segments import SegmentBatch
 from mage_core.errors import MageError
 from mage_core.train import EventSink, lr_factor, make_segment_dataset, resolve_device, train_mage
@@ -122,7 +123,8 @@ def test_ema_sets_the_averaged_weights_at_stage_end_and_leaves_stage1_alone(tmp_
 
 @pytest.mark.parametrize("flags, message", [(["--ema", "1.5"], "--ema must be a decay in [0, 1)"),
                                             (["--downsample", "6"], "--downsample must be a power of 2"),
-                                            (["--horizon", "0"], "expected a whole number >= 1")])
+                                            (["--horizon", "0"], "expected a whole number >= 1"),
+                                            (["--inv-lookahead", "1,x"], "expected comma-separated step numbers")])
 def test_cli_refuses_bad_model_flags(flags, message, capsys):
     from mage_core.cli import main
 
@@ -130,6 +132,28 @@ def test_cli_refuses_bad_model_flags(flags, message, capsys):
         main(["train", "--task", "pointmaze-umaze", *flags])
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_plan_reading_inverse_dynamics_trains_and_reads_the_decoded_plan(tmp_path):
+    from mage_core.model.mage import MAGE
+
+    task, episodes = umaze_episodes()
+    cfg = _steps(micro_config(inv_lookahead=(1, 2, 4)), 5, 40, 3, log_every=5)
+    events = []
+    out = train_mage(cfg, list(episodes), task, out_path=tmp_path / "p.pt", sink=EventSink(None, [events.append]),
+                     progress=False)
+    inv = [e["losses"]["inv"] for e in events if e["event"] == "step" and e["stage"] == 2]
+    assert inv[-1] < inv[0]
+    model = MAGE(MageConfig.from_dict(out["config"]).model).eval()
+    model.load_state_dict(out["state_dict"])
+    assert model.cfg.inv_lookahead == (1, 2, 4)
+    cond = make_segment_dataset(list(episodes), task, cfg).get(np.arange(3)).x_BHD[:, 0]
+    f = model.sample(cond, generator=torch.Generator().manual_seed(0)).fhat_BCT
+    x = model.decode(f, cond)[:, [1, 2, 4]]  # the head sees exactly the decoded plan's rows at its lookahead steps
+    expected = model.inv.net(torch.cat([x.flatten(1), cond], 1))
+    torch.testing.assert_close(model.inverse_dynamics(f, cond), expected)
+    with pytest.raises(MageError, match="lookahead"):
+        MAGE(micro_config(inv_lookahead=(16,)).model)  # H = 16: step 16 is past the plan
 
 
 def test_task_default_downsample_applies_unless_the_config_sets_one(tmp_path):
