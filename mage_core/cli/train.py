@@ -52,7 +52,7 @@ def register(sub) -> None:
     arch.add_argument("--horizon", type=_positive_arg, metavar="H", help="steps per generated segment (default: the task's)")
     arch.add_argument("--downsample", type=_power_of_two_arg, metavar="R",
                       help="temporal downsampling of the autoencoder, a power of 2; T = H / R latent positions "
-                      "(default: the preset's, 4)")
+                      "(default: the task's, else 4)")
     arch.add_argument("--ema", type=_decay_arg, metavar="DECAY",
                       help="EMA decay of the transformer / inverse-dynamics weights in stages 2-3, e.g. 0.999 "
                       "(default: the preset's; 0 = off)")
