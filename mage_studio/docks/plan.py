@@ -118,11 +118,7 @@ def dim_names(task, obs_dim: int) -> list[str]:
     """Names of the observation dims for the plots: the suite's named slices where it has them, else s[i]."""
     names = [f"s[{i}]" for i in range(int(obs_dim))]
     suite = getattr(task, "suite", None)
-    slices = {}
-    if suite is not None and hasattr(suite, "obs_slices"):
-        slices = suite.obs_slices(task)
-    elif getattr(task, "is_maze", False) and obs_dim >= 6:
-        slices = {"agent": slice(0, 2), "velocity": slice(2, 4), "goal": slice(4, 6)}
+    slices = suite.obs_slices(task) if suite is not None else {}
     for name, sl in slices.items():
         idx = range(int(obs_dim))[sl]
         label = name.replace("_xy", "").replace("_", " ")
