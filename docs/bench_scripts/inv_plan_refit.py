@@ -5,7 +5,7 @@ it with the paper's loop (sample, act, re-plan every step).
 usage: python docs/bench_scripts/inv_plan_refit.py CKPT STEPS OUT.pt [LOOKAHEAD,...]
   LOOKAHEAD: planned steps the head reads (default 1,2,4,8,12,16,24; each step gives its whole (R, s) row)."""
 import sys, time
-import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
+import numpy as np, torch, torch.nn.functional as F
 torch.set_num_threads(1)
 from mage_core.checkpoint import load_checkpoint, build_model_from_checkpoint
 from mage_core.config import MageConfig
@@ -28,21 +28,11 @@ cfg = MageConfig.from_dict(ck["config"])
 ds = make_segment_dataset(eps, task, cfg, Normaliser.from_state_dict(ck["normaliser"]))
 
 
-class PlanInv(nn.Module):
-    """a_0 from the condition and the decoded plan at the lookahead steps."""
+from mage_core.model.mage import InverseDynamics
 
-    def __init__(self, x_dim: int, cond_dim: int, act_dim: int, hidden: int = 256):
-        super().__init__()
-        self.register_buffer("look", torch.tensor(look))
-        self.net = nn.Sequential(nn.Linear(x_dim * len(look) + cond_dim, hidden), nn.GELU(), nn.Linear(hidden, hidden),
-                                 nn.GELU(), nn.Linear(hidden, act_dim))
-
-    def forward(self, fhat_BCT, cond_BD):
-        x_BHD = model.decode(fhat_BCT, cond_BD)
-        return self.net(torch.cat([x_BHD[:, self.look].flatten(1), cond_BD], 1))
-
-
-inv = PlanInv(model.x_dim, model.cond_dim, cfg.model.act_dim)
+# the model's own plan-reading head (ModelConfig.inv_lookahead), fitted here on frozen latents
+inv = InverseDynamics(cfg.model.latent_dim, model.T, model.cond_dim, cfg.model.act_dim, cfg.model.inv_hidden, tuple(look),
+                      model.x_dim)
 opt = torch.optim.AdamW(inv.net.parameters(), lr=1e-3, weight_decay=0.01)
 sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(1.0, s / steps))))
 rng = np.random.default_rng(0)
@@ -52,7 +42,7 @@ for i in range(steps):
     cond = b.x_BHD[:, 0]
     with torch.no_grad():
         f = model.encode(model.segment_input(b)).fhat_cum_list[-1]
-    loss = F.mse_loss(inv(f, cond), b.a_BA)
+    loss = F.mse_loss(inv(f, cond, model.mtae.decode), b.a_BA)
     opt.zero_grad(); loss.backward(); opt.step(); sched.step()
     if i % 250 == 0:
         print(i, round(float(loss), 4), f"{time.time() - t0:.0f}s", flush=True)
@@ -64,7 +54,7 @@ with torch.no_grad():
     f_t = model.encode(model.segment_input(b)).fhat_cum_list[-1]
     old = float(F.mse_loss(model.inv(f_t, cond), b.a_BA))
     model.inv = inv
-    new = float(F.mse_loss(inv(f_t, cond), b.a_BA))
+    new = float(F.mse_loss(inv(f_t, cond, model.mtae.decode), b.a_BA))
 print(f"held-out action MSE (normalised, teacher latents): latent head {old:.4f}, plan-reading head {new:.4f}")
 torch.save({"look": look, "state_dict": inv.state_dict()}, out)
 pl = Planner(model, ds.normaliser, task, ck)
