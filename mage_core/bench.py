@@ -62,17 +62,21 @@ def bench_data(task_name: str = "pointmaze-umaze", steps: int = 50_000, batch: i
                 sample_median_ms=t["median_ms"], segments_per_s=batch / (t["median_ms"] / 1e3))
 
 
-def bench_latency(checkpoints: list, repeats: int = 200, warmup: int = 20, device: str = "cpu", threads: int = 1) -> list:
+def bench_latency(checkpoints: list, repeats: int = 200, warmup: int = 20, device: str = "cpu", threads: int = 1,
+                  rounds: int = 10) -> list:
     """Plan-and-act latency at batch 1 for each checkpoint (any algo), through its Policy.act on a real observation.
 
     Every method is timed re-planning at every call (Diffuser's default plans once per episode and then only steers,
-    which would time the 0.02 ms steering step instead of a plan)."""
+    which would time the 0.02 ms steering step instead of a plan). The methods take turns: `rounds` rounds, each
+    timing repeats / rounds calls of every checkpoint in sequence, so a slow spell of a shared machine lands on all of
+    them alike and the ratios stay meaningful; each row also gets the median of its per-round ratios to the first
+    checkpoint ("ratio_to_first_rounds")."""
     import torch
 
     from mage_core.policies import load_policy
 
     torch.set_num_threads(threads)
-    rows = []
+    calls, rows = [], []
     for path in checkpoints:
         policy, task, meta = load_policy(path, device=device, seed=0, replan_every=1)
         env = task.make_env(mode="eval")
@@ -80,17 +84,33 @@ def bench_latency(checkpoints: list, repeats: int = 200, warmup: int = 20, devic
         obs_1D = task.flatten_obs(obs)[None]
         zero = np.zeros(1)
         policy.reset(1)
-        if device.startswith("cuda"):
-            def call():
-                policy.act(obs_1D, zero)
-                torch.cuda.synchronize()
-        else:
-            def call():
-                policy.act(obs_1D, zero)
-        t = timed(call, repeats, warmup)
-        rows.append(dict(checkpoint=str(path), algo=meta.get("algo", "mage"), task=task.name, device=device,
-                         threads=threads, **t))
         env.close()
+
+        def call(policy=policy, obs_1D=obs_1D, zero=zero):
+            policy.act(obs_1D, zero)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+
+        for _ in range(warmup):
+            call()
+        calls.append(call)
+        rows.append(dict(checkpoint=str(path), algo=meta.get("algo", "mage"), task=task.name, device=device,
+                         threads=threads))
+    rounds = max(1, min(rounds, repeats))
+    per_round = [[[] for _ in range(rounds)] for _ in calls]
+    for r in range(rounds):
+        n = repeats // rounds + (1 if r < repeats % rounds else 0)
+        for i, call in enumerate(calls):
+            for _ in range(n):
+                t0 = time.perf_counter()
+                call()
+                per_round[i][r].append(1e3 * (time.perf_counter() - t0))
+    first = [statistics.median(ts) for ts in per_round[0]]
+    for row, rounds_ts in zip(rows, per_round):
+        ts = sorted(t for rt in rounds_ts for t in rt)
+        row.update(median_ms=statistics.median(ts), p95_ms=ts[int(0.95 * (len(ts) - 1))], mean_ms=float(np.mean(ts)),
+                   repeats=len(ts), rounds=rounds,
+                   ratio_to_first_rounds=statistics.median(f / statistics.median(rt) for f, rt in zip(first, rounds_ts)))
     return rows
 
 

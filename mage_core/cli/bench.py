@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+from mage_core.cli.train import _positive_arg
+
 
 def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmarks: data, latency, quality, studio",
@@ -21,12 +23,17 @@ def register(sub) -> None:
 
     lat = bsub.add_parser("latency", help="plan-and-act latency at batch 1 for one or more checkpoints",
                           description="Median and p95 over --repeats calls after warm-up of one Policy.act at batch 1 "
-                          "(for MAGE: sample K scales with the KV cache + inverse dynamics).")
+                          "(for MAGE: sample K scales with the KV cache + inverse dynamics). The checkpoints are timed in turns "
+                          "(--rounds); with MAGE first, the ratios to the others are printed both as a ratio of "
+                          "medians and as the median of the per-round ratios.")
     lat.add_argument("checkpoints", nargs="+", help="checkpoint files (any algo)")
-    lat.add_argument("--repeats", type=int, default=200, help="timed calls (default 200)")
+    lat.add_argument("--repeats", type=_positive_arg, default=200, help="timed calls (default 200)")
     lat.add_argument("--warmup", type=int, default=20, help="untimed warm-up calls (default 20)")
     lat.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    lat.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    lat.add_argument("--threads", type=_positive_arg, default=1, help="torch CPU threads (default 1)")
+    lat.add_argument("--rounds", type=_positive_arg, default=10,
+                     help="the checkpoints take turns in this many rounds of repeats/rounds calls each, so a slow spell "
+                     "of a shared machine hits every method alike (default 10)")
     lat.add_argument("--out", default="bench-latency.json", help="JSON output (default bench-latency.json)")
     lat.set_defaults(func=cmd_latency)
 
@@ -73,7 +80,7 @@ def cmd_data(args) -> int:
 def cmd_latency(args) -> int:
     from mage_core.bench import bench_latency, machine, write_json
 
-    rows = bench_latency(args.checkpoints, args.repeats, args.warmup, args.device, args.threads)
+    rows = bench_latency(args.checkpoints, args.repeats, args.warmup, args.device, args.threads, args.rounds)
     print(f"{'algo':10s} {'task':18s} {'median ms':>10s} {'p95 ms':>8s}  checkpoint")
     for r in rows:
         print(f"{r['algo']:10s} {r['task']:18s} {r['median_ms']:10.2f} {r['p95_ms']:8.2f}  {r['checkpoint']}")
@@ -83,7 +90,12 @@ def cmd_latency(args) -> int:
         for other in ("dt", "diffuser", "bc"):
             if other in by:
                 ratios[f"mage/{other}"] = by["mage"] / by[other]
-                print(f"MAGE / {other}: {by['mage'] / by[other]:.2f}x")
+                line = f"MAGE / {other}: {by['mage'] / by[other]:.2f}x (ratio of medians)"
+                if rows[0]["algo"] == "mage":  # per-round ratios are to the first checkpoint
+                    per = next(r["ratio_to_first_rounds"] for r in rows if r["algo"] == other)
+                    ratios[f"mage/{other}_rounds"] = per
+                    line += f", {per:.2f}x (median of the {rows[0]['rounds']} per-round ratios)"
+                print(line)
     write_json(dict(rows=rows, ratios=ratios, machine=machine()), args.out)
     return 0
 

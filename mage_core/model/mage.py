@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from mage_core.config import ModelConfig
 from mage_core.errors import MageError
 from mage_core.model.mtae import MTAE, check_schedule, make_scale_schedule
-from mage_core.model.transformer import KVCache, MultiScaleTransformer, sample_tokens
+from mage_core.model.transformer import MultiScaleTransformer, sample_tokens
 
 STAGE_NAMES = {1: "autoencoder", 2: "transformer", 3: "refinement"}
 
@@ -224,18 +224,18 @@ class MAGE(nn.Module):
         c_Bd = tr.embed_condition(cond_BD)
         if guided:
             c_Bd = torch.cat([c_Bd, tr.null_condition(B).to(c_Bd.dtype)])
-        cache = KVCache(len(tr.blocks))
-        mods = tr.modulations(c_Bd)
+        state = tr.prepare_sampling(c_Bd)
+        embed_w = q.sampling_weights()
         fhat_BCT, idx_list, cum_list, logits_list = None, [], [], []
         for k in range(len(self.scales)):
             prev = None if fhat_BCT is None else (torch.cat([fhat_BCT, fhat_BCT]) if guided else fhat_BCT)
-            logits = tr.step(k, c_Bd, prev, cache, mods)
+            logits = tr.step(k, c_Bd, prev, state)
             if guided:
                 logits = logits[B:] + cfg_scale * (logits[:B] - logits[B:])
             if return_logits:
                 logits_list.append(logits)
             idx_Bp = sample_tokens(logits, temperature, top_k, top_p, generator)
-            z_BCT = q.embed_idx(k, idx_Bp)
+            z_BCT = q.embed_idx_fast(k, idx_Bp, embed_w)
             fhat_BCT = z_BCT if fhat_BCT is None else fhat_BCT + z_BCT
             idx_list.append(idx_Bp)
             cum_list.append(fhat_BCT)

@@ -39,6 +39,25 @@ def check_schedule(scales: tuple, T: int) -> tuple[int, ...]:
     return scales
 
 
+def interp_matrix(p: int, T: int) -> torch.Tensor:
+    """(p, T) matrix M with z_BCp @ M == F.interpolate(z_BCp, size=T, mode="linear", align_corners=False)."""
+    if p == T:
+        return torch.eye(T)
+    return F.interpolate(torch.eye(p)[None], size=T, mode="linear", align_corners=False)[0]
+
+
+def shifted_interp_matrix(p: int, T: int, kernel: int) -> torch.Tensor:
+    """(p, kernel * T): the interpolation matrix's columns shifted by each tap of a zero-padded 'same' conv, so that
+    (z_BCp @ M).view(B, C * kernel, T) holds, for channel c and tap j, the upsampled input at t + j - kernel // 2."""
+    M_pT = interp_matrix(p, T)
+    out = torch.zeros(p, kernel, T)
+    for j in range(kernel):
+        s = j - kernel // 2
+        lo, hi = max(0, -s), min(T, T - s)  # output steps t whose input t + s lies inside [0, T)
+        out[:, j, lo:hi] = M_pT[:, lo + s:hi + s]
+    return out.reshape(p, kernel * T)
+
+
 def _groups(ch: int) -> int:
     return math.gcd(ch, 8)
 
@@ -137,6 +156,11 @@ class MultiScaleQuantiser(nn.Module):
         self.refine = nn.ModuleList(nn.Conv1d(latent_dim, latent_dim, refine_kernel, padding=refine_kernel // 2)
                                     for _ in self.scales)
         self.register_buffer("usage_KV", torch.full((len(self.scales), codebook_size), 1.0 / codebook_size))
+        for k, p in enumerate(self.scales):  # sampling: upsampling p_k -> T and the refinement's taps as one matrix
+            self.register_buffer(f"taps_PJ{k}", shifted_interp_matrix(p, self.T, refine_kernel), persistent=False)
+        centre_CCJ = torch.zeros(latent_dim, latent_dim, refine_kernel)
+        centre_CCJ[:, :, refine_kernel // 2] = torch.eye(latent_dim)
+        self.register_buffer("residual_CCJ", centre_CCJ, persistent=False)  # the refinement's residual as conv taps
         self._restart_pool_NC: torch.Tensor | None = None  # residual vectors of the last training batch
 
     # ---- pieces shared by encoding, sampling and the Gumbel relaxation ------------------------------------------
@@ -157,6 +181,21 @@ class MultiScaleQuantiser(nn.Module):
     def embed_idx(self, k: int, idx_Bp: torch.Tensor) -> torch.Tensor:
         """Token map of scale k -> its contribution z_k (B, C, T)."""
         return self.upsample_refine(k, self.codebook(idx_Bp).transpose(1, 2))
+
+    def sampling_weights(self) -> list:
+        """Per scale, the refinement conv as one (C, kernel * C) matrix with its residual folded into the centre tap,
+        and its bias (C, 1): what embed_idx_fast needs (rebuilt per sampling call, so it follows training)."""
+        res_CCJ = self.residual_CCJ.to(self.codebook.weight.dtype)
+        return [((conv.weight + res_CCJ).reshape(self.C, -1), conv.bias[:, None]) for conv in self.refine]
+
+    def embed_idx_fast(self, k: int, idx_Bp: torch.Tensor, weights: list) -> torch.Tensor:
+        """embed_idx by two matmuls (weights: sampling_weights()): the codes' upsampled and shifted copies, one per
+        conv tap, then the refinement with its residual. Equal to embed_idx up to float rounding; sampling only."""
+        B = idx_Bp.shape[0]
+        z_BCp = F.embedding(idx_Bp, self.codebook.weight).transpose(1, 2)
+        taps_BCJT = torch.matmul(z_BCp, getattr(self, f"taps_PJ{k}")).view(B, -1, self.T)  # (B, C * kernel, T)
+        w_CX, b_C1 = weights[k]
+        return torch.matmul(w_CX, taps_BCJT) + b_C1
 
     def embed_onehot(self, k: int, onehot_BpV: torch.Tensor) -> torch.Tensor:
         """Soft / straight-through one-hot tokens of scale k -> contribution z_k (B, C, T) (differentiable)."""

@@ -2,6 +2,8 @@
 attention mask and a KV cache for one-forward-per-scale sampling."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -20,18 +22,35 @@ def level_index(scales: tuple) -> torch.Tensor:
 
 
 class KVCache:
-    """Keys and values of the tokens seen so far, one (k, v) pair per block; grows by one scale per call."""
+    """Keys and values of the tokens seen so far, one buffer per block preallocated for all L tokens; each call
+    writes one scale's keys and values after the previous ones (no re-allocation, no concatenation)."""
 
-    def __init__(self, n_layers: int):
-        self.kv: list = [None] * n_layers
+    def __init__(self, n_layers: int, L: int):
+        self.L = L
+        self.kv: list = [None] * n_layers  # per block: (2, B, h, L, dh) keys and values
+        self.n: list = [0] * n_layers  # per block: tokens written so far
 
-    def update(self, layer: int, k_BhLd: torch.Tensor, v_BhLd: torch.Tensor):
-        prev = self.kv[layer]
-        if prev is not None:
-            k_BhLd = torch.cat([prev[0], k_BhLd], dim=2)
-            v_BhLd = torch.cat([prev[1], v_BhLd], dim=2)
-        self.kv[layer] = (k_BhLd, v_BhLd)
-        return k_BhLd, v_BhLd
+    def update(self, layer: int, kv_2Bhpd: torch.Tensor) -> tuple:
+        """Append the new tokens' keys and values (stacked on dim 0); returns (k_BhLd, v_BhLd) of every token so far."""
+        buf = self.kv[layer]
+        if buf is None:
+            _, B, h, _, dh = kv_2Bhpd.shape
+            buf = self.kv[layer] = kv_2Bhpd.new_empty(2, B, h, self.L, dh)
+        n0 = self.n[layer]
+        n1 = n0 + kv_2Bhpd.shape[3]
+        if n1 > self.L:
+            raise ValueError(f"KV cache holds {self.L} tokens; cannot append up to {n1}")
+        buf[:, :, :, n0:n1] = kv_2Bhpd
+        self.n[layer] = n1
+        return buf[0, :, :, :n1], buf[1, :, :, :n1]
+
+
+def modulated_ln(x_BLd: torch.Tensor, shift_B1d: torch.Tensor, scale_B1d: torch.Tensor) -> torch.Tensor:
+    """LayerNorm(x) * scale + shift; one fused layer_norm call when the batch holds a single condition."""
+    if shift_B1d.shape[0] == 1:
+        d = x_BLd.shape[-1]
+        return F.layer_norm(x_BLd, (d,), scale_B1d.reshape(d), shift_B1d.reshape(d))
+    return torch.addcmul(shift_B1d, F.layer_norm(x_BLd, x_BLd.shape[-1:]), scale_B1d)
 
 
 class SelfAttention(nn.Module):
@@ -44,12 +63,9 @@ class SelfAttention(nn.Module):
         self.proj = nn.Linear(d, d)
         self.dropout = dropout
 
-    def forward(self, x_BLd: torch.Tensor, bias_LL: torch.Tensor | None = None, cache: KVCache | None = None,
-                layer: int = 0) -> torch.Tensor:
+    def forward(self, x_BLd: torch.Tensor, bias_LL: torch.Tensor | None = None) -> torch.Tensor:
         B, L, d = x_BLd.shape
         q, k, v = self.qkv(x_BLd).view(B, L, 3, self.h, self.dh).permute(2, 0, 3, 1, 4)  # each (B, h, L, dh)
-        if cache is not None:  # every cached token is on a coarser scale or the same one: no mask needed
-            k, v = cache.update(layer, k, v)
         if bias_LL is not None:
             bias_LL = bias_LL.to(q.dtype)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias_LL,
@@ -76,10 +92,26 @@ class AdaLNBlock(nn.Module):
         sh1, sc1, g1, sh2, sc2, g2 = self.ada(F.silu(c_Bd)).unsqueeze(1).chunk(6, dim=-1)
         return sh1, 1 + sc1, 1 + g1, sh2, 1 + sc2, 1 + g2
 
-    def forward(self, x_BLd, c_Bd, bias_LL=None, cache=None, layer=0, mod=None):
+    def forward(self, x_BLd, c_Bd, bias_LL=None, mod=None):
         sh1, sc1, g1, sh2, sc2, g2 = self.modulation(c_Bd) if mod is None else mod
-        x_BLd = torch.addcmul(x_BLd, g1, self.attn(torch.addcmul(sh1, self.ln1(x_BLd), sc1), bias_LL, cache, layer))
+        x_BLd = torch.addcmul(x_BLd, g1, self.attn(torch.addcmul(sh1, self.ln1(x_BLd), sc1), bias_LL))
         return torch.addcmul(x_BLd, g2, self.mlp(torch.addcmul(sh2, self.ln2(x_BLd), sc2)))
+
+    def step(self, x_Bpd: torch.Tensor, cache: KVCache, layer: int, mod: tuple) -> torch.Tensor:
+        """The block on one new scale's tokens against the cached coarser scales: the same function as forward, written
+        with functional calls (sampling is a chain of small ops, where module overhead dominates at batch 1).
+        Every cached token is on a coarser scale or the same one, so no mask is needed. No dropout (sampling)."""
+        sh1, sc1, g1, sh2, sc2, g2 = mod
+        B, p, d = x_Bpd.shape
+        a = self.attn
+        qkv_3Bhpd = F.linear(modulated_ln(x_Bpd, sh1, sc1), a.qkv.weight, a.qkv.bias).view(
+            B, p, 3, a.h, a.dh).permute(2, 0, 3, 1, 4)
+        k_BhLd, v_BhLd = cache.update(layer, qkv_3Bhpd[1:])
+        o_Bhpd = F.scaled_dot_product_attention(qkv_3Bhpd[0], k_BhLd, v_BhLd)
+        x_Bpd = torch.addcmul(x_Bpd, g1, F.linear(o_Bhpd.transpose(1, 2).reshape(B, p, d), a.proj.weight, a.proj.bias))
+        fc1, fc2 = self.mlp[0], self.mlp[2]
+        h_Bph = F.gelu(F.linear(modulated_ln(x_Bpd, sh2, sc2), fc1.weight, fc1.bias), approximate="tanh")
+        return torch.addcmul(x_Bpd, g2, F.linear(h_Bph, fc2.weight, fc2.bias))
 
 
 class MultiScaleTransformer(nn.Module):
@@ -110,6 +142,8 @@ class MultiScaleTransformer(nn.Module):
         self.head = nn.Linear(d_model, codebook_size)
         self.register_buffer("level_L", level_index(self.scales), persistent=False)
         self.register_buffer("attn_bias_LL", block_causal_bias(self.scales), persistent=False)
+        for k, p in enumerate(self.scales[1:], start=1):  # adaptive average pooling T -> p_k as a (T, p_k) matrix
+            self.register_buffer(f"pool_TP{k}", adaptive_pool_matrix(self.scales[-1], p), persistent=False)
         begins = [0]
         for p in self.scales:
             begins.append(begins[-1] + p)
@@ -165,14 +199,45 @@ class MultiScaleTransformer(nn.Module):
         return torch.rand(B, device=device) < self.cond_dropout
 
     # ---- sampling: one forward per scale with a KV cache -----------------------------------------------------------
-    def step(self, k: int, c_Bd: torch.Tensor, fhat_prev_BCT: torch.Tensor | None, cache: KVCache,
-             mods: list | None = None) -> torch.Tensor:
-        """Logits (B, p_k, V) of scale k given the cache holding scales < k (mods: from modulations(c_Bd))."""
-        mods = self.modulations(c_Bd) if mods is None else mods
-        x_Bpd = self.scale_inputs(k, c_Bd, fhat_prev_BCT)
+    def prepare_sampling(self, c_Bd: torch.Tensor) -> "SamplingState":
+        """What every scale's sampling step reuses: the per-block modulations of c, the position + scale embeddings
+        of all L positions with the word-embedding bias folded in, and an empty KV cache."""
+        pe_1Ld = self.pos_emb + self.lvl_emb.weight[self.level_L]
+        return SamplingState(self.modulations(c_Bd), pe_1Ld, pe_1Ld + self.word_embed.bias, KVCache(len(self.blocks),
+                                                                                                    self.L))
+
+    def step(self, k: int, c_Bd: torch.Tensor, fhat_prev_BCT: torch.Tensor | None, state: "SamplingState") -> torch.Tensor:
+        """Logits (B, p_k, V) of scale k given the state's cache holding scales < k (state: prepare_sampling(c_Bd))."""
+        b0, b1 = self.begins[k], self.begins[k + 1]
+        if k == 0:
+            x_Bpd = c_Bd[:, None, :] + state.pe_1Ld[:, b0:b1]
+        else:  # pooled cumulative latent -> word embedding (the pooling as one matmul)
+            pooled_BpC = torch.matmul(fhat_prev_BCT, getattr(self, f"pool_TP{k}")).transpose(1, 2)
+            x_Bpd = torch.matmul(pooled_BpC, self.word_embed.weight.t()) + state.pe_bias_1Ld[:, b0:b1]
+        mods = state.mods
         for i, blk in enumerate(self.blocks):
-            x_Bpd = blk(x_Bpd, c_Bd, None, cache, i, mods[i])
-        return self.logits(x_Bpd, c_Bd, mods[-1])
+            x_Bpd = blk.step(x_Bpd, state.cache, i, mods[i])
+        sh, sc = mods[-1]
+        return F.linear(modulated_ln(x_Bpd, sh, sc), self.head.weight, self.head.bias)
+
+
+@dataclass
+class SamplingState:
+    """Per-call state of MultiScaleTransformer sampling (built by prepare_sampling)."""
+
+    mods: list  # per-block adaLN modulations of the condition, then the head's (shift, scale)
+    pe_1Ld: torch.Tensor  # position + scale embedding of every position (scale 1's start tokens add it to c)
+    pe_bias_1Ld: torch.Tensor  # the same plus the word-embedding bias (scales 2..K)
+    cache: KVCache  # keys and values of the scales sampled so far
+
+
+def adaptive_pool_matrix(T: int, p: int) -> torch.Tensor:
+    """(T, p) matrix M with f_BCT @ M == adaptive_avg_pool1d(f_BCT, p)."""
+    M = torch.zeros(T, p)
+    for i in range(p):
+        lo, hi = (i * T) // p, -((-(i + 1) * T) // p)  # floor(i T / p), ceil((i + 1) T / p): PyTorch's bins
+        M[lo:hi, i] = 1.0 / (hi - lo)
+    return M
 
 
 def filter_logits(logits_BpV: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
@@ -195,8 +260,14 @@ def sample_tokens(logits_BpV: torch.Tensor, temperature: float = 1.0, top_k: int
     """Token indices (B, p) from logits; temperature <= 0 means greedy."""
     if temperature <= 0:
         return logits_BpV.argmax(-1)
-    logits_BpV = filter_logits(logits_BpV.float() / temperature, top_k, top_p)
+    if logits_BpV.dtype != torch.float32:
+        logits_BpV = logits_BpV.float()
+    if temperature != 1.0:
+        logits_BpV = logits_BpV / temperature
+    if top_k > 0 or top_p < 1.0:
+        logits_BpV = filter_logits(logits_BpV, top_k, top_p)
     B, p, V = logits_BpV.shape
-    cdf_NV = logits_BpV.softmax(-1).reshape(-1, V).cumsum(-1)
+    cdf_NV = logits_BpV.reshape(-1, V).softmax(-1).cumsum(-1)
     u_N1 = torch.rand(B * p, 1, generator=generator, device=cdf_NV.device) * cdf_NV[:, -1:]
-    return (cdf_NV < u_N1).sum(-1).clamp_(max=V - 1).view(B, p)  # inverse-CDF sampling (cheaper than multinomial)
+    # inverse-CDF sampling (cheaper than multinomial): the first index whose cumulative probability reaches u
+    return torch.searchsorted(cdf_NV, u_N1).clamp_(max=V - 1).view(B, p)

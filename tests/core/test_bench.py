@@ -45,10 +45,13 @@ def test_bench_quality_and_latency_tiny(umaze_dataset, tmp_path):
     ckpts = sorted((tmp_path / "cache" / "pointmaze-umaze" / "seed0").glob("*.pt"))
     assert [p.name for p in ckpts] == ["pointmaze-umaze-bc.pt", "pointmaze-umaze-mage.pt"]  # mage-track reuses mage
     lat = tmp_path / "lat.json"
-    r = _mage("bench", "latency", *ckpts, "--repeats", "10", "--warmup", "2", "--out", lat)
+    r = _mage("bench", "latency", *ckpts, "--repeats", "10", "--warmup", "2", "--rounds", "3", "--out", lat)
     assert r.returncode == 0, r.stderr
     d = json.loads(lat.read_text())
     assert {row["algo"] for row in d["rows"]} == {"bc", "mage"} and "mage/bc" in d["ratios"]
+    # the methods took turns: 3 rounds of 4 + 3 + 3 calls each; per-round ratios are to the first checkpoint (BC)
+    assert all(row["repeats"] == 10 and row["rounds"] == 3 for row in d["rows"])
+    assert d["rows"][0]["ratio_to_first_rounds"] == 1.0 and 0 < d["rows"][1]["ratio_to_first_rounds"] < 1
 
 
 def test_bench_quality_refuses_unknown_tasks_and_methods_before_training(tmp_path):

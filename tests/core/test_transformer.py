@@ -6,7 +6,10 @@ import torch
 
 from _helpers_model import micro_config
 from mage_core.model.mage import MAGE
-from mage_core.model.transformer import block_causal_bias, filter_logits, sample_tokens
+import torch.nn.functional as F
+
+from mage_core.model.mtae import MultiScaleQuantiser
+from mage_core.model.transformer import KVCache, adaptive_pool_matrix, block_causal_bias, filter_logits, sample_tokens
 
 torch.set_num_threads(1)
 
@@ -44,16 +47,18 @@ def test_model_mask_buffer_matches_schedule():
         assert torch.equal(tr.attn_bias_LL[i] == 0, lvl <= lvl[i])
 
 
-@pytest.mark.parametrize("cfg_scale", [1.0, 2.5])
-def test_kv_cache_sampling_matches_full_masked_forward(cfg_scale):
+@pytest.mark.parametrize("cfg_scale,batch", [(1.0, 3), (2.5, 3), (1.0, 1), (2.5, 1)])
+def test_kv_cache_sampling_matches_full_masked_forward(cfg_scale, batch):
+    """The sampling path (functional blocks, fused LayerNorm at batch 1, pooling / upsampling as matmuls, the
+    refinement folded into one matrix) computes exactly what the teacher-forced training forward computes."""
     model = _scrambled_model()
-    cond = torch.randn(3, model.cond_dim)
+    cond = torch.randn(batch, model.cond_dim)
     g = torch.Generator().manual_seed(0)
     out = model.sample(cond, temperature=1.0, cfg_scale=cfg_scale, generator=g, return_logits=True)
     tr = model.transformer
     with torch.no_grad():
         full_c = tr(cond, out.fhat_cum_list)
-        full_u = tr(cond, out.fhat_cum_list, drop_B=torch.ones(3, dtype=torch.bool))
+        full_u = tr(cond, out.fhat_cum_list, drop_B=torch.ones(batch, dtype=torch.bool))
     full = full_u + cfg_scale * (full_c - full_u) if cfg_scale != 1.0 else full_c
     for k in range(len(model.scales)):
         sl = slice(tr.begins[k], tr.begins[k + 1])
@@ -108,3 +113,41 @@ def test_condition_dropout_uses_learned_null_condition():
     assert 0.4 < drop.float().mean() < 0.6
     tr.eval()
     assert tr.random_drop(10, "cpu") is None
+
+
+@pytest.mark.parametrize("T,p", [(16, 1), (16, 3), (16, 7), (16, 11), (16, 16), (32, 20), (5, 3)])
+def test_pool_matrix_equals_adaptive_average_pooling(T, p):
+    f = torch.randn(2, 4, T)
+    assert torch.allclose(f @ adaptive_pool_matrix(T, p), F.adaptive_avg_pool1d(f, p), atol=1e-6)
+
+
+@pytest.mark.parametrize("kernel", [1, 3, 5])
+def test_fast_code_embedding_equals_upsample_and_refine(kernel):
+    torch.manual_seed(0)
+    q = MultiScaleQuantiser(8, 16, (1, 2, 5, 12), beta=0.25, refine_kernel=kernel)
+    with torch.no_grad():
+        for prm in q.parameters():
+            prm.normal_(0, 0.5)
+    w = q.sampling_weights()
+    for k, p in enumerate(q.scales):
+        idx = torch.randint(0, 16, (3, p))
+        assert torch.allclose(q.embed_idx_fast(k, idx, w), q.embed_idx(k, idx), atol=1e-5), f"scale {k}"
+
+
+def test_inverse_cdf_sampling_picks_the_first_bin_reaching_u():
+    """searchsorted gives the same draws as counting the bins whose cumulative probability is below u."""
+    logits = torch.randn(2, 50, 7)
+    got = sample_tokens(logits, generator=torch.Generator().manual_seed(4))
+    cdf = logits.reshape(-1, 7).softmax(-1).cumsum(-1)
+    u = torch.rand(100, 1, generator=torch.Generator().manual_seed(4)) * cdf[:, -1:]
+    assert torch.equal(got, (cdf < u).sum(-1).clamp(max=6).view(2, 50))
+
+
+def test_kv_cache_appends_in_place_and_refuses_overflow():
+    cache = KVCache(1, L=3)
+    k1, v1 = cache.update(0, torch.ones(2, 1, 1, 2, 4))
+    assert k1.shape == (1, 1, 2, 4)
+    k2, v2 = cache.update(0, torch.full((2, 1, 1, 1, 4), 2.0))
+    assert k2.shape == (1, 1, 3, 4) and torch.equal(k2[0, 0, :, 0], torch.tensor([1.0, 1.0, 2.0]))
+    with pytest.raises(ValueError, match="holds 3 tokens"):
+        cache.update(0, torch.ones(2, 1, 1, 1, 4))
