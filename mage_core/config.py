@@ -61,6 +61,9 @@ class TrainConfig:
     #                         (0 = off; stage 1 never: its dead-code restarts make an average codebook meaningless)
     w_cond: float = 1.0  # weight of L_cond
     w_inv: float = 1.0  # weight of L_inv
+    inv_loss: str = "mse"  # L_inv's distance: "mse" (the paper's; fits the mean action) or "l1" (fits the median
+    #                        action: under symmetric action noise and clipping to the action bounds — data where the
+    #                        noisy expert saturates — the median is the noise-free action, the mean is shrunk towards 0)
     w_ce_stage3: float = 1.0  # weight of the cross-entropy kept in stage 3
     gumbel_tau: float = 1.0  # Gumbel-Softmax temperature in stage 3
     log_every: int = 25  # steps between "step" events
@@ -101,6 +104,8 @@ class MageConfig:
             model.inv_lookahead = tuple(model.inv_lookahead)
             td = dict(d.get("train", {}))
             td.setdefault("inv_batch_size", 0)  # checkpoints from before the field trained L_inv on batch_size
+            if td.get("inv_loss", "mse") not in INV_LOSSES:
+                raise TypeError(f"unknown inv_loss {td['inv_loss']!r}")
             return cls(model=model, train=_build(TrainConfig, td),
                        data=_build(DataConfig, d.get("data", {})), preset=d.get("preset", "custom"))
         except TypeError as exc:
@@ -124,6 +129,7 @@ def _build(cls, d: dict):
 
 
 PRESETS = ("tiny", "small", "paper")
+INV_LOSSES = ("mse", "l1")  # TrainConfig.inv_loss choices
 
 
 def preset(name: str) -> MageConfig:

@@ -85,6 +85,7 @@ class MAGE(nn.Module):
         self.gumbel_tau = 1.0  # Gumbel-Softmax temperature of stage 3 (set by the training loop)
         self.train_weights = {"w_cond": 1.0, "w_inv": 1.0, "w_ce": 1.0}  # loss weights (set by the training loop)
         self.ce_batch = 0  # stage 2: the transformer trains on the first ce_batch segments, L_inv on all (0 = all)
+        self.inv_loss = "mse"  # L_inv's distance, "mse" or "l1" (TrainConfig.inv_loss; set by the training loop)
         self.init_weights()
 
     def init_weights(self):
@@ -159,7 +160,7 @@ class MAGE(nn.Module):
         ce = F.cross_entropy(logits_BLV.float().reshape(-1, self.transformer.V), target_BL.reshape(-1))
         acc_K = self.token_accuracy(logits_BLV.detach(), target_BL)
         if stage == 2:
-            inv = F.mse_loss(self._inv(q.fhat_cum_list[-1], cond_BD).float(), batch.a_BA)
+            inv = self._inv_loss(self._inv(q.fhat_cum_list[-1], cond_BD).float(), batch.a_BA)
             return {"loss": ce + inv, "ce": ce.detach(), "inv": inv.detach(), "token_acc_K": acc_K}
         if stage == 3:
             return self._stage3(logits_BLV, ce, acc_K, cond_BD, batch.a_BA)
@@ -191,7 +192,7 @@ class MAGE(nn.Module):
         for k in range(len(self.scales)):
             sl = slice(self.transformer.begins[k], self.transformer.begins[k + 1])
             fhat_BCT = fhat_BCT + q.embed_onehot(k, onehot_BLV[:, sl])
-        inv = F.mse_loss(self._inv(fhat_BCT, cond_BD).float(), a_BA)
+        inv = self._inv_loss(self._inv(fhat_BCT, cond_BD).float(), a_BA)
         loss = w.get("w_ce", 1.0) * ce + w.get("w_inv", 1.0) * inv
         out = {"ce": ce.detach(), "inv": inv.detach(), "token_acc_K": acc_K}
         if self.mtae.adapter is not None:
@@ -201,6 +202,14 @@ class MAGE(nn.Module):
             out["cond"] = cond_loss.detach()
         out["loss"] = loss
         return out
+
+    def _inv_loss(self, pred_BA: torch.Tensor, a_BA: torch.Tensor) -> torch.Tensor:
+        """L_inv: mean squared error (the paper's) or, with inv_loss "l1", mean absolute error."""
+        if self.inv_loss == "l1":
+            return F.l1_loss(pred_BA, a_BA)
+        if self.inv_loss != "mse":
+            raise MageError(f"unknown inverse-dynamics loss {self.inv_loss!r}; choose mse or l1")
+        return F.mse_loss(pred_BA, a_BA)
 
     def token_accuracy(self, logits_BLV: torch.Tensor, target_BL: torch.Tensor) -> torch.Tensor:
         """(K,) fraction of tokens of each scale predicted exactly (argmax)."""

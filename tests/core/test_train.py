@@ -278,3 +278,29 @@ def test_cli_refuses_negative_step_counts(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["train", "--task", "pointmaze-umaze", "--stage3-steps", "-5"])
     assert exc.value.code == 2 and "cannot be negative" in capsys.readouterr().err
+
+
+def test_inv_loss_l1_fits_the_median_action_and_reaches_the_model(tmp_path):
+    """--inv-loss l1: stage 2's L_inv is the mean absolute error (the median action); the config carries it into the
+    checkpoint, the training loop into the model, and unknown names are refused."""
+    from mage_core.model.mage import MAGE
+
+    task, episodes = umaze_episodes()
+    cfg = _steps(micro_config(), 2, 3, 0, inv_loss="l1")
+    ds = make_segment_dataset(list(episodes), task, cfg)
+    out = train_mage(cfg, list(episodes), task, out_path=tmp_path / "m.pt", progress=False)
+    assert MageConfig.from_dict(out["config"]).train.inv_loss == "l1"
+    model = MAGE(cfg.model)
+    batch = ds.sample(8, np.random.default_rng(0))
+    q = model.encode(model.segment_input(batch))
+    pred = model.inverse_dynamics(q.fhat_cum_list[-1], batch.x_BHD[:, 0])
+    for name, fn in (("mse", torch.nn.functional.mse_loss), ("l1", torch.nn.functional.l1_loss)):
+        model.inv_loss = name
+        torch.testing.assert_close(model(batch, 2)["inv"], fn(pred, batch.a_BA))
+    model.inv_loss = "huber"
+    with pytest.raises(MageError, match="inverse-dynamics loss"):
+        model(batch, 2)
+    bad = MageConfig().to_dict()
+    bad["train"]["inv_loss"] = "huber"
+    with pytest.raises(MageError, match="inv_loss"):
+        MageConfig.from_dict(bad)
