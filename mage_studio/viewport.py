@@ -147,6 +147,7 @@ class Viewport(QWidget):
         self._thread.finished.connect(self.worker.deleteLater)
         self._thread.start()
         self._top_down = True
+        self.camera_preset = "top"  # the preset a new task opens in: "top" (top-down) or "orbit"
         self._closed = False
         self._settle = QTimer(self)
         self._settle.setSingleShot(True)
@@ -164,9 +165,13 @@ class Viewport(QWidget):
         self.agent_xy = None
         self.goal_xy = None
         self.obs = None
-        self.view_top_down()
+        if self.camera_preset == "orbit":  # a new task opens in the camera preset last chosen (menu, V / T, --orbit)
+            self.view_orbit()
+        else:
+            self.view_top_down()
 
     def view_top_down(self) -> None:
+        self.camera_preset = "top"
         if self.task is None:
             return
         self._top_down = True
@@ -174,6 +179,7 @@ class Viewport(QWidget):
         self.refresh()
 
     def view_orbit(self) -> None:
+        self.camera_preset = "orbit"
         if self.task is None:
             return
         self._top_down = False

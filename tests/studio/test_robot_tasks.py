@@ -82,3 +82,24 @@ def test_the_studio_opens_a_hand_task_and_antmaze_with_a_plan_drawn(window, qtbo
     scene = win.viewport.worker._scene
     assert scene._expanded is not None and len(scene._expanded[2]) == len(win.session.plan.scales)
     assert win.errors == [] and win.viewport.image is not None
+
+
+def test_scene_placement_tools_follow_the_suite_and_the_camera_preset_survives_a_task_change(window, qtbot, robot):
+    """A hand / ant task has no start and goal to place in the scene: the toolbar's Place start / goal are disabled
+    (and an armed placement tool falls back to navigate); the orbit preset (V, or --orbit) survives loading it."""
+    env_id, ds, ckpt = robot
+    win = window
+    assert win.act_tool_start.isEnabled() and win.act_tool_goal.isEnabled()  # the default task is a maze
+    win.set_tool("goal")
+    win.viewport.view_orbit()
+    win.open_checkpoint(str(ckpt))
+    qtbot.waitUntil(lambda: win.session.task is not None and win.session.task.env_id == env_id, timeout=30000)
+    points = bool(win.session.task.suite.editable(win.session.task).points)
+    assert win.act_tool_start.isEnabled() == points and win.act_tool_goal.isEnabled() == points
+    if not points:
+        assert win.viewport.tool == "navigate" and win.act_tool_nav.isChecked()
+    assert win.viewport.camera_preset == "orbit" and not win.viewport._top_down
+    win.viewport.view_top_down()
+    win.set_task_by_name("pointmaze-umaze")
+    qtbot.waitUntil(lambda: win.session.task.name == "pointmaze-umaze", timeout=30000)
+    assert win.act_tool_start.isEnabled() and win.viewport._top_down
