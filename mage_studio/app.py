@@ -155,7 +155,8 @@ def main(argv=None) -> int:
         if args.rtg is not None:
             win.session.planner_changed.connect(lambda _p: win.session.set_rtg(args.rtg))
         if args.screenshot:
-            _arm_screenshot(win, args.screenshot, need_plan=bool(args.checkpoint), run_steps=args.run_steps)
+            _arm_screenshot(win, args.screenshot, need_plan=bool(args.checkpoint), run_steps=args.run_steps,
+                            need_dataset=bool(args.dataset))
 
     closing = asyncio.Event()
     app.aboutToQuit.connect(closing.set)
@@ -164,16 +165,27 @@ def main(argv=None) -> int:
     return 0
 
 
-def _arm_screenshot(win, out: str, need_plan: bool, run_steps: int = 0, timeout_ms: int = 120000) -> None:
-    """Save a grab of the window once the scene (and the first plan, when a checkpoint was given) is drawn."""
+def _arm_screenshot(win, out: str, need_plan: bool, run_steps: int = 0, timeout_ms: int = 120000,
+                    need_dataset: bool = False, on_saved=None) -> None:
+    """Save a grab of the window once the scene (and the first plan, when a checkpoint was given) is drawn. With
+    need_dataset, the plan must come after the dataset loaded (a large dataset loads after the first plan). Then
+    on_saved() runs (default: quit the app)."""
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     start = time.perf_counter()
-    state = {"ran": False}
+    state = {"ran": False, "plans_at_dataset": None}
+
+    def on_dataset(_ds):
+        state["plans_at_dataset"] = win.session.plans_done
+
+    win.session.dataset_changed.connect(on_dataset)
 
     def poll():
         ready = win.viewport.image is not None and (not need_plan or win.session.plan is not None)
+        if need_dataset:
+            at = state["plans_at_dataset"]
+            ready = ready and at is not None and (not need_plan or win.session.plans_done > at)
         if ready and run_steps and not state["ran"]:
             state["ran"] = True
             win.run_dock.spin_len.setValue(run_steps)
@@ -181,8 +193,8 @@ def _arm_screenshot(win, out: str, need_plan: bool, run_steps: int = 0, timeout_
         if ready and run_steps:
             ready = win.run_dock.loop is not None and win.run_dock.loop.t >= run_steps
         if ready or (time.perf_counter() - start) * 1000 > timeout_ms:
-            QTimer.singleShot(800, lambda: (win.grab().save(out), print(f"saved {out}", flush=True),
-                                            QApplication.instance().quit()))
+            done = on_saved or QApplication.instance().quit
+            QTimer.singleShot(800, lambda: (win.grab().save(out), print(f"saved {out}", flush=True), done()))
         else:
             QTimer.singleShot(200, poll)
 

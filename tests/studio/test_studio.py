@@ -306,3 +306,22 @@ def test_a_long_hud_line_pushes_the_legend_down_instead_of_covering_it(window):
     vp.hud_text = "pointmaze-large · RTG target 600 → condition 499 (feasible from here) · " * 3
     vp.grab()
     assert not vp._hud_box.intersects(vp._legend_box) and vp._legend_box.top() > vp._hud_box.bottom()
+
+
+def test_screenshot_with_a_dataset_waits_for_a_plan_made_after_the_dataset_loaded(window, qtbot, tiny_dataset,
+                                                                                   tiny_checkpoint, tmp_path):
+    """`mage-studio --checkpoint C --dataset D --screenshot F`: a plan of the checkpoint alone (before the dataset
+    arrived) is not enough; the grab waits for the dataset and a plan after it."""
+    from mage_studio.app import _arm_screenshot
+
+    win = window
+    win.open_checkpoint(str(tiny_checkpoint))
+    qtbot.waitUntil(lambda: win.session.plan is not None, timeout=30000)
+    out, saved = tmp_path / "shot.png", []
+    _arm_screenshot(win, str(out), need_plan=True, need_dataset=True, on_saved=lambda: saved.append(1))
+    qtbot.wait(1600)  # the plan exists and the scene is drawn, but no dataset yet: no grab
+    assert not saved and not out.exists()
+    n = win.session.plans_done
+    win.open_dataset(tiny_dataset)
+    qtbot.waitUntil(lambda: bool(saved), timeout=30000)
+    assert win.session.dataset is not None and win.session.plans_done > n and out.stat().st_size > 1000
