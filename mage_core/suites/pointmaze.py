@@ -140,7 +140,7 @@ class MazeSuite(Suite):
         from mage_core.render import CameraPose
 
         pose = self.camera(task, model, 4 / 3)
-        return CameraPose(pose.lookat, pose.distance * 0.95, 90.0, -55.0)
+        return CameraPose(pose.lookat, pose.distance * 1.3, 90.0, -55.0)  # fits the maze in a square-ish viewport too
 
     def wall_top(self, task) -> float:
         return WALL_TOP * float(task.params.get("cell_size", 1.0)) / 2
