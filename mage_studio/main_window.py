@@ -499,7 +499,7 @@ class MainWindow(QMainWindow):
     def _on_task(self, task) -> None:
         self.view_mode = "condition"
         self.viewport.set_task(task)
-        points = bool(task.suite.editable(task).points)  # start / goal are placed in the scene (maze suites only)
+        points = self.session.places_points()
         for a in (self.act_tool_start, self.act_tool_goal):
             a.setEnabled(points)
         if not points and self.viewport.tool != "navigate":

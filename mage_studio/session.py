@@ -166,6 +166,10 @@ class Session(QObject):
         lo, hi = self.rtg_range()
         return lo + 0.75 * (hi - lo)
 
+    def places_points(self) -> bool:
+        """Whether the current task's suite takes its start and goal as points placed in the scene."""
+        return self.task is not None and bool(self.task.suite.editable(self.task).points)
+
     def rtg_range(self) -> tuple[float, float]:
         if self.planner is not None and getattr(self.planner, "rtg_range", None) is not None:
             lo, hi = self.planner.rtg_range

@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-from mage_core.cli.train import _positive_arg
+from mage_core.cli.train import positive_int_arg
 
 
 def register(sub) -> None:
@@ -27,11 +27,11 @@ def register(sub) -> None:
                           "(--rounds); with MAGE first, the ratios to the others are printed both as a ratio of "
                           "medians and as the median of the per-round ratios.")
     lat.add_argument("checkpoints", nargs="+", help="checkpoint files (any algo)")
-    lat.add_argument("--repeats", type=_positive_arg, default=200, help="timed calls (default 200)")
+    lat.add_argument("--repeats", type=positive_int_arg, default=200, help="timed calls (default 200)")
     lat.add_argument("--warmup", type=int, default=20, help="untimed warm-up calls (default 20)")
     lat.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    lat.add_argument("--threads", type=_positive_arg, default=1, help="torch CPU threads (default 1)")
-    lat.add_argument("--rounds", type=_positive_arg, default=10,
+    lat.add_argument("--threads", type=positive_int_arg, default=1, help="torch CPU threads (default 1)")
+    lat.add_argument("--rounds", type=positive_int_arg, default=10,
                      help="the checkpoints take turns in this many rounds of repeats/rounds calls each, so a slow spell "
                      "of a shared machine hits every method alike (default 10)")
     lat.add_argument("--out", default="bench-latency.json", help="JSON output (default bench-latency.json)")

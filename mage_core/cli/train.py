@@ -50,7 +50,7 @@ def register(sub) -> None:
     steps.add_argument("--batch-size", type=int, metavar="B", help="segments per step (per process)")
     steps.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: all cores but one)")
     arch = p.add_argument_group("MAGE horizon and averaging")
-    arch.add_argument("--horizon", type=_positive_arg, metavar="H", help="steps per generated segment (default: the task's)")
+    arch.add_argument("--horizon", type=positive_int_arg, metavar="H", help="steps per generated segment (default: the task's)")
     arch.add_argument("--downsample", type=_power_of_two_arg, metavar="R",
                       help="temporal downsampling of the autoencoder, a power of 2; T = H / R latent positions "
                       "(default: the task's, else 4)")
@@ -101,7 +101,7 @@ def _steps_arg(text: str) -> int:
     return n
 
 
-def _positive_arg(text: str) -> int:
+def positive_int_arg(text: str) -> int:
     """argparse type: a whole number >= 1."""
     n = _steps_arg(text)
     if n < 1:
@@ -111,7 +111,7 @@ def _positive_arg(text: str) -> int:
 
 def _power_of_two_arg(text: str) -> int:
     """argparse type for --downsample: 1, 2, 4, 8, ..."""
-    n = _positive_arg(text)
+    n = positive_int_arg(text)
     if n & (n - 1):
         raise argparse.ArgumentTypeError(f"--downsample must be a power of 2 (1, 2, 4, 8, 16, ...), got {n}")
     return n

@@ -226,7 +226,7 @@ class ConditionDock(StudioDock):
 
     def _on_task(self, task) -> None:
         ed = task.suite.editable(task)
-        points = bool(ed.points)  # start/goal placed in the scene (maze suites)
+        points = self.session.places_points()
         for w in (self.btn_start, self.btn_goal, self.btn_eval):
             w.setEnabled(points)
         self.reset_row.setVisible(ed.from_reset and not points)
