@@ -87,7 +87,7 @@ class AdroitDataConfig:
 
 # Default viewport camera per task: (look-at xyz, distance, azimuth, elevation), chosen from renders of each scene
 CAMERAS = {"door": ((0.05, -0.1, 0.2), 1.45, 60.0, -35.0), "hammer": ((0.08, -0.12, 0.2), 0.95, 200.0, -20.0),
-           "pen": ((0.0, -0.2, 0.2), 0.8, 135.0, -25.0), "relocate": ((0.0, 0.15, 0.15), 1.0, 150.0, -25.0)}
+           "pen": ((0.0, -0.2, 0.2), 0.8, 135.0, -25.0), "relocate": ((0.0, -0.05, 0.2), 1.3, 150.0, -25.0)}
 
 GHOSTLESS_BODIES = {"door": ("door", "latch")}  # moving bodies not drawn for ghosts, besides the forearm
 FIRST_HIDDEN_GROUP = 3  # MuJoCo's default mjvOption shows geom groups 0-2 only; Adroit's collision geoms are 3-4
