@@ -31,9 +31,8 @@ class ModelConfig:
     dropout: float = 0.0  # dropout in attention / MLP
     cond_dropout: float = 0.1  # probability of replacing the condition by the learned null condition (CFG)
     inv_hidden: int = 256  # hidden width of the inverse-dynamics MLP
-    inv_lookahead: tuple | None = None  # planned steps the inverse-dynamics head reads from the decoded latent:
-    #                            () = the flattened latent itself, the paper's I(sum z); e.g. (16, 24, 32); None = the
-    #                            task's default (Task.inv_lookahead_frac of H), resolved when a run starts
+    inv_lookahead: tuple = ()  # planned steps the inverse-dynamics head reads from the decoded latent (empty = the
+    #                            flattened latent itself, the paper's I(sum z)); e.g. (1, 2, 4, 8, 12, 16, 24)
     adapter_hidden: int = 32  # hidden channels of the condition adapter D'
     model_actions: bool = False  # ablation: model (R, s, a) segments instead of (R, s)
     use_cond_loss: bool = True  # ablation: condition adapter D' and L_cond on (False = no adapter, no L_cond)
@@ -102,7 +101,7 @@ class MageConfig:
         try:
             model = _build(ModelConfig, d.get("model", {}))
             model.scales = tuple(model.scales)
-            model.inv_lookahead = None if model.inv_lookahead is None else tuple(model.inv_lookahead)
+            model.inv_lookahead = tuple(model.inv_lookahead)
             td = dict(d.get("train", {}))
             td.setdefault("inv_batch_size", 0)  # checkpoints from before the field trained L_inv on batch_size
             if td.get("inv_loss", "mse") not in INV_LOSSES:

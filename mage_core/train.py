@@ -475,13 +475,6 @@ def run_training(model: nn.Module, stages: list[StageSpec], dataset: SegmentData
 DEFAULT_DOWNSAMPLE = 4  # r when neither the config nor the task chooses one
 
 
-def task_inv_lookahead(task, horizon: int) -> tuple:
-    """The task's default plan-reading steps for horizon H (Task.inv_lookahead_frac of H, within [1, H - 1]);
-    () = the latent head I(sum z)."""
-    fracs = getattr(task, "inv_lookahead_frac", ()) or ()
-    return tuple(sorted({min(horizon - 1, max(1, round(f * horizon))) for f in fracs}))
-
-
 def mage_stages(tcfg: TrainConfig) -> list[StageSpec]:
     """The three MAGE stages: autoencoder, transformer + inverse dynamics on frozen tokens, Gumbel refinement."""
     from mage_core.model.mage import STAGE_NAMES
@@ -540,8 +533,6 @@ def train_mage(cfg: MageConfig | None, episodes: list, task, *, out_path, datase
         check_compatible(resume, dataset.obs_dim, dataset.act_dim)
     cfg.model.horizon = cfg.model.horizon or task.horizon
     cfg.model.downsample = cfg.model.downsample or getattr(task, "downsample", 0) or DEFAULT_DOWNSAMPLE
-    if cfg.model.inv_lookahead is None:
-        cfg.model.inv_lookahead = task_inv_lookahead(task, cfg.model.horizon)
     cfg.data.rtg_window = dataset.config.rtg_window
     cfg.data.rtg_mode = dataset.config.rtg_mode
     cfg.model.obs_dim, cfg.model.act_dim = dataset.obs_dim, dataset.act_dim

@@ -59,8 +59,7 @@ def register(sub) -> None:
                       "(default: the preset's; 0 = off)")
     arch.add_argument("--inv-lookahead", type=_steps_list_arg, metavar="T1,T2,...",
                       help="the inverse-dynamics head reads the decoded plan at these steps instead of the raw latent, "
-                      "e.g. 16,24,32; 'latent' = the raw latent, the paper's I(sum z) (default: the task's — PointMaze "
-                      "reads steps H/4, 3H/8, H/2; the other suites the latent)")
+                      "e.g. 1,2,4,8,12,16,24 (default: the latent, the paper's I(sum z))")
     arch.add_argument("--inv-loss", choices=INV_LOSSES,
                       help="L_inv's distance: mse (the paper's, the default; fits the mean action) or l1 (fits the "
                       "median action, which is the noise-free one when noisy data saturates at the action bounds)")
@@ -119,9 +118,7 @@ def _power_of_two_arg(text: str) -> int:
 
 
 def _steps_list_arg(text: str) -> tuple:
-    """argparse type for --inv-lookahead: comma-separated step indices >= 0, e.g. 16,24,32, or "latent" (= ())."""
-    if text.strip().lower() == "latent":
-        return ()
+    """argparse type for --inv-lookahead: comma-separated step indices >= 0, e.g. 1,2,4,8."""
     try:
         steps = tuple(int(v) for v in text.split(","))
     except ValueError:

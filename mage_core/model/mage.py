@@ -78,7 +78,7 @@ class MAGE(nn.Module):
         self.transformer = MultiScaleTransformer(self.cond_dim, cfg.latent_dim, cfg.codebook_size, self.scales,
                                                  cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.mlp_ratio, cfg.dropout,
                                                  cfg.cond_dropout)
-        look = tuple(getattr(cfg, "inv_lookahead", None) or ())  # None (unresolved) builds the latent head
+        look = tuple(getattr(cfg, "inv_lookahead", ()) or ())
         if any(not 0 <= t < cfg.horizon for t in look):
             raise MageError(f"inverse-dynamics lookahead steps {look} must lie in [0, H = {cfg.horizon})")
         self.inv = InverseDynamics(cfg.latent_dim, self.T, self.cond_dim, cfg.act_dim, cfg.inv_hidden, look, self.x_dim)

@@ -23,8 +23,6 @@ class Task:
     dataset_id: str = ""  # default local Minari dataset id
     horizon: int = 64  # default segment horizon H (steps)
     downsample: int = 0  # default temporal downsampling r of MAGE's autoencoder for this task (0 = the preset's)
-    inv_lookahead_frac: tuple = ()  # default plan-reading inverse-dynamics head: the planned steps it reads, as
-    #                                 fractions of H (empty = the latent head, the paper's I(sum z))
     eval_steps: int = 300  # evaluation episode length
     obs_keys: tuple = ("observation", "desired_goal")  # Dict-observation keys concatenated by flatten_obs, in order
     data_max_episode_steps: int = 1000  # cap on one generated episode before it is truncated

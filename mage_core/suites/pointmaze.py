@@ -309,17 +309,11 @@ class MazeExpertPolicy:
         return np.stack([ex(o[POS], o[VEL], o[GOAL]) for ex, o in zip(self.experts, obs_ND)])
 
 
-# MAGE's inverse-dynamics head on the mazes reads the decoded plan at H/4, 3H/8 and H/2 (steps 16, 24, 32 of H = 64):
-# subgoals far enough ahead that the sampled plan's direction is reliable, where its first steps are not
-# (docs/BENCHMARKS.md, "Third session on issue 14")
-PLAN_READING_FRAC = (0.25, 0.375, 0.5)
-
-
 def _task(name: str, env_id: str, maze_map: list, eval_steps: int, start: tuple, goal: tuple, horizon: int = 64,
           diffuser_horizon: int = 128) -> Task:
     return Task(name=name, env_id=env_id, suite_name="pointmaze",
                 env_kwargs=dict(maze_map=maze_map, continuing_task=False, reset_target=False),
                 eval_kwargs=dict(continuing_task=True, reset_target=False), dataset_id=f"mage/{name}/expert-v0",
-                horizon=horizon, eval_steps=eval_steps, rtg_mode="window", inv_lookahead_frac=PLAN_READING_FRAC,
+                horizon=horizon, eval_steps=eval_steps, rtg_mode="window",
                 params=dict(maze_map=maze_map, eval_start_cell=start, eval_goal_cell=goal, cell_size=1.0,
                             diffuser_horizon=diffuser_horizon))

@@ -171,30 +171,6 @@ def test_task_default_downsample_applies_unless_the_config_sets_one(tmp_path):
     assert out["config"]["model"]["downsample"] == 2
 
 
-def test_task_default_plan_reading_head_unless_the_config_or_cli_chooses(tmp_path):
-    from dataclasses import replace
-
-    from mage_core.train import task_inv_lookahead
-
-    task, episodes = umaze_episodes()
-    assert task.inv_lookahead_frac  # PointMaze reads the plan by default
-    assert task_inv_lookahead(task, 64) == (16, 24, 32)
-    assert task_inv_lookahead(task, 16) == (4, 6, 8)
-    assert task_inv_lookahead(replace(task, inv_lookahead_frac=(0.5, 1.0)), 8) == (4, 7)  # kept inside the plan
-    assert task_inv_lookahead(replace(task, inv_lookahead_frac=()), 64) == ()
-    cfg = _steps(micro_config(), 2, 2, 0)
-    assert cfg.model.inv_lookahead is None  # the preset leaves it to the task
-    out = train_mage(cfg, list(episodes), task, out_path=tmp_path / "d.pt", progress=False)
-    assert out["config"]["model"]["inv_lookahead"] == [4, 6, 8]  # resolved and stored: H = 16
-    assert MageConfig.from_dict(out["config"]).model.inv_lookahead == (4, 6, 8)
-    cfg = _steps(micro_config(inv_lookahead=()), 2, 2, 0)  # the paper's latent head, asked for explicitly
-    out = train_mage(cfg, list(episodes), task, out_path=tmp_path / "l.pt", progress=False)
-    assert out["config"]["model"]["inv_lookahead"] == []
-    from mage_core.cli.train import _steps_list_arg
-
-    assert _steps_list_arg("latent") == () and _steps_list_arg("16,24") == (16, 24)
-
-
 def test_nan_loss_stops_with_clear_error_and_keeps_last_checkpoint(tmp_path):
     task, episodes = umaze_episodes()
     cfg = _steps(micro_config(), 10, 5, 1, ckpt_every=4)
