@@ -612,7 +612,7 @@ def render_plan(task, plan_or_states_KHD=None, path=None, start=None, goal=None,
         overlay.ghost_scales = ghost_scales  # robots: the onion skin of the finest (visible) scale; paths for all
         if path is not None:
             p = np.asarray(path, dtype=float)
-            if overlay.plans_xy or "agent_xy" in task.suite.obs_slices(task):
+            if overlay.plans_xy or task.suite.draws_floor_path(task):
                 overlay.path_xy = p[:, list(xy_dims)] if p.shape[-1] > 2 else p
             else:
                 overlay.path_xyz = p

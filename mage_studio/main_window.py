@@ -622,7 +622,7 @@ class MainWindow(QMainWindow):
         obs = ep.obs_TD
         t = int(np.clip(t, 0, len(obs) - 1))
         sl = task.suite.obs_slices(task)
-        if "agent_xy" in sl:
+        if task.suite.draws_floor_path(task):
             path = obs[: t + 1, sl["agent_xy"]]
             goal = obs[t, sl["goal_xy"]] if "goal_xy" in sl else None
             self.viewport.agent_xy = obs[t, sl["agent_xy"]]

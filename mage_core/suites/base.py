@@ -284,6 +284,11 @@ class Suite:
             out.append(data.qpos.copy())
         return out
 
+    def draws_floor_path(self, task: Task) -> bool:
+        """Whether the agent's path is drawn as an xy trail on the floor (its obs_slices name 'agent_xy': the mazes)
+        rather than as 3-D key-point paths (robots)."""
+        return "agent_xy" in self.obs_slices(task)
+
     def key_point_names(self, task: Task) -> tuple:
         """Names of the key points drawn as paths (e.g. ('agent',), ('palm', 'object', 'target'))."""
         return ()

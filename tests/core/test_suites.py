@@ -57,6 +57,12 @@ def test_every_builtin_task_belongs_to_a_registered_suite():
         get_suite("nope")
 
 
+def test_suites_say_whether_the_agent_path_is_an_xy_trail():
+    for name, floor in (("pointmaze-umaze", True), ("antmaze-umaze", True), ("adroit-door", False)):
+        task = get_task(name)
+        assert task.suite.draws_floor_path(task) is floor, name
+
+
 def test_pointmaze_suite_owns_the_maze_knowledge():
     task = get_task("pointmaze-umaze")
     s = task.suite
