@@ -33,6 +33,8 @@ class ModelConfig:
     inv_hidden: int = 256  # hidden width of the inverse-dynamics MLP
     inv_lookahead: tuple = ()  # planned steps the inverse-dynamics head reads from the decoded latent (empty = the
     #                            flattened latent itself, the paper's I(sum z)); e.g. (1, 2, 4, 8, 12, 16, 24)
+    inv_frame: str = ""  # a suite's input frame for the plan-reading head (needs inv_lookahead), e.g. "ant-heading":
+    #                      proprioception and planned torso xy in the ant's heading frame; "" = the normalised rows
     adapter_hidden: int = 32  # hidden channels of the condition adapter D'
     model_actions: bool = False  # ablation: model (R, s, a) segments instead of (R, s)
     use_cond_loss: bool = True  # ablation: condition adapter D' and L_cond on (False = no adapter, no L_cond)

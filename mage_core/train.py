@@ -544,6 +544,9 @@ def train_mage(cfg: MageConfig | None, episodes: list, task, *, out_path, datase
     model.inv_loss = cfg.train.inv_loss
     if resume is not None:
         model.load_state_dict(resume["state_dict"])
+    elif model.inv.frame is not None:  # a suite's head frame: de-normalisation and feature statistics from the data
+        norm = dataset.normaliser
+        model.inv.fit_frame(norm.x_mean_D, norm.x_std_D, dataset.sample(4096, np.random.default_rng(cfg.train.seed)).x_BHD)
     ceiling = resume.get("ceiling") if resume is not None else None
     if ceiling is None:  # return ceiling R_hi(s): keeps the planner's RTG conditions feasible (model/ceiling.py)
         from mage_core.model.ceiling import CeilingConfig, fit_return_ceiling

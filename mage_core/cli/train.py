@@ -60,6 +60,10 @@ def register(sub) -> None:
     arch.add_argument("--inv-lookahead", type=_steps_list_arg, metavar="T1,T2,...",
                       help="the inverse-dynamics head reads the decoded plan at these steps instead of the raw latent, "
                       "e.g. 1,2,4,8,12,16,24 (default: the latent, the paper's I(sum z))")
+    arch.add_argument("--inv-frame", metavar="NAME",
+                      help="a suite's input frame for the plan-reading head (needs --inv-lookahead): ant-heading "
+                      "(AntMaze) feeds it the ant's proprioception and its planned torso xy in the ant's own heading "
+                      "frame, as the data's controller saw them (default: the normalised plan rows)")
     arch.add_argument("--inv-loss", choices=INV_LOSSES,
                       help="L_inv's distance: mse (the paper's, the default; fits the mean action) or l1 (fits the "
                       "median action, which is the noise-free one when noisy data saturates at the action bounds)")
@@ -233,13 +237,15 @@ def _train_mage(args, sink) -> Path:
         t.ema_decay = args.ema
     if args.inv_lookahead is not None:
         cfg.model.inv_lookahead = args.inv_lookahead
+    if args.inv_frame is not None:
+        cfg.model.inv_frame = args.inv_frame
     if args.inv_loss is not None:
         t.inv_loss = args.inv_loss
     cfg.model.model_actions = bool(args.model_actions)
     cfg.model.use_cond_loss = not args.no_cond_loss
     if resume is not None and any(getattr(args, a) not in (None, False) for a in
                                  ("scales", "model_actions", "no_cond_loss", "horizon", "downsample", "ema",
-                                  "inv_lookahead", "inv_loss")):
+                                  "inv_lookahead", "inv_frame", "inv_loss")):
         raise MageError("model, averaging and ablation flags cannot change a resumed run; start a new one instead")
     out = _out_path(args, task.name)
     train_mage(cfg, episodes, task, out_path=out, dataset_id=dataset_id, sink=sink, resume=resume,

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -27,23 +26,63 @@ class SampleOut:
         return self.fhat_cum_list[-1]
 
 
+def get_head_frame(name: str):
+    """The suite-provided HeadFrame named `name` (Suite.head_frames), or a MageError listing the known ones."""
+    from mage_core.suites import SUITES
+
+    frames = {n: f for suite in SUITES.values() for n, f in suite.head_frames().items()}
+    if name not in frames:
+        raise MageError(f"unknown inverse-dynamics head frame {name!r}; known: {', '.join(sorted(frames)) or 'none'}")
+    return frames[name]
+
+
 class InverseDynamics(nn.Module):
     """a_0 = I(sum_k z_k, c): an MLP on the flattened cumulative latent concatenated with the condition (R0, s0).
 
     The condition is fed too because the first action depends on the current velocity as much as on the plan.
     With `lookahead` steps (ModelConfig.inv_lookahead) the head reads the latent through the frozen decoder instead:
     the decoded plan's (R, s) rows at those steps, a_0 = g(D(sum_k z_k, c)[lookahead], c) — still a function of the
-    generated latent alone, but in the units the data's actions were taken in."""
+    generated latent alone, but in the units the data's actions were taken in. With a suite's `frame` as well
+    (ModelConfig.inv_frame) those rows and the condition are de-normalised, mapped by the frame and standardised with
+    statistics fitted on the data (fit_frame) before the MLP, a_0 = g(frame(D(sum_k z_k, c)[lookahead], c))."""
 
     def __init__(self, latent_dim: int, T: int, cond_dim: int, act_dim: int, hidden: int,
-                 lookahead: tuple = (), x_dim: int = 0):
+                 lookahead: tuple = (), x_dim: int = 0, frame=None):  # frame: a suite's HeadFrame (suites/base.py) or None
         super().__init__()
         self.lookahead = tuple(int(t) for t in lookahead)
-        d_in = x_dim * len(self.lookahead) if self.lookahead else latent_dim * T
-        self.net = nn.Sequential(nn.Linear(d_in + cond_dim, hidden), nn.GELU(), nn.Linear(hidden, hidden),
+        self.frame = frame
+        self.cond_dim = cond_dim
+        if frame is not None:
+            d_in = frame.dim(self.lookahead)
+            self.register_buffer("x_mean_D", torch.zeros(cond_dim))  # the normaliser's (R, s) mean and std
+            self.register_buffer("x_std_D", torch.ones(cond_dim))
+            self.register_buffer("f_mean_F", torch.zeros(d_in))  # the frame features' mean and std on the data
+            self.register_buffer("f_std_F", torch.ones(d_in))
+        else:
+            d_in = (x_dim * len(self.lookahead) if self.lookahead else latent_dim * T) + cond_dim
+        self.net = nn.Sequential(nn.Linear(d_in, hidden), nn.GELU(), nn.Linear(hidden, hidden),
                                  nn.GELU(), nn.Linear(hidden, act_dim))
 
+    def frame_features(self, rows_BLD: torch.Tensor, cond_BD: torch.Tensor) -> torch.Tensor:
+        """Standardised frame features of normalised plan rows and condition."""
+        raw_c_BD = cond_BD * self.x_std_D + self.x_mean_D
+        raw_BLD = rows_BLD[..., :self.cond_dim] * self.x_std_D + self.x_mean_D
+        return (self.frame.features(raw_c_BD[:, 1:], raw_BLD, self.lookahead) - self.f_mean_F) / self.f_std_F
+
+    @torch.no_grad()
+    def fit_frame(self, x_mean_D, x_std_D, x_BHD: torch.Tensor) -> None:
+        """Set the de-normalisation and the feature standardisation from the normaliser and a batch of data segments."""
+        self.x_mean_D.copy_(torch.as_tensor(x_mean_D))
+        self.x_std_D.copy_(torch.as_tensor(x_std_D))
+        self.f_mean_F.zero_()
+        self.f_std_F.fill_(1.0)
+        f_BF = self.frame_features(x_BHD[:, list(self.lookahead)], x_BHD[:, 0])
+        self.f_mean_F.copy_(f_BF.mean(0))
+        self.f_std_F.copy_(f_BF.std(0).clamp_min(1e-3))
+
     def forward(self, fhat_BCT: torch.Tensor, cond_BD: torch.Tensor, decode=None) -> torch.Tensor:
+        if self.frame is not None:
+            return self.net(self.frame_features(decode(fhat_BCT, cond_BD)[:, list(self.lookahead)], cond_BD))
         if self.lookahead:
             x_BLD = decode(fhat_BCT, cond_BD)[:, list(self.lookahead)]
             return self.net(torch.cat([x_BLD.flatten(1), cond_BD], dim=1))
@@ -81,7 +120,16 @@ class MAGE(nn.Module):
         look = tuple(getattr(cfg, "inv_lookahead", ()) or ())
         if any(not 0 <= t < cfg.horizon for t in look):
             raise MageError(f"inverse-dynamics lookahead steps {look} must lie in [0, H = {cfg.horizon})")
-        self.inv = InverseDynamics(cfg.latent_dim, self.T, self.cond_dim, cfg.act_dim, cfg.inv_hidden, look, self.x_dim)
+        frame = None
+        if getattr(cfg, "inv_frame", ""):
+            frame = get_head_frame(cfg.inv_frame)
+            if not look:
+                raise MageError(f"the inverse-dynamics frame {cfg.inv_frame!r} reads plan steps: give --inv-lookahead too")
+            if frame.obs_dim != cfg.obs_dim:
+                raise MageError(f"the inverse-dynamics frame {cfg.inv_frame!r} is written for {frame.obs_dim}-dim "
+                                f"observations; this data has {cfg.obs_dim}")
+        self.inv = InverseDynamics(cfg.latent_dim, self.T, self.cond_dim, cfg.act_dim, cfg.inv_hidden, look, self.x_dim,
+                                   frame)
         self.gumbel_tau = 1.0  # Gumbel-Softmax temperature of stage 3 (set by the training loop)
         self.train_weights = {"w_cond": 1.0, "w_inv": 1.0, "w_ce": 1.0}  # loss weights (set by the training loop)
         self.ce_batch = 0  # stage 2: the transformer trains on the first ce_batch segments, L_inv on all (0 = all)

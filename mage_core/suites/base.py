@@ -100,6 +100,17 @@ def _remove_maze_xml(env) -> None:
             pass
 
 
+@dataclass(frozen=True)
+class HeadFrame:
+    """A suite's input transform for MAGE's plan-reading action head (ModelConfig.inv_frame): the raw condition state
+    and the raw decoded rows at the lookahead steps -> features, e.g. the robot's proprioception and its planned
+    positions in its own heading frame, so the head need not learn the rotation itself."""
+
+    features: Callable  # (s_BD raw flattened obs, rows_BLD raw (R, s) plan rows at the lookahead steps, steps) -> f_BF
+    dim: Callable  # lookahead steps (tuple) -> F
+    obs_dim: int  # the flattened observation size the frame is written for
+
+
 @dataclass
 class EditableState:
     """What of the initial state a user may edit in this suite (the studio builds its Condition controls from it)."""
@@ -283,6 +294,10 @@ class Suite:
             self.pose(task, model, data, s)
             out.append(data.qpos.copy())
         return out
+
+    def head_frames(self) -> dict:
+        """Named HeadFrames this suite offers MAGE's action head (`mage train --inv-frame NAME`); none by default."""
+        return {}
 
     def draws_floor_path(self, task: Task) -> bool:
         """Whether the agent's path is drawn as an xy trail on the floor (its obs_slices name 'agent_xy': the mazes)

@@ -263,3 +263,117 @@ def test_a_users_v5_dataset_gets_the_v5_layout():
     assert geometry(t).walls_RC.tolist() == geometry(SUITE.task("medium")).walls_RC.tolist()
     spec4 = {"id": "AntMaze_UMaze-v4", "kwargs": {}, "max_episode_steps": 700}
     assert SUITE.obs_slices(SUITE.task_for_spec({"dataset_id": "u"}, spec4, spec4))["agent_xy"] == POS
+
+
+def _quat_yaw(phi):
+    return np.array([np.cos(phi / 2), 0.0, 0.0, np.sin(phi / 2)])
+
+
+def _rotate_world(obs_D, rows_LD, phi):
+    """The same ant, goal and plan turned by phi about world z (joints and body-frame angular velocity unchanged)."""
+    from mage_core.suites.antmaze_controller import _quat_mul
+
+    c, s = np.cos(phi), np.sin(phi)
+    R = np.array([[c, -s], [s, c]])
+    o = obs_D.copy()
+    o[1:5] = _quat_mul(_quat_yaw(phi), obs_D[1:5])
+    o[13:15] = R @ obs_D[13:15]  # world linear velocity
+    o[POS], o[GOAL] = R @ obs_D[POS], R @ obs_D[GOAL]
+    r = rows_LD.copy()
+    r[:, 1 + POS.start:1 + POS.stop] = rows_LD[:, 1 + POS.start:1 + POS.stop] @ R.T
+    return o, r
+
+
+def test_the_heads_heading_frame_sees_the_ant_as_its_controller_does():
+    """ModelConfig.inv_frame = "ant-heading": the proprioception block equals the controller's own observation, and
+    turning the whole scene about z leaves every feature unchanged (the head need not learn the rotation)."""
+    import torch
+
+    from mage_core.suites.antmaze import GAIT_STEPS, ant_heading_features
+    from mage_core.suites.antmaze_controller import controller_obs
+
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=OBS_DIM)
+    obs[1:5] = _unit(rng.normal(size=4))
+    obs[GOAL] = obs[POS] + np.array([1.5, -2.0])  # within the controller's 5 m target clip
+    steps = (1, 2, 8, 32)
+    rows = rng.normal(size=(len(steps), 1 + OBS_DIM))
+    frame = SUITE.head_frames()["ant-heading"]
+    f = ant_heading_features(torch.tensor(obs[None]), torch.tensor(rows[None]), steps)[0].numpy()
+    assert f.shape == (frame.dim(steps),) == (29 + 2 * 4 + 16 * sum(t < GAIT_STEPS for t in steps),)
+    ctl = controller_obs(np.concatenate([obs[POS], obs[:13]]), obs[13:27], obs[GOAL])
+    np.testing.assert_allclose(f[:27], ctl[:27], atol=1e-5)  # proprioception without xy or heading
+    np.testing.assert_allclose(f[27:29], ctl[27:29], atol=1e-5)  # the goal in the heading frame
+    for phi in (0.7, -2.5, 3.1):
+        o2, r2 = _rotate_world(obs, rows, phi)
+        f2 = ant_heading_features(torch.tensor(o2[None]), torch.tensor(r2[None]), steps)[0].numpy()
+        np.testing.assert_allclose(f2, f, atol=1e-6)
+    moved = rows.copy()
+    moved[2, 1 + POS.start] += 1.0  # the planned xy at step 8 moves: its features move, nothing else does
+    f3 = ant_heading_features(torch.tensor(obs[None]), torch.tensor(moved[None]), steps)[0].numpy()
+    changed = np.flatnonzero(np.abs(f3 - f) > 1e-9)
+    assert list(changed) == [29 + 4, 29 + 5]
+
+
+def _unit(q):
+    return q / np.linalg.norm(q)
+
+
+def test_mage_with_the_heading_frame_head_fits_saves_and_reloads(tmp_path):
+    """A MAGE model whose head reads the plan in the ant's heading frame: the frame is fitted on data, the head is
+    g(standardised frame(de-normalised decoded rows)), and a saved checkpoint reloads to the same actions."""
+    import torch
+
+    from mage_core.checkpoint import build_model_from_checkpoint, load_checkpoint
+    from mage_core.data.generate import GenerateConfig
+    from mage_core.data.segments import Episode
+    from mage_core.model.mage import MAGE
+    from mage_core.train import EventSink, make_segment_dataset, train_mage
+    from _helpers_model import micro_config
+
+    task = _two_cell_task()
+    bufs = SUITE.collect_buffers(task, GenerateConfig(steps=400, seed=1, recipe=AntMazeRecipe(dwell_steps=10)))
+    eps = [Episode(np.array([task.flatten_obs({k: b.observations[k][i] for k in task.obs_keys})
+                             for i in range(len(b.actions) + 1)], np.float32),
+                   np.asarray(b.actions, np.float32), np.asarray(b.rewards, np.float32), False) for b in bufs]
+    cfg = micro_config(obs_dim=OBS_DIM, act_dim=8, inv_lookahead=(1, 2, 8), inv_frame="ant-heading")
+    cfg.train.stage1_steps, cfg.train.stage2_steps, cfg.train.stage3_steps, cfg.train.warmup_steps = 5, 100, 0, 5
+    cfg.train.lr_stage2 = 3e-3
+    events = []
+    out = train_mage(cfg, eps, task, out_path=tmp_path / "ant.pt", sink=EventSink(None, [events.append]),
+                     progress=False)
+    inv = [e["losses"]["inv"] for e in events if e["event"] == "step" and e["stage"] == 2]
+    assert np.mean(inv[-3:]) < 0.9 * np.mean(inv[:3]), inv
+    model = build_model_from_checkpoint(load_checkpoint(tmp_path / "ant.pt"))
+    assert model.cfg.inv_frame == "ant-heading" and model.inv.frame is not None
+    ds = make_segment_dataset(eps, task, _config_of(out))
+    np.testing.assert_allclose(model.inv.x_mean_D.numpy(), ds.normaliser.x_mean_D)
+    assert float(model.inv.f_std_F.min()) > 0 and not torch.all(model.inv.f_std_F == 1)
+    cond = ds.get(np.arange(4)).x_BHD[:, 0]
+    f = model.sample(cond, generator=torch.Generator().manual_seed(0)).fhat_BCT
+    rows = model.decode(f, cond)[:, [1, 2, 8]] * model.inv.x_std_D + model.inv.x_mean_D
+    raw_c = cond * model.inv.x_std_D + model.inv.x_mean_D
+    from mage_core.suites.antmaze import ant_heading_features
+    feats = (ant_heading_features(raw_c[:, 1:], rows, (1, 2, 8)) - model.inv.f_mean_F) / model.inv.f_std_F
+    torch.testing.assert_close(model.inverse_dynamics(f, cond), model.inv.net(feats))
+    again = MAGE(model.cfg).eval()
+    again.load_state_dict(load_checkpoint(tmp_path / "ant.pt")["state_dict"])
+    torch.testing.assert_close(again.inverse_dynamics(f, cond), model.inverse_dynamics(f, cond))
+
+
+def _config_of(ckpt):
+    from mage_core.config import MageConfig
+
+    return MageConfig.from_dict(ckpt["config"])
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(obs_dim=OBS_DIM, act_dim=8, inv_lookahead=(1,), inv_frame="no-such"), "known: ant-heading"),
+    (dict(obs_dim=OBS_DIM, act_dim=8, inv_frame="ant-heading"), "give --inv-lookahead too"),
+    (dict(inv_lookahead=(1,), inv_frame="ant-heading"), "written for 31-dim observations; this data has 6")])
+def test_a_bad_head_frame_is_a_clear_error(overrides, message):
+    from mage_core.model.mage import MAGE
+    from _helpers_model import micro_config
+
+    with pytest.raises(MageError, match=message):
+        MAGE(micro_config(**overrides).model)
