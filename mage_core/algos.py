@@ -11,7 +11,8 @@ ALGOS = ("mage", *BASELINE_ALGOS)  # every algorithm; also the checkpoint "algo"
 MAGE_ONLY = {"stage1_steps": "--stage1-steps", "stage2_steps": "--stage2-steps", "stage3_steps": "--stage3-steps",
              "scales": "--scales", "model_actions": "--model-actions", "no_cond_loss": "--no-cond-loss",
              "batch_size": "--batch-size", "horizon": "--horizon", "downsample": "--downsample", "ema": "--ema",
-             "inv_lookahead": "--inv-lookahead", "inv_frame": "--inv-frame", "inv_loss": "--inv-loss"}
+             "inv_lookahead": "--inv-lookahead", "inv_frame": "--inv-frame", "inv_loss": "--inv-loss",
+             "rec_weight": "--rec-weight"}
 BASELINE_ONLY = {"steps": "--steps"}  # baselines train one stage of N steps
 
 

@@ -35,6 +35,8 @@ class ModelConfig:
     #                            flattened latent itself, the paper's I(sum z)); e.g. (1, 2, 4, 8, 12, 16, 24)
     inv_frame: str = ""  # a suite's input frame for the plan-reading head (needs inv_lookahead), e.g. "ant-heading":
     #                      proprioception and planned torso xy in the ant's heading frame; "" = the normalised rows
+    rec_weights: tuple = ()  # per-column weights of stage 1's reconstruction loss over the modelled (R, s[, a])
+    #                          columns, rescaled to mean 1 (empty = uniform, the paper's); `mage train --rec-weight`
     adapter_hidden: int = 32  # hidden channels of the condition adapter D'
     model_actions: bool = False  # ablation: model (R, s, a) segments instead of (R, s)
     use_cond_loss: bool = True  # ablation: condition adapter D' and L_cond on (False = no adapter, no L_cond)
@@ -104,6 +106,7 @@ class MageConfig:
             model = _build(ModelConfig, d.get("model", {}))
             model.scales = tuple(model.scales)
             model.inv_lookahead = tuple(model.inv_lookahead)
+            model.rec_weights = tuple(model.rec_weights)
             td = dict(d.get("train", {}))
             td.setdefault("inv_batch_size", 0)  # checkpoints from before the field trained L_inv on batch_size
             if td.get("inv_loss", "mse") not in INV_LOSSES:

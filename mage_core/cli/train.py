@@ -64,6 +64,10 @@ def register(sub) -> None:
                       help="a suite's input frame for the plan-reading head (needs --inv-lookahead): ant-heading "
                       "(AntMaze) feeds it the ant's proprioception and its planned torso xy in the ant's own heading "
                       "frame, as the data's controller saw them (default: the normalised plan rows)")
+    arch.add_argument("--rec-weight", type=_rec_weight_arg, metavar="NAME=W[,NAME=W]",
+                      help="weight stage 1's reconstruction of named observation parts, e.g. agent_xy=10 (AntMaze: "
+                      "the torso's xy, which the plan must place within the 0.45 m goal radius); names: rtg and the "
+                      "task suite's observation slices (the error lists them); other columns keep weight 1")
     arch.add_argument("--inv-loss", choices=INV_LOSSES,
                       help="L_inv's distance: mse (the paper's, the default; fits the mean action) or l1 (fits the "
                       "median action, which is the noise-free one when noisy data saturates at the action bounds)")
@@ -130,6 +134,32 @@ def _steps_list_arg(text: str) -> tuple:
     if not steps or min(steps) < 0:
         raise argparse.ArgumentTypeError(f"lookahead steps must be >= 0, got {text!r}")
     return steps
+
+
+def _rec_weight_arg(text: str) -> dict:
+    """argparse type for --rec-weight: NAME=W pairs, W >= 0."""
+    out = {}
+    for part in text.split(","):
+        name, eq, w = part.partition("=")
+        try:
+            out[name.strip()] = float(w)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected NAME=W pairs such as agent_xy=10, got {text!r}") from None
+        if not eq or not name.strip() or not out[name.strip()] >= 0:
+            raise argparse.ArgumentTypeError(f"expected NAME=W pairs with W >= 0 such as agent_xy=10, got {text!r}")
+    return out
+
+
+def rec_weights_for(task, obs_dim: int, act_dim: int, model_actions: bool, named: dict) -> tuple:
+    """Per-column weights over (R, s[, a]) from {slice name: weight}; names are 'rtg' and the suite's obs slices."""
+    slices = {"rtg": slice(0, 1), **{k: slice(v.start + 1, v.stop + 1) for k, v in task.suite.obs_slices(task).items()}}
+    w = [1.0] * (1 + obs_dim + (act_dim if model_actions else 0))
+    for name, weight in named.items():
+        if name not in slices:
+            raise MageError(f"--rec-weight: {task.name} has no observation part {name!r}; known: {', '.join(slices)}")
+        for i in range(*slices[name].indices(1 + obs_dim)):
+            w[i] = weight
+    return tuple(w)
 
 
 def _decay_arg(text: str) -> float:
@@ -243,9 +273,12 @@ def _train_mage(args, sink) -> Path:
         t.inv_loss = args.inv_loss
     cfg.model.model_actions = bool(args.model_actions)
     cfg.model.use_cond_loss = not args.no_cond_loss
+    if args.rec_weight:
+        cfg.model.rec_weights = rec_weights_for(task, episodes[0].obs_TD.shape[1], episodes[0].actions_TA.shape[1],
+                                                cfg.model.model_actions, args.rec_weight)
     if resume is not None and any(getattr(args, a) not in (None, False) for a in
                                  ("scales", "model_actions", "no_cond_loss", "horizon", "downsample", "ema",
-                                  "inv_lookahead", "inv_frame", "inv_loss")):
+                                  "inv_lookahead", "inv_frame", "inv_loss", "rec_weight")):
         raise MageError("model, averaging and ablation flags cannot change a resumed run; start a new one instead")
     out = _out_path(args, task.name)
     train_mage(cfg, episodes, task, out_path=out, dataset_id=dataset_id, sink=sink, resume=resume,

@@ -130,6 +130,11 @@ class MAGE(nn.Module):
                                 f"observations; this data has {cfg.obs_dim}")
         self.inv = InverseDynamics(cfg.latent_dim, self.T, self.cond_dim, cfg.act_dim, cfg.inv_hidden, look, self.x_dim,
                                    frame)
+        w = tuple(getattr(cfg, "rec_weights", ()) or ())
+        if w and (len(w) != self.x_dim or min(w) < 0 or sum(w) <= 0):
+            raise MageError(f"reconstruction weights need {self.x_dim} values >= 0, not all 0 (got {len(w)})")
+        w_D = torch.tensor(w, dtype=torch.float32) if w else torch.ones(self.x_dim)
+        self.register_buffer("rec_w_D", w_D * (self.x_dim / w_D.sum()), persistent=False)  # mean 1
         self.gumbel_tau = 1.0  # Gumbel-Softmax temperature of stage 3 (set by the training loop)
         self.train_weights = {"w_cond": 1.0, "w_inv": 1.0, "w_ce": 1.0}  # loss weights (set by the training loop)
         self.ce_batch = 0  # stage 2: the transformer trains on the first ce_batch segments, L_inv on all (0 = all)
@@ -219,17 +224,21 @@ class MAGE(nn.Module):
         adapted segment's reconstruction (so D' does not disturb later steps) and L_cond on its first step."""
         q = self.mtae.quantiser(self.mtae.encoder(x_BHD))
         xdec_BHD = self.mtae.decoder(q.fhat_BCT)
-        rec = F.mse_loss(xdec_BHD.float(), x_BHD)
+        rec = self._rec_loss(xdec_BHD, x_BHD)
         out = {"rec": rec.detach(), "vq": q.vq_loss.detach(), "usage_K": q.usage_K}
         loss = rec + q.vq_loss
         if self.mtae.adapter is not None:
             xad_BHD = self.mtae.adapter(xdec_BHD, q.fhat_BCT, cond_BD)
-            rec_ad = F.mse_loss(xad_BHD.float(), x_BHD)
+            rec_ad = self._rec_loss(xad_BHD, x_BHD)
             cond_loss = F.mse_loss(xad_BHD[:, 0, : self.cond_dim].float(), cond_BD)
             loss = loss + rec_ad + self.train_weights.get("w_cond", 1.0) * cond_loss
             out["rec_adapted"], out["cond"] = rec_ad.detach(), cond_loss.detach()
         out["loss"] = loss
         return out
+
+    def _rec_loss(self, xdec_BHD: torch.Tensor, x_BHD: torch.Tensor) -> torch.Tensor:
+        """Column-weighted MSE (ModelConfig.rec_weights; uniform weights give plain MSE)."""
+        return ((xdec_BHD.float() - x_BHD) ** 2 * self.rec_w_D).mean()
 
     def _stage3(self, logits_BLV, ce, acc_K, cond_BD, a_BA) -> dict:
         """Gumbel-Softmax (straight-through) tokens -> latent -> L_inv and L_cond flow into the transformer."""

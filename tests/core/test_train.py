@@ -124,7 +124,8 @@ def test_ema_sets_the_averaged_weights_at_stage_end_and_leaves_stage1_alone(tmp_
 @pytest.mark.parametrize("flags, message", [(["--ema", "1.5"], "--ema must be a decay in [0, 1)"),
                                             (["--downsample", "6"], "--downsample must be a power of 2"),
                                             (["--horizon", "0"], "expected a whole number >= 1"),
-                                            (["--inv-lookahead", "1,x"], "expected comma-separated step numbers")])
+                                            (["--inv-lookahead", "1,x"], "expected comma-separated step numbers"),
+                                            (["--rec-weight", "agent_xy"], "expected NAME=W pairs")])
 def test_cli_refuses_bad_model_flags(flags, message, capsys):
     from mage_core.cli import main
 
@@ -304,3 +305,34 @@ def test_inv_loss_l1_fits_the_median_action_and_reaches_the_model(tmp_path):
     bad["train"]["inv_loss"] = "huber"
     with pytest.raises(MageError, match="inv_loss"):
         MageConfig.from_dict(bad)
+
+
+def test_reconstruction_weights_weight_the_named_columns_of_stage_one():
+    """--rec-weight agent_xy=W: the suite's slice maps to its (R, s) columns, the stage-1 loss is the column-weighted
+    MSE with weights rescaled to mean 1, and bad names or lengths are clear errors."""
+    from mage_core.cli.train import rec_weights_for
+    from mage_core.model.mage import MAGE
+    from mage_core.tasks import get_task
+
+    task = get_task("pointmaze-umaze")  # obs (6,): agent xy, agent velocity, goal xy
+    w = rec_weights_for(task, 6, 2, False, {"agent_xy": 4.0})
+    assert w == (1.0, 4.0, 4.0, 1.0, 1.0, 1.0, 1.0)
+    assert len(rec_weights_for(task, 6, 2, True, {"rtg": 0.0})) == 9 and rec_weights_for(task, 6, 2, True, {"rtg": 0.0})[0] == 0
+    with pytest.raises(MageError, match="known: rtg, agent_xy, agent_vel, goal_xy"):
+        rec_weights_for(task, 6, 2, False, {"xy": 2.0})
+    torch.manual_seed(0)
+    plain, weighted = MAGE(micro_config().model), MAGE(micro_config(rec_weights=w).model)
+    weighted.load_state_dict(plain.state_dict())
+    _, episodes = umaze_episodes()
+    b = make_segment_dataset(list(episodes), task, micro_config()).get(np.arange(6))
+    x = plain.segment_input(b)
+    with torch.no_grad():
+        xdec = plain.mtae.decoder(plain.mtae.quantiser(plain.mtae.encoder(x)).fhat_BCT)
+        sq_D = ((xdec - x) ** 2).mean((0, 1))
+        r_plain, r_w = plain._stage1(x, x[:, 0])["rec"], weighted._stage1(x, x[:, 0])["rec"]
+    torch.testing.assert_close(r_plain, sq_D.mean())
+    wt = torch.tensor(w) * 7 / sum(w)
+    torch.testing.assert_close(r_w, (sq_D * wt).mean())
+    assert not torch.isclose(r_w, r_plain)
+    with pytest.raises(MageError, match="reconstruction weights need 7 values"):
+        MAGE(micro_config(rec_weights=(1.0, 2.0)).model)
