@@ -1,4 +1,5 @@
-"""Per-episode AntMaze diagnostics of a checkpoint: first reach, flips, stall cell, cells left, path length."""
+"""Per-episode AntMaze diagnostics of a checkpoint: first reach, flips, stall cell, cells left, path length, distance
+to the goal point at the end and at the closest approach."""
 import json, sys, time
 import numpy as np, torch
 torch.set_num_threads(1)
@@ -22,6 +23,7 @@ for ep in res.extra["episodes"]:
     best = min(g.cell_distance(p, goal) for p in xy[::10])
     rows.append(dict(ret=float(r.sum()), first=int(hit[0]) if len(hit) else None, flip=flip,
                      end_cell=list(g.xy_to_cell(xy[-1])), cells_left=float(g.cell_distance(xy[-1], goal)), best_cells_left=float(best),
-                     path_m=float(np.linalg.norm(np.diff(xy, axis=0), axis=1).sum()), min_z=float(o[:, 0].min())))
+                     path_m=float(np.linalg.norm(np.diff(xy, axis=0), axis=1).sum()), min_z=float(o[:, 0].min()),
+                     end_goal_m=round(float(np.linalg.norm(xy[-1] - goal)), 2), min_goal_m=round(float(np.linalg.norm(xy - goal, axis=1).min()), 2)))
 for r_ in rows: print(json.dumps(r_))
 print("success", np.mean(res.successes), "mean", res.mean, "wall", round(time.time() - t0, 1), "rtg", getattr(pol, "target", rtg))
