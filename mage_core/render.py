@@ -227,18 +227,19 @@ def plan_overlay(states_KHD, scales=None, xy_dims=(0, 1), task=None, model=None,
     K, H, D = s.shape
     points = token_points(scales, K, H)
     suite = task.suite if task is not None else None
-    agent = suite.obs_slices(task).get("agent_xy") if suite is not None else None
+    floor = suite is None or suite.draws_floor_path(task)  # plans drawn as xy trails on the floor, else posed robots
     plans_xy = []
-    if suite is None or agent is not None:
+    if floor:
+        agent = suite.obs_slices(task)["agent_xy"] if suite is not None else None
         dims = list(range(agent.start, agent.stop)) if agent is not None else list(xy_dims)
         if D <= max(dims):
             raise MageError(f"plan states must have shape (K, H, D) with D > {max(dims)}; got {s.shape}")
         plans_xy = [s[k][:, dims] for k in range(K)]
     ov = Overlay(plans_xy=plans_xy, plan_points=points, **kw)
-    if suite is not None and model is None and (agent is None or suite.draws_ghosts):
+    if suite is not None and model is None and (not floor or suite.draws_ghosts):
         ov.plan_states, ov.task = s, task  # robots: TaskScene.render poses paths and ghosts with its own model
     if suite is not None and model is not None and suite.can_pose(task, model, D):
-        if agent is None:
+        if not floor:
             ov.paths_xyz = [suite.key_points(task, model, s[k]) for k in range(K)]
         if suite.draws_ghosts and ghosts_per_scale > 0:
             steps = np.unique(np.linspace(0, H - 1, ghosts_per_scale).round().astype(int))

@@ -93,9 +93,8 @@ class ClosedLoop:
 
     def _record(self) -> None:
         suite = self.task.suite
-        agent = suite.obs_slices(self.task).get("agent_xy")
-        if agent is not None:
-            self.path_xy.append(np.asarray(self.obs[agent], dtype=float))
+        if suite.draws_floor_path(self.task):
+            self.path_xy.append(np.asarray(self.obs[suite.obs_slices(self.task)["agent_xy"]], dtype=float))
             return
         names = suite.key_point_names(self.task)
         model = self.env.unwrapped.model
