@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -81,10 +82,10 @@ class InverseDynamics(nn.Module):
         self.f_std_F.copy_(f_BF.std(0).clamp_min(1e-3))
 
     def forward(self, fhat_BCT: torch.Tensor, cond_BD: torch.Tensor, decode=None) -> torch.Tensor:
-        if self.frame is not None:
-            return self.net(self.frame_features(decode(fhat_BCT, cond_BD)[:, list(self.lookahead)], cond_BD))
         if self.lookahead:
             x_BLD = decode(fhat_BCT, cond_BD)[:, list(self.lookahead)]
+            if self.frame is not None:
+                return self.net(self.frame_features(x_BLD, cond_BD))
             return self.net(torch.cat([x_BLD.flatten(1), cond_BD], dim=1))
         return self.net(torch.cat([fhat_BCT.flatten(1), cond_BD], dim=1))
 
