@@ -37,6 +37,9 @@ class ModelConfig:
     #                      proprioception and planned torso xy in the ant's heading frame; "" = the normalised rows
     rec_weights: tuple = ()  # per-column weights of stage 1's reconstruction loss over the modelled (R, s[, a])
     #                          columns, rescaled to mean 1 (empty = uniform, the paper's); `mage train --rec-weight`
+    scale_rec_weight: float = 0.0  # stage 1: weight of the mean reconstruction error of the coarser prefixes
+    #                                (decode(z_1 + ... + z_k) for k < K) beside the full one; 0 = off (the paper's: only
+    #                                the full sum is decoded in training, so the coarse scales' plans are unsupervised)
     adapter_hidden: int = 32  # hidden channels of the condition adapter D'
     model_actions: bool = False  # ablation: model (R, s, a) segments instead of (R, s)
     use_cond_loss: bool = True  # ablation: condition adapter D' and L_cond on (False = no adapter, no L_cond)

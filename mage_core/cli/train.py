@@ -68,6 +68,10 @@ def register(sub) -> None:
                       help="weight stage 1's reconstruction of named observation parts, e.g. agent_xy=10 (AntMaze: "
                       "the torso's xy, which the plan must place within the 0.45 m goal radius); names: rtg and the "
                       "task suite's observation slices (the error lists them); other columns keep weight 1")
+    arch.add_argument("--scale-rec-weight", type=float, metavar="W",
+                      help="stage 1 also reconstructs the data from every coarser prefix of scales (z_1 + ... + z_k, "
+                      "k < K) with this weight, so each scale's plan is itself a plan of the segment, e.g. 0.5 "
+                      "(default 0: only the full sum is decoded in training, the paper's)")
     arch.add_argument("--inv-loss", choices=INV_LOSSES,
                       help="L_inv's distance: mse (the paper's, the default; fits the mean action) or l1 (fits the "
                       "median action, which is the noise-free one when noisy data saturates at the action bounds)")
@@ -271,6 +275,10 @@ def _train_mage(args, sink) -> Path:
         cfg.model.inv_frame = args.inv_frame
     if args.inv_loss is not None:
         t.inv_loss = args.inv_loss
+    if args.scale_rec_weight is not None:
+        if not args.scale_rec_weight >= 0 or args.scale_rec_weight == float("inf"):
+            raise MageError(f"--scale-rec-weight must be a finite number >= 0, not {args.scale_rec_weight}")
+        cfg.model.scale_rec_weight = args.scale_rec_weight
     cfg.model.model_actions = bool(args.model_actions)
     cfg.model.use_cond_loss = not args.no_cond_loss
     if args.rec_weight:
@@ -278,7 +286,7 @@ def _train_mage(args, sink) -> Path:
                                                 cfg.model.model_actions, args.rec_weight)
     if resume is not None and any(getattr(args, a) not in (None, False) for a in
                                  ("scales", "model_actions", "no_cond_loss", "horizon", "downsample", "ema",
-                                  "inv_lookahead", "inv_frame", "inv_loss", "rec_weight")):
+                                  "inv_lookahead", "inv_frame", "inv_loss", "rec_weight", "scale_rec_weight")):
         raise MageError("model, averaging and ablation flags cannot change a resumed run; start a new one instead")
     out = _out_path(args, task.name)
     train_mage(cfg, episodes, task, out_path=out, dataset_id=dataset_id, sink=sink, resume=resume,

@@ -228,6 +228,14 @@ class MAGE(nn.Module):
         rec = self._rec_loss(xdec_BHD, x_BHD)
         out = {"rec": rec.detach(), "vq": q.vq_loss.detach(), "usage_K": q.usage_K}
         loss = rec + q.vq_loss
+        w_prefix = float(getattr(self.cfg, "scale_rec_weight", 0.0) or 0.0)
+        if w_prefix > 0 and len(self.scales) > 1:
+            # the coarser prefixes' plans, rebuilt from the tokens with gradient into the codebook, the per-scale
+            # refinements and the decoder (the encoder learns from the full reconstruction only)
+            prefix = self.mtae.quantiser.fhat_from_idx(q.idx_list[:-1])
+            rec_prefix = torch.stack([self._rec_loss(self.mtae.decoder(f_BCT), x_BHD) for f_BCT in prefix]).mean()
+            loss = loss + w_prefix * rec_prefix
+            out["rec_prefix"] = rec_prefix.detach()
         if self.mtae.adapter is not None:
             xad_BHD = self.mtae.adapter(xdec_BHD, q.fhat_BCT, cond_BD)
             rec_ad = self._rec_loss(xad_BHD, x_BHD)

@@ -336,3 +336,33 @@ def test_reconstruction_weights_weight_the_named_columns_of_stage_one():
     assert not torch.isclose(r_w, r_plain)
     with pytest.raises(MageError, match="reconstruction weights need 7 values"):
         MAGE(micro_config(rec_weights=(1.0, 2.0)).model)
+
+
+def test_scale_prefix_reconstruction_adds_the_coarse_plans_error_and_trains_the_decoder():
+    """--scale-rec-weight W: stage 1 adds W x the mean reconstruction error of decode(z_1 + ... + z_k), k < K, to the
+    loss (the same number the plain decoder gives on the quantiser's detached prefixes), its gradient reaches the
+    codebook and the decoder, and W = 0 leaves the paper's loss unchanged."""
+    from mage_core.model.mage import MAGE
+    from mage_core.tasks import get_task
+
+    torch.manual_seed(0)
+    plain, prefixed = MAGE(micro_config().model), MAGE(micro_config(scale_rec_weight=0.5).model)
+    prefixed.load_state_dict(plain.state_dict())
+    _, episodes = umaze_episodes()
+    b = make_segment_dataset(list(episodes), get_task("pointmaze-umaze"), micro_config()).get(np.arange(6))
+    x = plain.segment_input(b)
+    out_plain, out_pre = plain._stage1(x, x[:, 0]), prefixed._stage1(x, x[:, 0])
+    assert "rec_prefix" not in out_plain
+    with torch.no_grad():
+        q = plain.mtae.quantiser(plain.mtae.encoder(x), update_stats=False)
+        want = torch.stack([((plain.mtae.decoder(f) - x) ** 2).mean() for f in q.fhat_cum_list[:-1]]).mean()
+    torch.testing.assert_close(out_pre["rec_prefix"], want)
+    torch.testing.assert_close(out_pre["loss"] - out_plain["loss"], 0.5 * want, rtol=1e-4, atol=1e-6)
+    assert want > out_pre["rec"]  # the coarse prefixes reconstruct worse than the full sum
+    out_plain["loss"].backward()
+    out_pre["loss"].backward()
+    for name in ("mtae.quantiser.codebook.weight", "mtae.decoder.net.0.weight"):
+        g_plain, g_pre = plain.get_parameter(name).grad, prefixed.get_parameter(name).grad
+        assert not torch.allclose(g_plain, g_pre), name  # the prefix term trains the codebook and the decoder
+    g_enc = [(a.grad, b.grad) for a, b in zip(plain.mtae.encoder.parameters(), prefixed.mtae.encoder.parameters())]
+    assert all(torch.allclose(a, b) for a, b in g_enc)  # and leaves the encoder to the full reconstruction

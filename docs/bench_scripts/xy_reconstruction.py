@@ -1,8 +1,9 @@
-"""Diagnostic (issue 13): how precisely a MAGE checkpoint's tokenizer (stage 1) places the ant's torso — the xy error
-in metres of data segments encoded and decoded through the first k scales (teacher latents, no transformer), against
-the 0.45 m goal radius. A plan cannot be more precise than its tokenizer.
+"""Diagnostic (issues 13, 14): how precisely a MAGE checkpoint's tokenizer (stage 1) places the agent (the ant's torso,
+the point mass) — the xy error of data segments encoded and decoded through the first k scales (teacher latents, no
+transformer), against the 0.45 goal radius. A plan cannot be more precise than its tokenizer. Works for any suite
+whose observation has an `agent_xy` slice (Suite.obs_slices).
 
-usage: python docs/bench_scripts/antmaze_xy_reconstruction.py CKPT [N_SEGMENTS]"""
+usage: python docs/bench_scripts/xy_reconstruction.py CKPT [N_SEGMENTS]"""
 import sys
 import numpy as np, torch
 torch.set_num_threads(1)
@@ -10,7 +11,6 @@ from mage_core.checkpoint import load_checkpoint, build_model_from_checkpoint
 from mage_core.config import MageConfig
 from mage_core.data.segments import Normaliser
 from mage_core.data.store import load_episodes
-from mage_core.suites.antmaze import POS
 from mage_core.train import make_segment_dataset
 
 ck = load_checkpoint(sys.argv[1])
@@ -20,7 +20,10 @@ task, eps, _ = load_episodes(ck["dataset"]["id"])
 cfg = MageConfig.from_dict(ck["config"])
 norm = Normaliser.from_state_dict(ck["normaliser"])
 b = make_segment_dataset(eps, task, cfg, norm).sample(n, np.random.default_rng(3))
-cols = slice(1 + POS.start, 1 + POS.stop)  # x = (R, s): R leads
+pos = task.suite.obs_slices(task).get("agent_xy")
+if pos is None:
+    sys.exit(f"{task.name}: its suite names no agent_xy slice in the observation")
+cols = slice(1 + pos.start, 1 + pos.stop)  # x = (R, s): R leads
 true_NH2 = norm.denorm_x(b.x_BHD).numpy()[:, :, cols]
 with torch.no_grad():
     q = model.encode(model.segment_input(b))
@@ -28,6 +31,6 @@ with torch.no_grad():
     for k in sorted({0, K // 4, K // 2, K - 1}):
         x = norm.denorm_x(model.decode(q.fhat_cum_list[k], b.x_BHD[:, 0])).numpy()[:, :, cols]
         e_NH = np.linalg.norm(x - true_NH2, axis=2)
-        print(f"scales 1..{k + 1} of {K}: torso xy error median {np.median(e_NH):.2f} m, mean {e_NH.mean():.2f} m; "
+        print(f"scales 1..{k + 1} of {K}: agent xy error median {np.median(e_NH):.2f}, mean {e_NH.mean():.2f}; "
               f"median at plan step 16 {np.median(e_NH[:, 16]):.2f}, 32 {np.median(e_NH[:, 32]):.2f}, "
-              f"{e_NH.shape[1] - 1} {np.median(e_NH[:, -1]):.2f}; share of steps within 0.45 m {np.mean(e_NH < 0.45):.0%}")
+              f"{e_NH.shape[1] - 1} {np.median(e_NH[:, -1]):.2f}; share of steps within 0.45 {np.mean(e_NH < 0.45):.0%}")
