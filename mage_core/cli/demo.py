@@ -53,7 +53,8 @@ def cmd_demo(args) -> int:
     policy = planner.policy(target, seed=args.seed)
     policy.reset(1)
     suite = task.suite
-    agent = suite.obs_slices(task).get("agent_xy")
+    floor = suite.draws_floor_path(task)  # the path is an xy trail on the floor (mazes), else a key point's 3-D path
+    agent = suite.obs_slices(task).get("agent_xy") if floor else None
     model = env.unwrapped.model
     track = suite.key_point_names(task)[:1]  # the first key point's executed path (agent xy, palm, torso)
 
@@ -83,8 +84,8 @@ def cmd_demo(args) -> int:
     res = EvalResult(task.name, [ret], [args.seed], [success], *(ref or (None, None)), task.eval_steps)
     path = None if path[0] is None else np.array(path)
     goal_sl = suite.obs_slices(task).get("goal_xy")
-    start = path[0] if agent is not None else None
-    goal = o[goal_sl] if goal_sl is not None and agent is not None else None
+    start = path[0] if floor else None
+    goal = o[goal_sl] if floor and goal_sl is not None else None
     render_plan_png(task, first, path, start, goal, args.png, start_obs=first.states_KHD[-1, 0])
     print(f"checkpoint {ckpt} ({task.name}, {len(planner.scales)} scales {planner.scales})")
     print(f"RTG target {target:g}; episode return {ret:.0f}" +

@@ -228,7 +228,7 @@ class MAGE(nn.Module):
         rec = self._rec_loss(xdec_BHD, x_BHD)
         out = {"rec": rec.detach(), "vq": q.vq_loss.detach(), "usage_K": q.usage_K}
         loss = rec + q.vq_loss
-        w_prefix = float(getattr(self.cfg, "scale_rec_weight", 0.0) or 0.0)
+        w_prefix = self.cfg.scale_rec_weight
         if w_prefix > 0 and len(self.scales) > 1:
             # the coarser prefixes' plans, rebuilt from the tokens with gradient into the codebook, the per-scale
             # refinements and the decoder (the encoder learns from the full reconstruction only)
