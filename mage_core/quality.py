@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -69,8 +70,16 @@ def cached_checkpoint(cache: Path, task, dataset_id: str, algo: str, seed: int) 
     return path
 
 
+def flags_tag(algo: str, flags: list[str]) -> str:
+    """The cache name of `algo` trained with extra `mage train` flags: the bare name without flags, else the name
+    plus a short hash of the flags, so a checkpoint trained with other flags is never reused for this row."""
+    if not flags:
+        return algo
+    return f"{algo}+{hashlib.sha1(' '.join(flags).encode()).hexdigest()[:8]}"
+
+
 def train_if_missing(path: Path, task: str, algo: str, seed: int, preset: str, dataset: str | None,
-                     steps_scale: float, threads: int) -> float:
+                     steps_scale: float, threads: int, extra_flags: list[str] = ()) -> float:
     """Train with the `mage train` CLI in a subprocess unless the checkpoint is cached; returns wall seconds (0 if cached)."""
     if path.is_file():
         return 0.0
@@ -80,6 +89,7 @@ def train_if_missing(path: Path, task: str, algo: str, seed: int, preset: str, d
     cmd += ["--dataset", dataset] if dataset else ["--task", task]
     if steps_scale != 1.0:
         cmd += ["--steps-scale", str(steps_scale)]
+    cmd += list(extra_flags)
     t0 = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
@@ -144,6 +154,11 @@ def run_quality(args) -> dict:
     if args.dataset and len(tasks) > 1:
         raise MageError(f"--dataset {args.dataset} names one dataset; give one task with it, not {len(tasks)}")
     cache = Path(args.cache)
+    first_seed = getattr(args, "first_seed", 0)
+    if first_seed < 0:
+        raise MageError(f"--first-seed must be >= 0, got {first_seed}")
+    seeds = list(range(first_seed, first_seed + args.seeds))
+    mage_flags = shlex.split(getattr(args, "mage_flags", None) or "")
     results, datasets = {}, {}
     for name in tasks:
         dataset_id = args.dataset or get_task(name).dataset_id
@@ -152,10 +167,12 @@ def run_quality(args) -> dict:
         for algo in algos:
             norm, train_s, targets, tuning = [], [], [], []
             base, policy_kw = VARIANTS.get(algo, (algo, {}))
-            for seed in range(args.seeds):
-                path = cached_checkpoint(cache, get_task(name), dataset_id, base, seed)
+            flags = mage_flags if base == "mage" else []
+            for seed in seeds:
+                path = cached_checkpoint(cache, get_task(name), dataset_id, flags_tag(base, flags), seed)
                 print(f"[{task} {algo} seed {seed}] {'reusing' if path.is_file() else 'training'} {path}", file=sys.stderr)
-                train_s.append(train_if_missing(path, name, base, seed, args.preset, args.dataset, args.steps_scale, 1))
+                train_s.append(train_if_missing(path, name, base, seed, args.preset, args.dataset, args.steps_scale, 1,
+                                                flags))
                 ckpt = load_checkpoint(path)  # once: tuning and the evaluation reuse it
                 target, tried = (None, {})
                 if args.tune_episodes > 0:
@@ -170,9 +187,11 @@ def run_quality(args) -> dict:
             n = len(norm)
             se = float(np.std(norm, ddof=1) / np.sqrt(n)) if n > 1 else 0.0
             results.setdefault(task, {})[algo] = dict(mean=float(np.mean(norm)), se=se, n_episodes=n,
-                                                      n_seeds=args.seeds, train_wall_s=train_s, rtg_targets=targets,
+                                                      n_seeds=args.seeds, seeds=seeds, train_flags=flags,
+                                                      train_wall_s=train_s, rtg_targets=targets,
                                                       target_tuning=tuning)
-    out = dict(command=" ".join(sys.argv), preset=args.preset, seeds=args.seeds, episodes_per_seed=args.episodes,
+    out = dict(command=" ".join(sys.argv), preset=args.preset, seeds=args.seeds, first_seed=first_seed,
+               mage_flags=mage_flags, episodes_per_seed=args.episodes,
                tune_episodes=args.tune_episodes, tune_fractions=list(TUNE_FRACTIONS),
                datasets=datasets, results=results, machine=machine())
     write_json(out, args.out)
@@ -206,6 +225,10 @@ def markdown_table(out: dict) -> str:
     n = next(iter(next(iter(results.values())).values()))["n_episodes"] if results else 0
     rows.append(f"\nNormalised score (100 = the noise-free expert, 0 = random), mean ± standard error over {n} episodes "
                 f"({out['seeds']} training seed(s) × {out['episodes_per_seed']} episodes), preset `{out['preset']}`.")
+    if out.get("first_seed"):
+        rows.append(f"Training seeds {out['first_seed']}..{out['first_seed'] + out['seeds'] - 1}.")
+    if out.get("mage_flags"):
+        rows.append(f"MAGE trained with `{' '.join(out['mage_flags'])}`.")
     if out.get("tune_episodes"):
         rows.append(f"Return targets of MAGE and DT chosen per checkpoint from {out['tune_fractions']} × the default "
                     f"on {out['tune_episodes']} episodes of held-out seeds (seed + {TUNE_SEED_OFFSET}).")

@@ -43,6 +43,12 @@ def register(sub) -> None:
                    help="comma-separated methods; mage-track = the MAGE checkpoint with --executor track")
     q.add_argument("--preset", default="small", help="training preset for every method (default small)")
     q.add_argument("--seeds", type=int, default=1, help="training seeds per method and task (default 1)")
+    q.add_argument("--first-seed", type=int, default=0,
+                   help="first training seed: --seeds N --first-seed S trains seeds S..S+N-1, so a sweep can be run "
+                        "a seed at a time and the pieces merged (default 0)")
+    q.add_argument("--mage-flags", default="",
+                   help="extra `mage train` flags for MAGE (and mage-track), quoted, e.g. \"--inv-lookahead 1,2,4,8\"; "
+                        "their checkpoints are cached as ROW-mage+HASH.pt, apart from plain MAGE's")
     q.add_argument("--episodes", type=int, default=10, help="evaluation episodes per trained checkpoint (default 10)")
     q.add_argument("--tune-episodes", type=int, default=5,
                    help="return-conditioned methods (MAGE, DT): episodes per candidate target when choosing the target "

@@ -106,3 +106,25 @@ def test_bench_quality_keys_rows_and_cache_by_dataset(umaze_dataset, tmp_path):
     shutil.copy(expert_ckpt, misplaced / "pointmaze-umaze" / "seed0" / "pointmaze-umaze-bc.pt")
     fresh = cached_checkpoint(misplaced, task, other, "bc", 0)  # the legacy file holds other data: train anew
     assert fresh == misplaced / "pointmaze-umaze-other" / "seed0" / "pointmaze-umaze-other-bc.pt" and not fresh.exists()
+
+
+def test_bench_quality_runs_one_seed_at_a_time_and_caches_mage_flags_apart(umaze_dataset, tmp_path):
+    """--first-seed trains only the seeds asked for (pieces of a sweep merge); --mage-flags reaches `mage train` and
+    its checkpoint is cached under its own name, so a plain MAGE checkpoint in the same cache is never reused."""
+    from mage_core.checkpoint import load_checkpoint
+
+    out, cache = tmp_path / "q.json", tmp_path / "cache"
+    r = _mage("bench", "quality", "--tasks", "pointmaze-umaze", "--algos", "mage", "--preset", "tiny", "--steps-scale",
+              "0.05", "--episodes", "1", "--tune-episodes", "0", "--dataset", umaze_dataset, "--cache", cache,
+              "--seeds", "1", "--first-seed", "2", "--mage-flags", "--inv-lookahead 1,2", "--out", out)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(out.read_text())
+    assert d["first_seed"] == 2 and d["mage_flags"] == ["--inv-lookahead", "1,2"]
+    assert d["results"]["pointmaze-umaze"]["mage"]["seeds"] == [2]
+    assert [p.parent.name for p in cache.rglob("*.pt")] == ["seed2"]
+    (ckpt,) = cache.rglob("*.pt")
+    assert ckpt.name.startswith("pointmaze-umaze-mage+") and ckpt.name != "pointmaze-umaze-mage.pt"
+    assert list(load_checkpoint(ckpt)["config"]["model"]["inv_lookahead"]) == [1, 2]
+    r = _mage("bench", "quality", "--tasks", "pointmaze-umaze", "--algos", "mage", "--first-seed", "-1",
+              "--cache", cache, "--out", out)
+    assert r.returncode == 2 and "--first-seed" in r.stderr
