@@ -165,7 +165,7 @@ def run_quality(args) -> dict:
         task = row_name(get_task(name), dataset_id)  # the row: adroit-door, adroit-door-human, ...
         datasets[task] = dict(task=name, dataset=str(dataset_id))
         for algo in algos:
-            norm, train_s, targets, tuning = [], [], [], []
+            norm, train_s, targets, tuning, seed_means = [], [], [], [], []
             base, policy_kw = VARIANTS.get(algo, (algo, {}))
             flags = mage_flags if base == "mage" else []
             for seed in seeds:
@@ -181,13 +181,15 @@ def run_quality(args) -> dict:
                         print(f"[{task} {algo} seed {seed}] target tuning {tried} -> {target}", file=sys.stderr)
                 ev = evaluate_checkpoint(ckpt, args.episodes, seed, rtg_target=target, **policy_kw)
                 norm += ev["normalised"]
+                seed_means.append(float(np.mean(ev["normalised"])))
                 targets.append(ev["target"])
                 tuning.append({str(g): v for g, v in tried.items()})
                 print(f"[{task} {algo} seed {seed}] normalised {np.mean(ev['normalised']):.1f}", file=sys.stderr)
             n = len(norm)
             se = float(np.std(norm, ddof=1) / np.sqrt(n)) if n > 1 else 0.0
             results.setdefault(task, {})[algo] = dict(mean=float(np.mean(norm)), se=se, n_episodes=n,
-                                                      n_seeds=args.seeds, seeds=seeds, train_flags=flags,
+                                                      n_seeds=args.seeds, seeds=seeds, seed_means=seed_means,
+                                                      normalised=[float(v) for v in norm], train_flags=flags,
                                                       train_wall_s=train_s, rtg_targets=targets,
                                                       target_tuning=tuning)
     out = dict(command=" ".join(sys.argv), preset=args.preset, seeds=args.seeds, first_seed=first_seed,
@@ -200,6 +202,16 @@ def run_quality(args) -> dict:
     if args.markdown:
         Path(args.markdown).write_text(table + "\n")
     return out
+
+
+def pool_rows(rows: list[dict]) -> dict:
+    """One row from several pieces of the same method and task (each with n_episodes, mean, se): the mean and
+    standard error of all their episodes together, recovered exactly from each piece's sample variance."""
+    n = sum(r["n_episodes"] for r in rows)
+    mean = sum(r["mean"] * r["n_episodes"] for r in rows) / n
+    sq = sum((r["n_episodes"] - 1) * r["se"] ** 2 * r["n_episodes"] + r["n_episodes"] * r["mean"] ** 2 for r in rows)
+    var = (sq - n * mean ** 2) / (n - 1) if n > 1 else 0.0
+    return dict(mean=mean, se=float(np.sqrt(max(var, 0.0) / n)), n_episodes=n)
 
 
 def markdown_table(out: dict) -> str:

@@ -120,7 +120,8 @@ def test_bench_quality_runs_one_seed_at_a_time_and_caches_mage_flags_apart(umaze
     assert r.returncode == 0, r.stderr
     d = json.loads(out.read_text())
     assert d["first_seed"] == 2 and d["mage_flags"] == ["--inv-lookahead", "1,2"]
-    assert d["results"]["pointmaze-umaze"]["mage"]["seeds"] == [2]
+    row = d["results"]["pointmaze-umaze"]["mage"]
+    assert row["seeds"] == [2] and len(row["normalised"]) == 1 and row["seed_means"] == row["normalised"]
     assert [p.parent.name for p in cache.rglob("*.pt")] == ["seed2"]
     (ckpt,) = cache.rglob("*.pt")
     assert ckpt.name.startswith("pointmaze-umaze-mage+") and ckpt.name != "pointmaze-umaze-mage.pt"
@@ -128,3 +129,16 @@ def test_bench_quality_runs_one_seed_at_a_time_and_caches_mage_flags_apart(umaze
     r = _mage("bench", "quality", "--tasks", "pointmaze-umaze", "--algos", "mage", "--first-seed", "-1",
               "--cache", cache, "--out", out)
     assert r.returncode == 2 and "--first-seed" in r.stderr
+
+
+def test_pooled_rows_equal_one_run_over_all_episodes():
+    import numpy as np
+
+    from mage_core.quality import pool_rows
+
+    rng = np.random.default_rng(0)
+    parts = [rng.normal(10, 5, 10), rng.normal(20, 3, 10), rng.normal(0, 1, 7)]
+    rows = [dict(n_episodes=len(p), mean=float(p.mean()), se=float(p.std(ddof=1) / np.sqrt(len(p)))) for p in parts]
+    pooled, every = pool_rows(rows), np.concatenate(parts)
+    assert pooled["n_episodes"] == 27 and np.isclose(pooled["mean"], every.mean())
+    assert np.isclose(pooled["se"], every.std(ddof=1) / np.sqrt(len(every)))
