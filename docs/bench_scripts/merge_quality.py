@@ -29,7 +29,7 @@ for task, by in merged.items():
             raise SystemExit(f"{task} {algo}: training seed(s) counted twice across the pieces: {sorted(seeds)}")
         results.setdefault(task, {})[algo] = dict(
             **pool_rows([r for _, r in parts]), n_seeds=len(seeds), seeds=sorted(seeds),
-            seed_means=[m for _, r in parts for m in r.get("seed_means", [])] or None,
+            seed_means=[m for _, r in parts for m in (r.get("seed_means") or ([r["mean"]] if r["n_seeds"] == 1 else [None] * r["n_seeds"]))],
             train_flags=[r.get("train_flags", []) for _, r in parts], rtg_targets=[t for _, r in parts for t in r["rtg_targets"]])
 eps = {p["episodes_per_seed"] for p in pieces}
 out = dict(command="merged: " + " | ".join(p["command"] for p in pieces), pieces=a.pieces, preset=pieces[0]["preset"],
