@@ -238,7 +238,8 @@ def markdown_table(out: dict) -> str:
     rows.append(f"\nNormalised score (100 = the noise-free expert, 0 = random), mean ± standard error over {n} episodes "
                 f"({out['seeds']} training seed(s) × {out['episodes_per_seed']} episodes), preset `{out['preset']}`.")
     if out.get("first_seed"):
-        rows.append(f"Training seeds {out['first_seed']}..{out['first_seed'] + out['seeds'] - 1}.")
+        last = out["first_seed"] + out["seeds"] - 1
+        rows.append(f"Training seed {last}." if out["seeds"] == 1 else f"Training seeds {out['first_seed']}..{last}.")
     if out.get("mage_flags"):
         rows.append(f"MAGE trained with `{' '.join(out['mage_flags'])}`.")
     if out.get("tune_episodes"):
