@@ -47,7 +47,8 @@ def register(sub) -> None:
                    help="first training seed: --seeds N --first-seed S trains seeds S..S+N-1, so a sweep can be run "
                         "a seed at a time and the pieces merged (default 0)")
     q.add_argument("--mage-flags", default="",
-                   help="extra `mage train` flags for MAGE (and mage-track), quoted, e.g. \"--inv-lookahead 1,2,4,8\"; "
+                   help="extra `mage train` flags for MAGE (and mage-track), quoted, e.g. \"--inv-lookahead 1,2,4,8\" "
+                        "(a single flag needs the = form: --mage-flags=--no-cond-loss); "
                         "their checkpoints are cached as ROW-mage+HASH.pt, apart from plain MAGE's")
     q.add_argument("--episodes", type=int, default=10, help="evaluation episodes per trained checkpoint (default 10)")
     q.add_argument("--tune-episodes", type=int, default=5,
