@@ -252,16 +252,10 @@ def condition_mask(obs_dim: int, act_dim: int, horizon: int, goal_inpainting: bo
     return m_HX
 
 
-def goal_reaching(task: Task) -> bool:
-    """Sparse goal-reaching tasks (window RTG) whose suite names the agent's and the goal's xy in the observation."""
-    sl = task.suite.obs_slices(task)
-    return task.rtg_mode == "window" and "agent_xy" in sl and "goal_xy" in sl
-
-
 def diffusion_kwargs(task: Task) -> dict:
     """GaussianDiffusion's task-dependent arguments: whether to inpaint the goal, and where xy and goal sit."""
     sl = task.suite.obs_slices(task)
-    if not goal_reaching(task):
+    if not task.suite.goal_reaching(task):
         return {"goal_inpainting": False}
     return {"goal_inpainting": True, "pos_slice": sl["agent_xy"], "goal_slice": sl["goal_xy"]}
 

@@ -83,9 +83,8 @@ def cmd_demo(args) -> int:
     ref = checkpoint_ref_scores(planner.ckpt_meta, task)
     res = EvalResult(task.name, [ret], [args.seed], [success], *(ref or (None, None)), task.eval_steps)
     path = None if path[0] is None else np.array(path)
-    goal_sl = suite.obs_slices(task).get("goal_xy")
     start = path[0] if floor else None
-    goal = o[goal_sl] if floor and goal_sl is not None else None
+    goal = suite.goal_point(task, o) if floor else None
     render_plan_png(task, first, path, start, goal, args.png, start_obs=first.states_KHD[-1, 0])
     print(f"checkpoint {ckpt} ({task.name}, {len(planner.scales)} scales {planner.scales})")
     print(f"RTG target {target:g}; episode return {ret:.0f}" +

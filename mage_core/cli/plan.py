@@ -131,9 +131,8 @@ def cmd_plan(args) -> int:
         if note:
             print(note)
         where = ""
-        agent = task.suite.obs_slices(task).get("agent_xy")
-        if agent is not None and "goal" in pts:
-            end, goal = plan.states_KHD[-1, -1, agent], pts["goal"]
+        if "goal" in pts and task.suite.goal_reaching(task):
+            end, goal = plan.states_KHD[-1, -1, task.suite.obs_slices(task)["agent_xy"]], pts["goal"]
             where = f"finest plan ends at ({end[0]:.2f}, {end[1]:.2f}); goal ({goal[0]:.2f}, {goal[1]:.2f}); "
         print(f"plan with {len(plan.scales)} scales {plan.scales}: action {np.round(plan.action_A, 3).tolist()}, "
               f"{where}{plan.timings_ms['total']:.1f} ms; wrote {args.png}")

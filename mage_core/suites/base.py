@@ -173,6 +173,16 @@ class Suite:
         """Named parts of the flattened observation (e.g. 'agent_xy', 'goal_xy'); empty when nothing is known."""
         return {}
 
+    def goal_reaching(self, task: Task) -> bool:
+        """Whether the task is reaching a goal point in the plane (the mazes): sparse window RTG, and the observation
+        names the agent's and the goal's xy (Diffuser inpaints that goal; `mage plan` reports the distance to it)."""
+        sl = self.obs_slices(task)
+        return task.rtg_mode == "window" and "agent_xy" in sl and "goal_xy" in sl
+
+    def goal_point(self, task: Task, obs_D: np.ndarray) -> np.ndarray | None:
+        """The goal's xy in a flattened observation of a goal-reaching task; None for other tasks."""
+        return np.asarray(obs_D)[self.obs_slices(task)["goal_xy"]].copy() if self.goal_reaching(task) else None
+
     def check_obs(self, task: Task, obs_D: np.ndarray, expected_dim: int | None = None) -> None:
         """Raise a MageError when an observation cannot belong to this task (wrong size, NaN)."""
         obs_D = np.asarray(obs_D)

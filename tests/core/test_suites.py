@@ -63,6 +63,19 @@ def test_suites_say_whether_the_agent_path_is_an_xy_trail():
         assert task.suite.draws_floor_path(task) is floor, name
 
 
+def test_suites_say_whether_a_task_reaches_a_goal_point_and_where_it_is():
+    for name, reaching in (("pointmaze-umaze", True), ("antmaze-umaze", True), ("adroit-door", False)):
+        task = get_task(name)
+        suite = task.suite
+        assert suite.goal_reaching(task) is reaching, name
+        obs_D = np.arange(200, dtype=float)  # longer than any of these observations
+        goal = suite.goal_point(task, obs_D)
+        if reaching:
+            assert np.array_equal(goal, obs_D[suite.obs_slices(task)["goal_xy"]]) and goal.shape == (2,)
+        else:
+            assert goal is None
+
+
 def test_pointmaze_suite_owns_the_maze_knowledge():
     task = get_task("pointmaze-umaze")
     s = task.suite
