@@ -154,11 +154,11 @@ def run_quality(args) -> dict:
     if args.dataset and len(tasks) > 1:
         raise MageError(f"--dataset {args.dataset} names one dataset; give one task with it, not {len(tasks)}")
     cache = Path(args.cache)
-    first_seed = getattr(args, "first_seed", 0)
+    first_seed = args.first_seed
     if first_seed < 0:
         raise MageError(f"--first-seed must be >= 0, got {first_seed}")
     seeds = list(range(first_seed, first_seed + args.seeds))
-    mage_flags = shlex.split(getattr(args, "mage_flags", None) or "")
+    mage_flags = shlex.split(args.mage_flags)
     results, datasets = {}, {}
     for name in tasks:
         dataset_id = args.dataset or get_task(name).dataset_id
@@ -184,7 +184,7 @@ def run_quality(args) -> dict:
                 seed_means.append(float(np.mean(ev["normalised"])))
                 targets.append(ev["target"])
                 tuning.append({str(g): v for g, v in tried.items()})
-                print(f"[{task} {algo} seed {seed}] normalised {np.mean(ev['normalised']):.1f}", file=sys.stderr)
+                print(f"[{task} {algo} seed {seed}] normalised {seed_means[-1]:.1f}", file=sys.stderr)
             n = len(norm)
             se = float(np.std(norm, ddof=1) / np.sqrt(n)) if n > 1 else 0.0
             results.setdefault(task, {})[algo] = dict(mean=float(np.mean(norm)), se=se, n_episodes=n,

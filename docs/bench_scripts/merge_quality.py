@@ -14,6 +14,18 @@ ap.add_argument("--out", required=True)
 ap.add_argument("--markdown", default=None)
 a = ap.parse_args()
 pieces = [json.loads(Path(p).read_text()) for p in a.pieces]
+
+
+def row_seeds(piece: dict, r: dict) -> list:
+    """A row's training seeds (rows written before the bench recorded them: first_seed.., default 0)."""
+    return r.get("seeds") or list(range(piece.get("first_seed", 0), piece.get("first_seed", 0) + r["n_seeds"]))
+
+
+def row_seed_means(r: dict) -> list:
+    """A row's per-seed means; None for seeds of rows written before the bench recorded them."""
+    return r.get("seed_means") or ([r["mean"]] if r["n_seeds"] == 1 else [None] * r["n_seeds"])
+
+
 merged = {}
 for piece in pieces:
     for task, by in piece["results"].items():
@@ -22,15 +34,14 @@ for piece in pieces:
 results = {}
 for task, by in merged.items():
     for algo, parts in by.items():
-        seeds = []
-        for piece, r in parts:
-            seeds += r.get("seeds") or list(range(piece.get("first_seed", 0), piece.get("first_seed", 0) + r["n_seeds"]))
+        seeds = [sd for piece, r in parts for sd in row_seeds(piece, r)]
         if len(set(seeds)) != len(seeds):
             raise SystemExit(f"{task} {algo}: training seed(s) counted twice across the pieces: {sorted(seeds)}")
         results.setdefault(task, {})[algo] = dict(
             **pool_rows([r for _, r in parts]), n_seeds=len(seeds), seeds=sorted(seeds),
-            seed_means=[m for _, r in parts for m in (r.get("seed_means") or ([r["mean"]] if r["n_seeds"] == 1 else [None] * r["n_seeds"]))],
-            train_flags=[r.get("train_flags", []) for _, r in parts], rtg_targets=[t for _, r in parts for t in r["rtg_targets"]])
+            seed_means=[m for _, r in parts for m in row_seed_means(r)],
+            train_flags=[r.get("train_flags", []) for _, r in parts],
+            rtg_targets=[t for _, r in parts for t in r["rtg_targets"]])
 eps = {p["episodes_per_seed"] for p in pieces}
 out = dict(command="merged: " + " | ".join(p["command"] for p in pieces), pieces=a.pieces, preset=pieces[0]["preset"],
            seeds=max(r["n_seeds"] for by in results.values() for r in by.values()),
