@@ -21,8 +21,13 @@ def _torch_threads():
 def minari_root(tmp_path_factory):
     """A private Minari dataset store for the whole test session (never the user's ~/.minari)."""
     root = tmp_path_factory.mktemp("minari")
-    os.environ["MINARI_DATASETS_PATH"] = str(root)
-    return root
+    old = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = str(root)  # child processes inherit it
+    yield root
+    if old is None:
+        os.environ.pop("MINARI_DATASETS_PATH", None)
+    else:
+        os.environ["MINARI_DATASETS_PATH"] = old
 
 
 @pytest.fixture(scope="session")

@@ -18,17 +18,8 @@ TINY_STEPS = 1500  # environment steps in the test dataset
 TRAIN_SCALE = "0.05"  # --steps-scale for the tiny real training runs
 
 
-@pytest.fixture(scope="session")
-def minari_root(tmp_path_factory):
-    """A private Minari store for the whole test session (child processes inherit it)."""
-    root = tmp_path_factory.mktemp("minari")
-    old = os.environ.get("MINARI_DATASETS_PATH")
-    os.environ["MINARI_DATASETS_PATH"] = str(root)
-    yield root
-    if old is None:
-        os.environ.pop("MINARI_DATASETS_PATH", None)
-    else:
-        os.environ["MINARI_DATASETS_PATH"] = old
+# `minari_root` (a private Minari store for the session) comes from tests/conftest.py: one store for every test, so
+# the core tests' datasets stay visible whichever order the two folders run in.
 
 
 @pytest.fixture(scope="session")
