@@ -98,6 +98,29 @@ def train_if_missing(path: Path, task: str, algo: str, seed: int, preset: str, d
     return time.perf_counter() - t0
 
 
+HARNESS_TRAIN_FLAGS = ("--algo", "--preset", "--seed", "--out", "--threads", "--dataset", "--task", "--steps-scale",
+                       "--resume")  # `mage train` flags the harness sets itself; --mage-flags may not repeat them
+
+
+def check_mage_flags(flags: list[str]) -> None:
+    """Refuse --mage-flags that `mage train` would reject, or that the harness sets itself, before anything trains."""
+    import argparse
+
+    from mage_core.cli import train as train_cli
+
+    class _Refusing(argparse.ArgumentParser):
+        def error(self, message):
+            raise MageError(f"--mage-flags {' '.join(flags)!r}: `mage train` says: {message}")
+
+    own = [f for f in flags if f.split("=", 1)[0] in HARNESS_TRAIN_FLAGS]
+    if own:
+        raise MageError(f"--mage-flags may not set {', '.join(own)}: the harness sets "
+                        f"{', '.join(HARNESS_TRAIN_FLAGS)} itself (use the bench's own options)")
+    sub = _Refusing(prog="mage", add_help=False).add_subparsers()
+    train_cli.register(sub)
+    sub.choices["train"].parse_args(["--task", "pointmaze-umaze", *flags])
+
+
 def default_target(policy) -> float | None:
     """The episode return target an RTG-conditioned policy (MAGE, DT) acts for; None for methods that take none."""
     target = getattr(policy, "target", None)
@@ -159,6 +182,10 @@ def run_quality(args) -> dict:
         raise MageError(f"--first-seed must be >= 0, got {first_seed}")
     seeds = list(range(first_seed, first_seed + args.seeds))
     mage_flags = shlex.split(args.mage_flags)
+    if mage_flags:
+        if not any(VARIANTS.get(a, (a, {}))[0] == "mage" for a in algos):
+            raise MageError(f"--mage-flags is for MAGE, but --algos {args.algos} trains no MAGE checkpoint")
+        check_mage_flags(mage_flags)
     results, datasets = {}, {}
     for name in tasks:
         dataset_id = args.dataset or get_task(name).dataset_id

@@ -57,7 +57,11 @@ def test_bench_quality_and_latency_tiny(umaze_dataset, tmp_path):
 
 def test_bench_quality_refuses_unknown_tasks_and_methods_before_training(tmp_path):
     for args, msg in ((("--tasks", "pointmaze-nope"), "unknown task"), (("--algos", "mage,ppo"), "unknown method"),
-                      (("--tasks", "pointmaze-umaze,pointmaze-medium", "--dataset", "mage/x/y-v0"), "one task")):
+                      (("--tasks", "pointmaze-umaze,pointmaze-medium", "--dataset", "mage/x/y-v0"), "one task"),
+                      (("--mage-flags", "--bogus 3"), "unrecognized arguments: --bogus 3"),
+                      (("--mage-flags", "--horizon abc"), "argument --horizon"),
+                      (("--mage-flags", "--seed 3"), "may not set --seed"),
+                      (("--algos", "bc,dt", "--mage-flags", "--horizon 32"), "trains no MAGE checkpoint")):
         r = _mage("bench", "quality", *args, "--cache", tmp_path / "cache", "--out", tmp_path / "q.json")
         assert r.returncode == 2 and msg in r.stderr
         assert not (tmp_path / "cache").exists()
