@@ -241,6 +241,16 @@ def pool_rows(rows: list[dict]) -> dict:
     return dict(mean=mean, se=float(np.sqrt(max(var, 0.0) / n)), n_episodes=n)
 
 
+def ahead_verdict(row: dict, others: list[dict]) -> str:
+    """Whether a row's mean beats every other row's: "yes" when even the closest is behind by more than twice the
+    standard error of the difference, "ahead within noise" when the gap is smaller, "no" when one is level or ahead."""
+    closest = max(others, key=lambda o: o["mean"])
+    gap = row["mean"] - closest["mean"]
+    if gap <= 0:
+        return "no"
+    return "yes" if gap > 2 * (row["se"] ** 2 + closest["se"] ** 2) ** 0.5 else "ahead within noise"
+
+
 def markdown_table(out: dict) -> str:
     """One row per task, one column per method: normalised mean ± s.e.; the best mean in bold; MAGE-ahead verdict."""
     results = out["results"]
@@ -254,16 +264,17 @@ def markdown_table(out: dict) -> str:
             c = f"{by[a]['mean']:.1f} ± {by[a]['se']:.1f}"
             cells.append(f"**{c}**" if a == best else c)
         verdict = "—"
-        if "mage" in by and len(by) > 1:
-            others = [a for a in by if not a.startswith("mage")]
-            verdict = "yes" if all(by["mage"]["mean"] > by[a]["mean"] for a in others) else "no"
+        others = [a for a in by if not a.startswith("mage")]
+        if "mage" in by and others:
+            verdict = ahead_verdict(by["mage"], [by[a] for a in others])
             if "mage-track" in by:
-                track = all(by["mage-track"]["mean"] > by[a]["mean"] for a in others)
-                verdict += f" (with plan tracking: {'yes' if track else 'no'})"
+                verdict += f" (with plan tracking: {ahead_verdict(by['mage-track'], [by[a] for a in others])})"
         rows.append(f"| {task} | " + " | ".join(cells) + f" | {verdict} |")
     n = next(iter(next(iter(results.values())).values()))["n_episodes"] if results else 0
     rows.append(f"\nNormalised score (100 = the noise-free expert, 0 = random), mean ± standard error over {n} episodes "
-                f"({out['seeds']} training seed(s) × {out['episodes_per_seed']} episodes), preset `{out['preset']}`.")
+                f"({out['seeds']} training seed(s) × {out['episodes_per_seed']} episodes), preset `{out['preset']}`. "
+                "Verdict \"yes\": MAGE's mean beats the best baseline's by more than twice the standard error of the "
+                "gap; \"ahead within noise\": by less.")
     if out.get("first_seed"):
         last = out["first_seed"] + out["seeds"] - 1
         rows.append(f"Training seed {last}." if out["seeds"] == 1 else f"Training seeds {out['first_seed']}..{last}.")

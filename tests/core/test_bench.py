@@ -55,6 +55,19 @@ def test_bench_quality_and_latency_tiny(umaze_dataset, tmp_path):
     assert d["rows"][0]["ratio_to_first_rounds"] == 1.0 and 0 < d["rows"][1]["ratio_to_first_rounds"] < float("inf")
 
 
+def test_mage_ahead_verdict_weighs_the_gap_against_its_standard_error():
+    from mage_core.quality import ahead_verdict, markdown_table
+
+    mage, bc, dt = dict(mean=8.5, se=1.5), dict(mean=7.7, se=1.6), dict(mean=3.0, se=0.5)
+    assert ahead_verdict(mage, [bc, dt]) == "ahead within noise"  # 0.8 ahead of BC, s.e. of the gap 2.2
+    assert ahead_verdict(mage, [dt]) == "yes"  # 5.5 ahead, s.e. of the gap 1.6
+    assert ahead_verdict(dict(mean=7.7, se=0.1), [bc]) == "no"  # level is not ahead
+    rows = {"mage": mage, "bc": bc, "dt": dt}
+    out = dict(results={"adroit-door-cloned": {a: dict(v, n_episodes=30) for a, v in rows.items()}}, seeds=3,
+               episodes_per_seed=10, preset="small")
+    assert "| ahead within noise |" in markdown_table(out) and "twice the standard error" in markdown_table(out)
+
+
 def test_bench_quality_refuses_unknown_tasks_and_methods_before_training(tmp_path):
     for args, msg in ((("--tasks", "pointmaze-nope"), "unknown task"), (("--algos", "mage,ppo"), "unknown method"),
                       (("--tasks", "pointmaze-umaze,pointmaze-medium", "--dataset", "mage/x/y-v0"), "one task"),
