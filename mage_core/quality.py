@@ -272,15 +272,15 @@ def markdown_table(out: dict) -> str:
         rows.append(f"| {task} | " + " | ".join(cells) + f" | {verdict} |")
     n = next(iter(next(iter(results.values())).values()))["n_episodes"] if results else 0
     rows.append(f"\nNormalised score (100 = the noise-free expert, 0 = random), mean ± standard error over {n} episodes "
-                f"({out['seeds']} training seed(s) × {out['episodes_per_seed']} episodes), preset `{out['preset']}`. "
-                "Verdict \"yes\": MAGE's mean beats the best baseline's by more than twice the standard error of the "
-                "gap; \"ahead within noise\": by less.")
+                f"({out['seeds']} training seed(s) × {out['episodes_per_seed']} episodes), preset `{out['preset']}`." +
+                (" Verdict \"yes\": MAGE's mean beats the best baseline's by more than twice the standard error of the "
+                 "gap; \"ahead within noise\": by less." if "mage" in algos and len(algos) > 1 else ""))
     if out.get("first_seed"):
         last = out["first_seed"] + out["seeds"] - 1
         rows.append(f"Training seed {last}." if out["seeds"] == 1 else f"Training seeds {out['first_seed']}..{last}.")
     if out.get("mage_flags"):
         rows.append(f"MAGE trained with `{' '.join(out['mage_flags'])}`.")
-    if out.get("tune_episodes"):
+    if out.get("tune_episodes") and any(a.startswith(("mage", "dt")) for a in algos):
         rows.append(f"Return targets of MAGE and DT chosen per checkpoint from {out['tune_fractions']} × the default "
                     f"on {out['tune_episodes']} episodes of held-out seeds (seed + {TUNE_SEED_OFFSET}).")
     return "\n".join(rows)
