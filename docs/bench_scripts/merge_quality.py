@@ -41,12 +41,15 @@ for task, by in merged.items():
             **pool_rows([r for _, r in parts]), n_seeds=len(seeds), seeds=sorted(seeds),
             seed_means=[m for _, r in parts for m in row_seed_means(r)],
             train_flags=[r.get("train_flags", []) for _, r in parts],
-            rtg_targets=[t for _, r in parts for t in r["rtg_targets"]])
+            rtg_targets=[t for _, r in parts for t in r["rtg_targets"]],
+            **{k: [v for _, r in parts for v in r[k]] for k in ("normalised", "train_wall_s", "target_tuning")
+               if all(k in r for _, r in parts)})  # per episode / per seed, where every piece recorded them
 eps = {p["episodes_per_seed"] for p in pieces}
 out = dict(command="merged: " + " | ".join(p["command"] for p in pieces), pieces=a.pieces, preset=pieces[0]["preset"],
            seeds=max(r["n_seeds"] for by in results.values() for r in by.values()),
            episodes_per_seed=eps.pop() if len(eps) == 1 else sorted(eps), tune_episodes=pieces[0].get("tune_episodes"),
-           tune_fractions=pieces[0].get("tune_fractions"), datasets=pieces[0].get("datasets"), results=results)
+           tune_fractions=pieces[0].get("tune_fractions"), datasets=pieces[0].get("datasets"), results=results,
+           machines=[p.get("machine") for p in pieces])
 Path(a.out).write_text(json.dumps(out, indent=1))
 table = markdown_table(out)
 print(table)

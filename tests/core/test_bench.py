@@ -160,3 +160,31 @@ def test_pooled_rows_equal_one_run_over_all_episodes():
     pooled, every = pool_rows(rows), np.concatenate(parts)
     assert pooled["n_episodes"] == 27 and np.isclose(pooled["mean"], every.mean())
     assert np.isclose(pooled["se"], every.std(ddof=1) / np.sqrt(len(every)))
+
+
+def test_merge_script_pools_pieces_keeps_episodes_and_refuses_a_seed_twice(tmp_path):
+    from pathlib import Path
+
+    import numpy as np
+
+    def piece(seed, eps):
+        row = dict(mean=float(np.mean(eps)), se=float(np.std(eps, ddof=1) / np.sqrt(len(eps))), n_episodes=len(eps),
+                   n_seeds=1, seeds=[seed], seed_means=[float(np.mean(eps))], normalised=eps, train_flags=[],
+                   train_wall_s=[10.0 + seed], rtg_targets=[None], target_tuning=[{}])
+        return dict(command=f"bench s{seed}", preset="small", seeds=1, first_seed=seed, episodes_per_seed=len(eps),
+                    results={"pointmaze-large": {"bc": row}}, machine={"cpu": "x"})
+
+    paths = []
+    for seed, eps in ((0, [1.0, 3.0, 5.0]), (1, [10.0, 20.0, 30.0])):
+        paths.append(tmp_path / f"s{seed}.json")
+        paths[-1].write_text(json.dumps(piece(seed, eps)))
+    script = Path(__file__).parents[2] / "docs" / "bench_scripts" / "merge_quality.py"
+    out = tmp_path / "m.json"
+    r = subprocess.run([sys.executable, script, *paths, "--out", out], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    row = json.loads(out.read_text())["results"]["pointmaze-large"]["bc"]
+    every = [1.0, 3.0, 5.0, 10.0, 20.0, 30.0]
+    assert row["seeds"] == [0, 1] and row["normalised"] == every and row["train_wall_s"] == [10.0, 11.0]
+    assert np.isclose(row["mean"], np.mean(every)) and np.isclose(row["se"], np.std(every, ddof=1) / np.sqrt(6))
+    r = subprocess.run([sys.executable, script, paths[0], paths[0], "--out", out], capture_output=True, text=True)
+    assert r.returncode != 0 and "counted twice" in r.stderr
