@@ -621,13 +621,12 @@ class MainWindow(QMainWindow):
         self.view_mode = "replay"
         obs = ep.obs_TD
         t = int(np.clip(t, 0, len(obs) - 1))
-        sl = task.suite.obs_slices(task)
         if task.suite.draws_floor_path(task):
-            path = obs[: t + 1, sl["agent_xy"]]
-            goal = obs[t, sl["goal_xy"]] if "goal_xy" in sl else None
-            self.viewport.agent_xy = obs[t, sl["agent_xy"]]
+            path = task.suite.agent_point(task, obs[: t + 1])
+            goal = task.suite.goal_point(task, obs[t])
+            self.viewport.agent_xy = path[-1]
             self.viewport.goal_xy = goal
-            ov = Overlay(path_xy=path if len(path) > 1 else None, start_xy=obs[0, sl["agent_xy"]], goal_xy=goal)
+            ov = Overlay(path_xy=path if len(path) > 1 else None, start_xy=path[0], goal_xy=goal)
         else:  # robots: posed from the recorded observation (where the suite can), the key-point path so far
             self.viewport.agent_xy = None
             self.viewport.obs = obs[t]

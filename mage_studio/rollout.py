@@ -94,7 +94,7 @@ class ClosedLoop:
     def _record(self) -> None:
         suite = self.task.suite
         if suite.draws_floor_path(self.task):
-            self.path_xy.append(np.asarray(self.obs[suite.obs_slices(self.task)["agent_xy"]], dtype=float))
+            self.path_xy.append(np.asarray(suite.agent_point(self.task, self.obs), dtype=float))
             return
         names = suite.key_point_names(self.task)
         model = self.env.unwrapped.model

@@ -54,13 +54,12 @@ def cmd_demo(args) -> int:
     policy.reset(1)
     suite = task.suite
     floor = suite.draws_floor_path(task)  # the path is an xy trail on the floor (mazes), else a key point's 3-D path
-    agent = suite.obs_slices(task).get("agent_xy") if floor else None
     model = env.unwrapped.model
     track = suite.key_point_names(task)[:1]  # the first key point's executed path (agent xy, palm, torso)
 
     def where(o_D):
-        if agent is not None:
-            return o_D[agent].copy()
+        if floor:
+            return suite.agent_point(task, o_D)
         if track and suite.can_pose(task, model, len(o_D)):
             return suite.key_points(task, model, o_D[None])[track[0]][0]
         return None

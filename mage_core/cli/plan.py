@@ -121,8 +121,8 @@ def cmd_plan(args) -> int:
     except MageError as exc:
         raise MageError(f"planned, but the scene cannot be drawn for {task.name}: {exc}") from None
     if args.json:
-        agent = task.suite.obs_slices(task).get("agent_xy")
-        xy = {} if agent is None else {"xy": [st[:, agent].round(3).tolist() for st in plan.states_KHD]}
+        xy_KH2 = task.suite.agent_point(task, plan.states_KHD)
+        xy = {} if xy_KH2 is None else {"xy": xy_KH2.round(3).tolist()}
         print(json.dumps(dict(task=task.name, scales=plan.scales, **xy, tokens=[t.tolist() for t in plan.tokens],
                               states=[s.round(4).tolist() for s in plan.states_KHD], rtg=plan.rtg_KH.round(2).tolist(),
                               action=plan.action_A.tolist(), condition_rtg=plan.condition_rtg,
@@ -132,7 +132,7 @@ def cmd_plan(args) -> int:
             print(note)
         where = ""
         if "goal" in pts and task.suite.goal_reaching(task):
-            end, goal = plan.states_KHD[-1, -1, task.suite.obs_slices(task)["agent_xy"]], pts["goal"]
+            end, goal = task.suite.agent_point(task, plan.states_KHD[-1, -1]), pts["goal"]
             where = f"finest plan ends at ({end[0]:.2f}, {end[1]:.2f}); goal ({goal[0]:.2f}, {goal[1]:.2f}); "
         print(f"plan with {len(plan.scales)} scales {plan.scales}: action {np.round(plan.action_A, 3).tolist()}, "
               f"{where}{plan.timings_ms['total']:.1f} ms; wrote {args.png}")

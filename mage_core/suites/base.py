@@ -180,8 +180,14 @@ class Suite:
         return task.rtg_mode == "window" and "agent_xy" in sl and "goal_xy" in sl
 
     def goal_point(self, task: Task, obs_D: np.ndarray) -> np.ndarray | None:
-        """The goal's xy in a flattened observation of a goal-reaching task; None for other tasks."""
-        return np.asarray(obs_D)[self.obs_slices(task)["goal_xy"]].copy() if self.goal_reaching(task) else None
+        """The goal's xy in flattened observation(s) (..., D) of a goal-reaching task; None for other tasks."""
+        return np.asarray(obs_D)[..., self.obs_slices(task)["goal_xy"]].copy() if self.goal_reaching(task) else None
+
+    def agent_point(self, task: Task, obs_D: np.ndarray) -> np.ndarray | None:
+        """The agent's xy in flattened observation(s) (..., D) of a task drawn as a floor path (the mazes); None for
+        tasks drawn as robots."""
+        sl = self.obs_slices(task).get("agent_xy")
+        return None if sl is None else np.asarray(obs_D)[..., sl].copy()
 
     def check_obs(self, task: Task, obs_D: np.ndarray, expected_dim: int | None = None) -> None:
         """Raise a MageError when an observation cannot belong to this task (wrong size, NaN)."""

@@ -70,10 +70,12 @@ def test_suites_say_whether_a_task_reaches_a_goal_point_and_where_it_is():
         assert suite.goal_reaching(task) is reaching, name
         obs_D = np.arange(200, dtype=float)  # longer than any of these observations
         goal = suite.goal_point(task, obs_D)
+        agent = suite.agent_point(task, np.stack([obs_D, obs_D + 1]))  # works on a batch of observations too
         if reaching:
             assert np.array_equal(goal, obs_D[suite.obs_slices(task)["goal_xy"]]) and goal.shape == (2,)
+            assert agent.shape == (2, 2) and np.array_equal(agent[1], obs_D[suite.obs_slices(task)["agent_xy"]] + 1)
         else:
-            assert goal is None
+            assert goal is None and agent is None
 
 
 def test_pointmaze_suite_owns_the_maze_knowledge():
