@@ -80,6 +80,21 @@ class MazeGeometry:
                         return False
         return True
 
+    def wall_depth(self, xy_N2) -> np.ndarray:
+        """How far each point lies inside the walls (world units): its distance to the nearest free cell, 0 for a
+        point in a free cell. Points outside the map count as walls. Shape (...,) for xy of shape (..., 2)."""
+        xy = np.asarray(xy_N2, dtype=np.float64)
+        if not hasattr(self, "_free_lo_F2"):
+            self._free_lo_F2 = np.array([self.cell_to_xy(c) - self.cell_size / 2 for c in self.free_cells()])
+        lo_F2 = self._free_lo_F2
+        flat_P2 = xy.reshape(-1, 2)
+        depth_P = np.empty(len(flat_P2))
+        for i in range(0, len(flat_P2), 4096):  # (chunk, free cells, 2) stays small
+            q_P12 = flat_P2[i:i + 4096, None, :]
+            gap_PF2 = q_P12 - np.clip(q_P12, lo_F2, lo_F2 + self.cell_size)
+            depth_P[i:i + 4096] = np.sqrt((gap_PF2 ** 2).sum(-1)).min(-1)
+        return depth_P.reshape(xy.shape[:-1])
+
     def check_free(self, xy, what: str = "position") -> None:
         """Raise MageError with a clear message when xy is outside the maze or inside a wall."""
         from mage_core.errors import MageError

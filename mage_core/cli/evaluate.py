@@ -30,6 +30,16 @@ def register(sub) -> None:
     _common(d)
     d.add_argument("--rtg", type=float, default=None, help="episode return target G (default: as `mage eval`)")
     d.add_argument("--json", dest="json_out", metavar="FILE", help="write the per-episode table as JSON to FILE")
+    d.add_argument("--plans", action="store_true",
+                   help="instead of running episodes, check the plans themselves (seconds, mazes): sample plans from "
+                   "states along the reference expert's route and report, per scale, the share that run into a wall")
+    d.add_argument("--plan-samples", type=int, default=16, help="--plans: plans sampled per route state (default 16)")
+    d.add_argument("--plan-every", type=int, default=10, help="--plans: plan from every n-th route state (default 10)")
+    d.add_argument("--plan-episodes", type=int, default=3,
+                   help="--plans: expert episodes (evaluation seed --seeds' first) whose routes are used (default 3)")
+    d.add_argument("--plan-threshold", type=float, default=0.25,
+                   help="--plans: a plan is infeasible where it runs deeper than this into a wall, in cells "
+                   "(default 0.25; the tokenizer's own reconstruction error is ~0.1)")
     d.set_defaults(func=cmd_diagnose)
 
     s = sub.add_parser("sweep-rtg", help="achieved return against the RTG target (controllability)",
@@ -119,6 +129,8 @@ def cmd_eval(args) -> int:
 def cmd_diagnose(args) -> int:
     import numpy as np
 
+    if args.plans:
+        return _diagnose_plans(args)
     res = _run(args, args.rtg, label="diagnose", record=True)
     from mage_core.policies import load_policy
 
@@ -143,6 +155,38 @@ def cmd_diagnose(args) -> int:
               + (f"; stalled in cells {summary['stall_cells']}" if summary["stall_cells"] else ""))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(dict(result=res.to_dict(), summary=summary, episodes=rows), indent=2))
+    return 0
+
+
+def _diagnose_plans(args) -> int:
+    import torch
+
+    from mage_core.errors import MageError
+    from mage_core.plancheck import PlanCheckConfig, check_plans, format_plan_check
+    from mage_core.planner import Planner
+    from mage_core.progress import ProgressBar
+
+    torch.set_num_threads(max(1, args.threads))
+    from mage_core.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(args.checkpoint)
+    if ckpt.get("algo", "mage") != "mage":
+        raise MageError(f"--plans checks MAGE plans; this is a {ckpt.get('algo')} checkpoint")
+    planner = Planner.from_checkpoint(ckpt, device=args.device, sampling=_sampling(args))
+    cfg = PlanCheckConfig(episodes=args.plan_episodes, every=args.plan_every, samples=args.plan_samples,
+                          threshold=args.plan_threshold, seed=args.seeds[0], rtg=args.rtg)
+    bar = ProgressBar(1, label="plan check", unit="states", enabled=not args.quiet)
+
+    def progress(i: int, n: int) -> None:
+        bar.total = n  # known once the expert's routes are run
+        bar.update(i)
+
+    rep = check_plans(planner, cfg, progress=progress)
+    bar.close()
+    rep["checkpoint"] = str(args.checkpoint)
+    print(format_plan_check(rep))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(rep, indent=2))
     return 0
 
 

@@ -246,6 +246,11 @@ class Suite:
         """Actions that steer each env towards a planned observation (the 'track' executor)."""
         raise MageError(f"the 'track' executor is not available for {task.name}; use 'inverse'")
 
+    def wall_depth(self, task: Task, states_ND: np.ndarray) -> np.ndarray | None:
+        """How deep each (planned) observation puts the agent inside an obstacle, in the task's cells (0 = free), for
+        `mage diagnose --plans`; None where the suite knows no obstacles."""
+        return None
+
     def episode_diagnostics(self, task: Task, obs_TD: np.ndarray, rewards_T: np.ndarray) -> dict:
         """How one evaluation episode went, beyond its return (`mage diagnose`); suites add task-specific measures."""
         r = np.asarray(rewards_T, dtype=float)

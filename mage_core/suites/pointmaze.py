@@ -90,6 +90,13 @@ class MazeSuite(Suite):
             mujoco.mj_forward(model, data)
         return self.env_obs(task, env)
 
+    def wall_depth(self, task, states_ND):
+        """Depth of the agent's xy inside the maze walls, in cells (a plan that crosses a wall goes deeper than its
+        reconstruction error, ~0.1 cell)."""
+        g = geometry(task)
+        xy = np.asarray(states_ND, dtype=np.float64)[..., self.obs_slices(task)["agent_xy"]]
+        return g.wall_depth(xy) / g.cell_size
+
     def points_of(self, task, obs_D) -> dict:
         """The editable points an observation holds (its agent and goal xy)."""
         sl = self.obs_slices(task)

@@ -110,3 +110,56 @@ def test_maze_diagnostics_on_a_hand_made_episode():
     assert abs(d["share_inside_after_reach"] - 3 / 6) < 1e-9 and d["stall_cell"] is None
     d = task.suite.episode_diagnostics(task, obs, np.zeros(10))
     assert d["first_reach"] is None and d["stall_cell"] == [3, 1] and d["cells_left"] == 6.0
+
+
+def test_plan_check_counts_the_plans_that_run_into_walls(micro_checkpoint, monkeypatch):
+    import numpy as np
+    import torch
+
+    from mage_core.plancheck import PlanCheckConfig, check_plans
+    from mage_core.planner import Planner
+    from mage_core.suites.pointmaze import geometry
+
+    planner = Planner.from_checkpoint(micro_checkpoint)
+    g = geometry(planner.task)
+    cfg = PlanCheckConfig(episodes=1, every=40, samples=4)
+    real = check_plans(planner, cfg)
+    K = len(planner.scales)
+    assert [r["scale"] for r in real["per_scale"]] == list(range(1, K + 1)) and real["samples"] == 4
+    assert real["states"] == len(real["per_state"]) >= 2 and real["per_state"][0]["step"] == 0
+    assert all(0.0 <= r["share_infeasible"] <= 1.0 for r in real["per_scale"])
+
+    def decoded_at(cells_by_scale):
+        """A decoder whose plan at scale k sits still in cells_by_scale[k] (the batch is K blocks of samples)."""
+        def decode(fhat_BCT, cond_BD=None):
+            B = fhat_BCT.shape[0]
+            x = np.zeros((B, planner.horizon, 1 + planner.obs_dim), np.float32)
+            for k, cell in enumerate(cells_by_scale):
+                x[k * B // K:(k + 1) * B // K, :, 1:3] = g.cell_to_xy(cell)
+            return torch.as_tensor(planner.normaliser.norm_x(x))
+        return decode
+
+    # coarse scales inside the wall between the U's arms, the finest scale in a free cell
+    monkeypatch.setattr(planner.model, "decode", decoded_at([(2, 1)] * (K - 1) + [(1, 1)]))
+    rep = check_plans(planner, cfg)
+    assert [r["share_infeasible"] for r in rep["per_scale"]] == [1.0] * (K - 1) + [0.0]
+    assert rep["share_infeasible"] == 0.0 and abs(rep["per_scale"][0]["median_depth"] - 0.5) < 1e-4
+
+    from mage_core.errors import MageError
+
+    monkeypatch.setattr(type(planner.task.suite), "wall_depth", lambda self, task, states: None)
+    with pytest.raises(MageError, match="no obstacles"):
+        check_plans(planner, cfg)
+
+
+def test_diagnose_plans_prints_per_scale_shares_and_refuses_tasks_without_walls(micro_checkpoint, tmp_path):
+    out = tmp_path / "plans.json"
+    r = _mage("diagnose", "--checkpoint", micro_checkpoint, "--plans", "--plan-episodes", "1", "--plan-every", "50",
+              "--plan-samples", "2", "--quiet", "--json", out)
+    assert r.returncode == 0, r.stderr
+    assert "run more than 0.25 cell into a wall" in r.stdout
+    d = json.loads(out.read_text())
+    assert d["samples"] == 2 and d["checkpoint"] == str(micro_checkpoint) and d["per_scale"][-1]["scale"] > 1
+    assert d["share_infeasible"] == d["per_scale"][-1]["share_infeasible"]
+    r = _mage("diagnose", "--checkpoint", micro_checkpoint, "--plans", "--plan-threshold", "-1")
+    assert r.returncode == 2 and "--plan-threshold" in r.stderr and "Traceback" not in r.stderr

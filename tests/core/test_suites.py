@@ -313,3 +313,28 @@ def test_a_random_dataset_of_a_robot_suite_trains_and_plans_with_ghosts(env_id, 
         assert len(ov.ghosts) == 2 and all(len(g) > 0 for g in ov.ghosts)
     finally:
         scene.close()
+
+
+def test_maze_wall_depth_is_zero_in_free_cells_and_grows_into_the_walls():
+    from mage_core.suites.pointmaze import geometry
+
+    task = get_task("pointmaze-umaze")  # row 2 is [1, 1, 1, 0, 1]: cells (2, 0)-(2, 2) are walls, (2, 3) is free
+    g = geometry(task)
+    free, edge_wall, deep_wall = g.cell_to_xy((1, 1)), g.cell_to_xy((2, 2)), g.cell_to_xy((2, 1))
+    d = g.wall_depth(np.stack([free, edge_wall, deep_wall]))
+    assert d[0] == 0.0
+    assert abs(d[1] - 0.5) < 1e-9  # the centre of a wall cell half a cell from free cells above and below
+    assert abs(d[2] - 0.5) < 1e-9
+    assert g.wall_depth(np.array([[100.0, 0.0]]))[0] > 90  # far outside the map counts as wall
+    obs = np.zeros((2, 3, 6))
+    obs[..., :2] = edge_wall
+    obs[0, 1, :2] = free
+    assert task.suite.wall_depth(task, obs).shape == (2, 3)
+    assert task.suite.wall_depth(task, obs)[0, 1] == 0.0
+    ant = get_task("antmaze-umaze")  # the same map in 4 m cells: depth is still measured in cells
+    ga = geometry(ant)
+    sl = ant.suite.obs_slices(ant)["agent_xy"]
+    obs_a = np.zeros((1, ant.suite.obs_slices(ant)["goal_xy"].stop))
+    obs_a[0, sl] = ga.cell_to_xy((2, 2))
+    assert abs(ant.suite.wall_depth(ant, obs_a)[0] - 0.5) < 1e-9
+    assert get_task("adroit-door").suite.wall_depth(get_task("adroit-door"), np.zeros((1, 39))) is None
