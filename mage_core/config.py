@@ -58,6 +58,9 @@ class TrainConfig:
     batch_size: int = 32  # segments per step (per process under DDP)
     inv_batch_size: int = 256  # stage 2: segments per step for L_inv on the cheap frozen-token latents (the transformer's
     #                            cross-entropy uses the first batch_size of them); 0 = batch_size
+    coarse_ce_scales: int = 0  # stage 2: the first n scales' cross-entropy also on the rest of the L_inv batch (their
+    #                            tokens are a short prefix of the sequence, so 8x the segments cost about one more
+    #                            small-batch pass; these scales choose the route); 0 = off, the paper's
     lr_stage1: float = 1e-3  # peak learning rate of stage 1
     lr_stage2: float = 6e-4  # peak learning rate of stage 2
     lr_stage3: float = 1e-4  # peak learning rate of stage 3

@@ -541,6 +541,7 @@ def train_mage(cfg: MageConfig | None, episodes: list, task, *, out_path, datase
     model.gumbel_tau = cfg.train.gumbel_tau
     model.train_weights = {"w_cond": cfg.train.w_cond, "w_inv": cfg.train.w_inv, "w_ce": cfg.train.w_ce_stage3}
     model.ce_batch = cfg.train.batch_size
+    model.coarse_ce_scales = cfg.train.coarse_ce_scales
     model.inv_loss = cfg.train.inv_loss
     if resume is not None:
         model.load_state_dict(resume["state_dict"])

@@ -49,6 +49,10 @@ def register(sub) -> None:
     steps.add_argument("--steps", type=_steps_arg, metavar="N", help="total steps for baselines (MAGE: use --stageN-steps)")
     steps.add_argument("--batch-size", type=int, metavar="B", help="segments per step (per process)")
     steps.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: all cores but one)")
+    steps.add_argument("--coarse-ce-scales", type=_count_arg, metavar="N",
+                       help="MAGE stage 2: also train the first N scales' tokens on the rest of the L_inv batch "
+                       "(256 segments instead of the batch's 32; they are a short prefix of the token sequence, so this "
+                       "costs little), e.g. 3 — the scales that choose the route (default 0 = off)")
     arch = p.add_argument_group("MAGE horizon and averaging")
     arch.add_argument("--horizon", type=positive_int_arg, metavar="H", help="steps per generated segment (default: the task's)")
     arch.add_argument("--downsample", type=_power_of_two_arg, metavar="R",
@@ -166,6 +170,17 @@ def rec_weights_for(task, obs_dim: int, act_dim: int, model_actions: bool, named
     return tuple(w)
 
 
+def _count_arg(text: str) -> int:
+    """argparse type: a whole number >= 0."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return n
+
+
 def _decay_arg(text: str) -> float:
     """argparse type for --ema: a decay in [0, 1)."""
     try:
@@ -275,6 +290,11 @@ def _train_mage(args, sink) -> Path:
         cfg.model.inv_frame = args.inv_frame
     if args.inv_loss is not None:
         t.inv_loss = args.inv_loss
+    if args.coarse_ce_scales is not None:
+        n_scales = len(cfg.model.scales) or cfg.model.n_scales
+        if args.coarse_ce_scales > n_scales:
+            raise MageError(f"--coarse-ce-scales {args.coarse_ce_scales} is more than the model's {n_scales} scales")
+        t.coarse_ce_scales = args.coarse_ce_scales
     if args.scale_rec_weight is not None:
         if not args.scale_rec_weight >= 0 or args.scale_rec_weight == float("inf"):
             raise MageError(f"--scale-rec-weight must be a finite number >= 0, not {args.scale_rec_weight}")
@@ -286,7 +306,8 @@ def _train_mage(args, sink) -> Path:
                                                 cfg.model.model_actions, args.rec_weight)
     if resume is not None and any(getattr(args, a) not in (None, False) for a in
                                  ("scales", "model_actions", "no_cond_loss", "horizon", "downsample", "ema",
-                                  "inv_lookahead", "inv_frame", "inv_loss", "rec_weight", "scale_rec_weight")):
+                                  "inv_lookahead", "inv_frame", "inv_loss", "rec_weight", "scale_rec_weight",
+                                  "coarse_ce_scales")):
         raise MageError("model, averaging and ablation flags cannot change a resumed run; start a new one instead")
     out = _out_path(args, task.name)
     train_mage(cfg, episodes, task, out_path=out, dataset_id=dataset_id, sink=sink, resume=resume,

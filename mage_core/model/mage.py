@@ -139,6 +139,7 @@ class MAGE(nn.Module):
         self.gumbel_tau = 1.0  # Gumbel-Softmax temperature of stage 3 (set by the training loop)
         self.train_weights = {"w_cond": 1.0, "w_inv": 1.0, "w_ce": 1.0}  # loss weights (set by the training loop)
         self.ce_batch = 0  # stage 2: the transformer trains on the first ce_batch segments, L_inv on all (0 = all)
+        self.coarse_ce_scales = 0  # stage 2: the first n scales' CE also on the other segments (TrainConfig)
         self.inv_loss = "mse"  # L_inv's distance, "mse" or "l1" (TrainConfig.inv_loss; set by the training loop)
         self.init_weights()
 
@@ -210,9 +211,18 @@ class MAGE(nn.Module):
         nb = self.ce_batch if stage == 2 and 0 < self.ce_batch < len(x_BHD) else len(x_BHD)
         fcum_list = [f[:nb] for f in q.fhat_cum_list]
         target_BL = torch.cat(q.idx_list, dim=1)[:nb]
-        logits_BLV = self.transformer(cond_BD[:nb], fcum_list, self.transformer.random_drop(nb, x_BHD.device))
-        ce = F.cross_entropy(logits_BLV.float().reshape(-1, self.transformer.V), target_BL.reshape(-1))
+        tr = self.transformer
+        logits_BLV = tr(cond_BD[:nb], fcum_list, tr.random_drop(nb, x_BHD.device))
+        ce = F.cross_entropy(logits_BLV.float().reshape(-1, tr.V), target_BL.reshape(-1))
         acc_K = self.token_accuracy(logits_BLV.detach(), target_BL)
+        n_coarse = min(self.coarse_ce_scales, len(self.scales))
+        if stage == 2 and n_coarse > 0 and nb < len(x_BHD):
+            # the coarse scales' tokens of the other segments too: every predicted token weighs the same in the mean
+            Lc, nr = tr.begins[n_coarse], len(x_BHD) - nb
+            rest_BLV = tr(cond_BD[nb:], [f[nb:] for f in q.fhat_cum_list], tr.random_drop(nr, x_BHD.device), n_coarse)
+            ce_rest = F.cross_entropy(rest_BLV.float().reshape(-1, tr.V),
+                                      torch.cat(q.idx_list, dim=1)[nb:, :Lc].reshape(-1), reduction="sum")
+            ce = (ce * target_BL.numel() + ce_rest) / (target_BL.numel() + nr * Lc)
         if stage == 2:
             inv = self._inv_loss(self._inv(q.fhat_cum_list[-1], cond_BD).float(), batch.a_BA)
             return {"loss": ce + inv, "ce": ce.detach(), "inv": inv.detach(), "token_acc_K": acc_K}

@@ -183,13 +183,17 @@ class MultiScaleTransformer(nn.Module):
         return self.head(torch.addcmul(sh, self.head_ln(x_BLd), sc))
 
     # ---- training: all scales in one teacher-forced pass ------------------------------------------------------------
-    def forward(self, cond_BD: torch.Tensor, fhat_cum_list: list, drop_B: torch.Tensor | None = None) -> torch.Tensor:
-        """Teacher-forced logits_BLV. fhat_cum_list holds (at least) the cumulative f_hat after scales 1..K-1."""
+    def forward(self, cond_BD: torch.Tensor, fhat_cum_list: list, drop_B: torch.Tensor | None = None,
+                n_scales: int | None = None) -> torch.Tensor:
+        """Teacher-forced logits_BLV. fhat_cum_list holds (at least) the cumulative f_hat after scales 1..K-1.
+        n_scales < K: only the first n scales' tokens (L = p_1 + ... + p_n); attention is block-causal, so their
+        logits equal the full pass's first L."""
+        n = self.K if n_scales is None else int(n_scales)
         c_Bd = self.embed_condition(cond_BD, drop_B)
-        x_BLd = torch.cat([self.scale_inputs(k, c_Bd, fhat_cum_list[k - 1] if k else None) for k in range(self.K)],
-                          dim=1)
+        x_BLd = torch.cat([self.scale_inputs(k, c_Bd, fhat_cum_list[k - 1] if k else None) for k in range(n)], dim=1)
+        L = self.begins[n]
         for blk in self.blocks:
-            x_BLd = blk(x_BLd, c_Bd, self.attn_bias_LL)
+            x_BLd = blk(x_BLd, c_Bd, self.attn_bias_LL[:L, :L])
         return self.logits(x_BLd, c_Bd)
 
     def random_drop(self, B: int, device) -> torch.Tensor | None:

@@ -366,3 +366,50 @@ def test_scale_prefix_reconstruction_adds_the_coarse_plans_error_and_trains_the_
         assert not torch.allclose(g_plain, g_pre), name  # the prefix term trains the codebook and the decoder
     g_enc = [(a.grad, b.grad) for a, b in zip(plain.mtae.encoder.parameters(), prefixed.mtae.encoder.parameters())]
     assert all(torch.allclose(a, b) for a, b in g_enc)  # and leaves the encoder to the full reconstruction
+
+
+def test_coarse_scales_cross_entropy_on_the_rest_of_the_batch_is_a_mean_over_every_predicted_token():
+    """With --coarse-ce-scales n the other L_inv segments add their first n scales' tokens to the cross-entropy; with
+    n = K that is plain cross-entropy over the whole batch, and with n = 0 only the first ce_batch segments count."""
+    import torch.nn.functional as F
+
+    from mage_core.model.mage import MAGE
+
+    task, episodes = umaze_episodes()
+    cfg = micro_config()
+    cfg.model.cond_dropout = 0.0
+    ds = make_segment_dataset(list(episodes), task, cfg)
+    batch = ds.sample(12, np.random.default_rng(0))
+    torch.manual_seed(0)
+    model = MAGE(cfg.model)
+    model.ce_batch = 4
+    K = len(model.scales)
+    with torch.no_grad():
+        q = model.encode(model.segment_input(batch))
+        logits_BLV = model.transformer(batch.x_BHD[:, 0], q.fhat_cum_list)
+        target_BL = torch.cat(q.idx_list, dim=1)
+        tok_BL = F.cross_entropy(logits_BLV.transpose(1, 2), target_BL, reduction="none")
+        n = 3
+        Lc = model.transformer.begins[n]
+        expected = {0: tok_BL[:4].mean(), K: tok_BL.mean(),
+                    n: (tok_BL[:4].sum() + tok_BL[4:, :Lc].sum()) / (4 * tok_BL.shape[1] + 8 * Lc)}
+        for coarse, want in expected.items():
+            model.coarse_ce_scales = coarse
+            got = model(batch, 2)["ce"]
+            assert torch.allclose(got, want, atol=1e-5), (coarse, got, want)
+    assert not torch.allclose(expected[0], expected[n])
+
+
+def test_cli_takes_coarse_ce_scales_and_refuses_more_than_the_model_has(umaze_dataset, tmp_path, capsys):
+    from mage_core.checkpoint import load_checkpoint
+    from mage_core.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--dataset", umaze_dataset, "--coarse-ce-scales", "-1"])
+    assert exc.value.code == 2 and "whole number >= 0" in capsys.readouterr().err
+    assert main(["train", "--dataset", umaze_dataset, "--coarse-ce-scales", "9", "--out", str(tmp_path / "x.pt")]) == 2
+    assert "more than the model's 8 scales" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
+    out = tmp_path / "c.pt"
+    assert main(["train", "--dataset", umaze_dataset, "--preset", "tiny", "--steps-scale", "0.05", "--coarse-ce-scales",
+                 "2", "--no-progress", "--out", str(out)]) == 0
+    assert load_checkpoint(out)["config"]["train"]["coarse_ce_scales"] == 2

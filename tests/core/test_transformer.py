@@ -151,3 +151,16 @@ def test_kv_cache_appends_in_place_and_refuses_overflow():
     assert k2.shape == (1, 1, 3, 4) and torch.equal(k2[0, 0, :, 0], torch.tensor([1.0, 1.0, 2.0]))
     with pytest.raises(ValueError, match="holds 3 tokens"):
         cache.update(0, torch.ones(2, 1, 1, 1, 4))
+
+
+def test_a_prefix_of_scales_gives_the_full_passes_first_logits():
+    model = _scrambled_model()
+    tr = model.transformer
+    torch.manual_seed(2)
+    cond = torch.randn(3, model.cond_dim)
+    fcum = [torch.randn(3, model.cfg.latent_dim, tr.scales[-1]) for _ in tr.scales]
+    full_BLV = tr(cond, fcum)
+    for n in (1, 3, tr.K):
+        part = tr(cond, fcum, n_scales=n)
+        assert part.shape[1] == tr.begins[n]
+        assert torch.allclose(part, full_BLV[:, : tr.begins[n]], atol=1e-5)
