@@ -61,6 +61,9 @@ class TrainConfig:
     coarse_ce_scales: int = 0  # stage 2: the first n scales' cross-entropy also on the rest of the L_inv batch (their
     #                            tokens are a short prefix of the sequence, so 8x the segments cost about one more
     #                            small-batch pass; these scales choose the route); 0 = off, the paper's
+    ceiling_steps: int = 0  # steps of the return-ceiling fit R_hi(s) (model/ceiling.py); 0 = min(1500, stage-2 steps).
+    #                         Under-fitted it is optimistic next to walls, and the model, asked for a return no route
+    #                         gives, plans through them: 20000 (~80 s on one core) on pointmaze-large, BENCHMARKS.md
     lr_stage1: float = 1e-3  # peak learning rate of stage 1
     lr_stage2: float = 6e-4  # peak learning rate of stage 2
     lr_stage3: float = 1e-4  # peak learning rate of stage 3

@@ -32,6 +32,7 @@ from mage_core.checkpoint import load_checkpoint, save_checkpoint
 from mage_core.config import MageConfig, TrainConfig
 from mage_core.data.segments import SegmentConfig, SegmentDataset
 from mage_core.errors import MageError
+from mage_core.progress import ProgressBar
 
 # ---------------------------------------------------------------------------------------------------------------------
 # 1. devices and data parallel
@@ -553,8 +554,11 @@ def train_mage(cfg: MageConfig | None, episodes: list, task, *, out_path, datase
         from mage_core.model.ceiling import CeilingConfig, fit_return_ceiling
 
         real = dataset.m_N > 0
-        ceiling, _ = fit_return_ceiling(dataset.xn_ND[real], CeilingConfig(
-            steps=int(min(1500, max(100, cfg.train.stage2_steps))), seed=cfg.train.seed))
+        steps = cfg.train.ceiling_steps or int(min(1500, max(100, cfg.train.stage2_steps)))
+        bar = ProgressBar(steps, label="return ceiling", enabled=progress and dist_info.rank == 0)
+        ceiling, _ = fit_return_ceiling(dataset.xn_ND[real], CeilingConfig(steps=steps, seed=cfg.train.seed),
+                                        progress=bar.update)
+        bar.close()
     if resume is None:  # after the ceiling fit, which reseeds torch: per-rank training noise (dropout, Gumbel)
         torch.manual_seed(cfg.train.seed + 7919 * dist_info.rank)
     summary = dataset_summary(dataset, dataset_id, episodes)

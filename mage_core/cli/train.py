@@ -49,6 +49,10 @@ def register(sub) -> None:
     steps.add_argument("--steps", type=_steps_arg, metavar="N", help="total steps for baselines (MAGE: use --stageN-steps)")
     steps.add_argument("--batch-size", type=int, metavar="B", help="segments per step (per process)")
     steps.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: all cores but one)")
+    steps.add_argument("--ceiling-steps", type=positive_int_arg, metavar="N",
+                       help="MAGE: steps of the return-ceiling fit, the highest return the data supports from a state, "
+                       "which limits the RTG condition (default min(1500, stage-2 steps); under-fitted it is optimistic "
+                       "next to walls and plans run through them: 20000 takes ~80 s on one core)")
     steps.add_argument("--coarse-ce-scales", type=_count_arg, metavar="N",
                        help="MAGE stage 2: also train the first N scales' tokens on the rest of the L_inv batch "
                        "(256 segments instead of the batch's 32; they are a short prefix of the token sequence, so this "
@@ -290,6 +294,8 @@ def _train_mage(args, sink) -> Path:
         cfg.model.inv_frame = args.inv_frame
     if args.inv_loss is not None:
         t.inv_loss = args.inv_loss
+    if args.ceiling_steps is not None:
+        t.ceiling_steps = args.ceiling_steps
     if args.coarse_ce_scales is not None:
         n_scales = len(cfg.model.scales) or cfg.model.n_scales
         if args.coarse_ce_scales > n_scales:
@@ -307,7 +313,7 @@ def _train_mage(args, sink) -> Path:
     if resume is not None and any(getattr(args, a) not in (None, False) for a in
                                  ("scales", "model_actions", "no_cond_loss", "horizon", "downsample", "ema",
                                   "inv_lookahead", "inv_frame", "inv_loss", "rec_weight", "scale_rec_weight",
-                                  "coarse_ce_scales")):
+                                  "coarse_ce_scales", "ceiling_steps")):
         raise MageError("model, averaging and ablation flags cannot change a resumed run; start a new one instead")
     out = _out_path(args, task.name)
     train_mage(cfg, episodes, task, out_path=out, dataset_id=dataset_id, sink=sink, resume=resume,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -38,8 +39,9 @@ def expectile_loss(pred_B: torch.Tensor, target_B: torch.Tensor, tau: float) -> 
     return (weight * diff.pow(2)).mean()
 
 
-def fit_return_ceiling(xn_ND: np.ndarray, cfg: CeilingConfig | None = None) -> tuple[dict, dict]:
-    """Fit on normalised (R, s) rows; returns (payload for the checkpoint, metrics)."""
+def fit_return_ceiling(xn_ND: np.ndarray, cfg: CeilingConfig | None = None,
+                       progress: Callable[[int], None] | None = None) -> tuple[dict, dict]:
+    """Fit on normalised (R, s) rows; returns (payload for the checkpoint, metrics). progress(step) every 100 steps."""
     cfg = cfg or CeilingConfig()
     gen = torch.Generator().manual_seed(cfg.seed)
     x = torch.as_tensor(xn_ND, dtype=torch.float32)
@@ -56,6 +58,8 @@ def fit_return_ceiling(xn_ND: np.ndarray, cfg: CeilingConfig | None = None) -> t
         opt.step()
         last = float(loss.detach())
         first = last if first is None else first
+        if progress is not None and ((step + 1) % 100 == 0 or step + 1 == cfg.steps):
+            progress(step + 1)
     return ({"config": asdict(cfg), "obs_dim": int(x.shape[1] - 1), "state_dict": model.state_dict()},
             {"ceiling_loss_first": first, "ceiling_loss_last": last})
 

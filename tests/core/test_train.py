@@ -413,3 +413,24 @@ def test_cli_takes_coarse_ce_scales_and_refuses_more_than_the_model_has(umaze_da
     assert main(["train", "--dataset", umaze_dataset, "--preset", "tiny", "--steps-scale", "0.05", "--coarse-ce-scales",
                  "2", "--no-progress", "--out", str(out)]) == 0
     assert load_checkpoint(out)["config"]["train"]["coarse_ce_scales"] == 2
+
+
+def test_ceiling_steps_sets_the_return_ceiling_fit_and_a_longer_fit_fits_better(umaze_dataset, tmp_path):
+    from mage_core.checkpoint import load_checkpoint
+    from mage_core.cli import main
+    from mage_core.model.ceiling import CeilingConfig, fit_return_ceiling
+
+    out = tmp_path / "c.pt"
+    assert main(["train", "--dataset", umaze_dataset, "--preset", "tiny", "--steps-scale", "0.05", "--ceiling-steps",
+                 "150", "--no-progress", "--out", str(out)]) == 0
+    assert load_checkpoint(out)["ceiling"]["config"]["steps"] == 150
+    out2 = tmp_path / "d.pt"
+    assert main(["train", "--dataset", umaze_dataset, "--preset", "tiny", "--steps-scale", "0.05", "--no-progress",
+                 "--out", str(out2)]) == 0
+    assert load_checkpoint(out2)["ceiling"]["config"]["steps"] == 100  # the default: min(1500, stage-2 steps), >= 100
+    rng = np.random.default_rng(0)
+    s_N2 = rng.uniform(-1, 1, (4000, 2)).astype(np.float32)
+    r_N = np.sin(3 * s_N2[:, 0]) * np.cos(3 * s_N2[:, 1])  # a bumpy return surface
+    xn = np.concatenate([r_N[:, None], s_N2], 1).astype(np.float32)
+    losses = [fit_return_ceiling(xn, CeilingConfig(steps=n, hidden=32))[1]["ceiling_loss_last"] for n in (100, 2000)]
+    assert losses[1] < 0.5 * losses[0]
