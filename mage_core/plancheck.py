@@ -11,6 +11,17 @@ import torch
 from mage_core.errors import MageError
 
 
+INFEASIBLE_DEPTH = 0.25  # cells: a plan deeper than this inside an obstacle cannot be followed (the tokenizer's own
+#                          reconstruction error is ~0.1 cell on pointmaze-large)
+
+
+def scale_wall_depths(task, states_KHD: np.ndarray) -> np.ndarray | None:
+    """Per scale, how deep the plan decoded after that scale runs into an obstacle (cells; 0 = clear), from one
+    Plan's states_KHD; None where the task's suite knows no obstacles (what the studio's Plan dock shows)."""
+    depth_KH = task.suite.wall_depth(task, np.asarray(states_KHD))
+    return None if depth_KH is None else depth_KH.max(-1)
+
+
 @dataclass
 class PlanCheckConfig:
     """Where plans are sampled from and what counts as infeasible."""
@@ -18,7 +29,7 @@ class PlanCheckConfig:
     episodes: int = 3  # reference-expert evaluation episodes whose route states are planned from
     every: int = 10  # plan from every n-th state of a route (up to the step the expert first reaches the goal)
     samples: int = 16  # plans sampled per state, in one batch
-    threshold: float = 0.25  # a plan is infeasible where the agent runs deeper than this into an obstacle (cells)
+    threshold: float = INFEASIBLE_DEPTH  # a plan is infeasible where the agent runs deeper than this into an obstacle (cells)
     seed: int = 0  # evaluation seed of the expert episodes and seed of the token sampling
     rtg: float | None = None  # episode return target G (None: the top of the data's range, as `mage eval`)
 

@@ -152,6 +152,12 @@ class PlanDock(StudioDock):
         row.addWidget(self.lbl_refine)
         self.body.addLayout(row)
         self.refine.valueChanged.connect(self._refine_changed)
+        self.lbl_walls = muted("")
+        self.lbl_walls.setWordWrap(True)
+        self.lbl_walls.setToolTip("Whether each scale's plan stays out of the walls. A plan more than a quarter of a "
+                                  "cell inside a wall cannot be followed; `mage diagnose --plans` measures how often a "
+                                  "checkpoint plans like that along the expert's route.")
+        self.body.addWidget(self.lbl_walls)
         seed_row = QHBoxLayout()
         seed_row.addWidget(QLabel("Seed"))
         self.spin_seed = QSpinBox()
@@ -392,11 +398,32 @@ class PlanDock(StudioDock):
         self.token_label.horizon = int(np.asarray(plan.states_KHD).shape[1])
         self.token_label.img_size = size
         self.token_label.setPixmap(QPixmap.fromImage(img))
+        self._describe_walls(plan)
         uniq = len(set(int(x) for t in plan.tokens for x in np.asarray(t).reshape(-1)))
         self.lbl_tokens.setText(f"{sum(len(np.asarray(t).reshape(-1)) for t in plan.tokens)} tokens, "
                                 f"{uniq} distinct codes" + (f" of {cb}" if cb else "") +
                                 f"; tokens per scale {tuple(plan.scales)}")
         self._plot()
+
+    def _describe_walls(self, plan) -> None:
+        """One line: which scales' plans run into a wall, and how deep (hidden for tasks without walls)."""
+        from mage_core.plancheck import INFEASIBLE_DEPTH, scale_wall_depths
+
+        task = self.session.task
+        depth_K = None if task is None else scale_wall_depths(task, plan.states_KHD)
+        self.lbl_walls.setVisible(depth_K is not None)
+        if depth_K is None:
+            return
+        bad = [k for k, d in enumerate(depth_K) if d > INFEASIBLE_DEPTH]
+        if not bad:
+            self.lbl_walls.setText("Walls: every scale's plan stays clear of them.")
+            self.lbl_walls.setStyleSheet("")
+            return
+        worst = max(bad, key=lambda k: depth_K[k])
+        finest = "the finest plan too" if bad[-1] == len(depth_K) - 1 else "the finest plan is clear"
+        self.lbl_walls.setText(f"Through a wall: scale{'s' if len(bad) > 1 else ''} {', '.join(str(k + 1) for k in bad)}"
+                               f" (deepest {depth_K[worst]:.2f} cell at scale {worst + 1}); {finest}.")
+        self.lbl_walls.setStyleSheet("color: #f0a050;")
 
     def _plot(self) -> None:
         """Update the per-scale curves in place (re-using plot items keeps re-plans cheap on the UI thread)."""

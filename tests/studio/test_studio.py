@@ -93,6 +93,26 @@ def test_plan_dock_toggles_and_refine_slider_hide_scales(window, qtbot):
     assert dock.state_plot.getPlotItem().listDataItems()
 
 
+def test_plan_dock_says_which_scales_run_through_a_wall(window, qtbot):
+    """The fake planner draws a straight line to the goal: from the U's bottom arm to its top arm it crosses the wall
+    between them on every scale; with start and goal in the same corridor every scale is clear."""
+    win = window
+    win.load_planner(FakePlanner(win.session.task))
+    geo = geometry(win.session.task)
+    dock = win.plan_dock
+    n = win.session.plans_done
+    win.session.set_start(geo.cell_to_xy((3, 1)))
+    win.session.set_goal(geo.cell_to_xy((1, 1)))
+    wait_plans(qtbot, win, n)
+    qtbot.waitUntil(lambda: dock.lbl_walls.text().startswith("Through a wall"), timeout=5000)
+    assert "scales 1, 2, 3, 4, 5, 6" in dock.lbl_walls.text() and "the finest plan too" in dock.lbl_walls.text()
+    assert dock.lbl_walls.isVisibleTo(win)
+    n = win.session.plans_done
+    win.session.set_goal(geo.cell_to_xy((3, 3)))
+    wait_plans(qtbot, win, n)
+    qtbot.waitUntil(lambda: "stays clear" in dock.lbl_walls.text(), timeout=5000)
+
+
 def test_closed_loop_runs_n_steps_and_draws_the_path(window, qtbot):
     win = window
     win.load_planner(FakePlanner(win.session.task))
