@@ -49,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mage: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` or a pager that closed: not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second BrokenPipeError when Python flushes stdout at exit
+        return 0
 
 
 if __name__ == "__main__":

@@ -184,9 +184,9 @@ def _diagnose_plans(args) -> int:
     rep = check_plans(planner, cfg, progress=progress)
     bar.close()
     rep["checkpoint"] = str(args.checkpoint)
-    print(format_plan_check(rep))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(rep, indent=2))
+    print(format_plan_check(rep))
     return 0
 
 

@@ -163,3 +163,10 @@ def test_diagnose_plans_prints_per_scale_shares_and_refuses_tasks_without_walls(
     assert d["share_infeasible"] == d["per_scale"][-1]["share_infeasible"]
     r = _mage("diagnose", "--checkpoint", micro_checkpoint, "--plans", "--plan-threshold", "-1")
     assert r.returncode == 2 and "--plan-threshold" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_output_into_a_closed_pipe_is_not_a_traceback(micro_checkpoint):
+    r = subprocess.run(f"{sys.executable} -m mage_core diagnose --checkpoint {micro_checkpoint} --plans "
+                       "--plan-episodes 1 --plan-every 100 --plan-samples 1 --quiet | head -c 10", shell=True,
+                       capture_output=True, text=True, timeout=300)
+    assert len(r.stdout) == 10 and "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr
