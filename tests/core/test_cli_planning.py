@@ -165,8 +165,12 @@ def test_diagnose_plans_prints_per_scale_shares_and_refuses_tasks_without_walls(
     assert r.returncode == 2 and "--plan-threshold" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_output_into_a_closed_pipe_is_not_a_traceback(micro_checkpoint):
-    r = subprocess.run(f"{sys.executable} -m mage_core diagnose --checkpoint {micro_checkpoint} --plans "
-                       "--plan-episodes 1 --plan-every 100 --plan-samples 1 --quiet | head -c 10", shell=True,
-                       capture_output=True, text=True, timeout=300)
-    assert len(r.stdout) == 10 and "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr
+def test_output_into_a_closed_pipe_is_not_a_traceback(tmp_path):
+    """A reader that closes the pipe early (`mage ... | head`) ends the command quietly with status 0."""
+    script = ("import sys, mage_core.cli.evaluate as e\n"
+              "def closed(args):\n    raise BrokenPipeError(32, 'Broken pipe')\n"
+              "e.cmd_eval = closed\n"
+              "from mage_core.cli import main\n"
+              "sys.exit(main(['eval', '--checkpoint', 'x.pt']))\n")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 0 and "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr, r.stderr
