@@ -434,3 +434,26 @@ def test_ceiling_steps_sets_the_return_ceiling_fit_and_a_longer_fit_fits_better(
     xn = np.concatenate([r_N[:, None], s_N2], 1).astype(np.float32)
     losses = [fit_return_ceiling(xn, CeilingConfig(steps=n, hidden=32))[1]["ceiling_loss_last"] for n in (100, 2000)]
     assert losses[1] < 0.5 * losses[0]
+
+
+def test_the_return_ceiling_is_fitted_with_the_requested_cpu_threads(monkeypatch, tmp_path):
+    """--threads must hold before the ceiling fit too (an oversubscribed default pool ran it ~8x slower)."""
+    import mage_core.model.ceiling as ceiling
+
+    seen = []
+    real_fit = ceiling.fit_return_ceiling
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(ceiling, "fit_return_ceiling", spy)
+    task, episodes = umaze_episodes()
+    cfg = _steps(micro_config(), 2, 2, 0)
+    cfg.train.num_threads = 1
+    torch.set_num_threads(2)
+    try:
+        train_mage(cfg, list(episodes), task, out_path=tmp_path / "m.pt", progress=False)
+    finally:
+        torch.set_num_threads(1)
+    assert seen == [1]
