@@ -56,6 +56,18 @@ def token_map_image(tokens: list, codebook_size: int | None = None, size=TOKEN_M
     return img
 
 
+def scale_ranges(ks: list) -> str:
+    """0-based scale indices as 1-based runs: [0, 1, 2, 4] -> "1–3, 5"."""
+    runs, start = [], None
+    for i, k in enumerate(ks):
+        if start is None:
+            start = k
+        if i + 1 == len(ks) or ks[i + 1] != k + 1:
+            runs.append(f"{start + 1}" if start == k else f"{start + 1}–{k + 1}")
+            start = None
+    return ", ".join(runs)
+
+
 def token_at(tokens: list, horizon: int, size, x: float, y: float):
     """(scale k, token i, code, first step, last step) of the token-map cell under (x, y), or None."""
     w, h = size
@@ -83,6 +95,9 @@ class TokenMap(QLabel):
         # an explicit minimum: a QLabel's own minimum is its pixmap's size, which kept the panel as wide as the
         # widest window it was ever drawn in (a horizontal scrollbar after shrinking the window)
         self.setMinimumSize(TOKEN_LABEL_W + TOKEN_MIN_CELLS_W, TOKEN_MAP_SIZE[1])
+        # the image at the top-left corner, where token_at measures from (centred, a taller label put the hover on
+        # the wrong scale's row)
+        self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.tokens: list = []
         self.horizon = 1
         self.img_size = TOKEN_MAP_SIZE
@@ -157,6 +172,8 @@ class PlanDock(StudioDock):
         self.lbl_walls.setToolTip("Whether each scale's plan stays out of the walls. A plan more than a quarter of a "
                                   "cell inside a wall cannot be followed; `mage diagnose --plans` measures how often a "
                                   "checkpoint plans like that along the expert's route.")
+        # two lines reserved: a line that grows when a plan arrives would shift everything below it under the mouse
+        self.lbl_walls.setMinimumHeight(2 * self.lbl_walls.fontMetrics().lineSpacing() + 2)
         self.body.addWidget(self.lbl_walls)
         seed_row = QHBoxLayout()
         seed_row.addWidget(QLabel("Seed"))
@@ -421,8 +438,8 @@ class PlanDock(StudioDock):
             return
         worst = max(bad, key=lambda k: depth_K[k])
         finest = "the finest plan too" if bad[-1] == len(depth_K) - 1 else "the finest plan is clear"
-        self.lbl_walls.setText(f"Through a wall: scale{'s' if len(bad) > 1 else ''} {', '.join(str(k + 1) for k in bad)}"
-                               f" (deepest {depth_K[worst]:.2f} cell at scale {worst + 1}); {finest}.")
+        self.lbl_walls.setText(f"Through a wall: scale{'s' if len(bad) > 1 else ''} {scale_ranges(bad)} (deepest "
+                               f"{depth_K[worst]:.2f} cell, scale {worst + 1}); {finest}.")
         self.lbl_walls.setStyleSheet("color: #f0a050;")
 
     def _plot(self) -> None:
