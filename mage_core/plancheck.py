@@ -69,7 +69,7 @@ def check_plans(planner, cfg: PlanCheckConfig | None = None,
     states = route_states(task, cfg)
     K, S = len(planner.scales), cfg.samples
     gen = torch.Generator(device=planner.device).manual_seed(int(cfg.seed))
-    depth_KN, cells = [], []  # per state: (K, S) deepest point of each plan; the agent's xy there
+    depth_list, agent_xy = [], []  # per state: (K, S) deepest point of each plan; the agent's xy there
     with torch.inference_mode():
         for i, (t, obs_D) in enumerate(states):
             cond_N = planner.feasible(obs_D[None], condition_rtg(target, 0.0, t, task.rtg_mode)[None])
@@ -81,16 +81,16 @@ def check_plans(planner, cfg: PlanCheckConfig | None = None,
             x_KSHD = planner.model.decode(fhat_KSCT, cond_SD.repeat(K, 1))[..., : 1 + planner.obs_dim]
             states_KSHD = planner.normaliser.denorm_x(x_KSHD).float().cpu().numpy()[..., 1:]
             depth_KS = task.suite.wall_depth(task, states_KSHD).max(-1).reshape(K, S)
-            depth_KN.append(depth_KS)
-            cells.append(task.suite.agent_point(task, obs_D))
+            depth_list.append(depth_KS)
+            agent_xy.append(task.suite.agent_point(task, obs_D))
             if progress is not None:
                 progress(i + 1, len(states))
-    depth_KNS = np.stack(depth_KN, axis=1)  # (K, states, samples)
+    depth_KNS = np.stack(depth_list, axis=1)  # (K, states N, samples S)
     bad_KNS = depth_KNS > cfg.threshold
     per_scale = [dict(scale=k + 1, tokens=int(planner.scales[k]), share_infeasible=float(bad_KNS[k].mean()),
                       median_depth=float(np.median(depth_KNS[k]))) for k in range(K)]
     per_state = [dict(step=int(t), xy=None if c is None else [float(v) for v in c],
-                      share_infeasible=float(bad_KNS[-1, i].mean())) for i, ((t, _), c) in enumerate(zip(states, cells))]
+                      share_infeasible=float(bad_KNS[-1, i].mean())) for i, ((t, _), c) in enumerate(zip(states, agent_xy))]
     return dict(task=task.name, config=asdict(cfg), rtg_target=float(target), states=len(states), samples=S,
                 share_infeasible=float(bad_KNS[-1].mean()), per_scale=per_scale, per_state=per_state)
 
