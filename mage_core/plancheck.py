@@ -29,7 +29,7 @@ class PlanCheckConfig:
     episodes: int = 3  # reference-expert evaluation episodes whose route states are planned from
     every: int = 10  # plan from every n-th state of a route (up to the step the expert first reaches the goal)
     samples: int = 16  # plans sampled per state, in one batch
-    threshold: float = INFEASIBLE_DEPTH  # a plan is infeasible where the agent runs deeper than this into an obstacle (cells)
+    threshold: float = INFEASIBLE_DEPTH  # infeasible: the agent runs deeper than this into an obstacle (cells)
     seed: int = 0  # evaluation seed of the expert episodes and seed of the token sampling
     rtg: float | None = None  # episode return target G (None: the top of the data's range, as `mage eval`)
 
