@@ -18,8 +18,9 @@ INFEASIBLE_DEPTH = 0.25  # cells: a plan deeper than this inside an obstacle can
 def scale_wall_depths(task, states_KHD: np.ndarray) -> np.ndarray | None:
     """Per scale, how deep the plan decoded after that scale runs into an obstacle (cells; 0 = clear), from one
     Plan's states_KHD; None where the task's suite knows no obstacles (what the studio's Plan dock shows)."""
-    depth_KH = task.suite.wall_depth(task, np.asarray(states_KHD))
-    return None if depth_KH is None else depth_KH.max(-1)
+    if not task.suite.has_obstacles(task):
+        return None
+    return task.suite.wall_depth(task, np.asarray(states_KHD)).max(-1)
 
 
 @dataclass
@@ -62,7 +63,7 @@ def check_plans(planner, cfg: PlanCheckConfig | None = None,
     if not np.isfinite(cfg.threshold) or cfg.threshold <= 0:
         raise MageError("--plan-threshold must be a positive number of cells")
     task = planner.task
-    if task.suite.wall_depth(task, np.zeros((1, planner.obs_dim), np.float32)) is None:
+    if not task.suite.has_obstacles(task):
         raise MageError(f"{task.name} ({task.suite.title}) has no obstacles to check plans against; "
                         "`mage diagnose --plans` works on the maze suites")
     target = planner.rtg_range[1] if cfg.rtg is None else planner.clamp_rtg(cfg.rtg)

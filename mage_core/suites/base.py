@@ -246,6 +246,10 @@ class Suite:
         """Actions that steer each env towards a planned observation (the 'track' executor)."""
         raise MageError(f"the 'track' executor is not available for {task.name}; use 'inverse'")
 
+    def has_obstacles(self, task: Task) -> bool:
+        """Whether wall_depth can say how deep a planned observation runs into an obstacle."""
+        return False
+
     def wall_depth(self, task: Task, states_ND: np.ndarray) -> np.ndarray | None:
         """How deep each (planned) observation puts the agent inside an obstacle, in the task's cells (0 = free), for
         `mage diagnose --plans`; None where the suite knows no obstacles."""

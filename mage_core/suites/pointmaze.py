@@ -90,6 +90,9 @@ class MazeSuite(Suite):
             mujoco.mj_forward(model, data)
         return self.env_obs(task, env)
 
+    def has_obstacles(self, task) -> bool:
+        return True
+
     def wall_depth(self, task, states_ND):
         """Depth of the agent's xy inside the maze walls, in cells (a plan that crosses a wall goes deeper than its
         reconstruction error, ~0.1 cell)."""

@@ -147,7 +147,7 @@ def test_plan_check_counts_the_plans_that_run_into_walls(micro_checkpoint, monke
 
     from mage_core.errors import MageError
 
-    monkeypatch.setattr(type(planner.task.suite), "wall_depth", lambda self, task, states: None)
+    monkeypatch.setattr(type(planner.task.suite), "has_obstacles", lambda self, task: False)
     with pytest.raises(MageError, match="no obstacles"):
         check_plans(planner, cfg)
 
