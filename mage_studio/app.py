@@ -101,6 +101,14 @@ def _first_run(win, args) -> None:
             QTimer.singleShot(0, win.data_dock.generate)
 
 
+def _opens_checkpoint(args) -> bool:
+    """True when start-up opens a checkpoint: the one given, or the task's bundled one (so --screenshot waits for
+    its first plan instead of saving "No checkpoint loaded")."""
+    from mage_core.cli.demo import bundled_checkpoint
+
+    return bool(args.checkpoint) or bundled_checkpoint(args.task) is not None
+
+
 def main(argv=None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
     if _no_display() and not args.first_window_probe:
@@ -155,7 +163,7 @@ def main(argv=None) -> int:
         if args.rtg is not None:
             win.session.planner_changed.connect(lambda _p: win.session.set_rtg(args.rtg))
         if args.screenshot:
-            _arm_screenshot(win, args.screenshot, need_plan=bool(args.checkpoint), run_steps=args.run_steps,
+            _arm_screenshot(win, args.screenshot, need_plan=_opens_checkpoint(args), run_steps=args.run_steps,
                             need_dataset=bool(args.dataset))
 
     closing = asyncio.Event()

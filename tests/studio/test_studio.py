@@ -348,3 +348,13 @@ def test_screenshot_with_a_dataset_waits_for_a_plan_made_after_the_dataset_loade
     win.open_dataset(tiny_dataset)
     qtbot.waitUntil(lambda: bool(saved), timeout=30000)
     assert win.session.dataset is not None and win.session.plans_done > n and out.stat().st_size > 1000
+
+
+def test_screenshot_of_a_task_with_a_bundled_checkpoint_waits_for_its_plan():
+    """`mage-studio --task T --screenshot F` opens T's bundled checkpoint, so the grab must wait for its first plan
+    (it used to save "No checkpoint loaded"); a task with nothing bundled and no --checkpoint does not wait."""
+    from mage_studio.app import _opens_checkpoint, _parse
+
+    assert _opens_checkpoint(_parse(["--task", "pointmaze-medium", "--screenshot", "x.png"]))
+    assert not _opens_checkpoint(_parse(["--task", "adroit-pen", "--screenshot", "x.png"]))
+    assert _opens_checkpoint(_parse(["--task", "adroit-pen", "--checkpoint", "c.pt", "--screenshot", "x.png"]))
