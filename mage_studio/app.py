@@ -83,14 +83,13 @@ def _first_run(win, args) -> None:
     generating a compact one (with progress in the Data dock) when it is missing."""
     from PySide6.QtCore import QTimer
 
-    from mage_core.cli.demo import bundled_checkpoint
     from mage_core.data.store import list_datasets
     from mage_core.tasks import get_task
 
     if not args.checkpoint:
-        ckpt = bundled_checkpoint(args.task)
+        ckpt = _startup_checkpoint(args)
         if ckpt is not None:
-            QTimer.singleShot(0, lambda: win.open_checkpoint(str(ckpt)))
+            QTimer.singleShot(0, lambda: win.open_checkpoint(ckpt))
     if not args.dataset:
         ds_id = get_task(args.task).dataset_id
         if any(d["id"] == ds_id for d in list_datasets()):
@@ -101,12 +100,18 @@ def _first_run(win, args) -> None:
             QTimer.singleShot(0, win.data_dock.generate)
 
 
-def _opens_checkpoint(args) -> bool:
-    """True when start-up opens a checkpoint: the one given, or the task's bundled one (so --screenshot waits for
-    its first plan instead of saving "No checkpoint loaded")."""
+def _startup_checkpoint(args) -> str | None:
+    """The checkpoint start-up opens: the one given, else the task's bundled one, else None."""
     from mage_core.cli.demo import bundled_checkpoint
 
-    return bool(args.checkpoint) or bundled_checkpoint(args.task) is not None
+    ckpt = args.checkpoint or bundled_checkpoint(args.task)
+    return None if ckpt is None else str(ckpt)
+
+
+def _opens_checkpoint(args) -> bool:
+    """True when start-up opens a checkpoint (so --screenshot waits for its first plan instead of saving "No
+    checkpoint loaded")."""
+    return _startup_checkpoint(args) is not None
 
 
 def main(argv=None) -> int:

@@ -1,7 +1,8 @@
-"""Issue 14 diagnostic: how hard a maze checkpoint pushes, against the noise-free expert at the same states.
+"""Issue 14 diagnostic: how hard a checkpoint pushes, against its suite's noise-free expert at the same states.
 
-Runs evaluation episodes of CKPT (its own executor) until the goal is first reached and, at every visited state,
-asks the noise-free waypoint expert (the data's PD controller without noise) what it would do there. Prints the
+Runs evaluation episodes of CKPT (its own executor) until the first reward (the goal, on the mazes) and, at every
+visited state, asks the suite's reference expert (`Suite.expert_policy`: on PointMaze the data's PD controller without
+its noise) what it would do there. Prints the
 mean largest action component |a|_inf of each, the share of steps at the action bound, and the cosine between
 them. A head fitted by MSE to clipped noisy PD actions pushes softer than the controller that made the data.
 
@@ -12,9 +13,7 @@ import json
 import numpy as np
 import torch
 
-from mage_core.maze import WaypointExpert
 from mage_core.policies import load_policy
-from mage_core.suites.pointmaze import geometry
 
 ap = argparse.ArgumentParser()
 ap.add_argument("ckpt")
@@ -23,18 +22,21 @@ ap.add_argument("--json", default=None)
 a = ap.parse_args()
 torch.set_num_threads(1)
 policy, task, _ = load_policy(a.ckpt, device="cpu", seed=0, replan_every=1)
+expert = task.suite.expert_policy(task)
+if expert is None:
+    raise SystemExit(f"{task.name}: its suite has no reference expert to compare with")
 rows = []
 for ep in range(a.episodes):
-    expert = WaypointExpert(geometry(task))
+    expert.reset(1)
     env = task.make_env(mode="eval")
     obs, _ = env.reset(seed=ep)
     policy.reset(1)
     acts_TA, expert_TA, reached = [], [], None
     for t in range(task.eval_steps):
-        o = task.flatten_obs(obs)
-        act = policy.act(o[None], np.zeros(1))[0]
+        o_1D = task.flatten_obs(obs)[None]
+        act = policy.act(o_1D, np.zeros(1))[0]
         acts_TA.append(act)
-        expert_TA.append(expert(o[0:2], o[2:4], o[4:6]))
+        expert_TA.append(expert.act(o_1D, np.zeros(1))[0])
         obs, r, *_ = env.step(act)
         if r > 0:
             reached = t + 1
