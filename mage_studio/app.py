@@ -36,6 +36,10 @@ def _parse(argv):
     p.add_argument("--orbit", action="store_true", help="start in the orbit view instead of top-down")
     p.add_argument("--first-window-probe", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    from mage_core.tasks import TASKS
+
+    if args.task is not None and args.task not in TASKS:
+        p.error(f"unknown task {args.task!r}; known tasks: {', '.join(sorted(TASKS))}")
     args.task = args.task or _checkpoint_task(args.checkpoint) or "pointmaze-umaze"
     return args
 

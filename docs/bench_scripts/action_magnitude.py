@@ -13,6 +13,7 @@ import json
 import numpy as np
 import torch
 
+from mage_core.errors import MageError
 from mage_core.policies import load_policy
 
 ap = argparse.ArgumentParser()
@@ -21,7 +22,10 @@ ap.add_argument("episodes", type=int, nargs="?", default=3)
 ap.add_argument("--json", default=None)
 a = ap.parse_args()
 torch.set_num_threads(1)
-policy, task, _ = load_policy(a.ckpt, device="cpu", seed=0, replan_every=1)
+try:
+    policy, task, _ = load_policy(a.ckpt, device="cpu", seed=0, replan_every=1)
+except MageError as exc:
+    raise SystemExit(f"action_magnitude.py: {exc}") from None
 expert = task.suite.expert_policy(task)
 if expert is None:
     raise SystemExit(f"{task.name}: its suite has no reference expert to compare with")

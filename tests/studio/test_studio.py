@@ -358,3 +358,15 @@ def test_screenshot_of_a_task_with_a_bundled_checkpoint_waits_for_its_plan():
     assert _opens_checkpoint(_parse(["--task", "pointmaze-medium", "--screenshot", "x.png"]))
     assert not _opens_checkpoint(_parse(["--task", "adroit-pen", "--screenshot", "x.png"]))
     assert _opens_checkpoint(_parse(["--task", "adroit-pen", "--checkpoint", "c.pt", "--screenshot", "x.png"]))
+
+
+def test_an_unknown_task_is_refused_with_the_known_ones(capsys):
+    """`mage-studio --task nope` exits with a usage error naming the known tasks (it used to print a traceback and
+    carry on with an empty window)."""
+    from mage_studio.app import _parse
+
+    with pytest.raises(SystemExit) as exc:
+        _parse(["--task", "nope"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown task 'nope'" in err and "pointmaze-umaze" in err and "adroit-door" in err
