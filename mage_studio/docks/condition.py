@@ -279,7 +279,7 @@ class ConditionDock(StudioDock):
         if abs(used - s.rtg) >= 0.5:
             why = (" — the target is above what the data shows from this start, so the plan uses the ceiling"
                    if ceiling is not None and used >= float(ceiling) - 0.5 else " — limited to the data's range")
-        self.lbl_used.setText(f"Condition used: <b>{used:.0f}</b> (target {s.rtg:.0f}){why}")
+        self.lbl_used.setText(f"Condition used from the start: <b>{used:.0f}</b> (target {s.rtg:.0f}){why}")
         t = getattr(plan, "timings_ms", {}) or {}
         self.lbl_plan.setText(f"Plan for RTG {plan.condition_rtg:.1f}: model {t.get('total', 0):.1f} ms, "
                               f"condition → plan on screen {s.replan_latency_ms:.1f} ms")

@@ -80,7 +80,7 @@ class RunFrame:
 
     def status(self) -> str:
         tag = " · ✓ at goal" if self.success else ""
-        cond = f" · condition {fmt_rtg(self.condition)}" if self.condition is not None else ""
+        cond = f" · condition now {fmt_rtg(self.condition)}" if self.condition is not None else ""
         return (f"step {self.t}/{self.horizon} · return {self.reward_sum:.0f} · RTG target {fmt_rtg(self.target)}"
                 f"{cond}{tag}")
 

@@ -3,6 +3,7 @@ from mage_core.suites.pointmaze import geometry
 import numpy as np
 import pytest
 from fakes import FakePlanner
+from mage_studio.docks.run import fmt_rtg
 from PySide6.QtCore import Qt
 
 
@@ -259,6 +260,9 @@ def test_reset_and_a_closed_checkpoint_leave_no_stale_panels_and_every_panel_sho
     qtbot.waitUntil(lambda: run.frame is not None and run.frame.done and not run.playing, timeout=20000)
     f = run.frame
     assert f"step {f.t}/{f.horizon}" in win.viewport.hud_text and f"step {f.t}/{f.horizon}" in run.lbl_status.text()
+    # the run's condition is the one at this step, not the start's (the Condition dock's number): named so
+    assert f"condition now {fmt_rtg(f.plan.condition_rtg)}" in win.viewport.hud_text
+    assert "Condition used from the start" in win.condition_dock.lbl_used.text()
     assert win.plan_dock.plan is f.plan  # the plan views show the run's plan
     # Step after the end says so
     run.btn_step.click()
@@ -305,7 +309,7 @@ def test_rtg_shows_the_feasible_range_and_the_condition_used_and_the_box_says_wh
     n = win.session.plans_done
     cd.slider.setValue(cd.slider.maximum())
     qtbot.waitUntil(lambda: win.session.plans_done > n and not win.session._busy, timeout=10000)
-    assert "Condition used: <b>120</b>" in cd.lbl_used.text() and "ceiling" in cd.lbl_used.text()
+    assert "Condition used from the start: <b>120</b>" in cd.lbl_used.text() and "ceiling" in cd.lbl_used.text()
     assert "ceiling" in cd.lbl_used.toolTip() or "condition" in cd.lbl_used.toolTip().lower()
     assert "→ condition 120" in win.viewport.hud_text
     # typed values outside the data's range are limited to it, and the dock says so (no silent 99 / -0)
