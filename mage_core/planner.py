@@ -211,10 +211,14 @@ class Planner:
         return act
 
     def policy(self, rtg_target: float, replan_every: int = 1, seed=None, executor: str = "inverse",
-               keep_plan: bool = False) -> "PlannerPolicy":
-        return PlannerPolicy(self, rtg_target, replan_every, seed, executor=executor, keep_plan=keep_plan)
+               keep_plan: bool = False, regoal_steps: int | None = None) -> "PlannerPolicy":
+        return PlannerPolicy(self, rtg_target, replan_every, seed, executor=executor, keep_plan=keep_plan,
+                             regoal_steps=regoal_steps)
 
 
+# After leaving the goal, condition on being back within this many steps (window relabel; measured on
+# pointmaze-large held-out episodes, docs/BENCHMARKS.md "Tenth session on issue 14"; 0 = the plain bookkeeping).
+REGOAL_STEPS = 20
 EXECUTORS = ("inverse", "track")  # how a plan becomes an action: I(sum z), or the suite's tracker on the planned state
 
 
@@ -233,11 +237,13 @@ class PlannerPolicy:
     Diffuser's maze2d setup follows its plans. With replan_every = n > 1 the steps between replans follow the last
     plan: its decoded actions under the (R, s, a) ablation, else the suite's tracker on its planned states.
     keep_plan = True also keeps, at every replan, env 0's full per-scale Plan in `last_plan` (what the studio draws:
-    the very plan whose action is executed).
+    the very plan whose action is executed). regoal_steps: after an agent that reached the goal drifts out of it, the
+    window condition is capped at W - regoal_steps (mage_core.rtg.RTGTracker; default REGOAL_STEPS, 0 = off).
     """
 
     def __init__(self, planner: Planner, rtg_target: float, replan_every: int = 1, seed=None,
-                 executor: str = "inverse", track_ahead: int | None = None, keep_plan: bool = False):
+                 executor: str = "inverse", track_ahead: int | None = None, keep_plan: bool = False,
+                 regoal_steps: int | None = None):
         if replan_every < 1:
             raise MageError("replan_every must be at least 1")
         if executor not in EXECUTORS:
@@ -253,7 +259,10 @@ class PlannerPolicy:
         self.executor = executor
         self.keep_plan = keep_plan
         self.track_ahead = int(track_ahead) if track_ahead is not None else max(1, round(3 * planner.horizon / 16))
-        self.rtg = RTGTracker(self.target, planner.task.rtg_mode, planner.task.eval_steps)
+        if regoal_steps is not None and regoal_steps < 0:
+            raise MageError(f"regoal_steps must be 0 (off) or a positive number of steps, got {regoal_steps}")
+        self.rtg = RTGTracker(self.target, planner.task.rtg_mode, planner.task.eval_steps,
+                              REGOAL_STEPS if regoal_steps is None else int(regoal_steps))
         self.reset(1)
 
     @property

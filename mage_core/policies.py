@@ -17,12 +17,13 @@ def checkpoint_ref_scores(meta: dict, task) -> tuple | None:
 
 
 def load_policy(ckpt_or_path, rtg_target: float | None = None, device: str = "cpu", *, replan_every: int | None = None,
-                seed=None, sampling=None, executor: str = "inverse"):
+                seed=None, sampling=None, executor: str = "inverse", regoal_steps: int | None = None):
     """Build the acting policy of a checkpoint; returns (policy, task, checkpoint dict without weights).
 
     replan_every: None keeps each method's own default (MAGE: every step; Diffuser: once per episode, as in its
     maze2d protocol); a number overrides it for the methods that plan (MAGE, Diffuser). executor: how MAGE turns a
-    plan into an action ("inverse" = I(sum z), "track" = PD tracking of the planned position, mazes only)."""
+    plan into an action ("inverse" = I(sum z), "track" = PD tracking of the planned position, mazes only).
+    regoal_steps: MAGE's condition cap after leaving the goal (None = the planner's default; PlannerPolicy)."""
     from mage_core.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(ckpt_or_path) if not isinstance(ckpt_or_path, dict) else ckpt_or_path
@@ -32,8 +33,11 @@ def load_policy(ckpt_or_path, rtg_target: float | None = None, device: str = "cp
 
         planner = Planner.from_checkpoint(ckpt, device=device, sampling=sampling)
         target = planner.rtg_range[1] if rtg_target is None else planner.clamp_rtg(rtg_target)
-        policy = planner.policy(target, replan_every=replan_every or 1, seed=seed, executor=executor)
+        policy = planner.policy(target, replan_every=replan_every or 1, seed=seed, executor=executor,
+                                regoal_steps=regoal_steps)
         return policy, planner.task, planner.ckpt_meta
+    if regoal_steps is not None:
+        raise MageError(f"--regoal-steps applies to MAGE checkpoints; this one is {algo!r}")
     if algo in BASELINE_ALGOS:
         module = importlib.import_module(f"mage_core.baselines.{algo}")
         from mage_core.planner import task_from_checkpoint

@@ -64,6 +64,9 @@ def _common(p) -> None:
     p.add_argument("--executor", choices=("inverse", "track"), default="inverse",
                    help="MAGE: execute I(sum z) (default, as in the paper) or 'track' the plan's positions with the "
                    "maze PD controller (mazes only; how Diffuser follows its maze plans)")
+    p.add_argument("--regoal-steps", type=int, default=None, metavar="N",
+                   help="MAGE, sparse goal reaching: once the agent has left the goal it reached, condition on being "
+                   "back within N steps instead of on holding it (default 20; 0 = the plain RTG bookkeeping)")
     p.add_argument("--temperature", type=float, default=None,
                    help="MAGE token sampling temperature (default 1; <= 0 = greedy tokens)")
     p.add_argument("--top-k", type=int, default=None, help="MAGE: sample only among the k most likely tokens (default 0 = all)")
@@ -102,7 +105,7 @@ def _run(args, rtg, label="", record=False):
     sampling = _sampling(args)
     policy, task, meta = load_policy(args.checkpoint, rtg_target=rtg, device=args.device,
                                      replan_every=args.replan_every, seed=0, sampling=sampling,
-                                     executor=args.executor)
+                                     executor=args.executor, regoal_steps=args.regoal_steps)
     total = args.episodes * len(args.seeds) * task.eval_steps
     bar = ProgressBar(total, label=label or f"eval {task.name}", enabled=not args.quiet)
     t0 = time.perf_counter()
@@ -111,6 +114,9 @@ def _run(args, rtg, label="", record=False):
     bar.close()
     res.extra.update(checkpoint=str(args.checkpoint), algo=meta.get("algo", "mage"),
                      rtg_target=getattr(policy, "target", rtg), wall_s=time.perf_counter() - t0)
+    tracker = getattr(policy, "rtg", None)
+    if hasattr(tracker, "regoal_steps"):
+        res.extra["regoal_steps"] = tracker.regoal_steps
     return res
 
 

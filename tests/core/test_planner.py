@@ -9,6 +9,7 @@ from mage_core.suites.pointmaze import geometry
 from mage_core.errors import MageError
 from mage_core.evaluate import evaluate
 from mage_core.planner import Planner, PlannerPolicy
+from mage_core.rtg import RTGTracker
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +108,30 @@ def test_policy_rtg_bookkeeping_and_replanning(planner):
     assert all(a.shape == (1, 2) and np.all(np.abs(a) <= 1) for a in acts)
     with pytest.raises(MageError):
         PlannerPolicy(planner, 100.0, replan_every=0)
+
+
+def test_condition_after_leaving_the_goal_asks_to_be_back_within_regoal_steps(planner):
+    W = planner.task.eval_steps
+    G = W - 5.0
+    obs = np.stack([_obs(planner.task)] * 3)
+    conds = {}
+    for n in (20, 0):
+        pol = PlannerPolicy(planner, rtg_target=G, seed=0, regoal_steps=n)
+        pol.reset(3)
+        # env 0 never reaches the goal; env 1 reaches it at step 1 and leaves at step 2; env 2 stays rewarded
+        for r in ([0, 0, 0], [0, 1, 1], [0, 0, 1]):
+            pol.act(obs, np.array(r, float))
+        conds[n] = pol.rtg.raw()
+        assert pol.last_condition_N[1] <= (W - n if n else G + 1) + 1e-6  # what the model was conditioned on
+    np.testing.assert_allclose(conds[0], [G + 3, G + 2, G + 1])  # plain G - r + t
+    np.testing.assert_allclose(conds[20], [G + 3, W - 20, G + 1])  # only the env that left the goal is capped
+    assert PlannerPolicy(planner, G).rtg.regoal_steps > 0  # on by default
+    tr = RTGTracker(10.0, "dense", regoal_steps=20)  # dense-return tasks: the cap never applies
+    tr.reset(1)
+    tr.receive([1.0]), tr.receive([0.0])
+    assert tr.raw()[0] == 9.0
+    with pytest.raises(MageError, match="regoal_steps"):
+        PlannerPolicy(planner, G, regoal_steps=-1)
 
 
 def test_closed_loop_evaluation_runs_batched(planner):
