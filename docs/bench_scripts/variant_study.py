@@ -46,7 +46,8 @@ ev = json.loads(ev_json.read_text())
 row = {"task": a.task, "variant": a.name, "train_seed": a.seed, "train_flags": flags, "eval_flags": a.eval_flags,
        "train_cmd": " ".join(train_cmd), "eval_cmd": " ".join(eval_cmd),
        "normalised": ev.get("normalised_mean"), "normalised_se": ev.get("normalised_se"),
-       "success": ev.get("success_rate"), "episodes": ev.get("n"), **train_info,
+       "success": ev.get("success_rate"), "episodes": ev.get("n"),
+       "regoal_steps": ev.get("extra", {}).get("regoal_steps"), **train_info,
        "eval_wall_s": round(time.time() - t1, 1)}
 with results.open("a") as fh:
     fh.write(json.dumps(row) + "\n")
