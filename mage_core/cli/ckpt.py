@@ -88,6 +88,7 @@ def cmd_card(args) -> int:
                 eval=dict(episodes=res.n, seeds=args.seeds, rtg_target=getattr(policy, "target", None), mean=res.mean,
                           se=res.se, normalised_mean=res.normalised_mean, normalised_se=res.normalised_se,
                           success_rate=res.to_dict()["success_rate"],
+                          regoal_steps=getattr(getattr(policy, "rtg", None), "regoal_steps", None),
                           reproduce=f"mage eval --checkpoint {args.file} --episodes {args.episodes} "
                                     f"--seeds {','.join(map(str, args.seeds))}"))
     base = args.file[:-3] if args.file.endswith(".pt") else args.file
@@ -98,6 +99,8 @@ def cmd_card(args) -> int:
     wall = f"{card['train_wall_s'] / 60:.1f} min" if card["train_wall_s"] else "?"
     score = (f"{res.normalised_mean:.1f} ± {res.normalised_se:.1f} normalised" if res.normalised_mean is not None
              else f"{res.mean:.1f} ± {res.se:.1f} return")
+    regoal = (f" (back within {card['eval']['regoal_steps']} steps after leaving the goal)"
+              if card["eval"]["regoal_steps"] and task.rtg_mode == "window" else "")
     inv_batch = f" (L_inv: {tr['inv_batch_size']} in stage 2)" if tr.get("inv_batch_size") else ""
     md = f"""# {task.name} — {info['algo']} checkpoint
 
@@ -109,7 +112,7 @@ def cmd_card(args) -> int:
 | parameters | {info['params']:,} |
 | wall time | {wall} |
 | machine | {card['machine']['cpu']} ({card['machine']['cores']} cores), torch {card['machine']['torch']} |
-| evaluation | {score} (return {res.mean:.1f} ± {res.se:.1f}, success {100 * card['eval']['success_rate']:.0f}%), {res.n} episodes, seeds {args.seeds}, RTG target {card['eval']['rtg_target']} |
+| evaluation | {score} (return {res.mean:.1f} ± {res.se:.1f}, success {100 * card['eval']['success_rate']:.0f}%), {res.n} episodes, seeds {args.seeds}, RTG target {card['eval']['rtg_target']}{regoal} |
 | reproduce | `{card['eval']['reproduce']}` |
 """
     with open(base + ".card.md", "w") as f:
