@@ -229,12 +229,13 @@ def plan_overlay(states_KHD, scales=None, xy_dims=(0, 1), task=None, model=None,
     suite = task.suite if task is not None else None
     floor = suite is None or suite.draws_floor_path(task)  # plans drawn as xy trails on the floor, else posed robots
     plans_xy = []
-    if floor:
-        agent = suite.obs_slices(task)["agent_xy"] if suite is not None else None
-        dims = list(range(agent.start, agent.stop)) if agent is not None else list(xy_dims)
-        if D <= max(dims):
-            raise MageError(f"plan states must have shape (K, H, D) with D > {max(dims)}; got {s.shape}")
-        plans_xy = [s[k][:, dims] for k in range(K)]
+    if floor:  # the agent's xy: the suite says where it sits in a state, else xy_dims
+        if suite is None and D <= max(xy_dims):
+            raise MageError(f"plan states must have shape (K, H, D) with D > {max(xy_dims)}; got {s.shape}")
+        xy_KH2 = s[..., list(xy_dims)] if suite is None else suite.agent_point(task, s)
+        if xy_KH2 is None or xy_KH2.shape[-1] != 2:
+            raise MageError(f"plan states of shape {s.shape} hold no agent xy for {task.name}")
+        plans_xy = list(xy_KH2)
     ov = Overlay(plans_xy=plans_xy, plan_points=points, **kw)
     if suite is not None and model is None and (not floor or suite.draws_ghosts):
         ov.plan_states, ov.task = s, task  # robots: TaskScene.render poses paths and ghosts with its own model

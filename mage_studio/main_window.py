@@ -598,7 +598,8 @@ class MainWindow(QMainWindow):
             return
         self.view_mode = "run"
         ov = self._plan_overlay(frame.plan)
-        if len(frame.path_xy):  # maze suites: the agent's xy
+        task = self.session.task
+        if task is not None and task.suite.draws_floor_path(task):  # the agent's xy trail on the floor
             ov.path_xy = frame.path_xy
             ov.start_xy = frame.path_xy[0]
             ov.goal_xy = self.session.goal_xy
