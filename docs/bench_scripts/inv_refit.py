@@ -28,7 +28,7 @@ class Inv(nn.Module):
     def __init__(s, npos, hidden=256):
         super().__init__(); s.npos = npos
         s.net = nn.Sequential(nn.Linear(C * npos + model.cond_dim, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, 2))
-    def forward(s, f, c): return s.net(torch.cat([f[:, :, :s.npos].flatten(1), c], 1))
+    def forward(s, f, c, decode=None): return s.net(torch.cat([f[:, :, :s.npos].flatten(1), c], 1))
 if variant == "new":
     inv = Inv(npos)
 else:
