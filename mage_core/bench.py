@@ -114,6 +114,31 @@ def bench_latency(checkpoints: list, repeats: int = 200, warmup: int = 20, devic
     return rows
 
 
+def latency_ratios(rows: list) -> tuple:
+    """MAGE's latency ratios to the baselines in bench_latency rows: (ratios dict, printable lines). With several
+    checkpoints of one algo, its first row counts (the rows' order is the command line's), for the ratio of medians as
+    for the per-round ratios, which bench_latency takes to the first checkpoint and so are given only when MAGE is
+    first."""
+    first_median = {}
+    for r in rows:
+        first_median.setdefault(r["algo"], r["median_ms"])
+    ratios, lines = {}, []
+    if "mage" not in first_median:
+        return ratios, lines
+    for other in ("dt", "diffuser", "bc"):
+        if other not in first_median:
+            continue
+        ratio = first_median["mage"] / first_median[other]
+        ratios[f"mage/{other}"] = ratio
+        line = f"MAGE / {other}: {ratio:.2f}x (ratio of medians)"
+        if rows[0]["algo"] == "mage":  # per-round ratios are to the first checkpoint
+            per = next(r["ratio_to_first_rounds"] for r in rows if r["algo"] == other)
+            ratios[f"mage/{other}_rounds"] = per
+            line += f", {per:.2f}x (median of the {rows[0]['rounds']} per-round ratios)"
+        lines.append(line)
+    return ratios, lines
+
+
 def write_json(obj, path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(obj, indent=2))

@@ -85,24 +85,15 @@ def cmd_data(args) -> int:
 
 
 def cmd_latency(args) -> int:
-    from mage_core.bench import bench_latency, machine, write_json
+    from mage_core.bench import bench_latency, latency_ratios, machine, write_json
 
     rows = bench_latency(args.checkpoints, args.repeats, args.warmup, args.device, args.threads, args.rounds)
     print(f"{'algo':10s} {'task':18s} {'median ms':>10s} {'p95 ms':>8s}  checkpoint")
     for r in rows:
         print(f"{r['algo']:10s} {r['task']:18s} {r['median_ms']:10.2f} {r['p95_ms']:8.2f}  {r['checkpoint']}")
-    by = {r["algo"]: r["median_ms"] for r in rows}
-    ratios = {}
-    if "mage" in by:
-        for other in ("dt", "diffuser", "bc"):
-            if other in by:
-                ratios[f"mage/{other}"] = by["mage"] / by[other]
-                line = f"MAGE / {other}: {by['mage'] / by[other]:.2f}x (ratio of medians)"
-                if rows[0]["algo"] == "mage":  # per-round ratios are to the first checkpoint
-                    per = next(r["ratio_to_first_rounds"] for r in rows if r["algo"] == other)
-                    ratios[f"mage/{other}_rounds"] = per
-                    line += f", {per:.2f}x (median of the {rows[0]['rounds']} per-round ratios)"
-                print(line)
+    ratios, lines = latency_ratios(rows)
+    for line in lines:
+        print(line)
     write_json(dict(rows=rows, ratios=ratios, machine=machine()), args.out)
     return 0
 

@@ -188,3 +188,21 @@ def test_merge_script_pools_pieces_keeps_episodes_and_refuses_a_seed_twice(tmp_p
     assert np.isclose(row["mean"], np.mean(every)) and np.isclose(row["se"], np.std(every, ddof=1) / np.sqrt(6))
     r = subprocess.run([sys.executable, script, paths[0], paths[0], "--out", out], capture_output=True, text=True)
     assert r.returncode != 0 and "counted twice" in r.stderr
+
+
+def test_latency_ratios_use_the_first_checkpoint_of_each_algo():
+    """With several MAGE checkpoints (e.g. K = 8 then K = 4), both printed ratios are the first one's: the ratio of
+    medians used to take the last MAGE row while the per-round ratio took the first."""
+    from mage_core.bench import latency_ratios
+
+    rows = [dict(algo="mage", median_ms=4.0, rounds=10, ratio_to_first_rounds=1.0),
+            dict(algo="mage", median_ms=2.0, rounds=10, ratio_to_first_rounds=2.0),
+            dict(algo="dt", median_ms=1.6, rounds=10, ratio_to_first_rounds=2.4),
+            dict(algo="dt", median_ms=9.0, rounds=10, ratio_to_first_rounds=0.5)]
+    ratios, lines = latency_ratios(rows)
+    assert ratios["mage/dt"] == pytest.approx(2.5) and ratios["mage/dt_rounds"] == 2.4
+    assert lines == ["MAGE / dt: 2.50x (ratio of medians), 2.40x (median of the 10 per-round ratios)"]
+    # MAGE not first: no per-round ratio (those are to the first checkpoint); no MAGE row: nothing
+    ratios, lines = latency_ratios(rows[2:3] + rows[:1])
+    assert set(ratios) == {"mage/dt"} and "per-round" not in lines[0]
+    assert latency_ratios(rows[2:]) == ({}, [])
