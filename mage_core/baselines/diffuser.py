@@ -16,8 +16,6 @@ from mage_core.errors import MageError
 from mage_core.tasks import Task
 
 ALGO = "diffuser"
-POS = slice(0, 2)  # where the agent's xy sits when a checkpoint predates suite slices (PointMaze's layout) ...
-GOAL_DIMS = 2  # ... and the goal xy: the last GOAL_DIMS entries
 EXECUTE_MODES = ("pd", "actions")
 
 
@@ -160,12 +158,15 @@ class GaussianDiffusion(nn.Module):
     forward(batch, stage) is the training loss (mage_core.train contract); sample(...) plans.
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, cfg: DiffuserConfig, goal_inpainting: bool = True,
-                 pos_slice: slice = POS, goal_slice: slice | None = None):
+    def __init__(self, obs_dim: int, act_dim: int, cfg: DiffuserConfig, goal_inpainting: bool = False,
+                 pos_slice: slice | None = None, goal_slice: slice | None = None):
         super().__init__()
+        if goal_inpainting and (pos_slice is None or goal_slice is None):
+            raise MageError("goal inpainting needs where the agent's xy and the goal sit in the observation "
+                            "(diffusion_kwargs(task) asks the task's suite)")
         self.goal_inpainting = goal_inpainting
         self.pos_slice = pos_slice  # the agent's xy in the observation (imposed at the last step when inpainting)
-        self.goal_slice = goal_slice or slice(obs_dim - GOAL_DIMS, obs_dim)  # the goal xy in the observation
+        self.goal_slice = goal_slice  # the goal xy in the observation (imposed at every step when inpainting)
         levels = 2 ** (len(cfg.dim_mults) - 1)
         if cfg.horizon <= 0 or cfg.horizon % levels:
             raise MageError(f"diffuser horizon {cfg.horizon} must be a positive multiple of {levels} for dim_mults "
@@ -240,10 +241,10 @@ class GaussianDiffusion(nn.Module):
         return torch.where(cond_mask_BHX > 0, cond_val_BHX, x_BHX)
 
 
-def condition_mask(obs_dim: int, act_dim: int, horizon: int, goal_inpainting: bool, pos: slice = POS,
+def condition_mask(obs_dim: int, act_dim: int, horizon: int, goal_inpainting: bool, pos: slice | None = None,
                    goal: slice | None = None) -> torch.Tensor:
-    """(H, X) 1 where the trajectory is imposed: the whole start state; for mazes the final xy and the goal dims."""
-    goal = goal or slice(obs_dim - GOAL_DIMS, obs_dim)
+    """(H, X) 1 where the trajectory is imposed: the whole start state; when inpainting, the final xy (pos) and the goal
+    dims (goal), both slices of the observation that the task's suite names."""
     m_HX = torch.zeros(horizon, act_dim + obs_dim)
     m_HX[0, act_dim:] = 1
     if goal_inpainting:

@@ -109,13 +109,21 @@ def test_dt_is_causal():
 def test_diffuser_inpainting_holds_conditions():
     torch.manual_seed(0)
     cfg = replace(diffuser.preset("tiny"), n_diffusion_steps=3)
-    g = diffuser.GaussianDiffusion(OBS_DIM, ACT_DIM, cfg).eval()
-    m_HX = diffuser.condition_mask(OBS_DIM, ACT_DIM, cfg.horizon, goal_inpainting=True)
+    kw = diffuser.diffusion_kwargs(get_task(TASK))  # the suite says where xy and the goal sit
+    assert kw == {"goal_inpainting": True, "pos_slice": slice(0, 2), "goal_slice": slice(4, 6)}
+    g = diffuser.GaussianDiffusion(OBS_DIM, ACT_DIM, cfg, **kw).eval()
+    m_HX = diffuser.condition_mask(OBS_DIM, ACT_DIM, cfg.horizon, True, kw["pos_slice"], kw["goal_slice"])
+    assert torch.equal(m_HX, g.cond_mask_HX)
     assert m_HX[0, ACT_DIM:].all() and m_HX[-1, ACT_DIM:ACT_DIM + 2].all() and m_HX[:, -2:].all()
     assert not m_HX[1:-1, ACT_DIM:ACT_DIM + 4].any() and not m_HX[:, :ACT_DIM].any()
     val_BHX = torch.randn(2, cfg.horizon, OBS_DIM + ACT_DIM)
     x_BHX = g.sample(m_HX.expand_as(val_BHX), val_BHX, torch.Generator().manual_seed(0))
     assert torch.equal(x_BHX[m_HX.expand_as(val_BHX) > 0], val_BHX[m_HX.expand_as(val_BHX) > 0])
+
+
+def test_diffuser_inpainting_needs_the_suites_slices():
+    with pytest.raises(MageError, match="suite"):
+        diffuser.GaussianDiffusion(OBS_DIM, ACT_DIM, diffuser.preset("tiny"), goal_inpainting=True)
 
 
 def test_diffuser_horizon_must_fit_unet():
