@@ -511,7 +511,8 @@ class MainWindow(QMainWindow):
         if self.view_mode != "condition":
             return
         vp = self.viewport
-        robot_obs = s.state_template if s.start_xy is None else None
+        posed = s.task is not None and not s.task.suite.editable(s.task).points  # the suite poses it from a state
+        robot_obs = s.state_template if posed else None
         moved = (not (_same(vp.agent_xy, s.start_xy) and _same(vp.goal_xy, s.goal_xy)) or vp.qpos is not None
                  or not _same(vp.obs, robot_obs))
         if not moved and s.planner is not None and s.auto_replan:
