@@ -11,9 +11,10 @@ import numpy as np
 
 def register(sub) -> None:
     e = sub.add_parser("eval", help="score a checkpoint on the task's evaluation protocol",
-                       description="Runs the checkpoint closed-loop on the fixed-goal evaluation protocol (episodes of "
-                       "300/600/800 steps for pointmaze umaze/medium/large) and prints the raw and normalised score "
-                       "with its standard error over all episodes and seeds.")
+                       description="Runs the checkpoint closed-loop on its task's evaluation protocol (the suite's episode "
+                       "length and start/goal rules, e.g. 300/600/800 steps on pointmaze umaze/medium/large, 700 on "
+                       "antmaze-umaze, 200 on adroit-door) and prints the raw and normalised score with its standard "
+                       "error over all episodes and seeds.")
     _common(e)
     e.add_argument("--rtg", type=float, default=None,
                    help="episode return target G (default: the top of the data's RTG range); conditions are limited "
