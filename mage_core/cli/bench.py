@@ -67,7 +67,8 @@ def register(sub) -> None:
     q.set_defaults(func=cmd_quality)
 
     s = bsub.add_parser("studio", help="studio: time to first window, viewport fps, re-plan latency, UI timer p95")
-    s.add_argument("--checkpoint", default=None, help="checkpoint to plan with (default: the bundled one)")
+    s.add_argument("--checkpoint", default=None,
+                   help="checkpoint for the re-plan + redraw timing (default: a tiny umaze one trained on the spot)")
     s.add_argument("--out", default="bench-studio.json", help="JSON output (default bench-studio.json)")
     s.set_defaults(func=cmd_studio)
 
