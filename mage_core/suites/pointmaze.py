@@ -110,7 +110,9 @@ class MazeSuite(Suite):
 
     def episode_diagnostics(self, task, obs_TD, rewards_T) -> dict:
         """Sparse goal reaching: when the goal was first reached, how much of the rest was spent inside the goal
-        radius, and where an episode that never got there stalled (its cell and the cells left on the route)."""
+        radius, where an episode that never got there stalled (its cell and the cells left on the route), and where it
+        ended against its goal's cell centre (the goal point is the centre plus the protocol's noise: an agent that
+        parks at the centre misses a small radius)."""
         d = super().episode_diagnostics(task, obs_TD, rewards_T)
         sl = self.obs_slices(task)
         g = geometry(task)
@@ -122,9 +124,12 @@ class MazeSuite(Suite):
         tail = xy_T2[-max(1, len(xy_T2) // 4):]
         cells = [g.xy_to_cell(p) for p in tail]
         stall = max(set(cells), key=cells.count)
+        centre = g.cell_to_xy(g.xy_to_cell(goal))
         d.update(first_reach=first, share_inside_after_reach=float(after.mean()) if len(after) else 0.0,
                  leaves_after_reach=int(np.sum(np.diff(after.astype(int)) < 0)) if len(after) > 1 else 0,
                  final_distance=float(np.linalg.norm(xy_T2[-1] - goal)),
+                 goal_off_centre=float(np.linalg.norm(goal - centre)),
+                 final_to_centre=float(np.linalg.norm(xy_T2[-1] - centre)),
                  stall_cell=None if first is not None else list(stall),
                  cells_left=None if first is not None else float(g.cell_distance(xy_T2[-1], goal)))
         return d

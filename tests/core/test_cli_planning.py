@@ -111,6 +111,10 @@ def test_maze_diagnostics_on_a_hand_made_episode():
     d = task.suite.episode_diagnostics(task, obs, rew)
     assert d["first_reach"] == 4 and d["leaves_after_reach"] == 2
     assert abs(d["share_inside_after_reach"] - 3 / 6) < 1e-9 and d["stall_cell"] is None
+    assert d["goal_off_centre"] == 0.0 and abs(d["final_to_centre"] - 2.0) < 1e-6  # two cells below the goal's centre
+    off = obs.copy()
+    off[:, 4:6] += [0.3, -0.4]  # a goal 0.5 off its cell centre
+    assert abs(task.suite.episode_diagnostics(task, off, rew)["goal_off_centre"] - 0.5) < 1e-6
     d = task.suite.episode_diagnostics(task, obs, np.zeros(10))
     assert d["first_reach"] is None and d["stall_cell"] == [3, 1] and d["cells_left"] == 6.0
 
