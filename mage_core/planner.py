@@ -216,8 +216,9 @@ class Planner:
                              regoal_steps=regoal_steps)
 
 
-# After leaving the goal, condition on being back within this many steps (window relabel; measured on
-# pointmaze-large held-out episodes, docs/BENCHMARKS.md "Tenth session on issue 14"; 0 = the plain bookkeeping).
+# Outside the goal, condition on being there within this many steps (window relabel; chosen on held-out episodes:
+# pointmaze-large after leaving the goal, docs/BENCHMARKS.md "Tenth session on issue 14", and antmaze-umaze before
+# the first reach, "Fourteenth session"; 0 = the plain bookkeeping).
 REGOAL_STEPS = 20
 EXECUTORS = ("inverse", "track")  # how a plan becomes an action: I(sum z), or the suite's tracker on the planned state
 
@@ -237,8 +238,8 @@ class PlannerPolicy:
     Diffuser's maze2d setup follows its plans. With replan_every = n > 1 the steps between replans follow the last
     plan: its decoded actions under the (R, s, a) ablation, else the suite's tracker on its planned states.
     keep_plan = True also keeps, at every replan, env 0's full per-scale Plan in `last_plan` (what the studio draws:
-    the very plan whose action is executed). regoal_steps: after an agent that reached the goal drifts out of it, the
-    window condition is capped at W - regoal_steps (mage_core.rtg.RTGTracker; default REGOAL_STEPS, 0 = off).
+    the very plan whose action is executed). regoal_steps: whenever the agent is outside the goal (its latest step
+    paid no reward), the window condition is capped at W - regoal_steps (mage_core.rtg.RTGTracker; default REGOAL_STEPS, 0 = off).
     """
 
     def __init__(self, planner: Planner, rtg_target: float, replan_every: int = 1, seed=None,

@@ -23,7 +23,7 @@ def load_policy(ckpt_or_path, rtg_target: float | None = None, device: str = "cp
     replan_every: None keeps each method's own default (MAGE: every step; Diffuser: once per episode, as in its
     maze2d protocol); a number overrides it for the methods that plan (MAGE, Diffuser). executor: how MAGE turns a
     plan into an action ("inverse" = I(sum z), "track" = PD tracking of the planned position, mazes only).
-    regoal_steps: MAGE's condition cap after leaving the goal (None = the planner's default; PlannerPolicy)."""
+    regoal_steps: MAGE's condition cap outside the goal (None = the planner's default; PlannerPolicy)."""
     from mage_core.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(ckpt_or_path) if not isinstance(ckpt_or_path, dict) else ckpt_or_path

@@ -20,11 +20,13 @@ def clamp_rtg(c, lo: float, hi: float, ceiling=None):
 class RTGTracker:
     """Per-env RTG condition over an episode: the user's target G, the rewards received, the steps taken.
 
-    regoal_steps (window mode): the window label is W only while the agent holds the goal, so once an agent that
-    was rewarded drifts out of the goal (a step without reward after a rewarded one) G - r + t, which only grows,
-    would ask for "hold the goal" from a state outside it: a condition no demonstration has, to which a trained model
-    answers with a plan that stays where it is. From such a state the condition is capped at W - regoal_steps
-    ("be back within regoal_steps steps"); 0 keeps the plain bookkeeping."""
+    regoal_steps (window mode): the window label of a state is W - d, d the steps until the next reward, so a
+    condition near W says "at the goal now" and no demonstration carries it from a state outside the goal. The plain
+    bookkeeping G - r + t, which only grows while no reward comes, asks exactly that of an agent that has not yet
+    reached the goal or has drifted out of it, and a trained model answers with a plan that holds where it stands
+    (an ant parked a metre from the goal point, a point mass hovering at the rim). Whenever the latest step paid no
+    reward the condition is therefore capped at W - regoal_steps ("be at the goal within regoal_steps steps");
+    0 keeps the plain bookkeeping."""
 
     def __init__(self, target: float, mode: str = "window", window: int = 300, regoal_steps: int = 0):
         if regoal_steps < 0:
@@ -32,7 +34,7 @@ class RTGTracker:
         self.target = float(target)  # G: the user's return target for the whole episode
         self.mode = mode  # "window" or "dense" (see mage_core.data.segments.SegmentConfig.rtg_mode)
         self.window = int(window)  # W: evaluation window of the window-equivalent RTG
-        self.regoal_steps = int(regoal_steps)  # cap W - n on the condition after the goal was left (0 = none)
+        self.regoal_steps = int(regoal_steps)  # cap W - n on the condition while outside the goal (0 = none)
         self.reset(1)
 
     def reset(self, n_envs: int) -> None:
@@ -46,16 +48,16 @@ class RTGTracker:
         self.received_N = self.received_N + r_N
         self.last_N = np.broadcast_to(r_N, self.received_N.shape).copy()
 
-    def left_goal(self) -> np.ndarray:
-        """(N,) True where the agent was rewarded before but not at the latest step (window mode)."""
-        return (self.received_N > 0) & (self.last_N <= 0)
+    def outside_goal(self) -> np.ndarray:
+        """(N,) True where the latest step paid no reward (window mode: the agent is not at the goal)."""
+        return self.last_N <= 0
 
     def raw(self) -> np.ndarray:
-        """The unclamped condition c_t for the current step (N,), capped at W - regoal_steps after leaving the goal."""
+        """The unclamped condition c_t for the current step (N,), capped at W - regoal_steps outside the goal."""
         c = condition_rtg(self.target, self.received_N, self.t, self.mode)
         if self.mode != "window" or self.regoal_steps <= 0:
             return c
-        return np.where(self.left_goal(), np.minimum(c, self.window - self.regoal_steps), c)
+        return np.where(self.outside_goal(), np.minimum(c, self.window - self.regoal_steps), c)
 
     def step(self, reward_N: np.ndarray) -> np.ndarray:
         """Add the rewards received since the last call and return this step's condition, window mode clipped to

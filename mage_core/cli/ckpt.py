@@ -99,7 +99,7 @@ def cmd_card(args) -> int:
     wall = f"{card['train_wall_s'] / 60:.1f} min" if card["train_wall_s"] else "?"
     score = (f"{res.normalised_mean:.1f} ± {res.normalised_se:.1f} normalised" if res.normalised_mean is not None
              else f"{res.mean:.1f} ± {res.se:.1f} return")
-    regoal = (f" (back within {card['eval']['regoal_steps']} steps after leaving the goal)"
+    regoal = (f" (outside the goal: at it within {card['eval']['regoal_steps']} steps)"
               if card["eval"]["regoal_steps"] and task.rtg_mode == "window" else "")
     inv_batch = f" (L_inv: {tr['inv_batch_size']} in stage 2)" if tr.get("inv_batch_size") else ""
     md = f"""# {task.name} — {info['algo']} checkpoint

@@ -23,7 +23,7 @@ def test_eval_prints_normalised_score_and_json(micro_checkpoint, tmp_path):
     assert "normalised" in r.stdout
     d = json.loads(out.read_text())
     assert d["n"] == 2 and d["ref_max_score"] > 0 and d["normalised_mean"] is not None
-    assert d["extra"]["regoal_steps"] == 20  # the condition cap after leaving the goal is recorded with the score
+    assert d["extra"]["regoal_steps"] == 20  # the condition cap outside the goal is recorded with the score
     bad = _mage("eval", "--checkpoint", micro_checkpoint, "--episodes", "1", "--quiet", "--regoal-steps", "-1")
     assert bad.returncode == 2 and "regoal_steps" in bad.stderr and "Traceback" not in bad.stderr
 

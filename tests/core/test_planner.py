@@ -110,7 +110,7 @@ def test_policy_rtg_bookkeeping_and_replanning(planner):
         PlannerPolicy(planner, 100.0, replan_every=0)
 
 
-def test_condition_after_leaving_the_goal_asks_to_be_back_within_regoal_steps(planner):
+def test_condition_outside_the_goal_asks_to_be_there_within_regoal_steps(planner):
     W = planner.task.eval_steps
     G = W - 5.0
     obs = np.stack([_obs(planner.task)] * 3)
@@ -122,9 +122,15 @@ def test_condition_after_leaving_the_goal_asks_to_be_back_within_regoal_steps(pl
         for r in ([0, 0, 0], [0, 1, 1], [0, 0, 1]):
             pol.act(obs, np.array(r, float))
         conds[n] = pol.rtg.raw()
-        assert pol.last_condition_N[1] <= (W - n if n else G + 1) + 1e-6  # what the model was conditioned on
+        assert pol.last_condition_N[0] <= (W - n if n else G + 3) + 1e-6  # what the model was conditioned on
+        assert pol.last_condition_N[1] <= (W - n if n else G + 2) + 1e-6
     np.testing.assert_allclose(conds[0], [G + 3, G + 2, G + 1])  # plain G - r + t
-    np.testing.assert_allclose(conds[20], [G + 3, W - 20, G + 1])  # only the env that left the goal is capped
+    # not yet at the goal (env 0) or out of it again (env 1): "be there within 20 steps"; at the goal: unchanged
+    np.testing.assert_allclose(conds[20], [W - 20, W - 20, G + 1])
+    low = PlannerPolicy(planner, rtg_target=W - 100.0, seed=0, regoal_steps=20)
+    low.reset(1)
+    low.act(obs[:1], np.zeros(1))
+    assert low.rtg.raw()[0] == W - 99.0  # a condition already below the cap is left alone
     assert PlannerPolicy(planner, G).rtg.regoal_steps > 0  # on by default
     tr = RTGTracker(10.0, "dense", regoal_steps=20)  # dense-return tasks: the cap never applies
     tr.reset(1)
