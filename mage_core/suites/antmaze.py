@@ -189,6 +189,16 @@ class AntMazeSuite(MazeSuite):
     def head_frames(self) -> dict:
         """"ant-heading": the action head sees the ant as its data's controller did (ant_heading_features)."""
         return {"ant-heading": HeadFrame(ant_heading_features, _ant_heading_dim, OBS_DIM)}
+
+    def episode_diagnostics(self, task, obs_TD, rewards_T) -> dict:
+        """The maze measures, plus the step at which the ant first lay upside down (None: never). A flipped ant
+        cannot get up again, so its episode ends where it fell; the maze measures alone call that a stall."""
+        d = super().episode_diagnostics(task, obs_TD, rewards_T)
+        p = proprio_dim(task)
+        up_T = np.array([_up_z(o[:13]) for o in np.asarray(obs_TD, float)[1:, :p]])
+        flipped = np.nonzero(up_T < FLIP_UP_Z)[0]
+        d["flipped_at"] = int(flipped[0]) if len(flipped) else None
+        return d
     title = "AntMaze"
     has_generator = True
     has_tracker = True

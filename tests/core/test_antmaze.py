@@ -377,3 +377,17 @@ def test_a_bad_head_frame_is_a_clear_error(overrides, message):
 
     with pytest.raises(MageError, match=message):
         MAGE(micro_config(**overrides).model)
+
+
+def test_diagnostics_tell_a_flipped_ant_from_a_stalled_one():
+    task = SUITE.task("umaze")
+    g = geometry(task)
+    obs = np.zeros((11, OBS_DIM), np.float32)
+    obs[:, 1] = 1.0  # upright: quaternion (1, 0, 0, 0)
+    obs[:, POS] = g.cell_to_xy((3, 1))
+    obs[:, GOAL] = g.cell_to_xy((1, 1))
+    d = task.suite.episode_diagnostics(task, obs, np.zeros(10))
+    assert d["flipped_at"] is None and d["stall_cell"] == [3, 1]  # stood still: a stall
+    obs[7:, 1:5] = [0.0, 1.0, 0.0, 0.0]  # turned 180 degrees about x from step 6 on: upside down
+    d = task.suite.episode_diagnostics(task, obs, np.zeros(10))
+    assert d["flipped_at"] == 6
