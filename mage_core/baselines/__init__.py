@@ -81,6 +81,9 @@ def train_baseline(algo: str, *, dataset: Any, task: Any = None, preset: str = "
             config = replace(config, steps=int(steps))
     else:
         config = mod.preset(preset, steps)
+        family = task.suite.baseline_settings(task, algo)  # the baseline authors' settings for this task family
+        if family:
+            config = replace(config, **family)
     if threads and hasattr(config, "num_threads"):
         config = replace(config, num_threads=int(threads))
     out_path = Path(out) if out is not None else default_out(algo, task.name)

@@ -324,6 +324,11 @@ class Suite:
         """Named HeadFrames this suite offers MAGE's action head (`mage train --inv-frame NAME`); none by default."""
         return {}
 
+    def baseline_settings(self, task: Task, algo: str) -> dict:
+        """Hyperparameters a baseline's authors set for this task family, applied over the baseline's preset when a
+        run starts (e.g. IQL's expectile and temperature on AntMaze); none by default."""
+        return {}
+
     def draws_floor_path(self, task: Task) -> bool:
         """Whether the agent's path is drawn as an xy trail on the floor (its obs_slices name 'agent_xy': the mazes)
         rather than as 3-D key-point paths (robots)."""

@@ -391,3 +391,18 @@ def test_diagnostics_tell_a_flipped_ant_from_a_stalled_one():
     obs[7:, 1:5] = [0.0, 1.0, 0.0, 0.0]  # turned 180 degrees about x from step 6 on: upside down
     d = task.suite.episode_diagnostics(task, obs, np.zeros(10))
     assert d["flipped_at"] == 6
+
+
+def test_iql_trains_with_the_antmaze_settings_of_its_paper(monkeypatch):
+    """The suite, not the baseline, knows IQL's AntMaze settings; other families keep the preset's."""
+    from mage_core.baselines import iql, train_baseline
+    from mage_core.tasks import get_task
+
+    seen = []
+    monkeypatch.setattr(iql, "check_available", lambda: None)
+    monkeypatch.setattr(iql, "train", lambda episodes, task, config, **kw: seen.append(config))
+    train_baseline("iql", dataset=[object()], task=SUITE.task("umaze"), preset="tiny", out="unused.pt")
+    train_baseline("iql", dataset=[object()], task=get_task("pointmaze-umaze"), preset="tiny", out="unused.pt")
+    assert (seen[0].expectile, seen[0].temperature) == (0.9, 10.0)
+    assert (seen[1].expectile, seen[1].temperature) == (iql.preset("tiny").expectile, iql.preset("tiny").temperature)
+    assert SUITE.baseline_settings(SUITE.task("umaze"), "bc") == {}
