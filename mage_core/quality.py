@@ -78,18 +78,33 @@ def flags_tag(algo: str, flags: list[str]) -> str:
     return f"{algo}+{hashlib.sha1(' '.join(flags).encode()).hexdigest()[:8]}"
 
 
+def finished(path: Path) -> bool:
+    """Whether a checkpoint file holds a finished run: `mage train` writes its periodic checkpoints to the same path
+    with train_state.done False, so a file left by an interrupted run is not a result."""
+    from mage_core.checkpoint import load_checkpoint
+
+    return bool((load_checkpoint(path).get("train_state") or {}).get("done", True))
+
+
 def train_if_missing(path: Path, task: str, algo: str, seed: int, preset: str, dataset: str | None,
                      steps_scale: float, threads: int, extra_flags: list[str] = ()) -> float:
-    """Train with the `mage train` CLI in a subprocess unless the checkpoint is cached; returns wall seconds (0 if cached)."""
-    if path.is_file():
+    """Train with the `mage train` CLI in a subprocess unless the checkpoint is cached; a cached run that was
+    interrupted is resumed exactly (`mage train --resume`), never scored as if finished. Returns wall seconds (0 if
+    a finished checkpoint was cached)."""
+    if path.is_file() and finished(path):
         return 0.0
     path.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "mage_core", "train", "--algo", algo, "--preset", preset, "--seed", str(seed),
-           "--out", str(path), "--threads", str(threads), "--no-progress"]
-    cmd += ["--dataset", dataset] if dataset else ["--task", task]
-    if steps_scale != 1.0:
-        cmd += ["--steps-scale", str(steps_scale)]
-    cmd += list(extra_flags)
+    if path.is_file():
+        print(f"[bench] {path} is an interrupted run: resuming it", file=sys.stderr)
+        cmd = [sys.executable, "-m", "mage_core", "train", "--algo", algo, "--resume", str(path),
+               "--threads", str(threads), "--no-progress"]
+    else:
+        cmd = [sys.executable, "-m", "mage_core", "train", "--algo", algo, "--preset", preset, "--seed", str(seed),
+               "--out", str(path), "--threads", str(threads), "--no-progress"]
+        cmd += ["--dataset", dataset] if dataset else ["--task", task]
+        if steps_scale != 1.0:
+            cmd += ["--steps-scale", str(steps_scale)]
+        cmd += list(extra_flags)
     t0 = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:

@@ -206,3 +206,24 @@ def test_latency_ratios_use_the_first_checkpoint_of_each_algo():
     ratios, lines = latency_ratios(rows[2:3] + rows[:1])
     assert set(ratios) == {"mage/dt"} and "per-round" not in lines[0]
     assert latency_ratios(rows[2:]) == ({}, [])
+
+
+def test_bench_resumes_an_interrupted_cached_run_instead_of_scoring_it(micro_checkpoint, tmp_path, monkeypatch):
+    """A periodic checkpoint left by a killed bench is resumed with `mage train --resume`, a finished one reused."""
+    import mage_core.quality as quality
+    from mage_core.checkpoint import load_checkpoint, save_checkpoint
+
+    calls = []
+    monkeypatch.setattr(quality.subprocess, "run",
+                        lambda cmd, **kw: calls.append(cmd) or subprocess.CompletedProcess(cmd, 0, "", ""))
+    done = tmp_path / "done.pt"
+    shutil.copy(micro_checkpoint, done)
+    assert quality.train_if_missing(done, "pointmaze-umaze", "mage", 0, "tiny", None, 1.0, 1) == 0.0 and calls == []
+    ck = load_checkpoint(micro_checkpoint)
+    ck["train_state"] = dict(ck["train_state"], done=False)
+    partial = save_checkpoint(tmp_path / "partial.pt", ck)
+    quality.train_if_missing(partial, "pointmaze-umaze", "mage", 0, "tiny", None, 1.0, 1, ["--scales", "4"])
+    (cmd,) = calls
+    assert cmd[cmd.index("--resume") + 1] == str(partial) and "--seed" not in cmd and "--scales" not in cmd
+    quality.train_if_missing(tmp_path / "new.pt", "pointmaze-umaze", "bc", 3, "tiny", None, 1.0, 1)
+    assert "--resume" not in calls[1] and calls[1][calls[1].index("--seed") + 1] == "3"
