@@ -35,6 +35,10 @@ def cmd_demo(args) -> int:
     from mage_core.planner import Planner
     from mage_core.render import render_plan_png
 
+    if not args.checkpoint:
+        from mage_core.tasks import get_task
+
+        get_task(args.task)  # an unknown task: the error lists the known ones
     ckpt = args.checkpoint or bundled_checkpoint(args.task)
     if ckpt is None:
         raise MageError(f"no bundled checkpoint for {args.task} in {CHECKPOINT_DIR}; train one with "

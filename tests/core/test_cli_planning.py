@@ -61,6 +61,12 @@ def test_demo_runs_headless(micro_checkpoint, tmp_path):
     assert "episode return" in r.stdout and png.stat().st_size > 1000
 
 
+def test_demo_names_the_known_tasks_for_an_unknown_one():
+    r = _mage("demo", "--task", "antmaze-huge")
+    assert r.returncode == 2 and "unknown task 'antmaze-huge'" in r.stderr and "antmaze-umaze" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
 def test_bench_latency_reports_median(micro_checkpoint, tmp_path):
     out = tmp_path / "lat.json"
     r = _mage("bench", "latency", micro_checkpoint, "--repeats", "20", "--warmup", "2", "--out", out)
