@@ -135,8 +135,6 @@ def cmd_eval(args) -> int:
 
 
 def cmd_diagnose(args) -> int:
-    import numpy as np
-
     if args.plans:
         return _diagnose_plans(args)
     res = _run(args, args.rtg, label="diagnose", record=True)
@@ -149,22 +147,10 @@ def cmd_diagnose(args) -> int:
     print("episode  return  " + "  ".join(keys))
     for i, r in enumerate(rows):
         print(f"{i:7d}  {r['return']:6.0f}  " + "  ".join(_fmt(r[k]) for k in keys))
-    summary = {"episodes": len(rows), "mean_return": res.mean}
-    if "first_reach" in rows[0]:
-        reached = [r for r in rows if r["first_reach"] is not None]
-        summary.update(reach_rate=len(reached) / len(rows),
-                       median_first_reach=float(np.median([r["first_reach"] for r in reached])) if reached else None,
-                       mean_share_inside_after_reach=float(np.mean([r["share_inside_after_reach"] for r in reached]))
-                       if reached else None,
-                       stall_cells=sorted({tuple(r["stall_cell"]) for r in rows if r["stall_cell"] is not None
-                                           and r.get("flipped_at") is None}))
-        if "flipped_at" in rows[0]:
-            summary["flipped"] = sum(r["flipped_at"] is not None for r in rows)
-        print(f"reached the goal in {len(reached)}/{len(rows)} episodes"
-              + (f"; median first reach at step {summary['median_first_reach']:.0f}; inside the goal radius "
-                 f"{100 * summary['mean_share_inside_after_reach']:.0f}% of the steps after that" if reached else "")
-              + (f"; stalled in cells {summary['stall_cells']}" if summary["stall_cells"] else "")
-              + (f"; {summary['flipped']} flipped over" if summary.get("flipped") else ""))
+    extra, line = task.suite.diagnostics_summary(task, rows)
+    summary = {"episodes": len(rows), "mean_return": res.mean, **extra}
+    if line:
+        print(line)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(dict(result=res.to_dict(), summary=summary, episodes=rows), indent=2))
     return 0

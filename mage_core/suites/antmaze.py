@@ -204,6 +204,13 @@ class AntMazeSuite(MazeSuite):
         flipped = np.nonzero(up_T < FLIP_UP_Z)[0]
         d["flipped_at"] = int(flipped[0]) if len(flipped) else None
         return d
+
+    def diagnostics_summary(self, task, rows: list[dict]) -> tuple[dict, str]:
+        """The maze summary (a flipped ant is not counted as a stall), plus how many episodes flipped over."""
+        fell = [dict(r, stall_cell=None) if r["flipped_at"] is not None else r for r in rows]
+        summary, line = super().diagnostics_summary(task, fell)
+        summary["flipped"] = sum(r["flipped_at"] is not None for r in rows)
+        return summary, line + (f"; {summary['flipped']} flipped over" if summary["flipped"] else "")
     title = "AntMaze"
     has_generator = True
     has_tracker = True

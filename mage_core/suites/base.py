@@ -260,6 +260,10 @@ class Suite:
         r = np.asarray(rewards_T, dtype=float)
         return {"return": float(r.sum())}
 
+    def diagnostics_summary(self, task: Task, rows: list[dict]) -> tuple[dict, str]:
+        """What `mage diagnose` says over a run's episode_diagnostics rows: summary fields and one line (none here)."""
+        return {}, ""
+
     # ---- initial state -------------------------------------------------------------------------------------------
     def editable(self, task: Task) -> EditableState:
         return EditableState()

@@ -134,6 +134,20 @@ class MazeSuite(Suite):
                  cells_left=None if first is not None else float(g.cell_distance(xy_T2[-1], goal)))
         return d
 
+    def diagnostics_summary(self, task, rows: list[dict]) -> tuple[dict, str]:
+        """How many episodes reached the goal, how soon, how well they held it, and where the others stalled."""
+        reached = [r for r in rows if r["first_reach"] is not None]
+        stalled = sorted({tuple(r["stall_cell"]) for r in rows if r["stall_cell"] is not None})
+        summary = dict(reach_rate=len(reached) / len(rows),
+                       median_first_reach=float(np.median([r["first_reach"] for r in reached])) if reached else None,
+                       mean_share_inside_after_reach=float(np.mean([r["share_inside_after_reach"] for r in reached]))
+                       if reached else None, stall_cells=stalled)
+        line = (f"reached the goal in {len(reached)}/{len(rows)} episodes"
+                + (f"; median first reach at step {summary['median_first_reach']:.0f}; inside the goal radius "
+                   f"{100 * summary['mean_share_inside_after_reach']:.0f}% of the steps after that" if reached else "")
+                + (f"; stalled in cells {stalled}" if stalled else ""))
+        return summary, line
+
     def place(self, task, model, data, xy, vel=None) -> None:
         """The maze agent's root xy is qpos[:2] (the point mass, the ant's torso)."""
         data.qpos[:2] = np.asarray(xy, np.float64)[:2]

@@ -389,8 +389,11 @@ def test_diagnostics_tell_a_flipped_ant_from_a_stalled_one():
     d = task.suite.episode_diagnostics(task, obs, np.zeros(10))
     assert d["flipped_at"] is None and d["stall_cell"] == [3, 1]  # stood still: a stall
     obs[7:, 1:5] = [0.0, 1.0, 0.0, 0.0]  # turned 180 degrees about x from step 6 on: upside down
-    d = task.suite.episode_diagnostics(task, obs, np.zeros(10))
-    assert d["flipped_at"] == 6
+    flipped = task.suite.episode_diagnostics(task, obs, np.zeros(10))
+    assert flipped["flipped_at"] == 6
+    summary, line = task.suite.diagnostics_summary(task, [d, flipped])
+    assert summary["flipped"] == 1 and summary["stall_cells"] == [(3, 1)]  # the flipped one is not also a stall
+    assert summary["reach_rate"] == 0.0 and "1 flipped over" in line and "stalled in cells [(3, 1)]" in line
 
 
 def test_iql_trains_with_the_antmaze_settings_of_its_paper(monkeypatch):
