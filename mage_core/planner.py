@@ -239,7 +239,8 @@ class PlannerPolicy:
     plan: its decoded actions under the (R, s, a) ablation, else the suite's tracker on its planned states.
     keep_plan = True also keeps, at every replan, env 0's full per-scale Plan in `last_plan` (what the studio draws:
     the very plan whose action is executed). regoal_steps: whenever the agent is outside the goal (its latest step
-    paid no reward), the window condition is capped at W - regoal_steps (mage_core.rtg.RTGTracker; default REGOAL_STEPS, 0 = off).
+    paid no reward), the window condition is capped at W - regoal_steps (mage_core.rtg.RTGTracker; default
+    REGOAL_STEPS, 0 = off).
     """
 
     def __init__(self, planner: Planner, rtg_target: float, replan_every: int = 1, seed=None,

@@ -17,10 +17,12 @@ def act_batch(self, obs_ND, rtg_N, generator=None, return_fhat=False, return_sam
     a = a.reshape(N, M, -1).mean(1).astype(np.float32)
     return (a, None, None) if return_sample else a
 P.Planner.act_batch = act_batch
-args = argparse.Namespace(checkpoint=ck, episodes=episodes, seeds=tuple(int(x) for x in seeds.split(",")), envs=10, device="cpu",
+args = argparse.Namespace(checkpoint=ck, episodes=episodes, seeds=tuple(int(x) for x in seeds.split(",")), envs=10,
+                          device="cpu",
                           replan_every=None, executor="inverse", regoal_steps=None, temperature=None, top_k=None,
                           cfg_scale=None, threads=1, quiet=True, rtg=None, json_out=None, plans=False)
 res = ev._run(args, None, label="mean-action", record=False)
 n = res.normalise(res.returns)
-print(json.dumps(dict(ck=ck, seeds=seeds, M=M, n=len(n), normalised=float(np.mean(n)), se=float(np.std(n, ddof=1) / np.sqrt(len(n))),
+se = float(np.std(n, ddof=1) / np.sqrt(len(n)))
+print(json.dumps(dict(ck=ck, seeds=seeds, M=M, n=len(n), normalised=float(np.mean(n)), se=se,
                       success=float(np.mean(res.successes)))))

@@ -185,6 +185,15 @@ class AntMazeSuite(MazeSuite):
     """AntMaze UMaze / Medium / Large (`AntMaze_*-v4`, 27-dim ant observation) with the D4RL/Minari antmaze protocol."""
 
     name = "antmaze"
+    title = "AntMaze"
+    has_generator = True
+    has_tracker = True
+    draws_ghosts = True
+    controller_path: str | None = None  # the controller npz (None: assets/antmaze/ant_controller.npz)
+
+    def __init__(self):
+        self._controller = None
+        self._controller_key = None
 
     def head_frames(self) -> dict:
         """"ant-heading": the action head sees the ant as its data's controller did (ant_heading_features)."""
@@ -199,8 +208,7 @@ class AntMazeSuite(MazeSuite):
         """The maze measures, plus the step at which the ant first lay upside down (None: never). A flipped ant
         cannot get up again, so its episode ends where it fell; the maze measures alone call that a stall."""
         d = super().episode_diagnostics(task, obs_TD, rewards_T)
-        p = proprio_dim(task)
-        up_T = np.array([_up_z(o[:13]) for o in np.asarray(obs_TD, float)[1:, :p]])
+        up_T = np.array([_up_z(o) for o in np.asarray(obs_TD, float)[1:, :13]])  # qpos[2:15] leads the obs
         flipped = np.nonzero(up_T < FLIP_UP_Z)[0]
         d["flipped_at"] = int(flipped[0]) if len(flipped) else None
         return d
@@ -211,15 +219,6 @@ class AntMazeSuite(MazeSuite):
         summary, line = super().diagnostics_summary(task, fell)
         summary["flipped"] = sum(r["flipped_at"] is not None for r in rows)
         return summary, line + (f"; {summary['flipped']} flipped over" if summary["flipped"] else "")
-    title = "AntMaze"
-    has_generator = True
-    has_tracker = True
-    draws_ghosts = True
-    controller_path: str | None = None  # the controller npz (None: assets/antmaze/ant_controller.npz)
-
-    def __init__(self):
-        self._controller = None
-        self._controller_key = None
 
     # ---- tasks ---------------------------------------------------------------------------------------------------
     def tasks(self) -> list[Task]:
