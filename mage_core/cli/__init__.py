@@ -12,6 +12,14 @@ from mage_core.errors import MageError
 COMMAND_MODULES = ("data", "train", "ckpt", "evaluate", "plan", "bench", "demo")
 
 
+def seed_list(text: str) -> list[int]:
+    """argparse type of --seeds: comma-separated integers, e.g. 0,1,2."""
+    try:
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 0,1,2, got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mage",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from mage_core.cli import seed_list
 
 
 def register(sub) -> None:
@@ -19,7 +20,7 @@ def register(sub) -> None:
     card.add_argument("file", help="checkpoint file (.pt)")
     card.add_argument("--command", dest="train_command", required=True, help="the exact command that trained it")
     card.add_argument("--episodes", type=int, default=20, help="evaluation episodes per seed (default 20)")
-    card.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=[0],
+    card.add_argument("--seeds", type=seed_list, default=[0],
                       help="evaluation seeds (default 0)")
     card.set_defaults(func=cmd_card)
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mage_core.cli import seed_list
+
 
 def register(sub) -> None:
     e = sub.add_parser("eval", help="score a checkpoint on the task's evaluation protocol",
@@ -56,7 +58,7 @@ def register(sub) -> None:
 def _common(p) -> None:
     p.add_argument("--checkpoint", required=True, help="checkpoint file (.pt) from `mage train`")
     p.add_argument("--episodes", type=int, default=10, help="episodes per seed (default 10)")
-    p.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=[0],
+    p.add_argument("--seeds", type=seed_list, default=[0],
                    help="comma-separated evaluation seeds (default 0)")
     p.add_argument("--envs", type=int, default=10, help="environments run in parallel (batched planning; default 10)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")

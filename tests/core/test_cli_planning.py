@@ -61,6 +61,11 @@ def test_demo_runs_headless(micro_checkpoint, tmp_path):
     assert "episode return" in r.stdout and png.stat().st_size > 1000
 
 
+def test_seed_lists_that_are_not_integers_are_usage_errors(micro_checkpoint):
+    r = _mage("eval", "--checkpoint", micro_checkpoint, "--seeds", "0,x")
+    assert r.returncode == 2 and "comma-separated integers" in r.stderr and "'0,x'" in r.stderr
+
+
 def test_demo_names_the_known_tasks_for_an_unknown_one():
     r = _mage("demo", "--task", "antmaze-huge")
     assert r.returncode == 2 and "unknown task 'antmaze-huge'" in r.stderr and "antmaze-umaze" in r.stderr
