@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+
 from mage_core.cli import seed_list
 
 
