@@ -37,9 +37,10 @@ for task, by in merged.items():
         seeds = [sd for piece, r in parts for sd in row_seeds(piece, r)]
         if len(set(seeds)) != len(seeds):
             raise SystemExit(f"{task} {algo}: training seed(s) counted twice across the pieces: {sorted(seeds)}")
+        by_seed = sorted(zip(seeds, [m for _, r in parts for m in row_seed_means(r)]))  # seed order, not piece order
         results.setdefault(task, {})[algo] = dict(
-            **pool_rows([r for _, r in parts]), n_seeds=len(seeds), seeds=sorted(seeds),
-            seed_means=[m for _, r in parts for m in row_seed_means(r)],
+            **pool_rows([r for _, r in parts]), n_seeds=len(seeds), seeds=[sd for sd, _ in by_seed],
+            seed_means=[m for _, m in by_seed],
             train_flags=[r.get("train_flags", []) for _, r in parts],
             rtg_targets=[t for _, r in parts for t in r["rtg_targets"]],
             **{k: [v for _, r in parts for v in r[k]] for k in ("normalised", "train_wall_s", "target_tuning")
