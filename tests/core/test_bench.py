@@ -186,6 +186,11 @@ def test_merge_script_pools_pieces_keeps_episodes_and_refuses_a_seed_twice(tmp_p
     every = [1.0, 3.0, 5.0, 10.0, 20.0, 30.0]
     assert row["seeds"] == [0, 1] and row["normalised"] == every and row["train_wall_s"] == [10.0, 11.0]
     assert np.isclose(row["mean"], np.mean(every)) and np.isclose(row["se"], np.std(every, ddof=1) / np.sqrt(6))
+    # pieces given newest seed first: per-seed means still listed in seed order, next to their seeds
+    r = subprocess.run([sys.executable, script, paths[1], paths[0], "--out", out], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    row = json.loads(out.read_text())["results"]["pointmaze-large"]["bc"]
+    assert row["seeds"] == [0, 1] and row["seed_means"] == [3.0, 20.0]
     r = subprocess.run([sys.executable, script, paths[0], paths[0], "--out", out], capture_output=True, text=True)
     assert r.returncode != 0 and "counted twice" in r.stderr
 
