@@ -48,6 +48,11 @@ class RTGTracker:
         self.received_N = self.received_N + r_N
         self.last_N = np.broadcast_to(r_N, self.received_N.shape).copy()
 
+    @property
+    def regoal_cap(self) -> int | None:
+        """The steps of the cap outside the goal where it applies (window mode, regoal_steps > 0), else None."""
+        return self.regoal_steps if self.mode == "window" and self.regoal_steps > 0 else None
+
     def outside_goal(self) -> np.ndarray:
         """(N,) True where the latest step paid no reward (window mode: the agent is not at the goal)."""
         return self.last_N <= 0
@@ -55,7 +60,7 @@ class RTGTracker:
     def raw(self) -> np.ndarray:
         """The unclamped condition c_t for the current step (N,), capped at W - regoal_steps outside the goal."""
         c = condition_rtg(self.target, self.received_N, self.t, self.mode)
-        if self.mode != "window" or self.regoal_steps <= 0:
+        if self.regoal_cap is None:
             return c
         return np.where(self.outside_goal(), np.minimum(c, self.window - self.regoal_steps), c)
 

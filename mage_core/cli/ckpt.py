@@ -90,7 +90,7 @@ def cmd_card(args) -> int:
                 eval=dict(episodes=res.n, seeds=args.seeds, rtg_target=getattr(policy, "target", None), mean=res.mean,
                           se=res.se, normalised_mean=res.normalised_mean, normalised_se=res.normalised_se,
                           success_rate=res.to_dict()["success_rate"],
-                          regoal_steps=getattr(getattr(policy, "rtg", None), "regoal_steps", None),
+                          regoal_steps=getattr(getattr(policy, "rtg", None), "regoal_cap", None),
                           reproduce=f"mage eval --checkpoint {args.file} --episodes {args.episodes} "
                                     f"--seeds {','.join(map(str, args.seeds))}"))
     base = args.file[:-3] if args.file.endswith(".pt") else args.file
@@ -102,7 +102,7 @@ def cmd_card(args) -> int:
     score = (f"{res.normalised_mean:.1f} ± {res.normalised_se:.1f} normalised" if res.normalised_mean is not None
              else f"{res.mean:.1f} ± {res.se:.1f} return")
     regoal = (f" (outside the goal: at it within {card['eval']['regoal_steps']} steps)"
-              if card["eval"]["regoal_steps"] and task.rtg_mode == "window" else "")
+              if card["eval"]["regoal_steps"] else "")
     inv_batch = f" (L_inv: {tr['inv_batch_size']} in stage 2)" if tr.get("inv_batch_size") else ""
     md = f"""# {task.name} — {info['algo']} checkpoint
 

@@ -203,3 +203,12 @@ def test_track_executor_steers_to_the_planned_position(planner):
     assert default.track_ahead == max(1, round(3 * planner.horizon / 16))
     with pytest.raises(MageError, match="unknown executor"):
         PlannerPolicy(planner, 250.0, executor="teleport")
+
+
+def test_regoal_cap_is_reported_only_where_it_applies():
+    """The card records the cap outside the goal only for window-relabel tasks with a cap set."""
+    from mage_core.rtg import RTGTracker
+
+    assert RTGTracker(100.0, "window", 300, regoal_steps=20).regoal_cap == 20
+    assert RTGTracker(100.0, "window", 300, regoal_steps=0).regoal_cap is None
+    assert RTGTracker(100.0, "dense", 300, regoal_steps=20).regoal_cap is None
