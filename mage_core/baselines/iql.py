@@ -10,9 +10,9 @@ CPU). We call the same public IQL.update(batch) fit() calls, on batches drawn fr
 
 Transitions (mdp_arrays): the last step of an episode is a d3rlpy terminal (no bootstrap) only where the episode ended
 by a true termination the evaluation protocol also has, else a timeout (bootstrapped from the final observation):
-- dense-reward tasks (rtg_mode "dense"): Episode.success is the dataset's recorded `terminations[-1]` (a walker that
-  fell; store._read_episodes), so it is the terminal flag;
-- sparse goal-reaching tasks (rtg_mode "window"): every end is a timeout. The scored protocol pays a reward for every
+- dense-reward tasks (the suite's sparse_goal_reward is False): Episode.success is the dataset's recorded
+  `terminations[-1]` (a walker that fell; store._read_episodes), so it is the terminal flag;
+- sparse goal-reaching tasks (sparse_goal_reward True: the mazes): every end is a timeout. The scored protocol pays a reward for every
   step the agent holds the goal (docs/ARCHITECTURE.md, "Return-to-go for sparse goal reaching"); the data's cut after
   the 40-step dwell is where recording stopped, not where reward stops, so a terminal there would tell IQL that
   staying at the goal is worth nothing after it.
@@ -113,16 +113,16 @@ def check_available() -> None:
 # ---------------------------------------------------------------------------------------------------------------
 def terminal_flags(episodes: list, task: Task) -> np.ndarray:
     """(E,) bool: whether each episode's last step is a true termination (module docstring)."""
-    if task.rtg_mode == "dense":
-        return np.array([bool(ep.success) for ep in episodes])
-    return np.zeros(len(episodes), dtype=bool)
+    if task.suite.sparse_goal_reward(task):
+        return np.zeros(len(episodes), dtype=bool)
+    return np.array([bool(ep.success) for ep in episodes])
 
 
 def reward_scale(episodes: list, task: Task, cfg: IQLConfig) -> float:
     """The reward multiplier: cfg.reward_scale, or (0) the IQL paper's choice for the task's reward kind."""
     if cfg.reward_scale > 0:
         return float(cfg.reward_scale)
-    if task.rtg_mode != "dense":
+    if task.suite.sparse_goal_reward(task):
         return 1.0
     returns_E = np.array([float(ep.rewards_T.sum()) for ep in episodes])
     span = float(returns_E.max() - returns_E.min())

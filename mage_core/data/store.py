@@ -183,7 +183,7 @@ def _read_episodes(data_dir: Path, task: Task, id_or_path: str) -> list[Episode]
         if isinstance(infos, dict) and "success" in infos:  # the env's own signal (Adroit), where it was recorded
             success = bool(np.any(np.asarray(infos["success"], bool)))
         else:
-            success = bool(len(terms) and terms[-1]) or bool(task.rtg_mode == "window" and len(rews) and rews.max() > 0)
+            success = bool(len(terms) and terms[-1]) or bool(task.suite.sparse_goal_reward(task) and len(rews) and rews.max() > 0)
         if len(acts) == 0:
             continue
         episodes.append(Episode(obs_TD, acts, rews, success))

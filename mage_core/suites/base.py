@@ -179,6 +179,11 @@ class Suite:
         sl = self.obs_slices(task)
         return task.rtg_mode == "window" and "agent_xy" in sl and "goal_xy" in sl
 
+    def sparse_goal_reward(self, task: Task) -> bool:
+        """Whether the reward pays only at the goal (the mazes): any positive reward means success, and episodes end
+        only by timeout (continuing task); else a dense reward whose recorded terminations are true ends."""
+        return task.rtg_mode == "window"
+
     def goal_point(self, task: Task, obs_D: np.ndarray) -> np.ndarray | None:
         """The goal's xy in flattened observation(s) (..., D) of a goal-reaching task; None for other tasks."""
         return np.asarray(obs_D)[..., self.obs_slices(task)["goal_xy"]].copy() if self.goal_reaching(task) else None

@@ -63,6 +63,13 @@ def test_suites_say_whether_the_agent_path_is_an_xy_trail():
         assert task.suite.draws_floor_path(task) is floor, name
 
 
+def test_suites_say_whether_the_reward_pays_only_at_the_goal():
+    """IQL's terminal flags and reward scale and the loader's success flag ask this, not the task's RTG mode."""
+    for name, sparse in (("pointmaze-umaze", True), ("antmaze-umaze", True), ("adroit-door", False)):
+        task = get_task(name)
+        assert task.suite.sparse_goal_reward(task) is sparse, name
+
+
 def test_suites_say_whether_a_task_reaches_a_goal_point_and_where_it_is():
     for name, reaching in (("pointmaze-umaze", True), ("antmaze-umaze", True), ("adroit-door", False)):
         task = get_task(name)
