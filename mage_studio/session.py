@@ -49,10 +49,11 @@ class DatasetView:
 
 
 def episode_rtg0(task, episodes) -> np.ndarray:
-    """RTG label of each episode's first step, relabelled as training does (window RTG for mazes, else dense)."""
+    """RTG label of each episode's first step, relabelled as training does (window RTG where the suite says the
+    reward pays only at the goal, else dense)."""
     from mage_core.data.segments import dense_rtg, episode_rtg
 
-    if task.rtg_mode == "window":
+    if task.suite.sparse_goal_reward(task):
         return np.array([episode_rtg(ep, task.eval_steps)[0] for ep in episodes], dtype=np.float32)
     return np.array([dense_rtg(ep.rewards_T)[0] for ep in episodes], dtype=np.float32)
 
