@@ -185,13 +185,14 @@ def main(argv=None) -> int:
 def _arm_screenshot(win, out: str, need_plan: bool, run_steps: int = 0, timeout_ms: int = 120000,
                     need_dataset: bool = False, on_saved=None) -> None:
     """Save a grab of the window once the scene (and the first plan, when a checkpoint was given) is drawn. With
-    need_dataset, the plan must come after the dataset loaded (a large dataset loads after the first plan). Then
-    on_saved() runs (default: quit the app)."""
+    need_dataset, the plan must come after the dataset loaded (a large dataset loads after the first plan); with
+    run_steps, once the closed-loop run has made that many steps. It gives up waiting (and grabs what there is, with a
+    warning) after timeout_ms without progress: a long run that keeps stepping is waited for. Then on_saved() runs
+    (default: quit the app)."""
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    start = time.perf_counter()
-    state = {"ran": False, "plans_at_dataset": None}
+    state = {"ran": False, "plans_at_dataset": None, "progress": None, "since": time.perf_counter()}
 
     def on_dataset(_ds):
         state["plans_at_dataset"] = win.session.plans_done
@@ -209,7 +210,16 @@ def _arm_screenshot(win, out: str, need_plan: bool, run_steps: int = 0, timeout_
             win.run_dock.set_playing(True)
         if ready and run_steps:
             ready = win.run_dock.loop is not None and win.run_dock.loop.t >= run_steps
-        if ready or (time.perf_counter() - start) * 1000 > timeout_ms:
+        progress = (win.viewport.image is not None, win.session.plans_done,
+                    win.run_dock.loop.t if win.run_dock.loop is not None else -1)
+        if progress != state["progress"]:
+            state["progress"], state["since"] = progress, time.perf_counter()
+        stalled = (time.perf_counter() - state["since"]) * 1000 > timeout_ms
+        if stalled and not ready:
+            at = f" (run step {max(progress[2], 0)} of {run_steps})" if run_steps else ""
+            print(f"screenshot: nothing progressed for {timeout_ms / 1000:.0f} s; saving what is drawn{at}",
+                  file=sys.stderr, flush=True)
+        if ready or stalled:
             done = on_saved or QApplication.instance().quit
             QTimer.singleShot(800, lambda: (win.grab().save(out), print(f"saved {out}", flush=True), done()))
         else:

@@ -1,6 +1,7 @@
 """The real studio window driven through its widgets: dataset, planner, clicks, RTG, closed loop, plan views, errors."""
 from mage_core.suites.pointmaze import geometry
 import asyncio
+import time
 
 import numpy as np
 import pytest
@@ -370,3 +371,34 @@ def test_an_unknown_task_is_refused_with_the_known_ones(capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "unknown task 'nope'" in err and "pointmaze-umaze" in err and "adroit-door" in err
+
+
+def test_screenshot_after_a_run_waits_while_the_run_steps_and_gives_up_only_when_it_stalls(window, qtbot,
+                                                                                           tiny_checkpoint, tmp_path,
+                                                                                           capsys):
+    """`--run-steps N --screenshot F`: the wait limit counts from the last progress, not from the start, so a long
+    run is shot at step N (it used to be shot at whatever step it had reached after 120 s); a run that stops
+    stepping is shot after the limit, with a warning naming the step."""
+    from mage_studio.app import _arm_screenshot
+
+    win = window
+    win.open_checkpoint(str(tiny_checkpoint))
+    qtbot.waitUntil(lambda: win.session.plan is not None, timeout=30000)
+    out, saved = tmp_path / "run.png", []
+    t0 = time.perf_counter()
+    _arm_screenshot(win, str(out), need_plan=True, run_steps=150, timeout_ms=1000, on_saved=lambda: saved.append(1))
+    qtbot.waitUntil(lambda: bool(saved), timeout=120000)
+    took = time.perf_counter() - t0
+    # a limit counted from the start would have shot before the run's ~2nd second (150 steps need >> 1 s)
+    assert win.run_dock.loop.t >= 150 and out.stat().st_size > 1000, f"shot at step {win.run_dock.loop.t}"
+    print(f"150 run steps shot after {took:.1f} s")
+    assert "nothing progressed" not in capsys.readouterr().err
+
+    win.run_dock.set_playing(False)  # a run that stops stepping: shot after the limit, with a warning
+    out2, saved2 = tmp_path / "stalled.png", []
+    _arm_screenshot(win, str(out2), need_plan=True, run_steps=10 ** 6, timeout_ms=800, on_saved=lambda: saved2.append(1))
+    qtbot.wait(700)
+    win.run_dock.set_playing(False)  # the arming started Play; stop it so the run stalls short of its steps
+    qtbot.waitUntil(lambda: bool(saved2), timeout=30000)
+    assert out2.exists() and win.run_dock.loop.t < 10 ** 6
+    assert "nothing progressed for 1 s" in capsys.readouterr().err
