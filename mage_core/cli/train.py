@@ -243,7 +243,8 @@ def _train_baseline(args, sink) -> Path:
         steps = max(1, int(round(base * args.steps_scale)))
     return train_baseline(args.algo, dataset=dataset_id, task=task, preset=args.preset, device=args.device,
                           out=_out_path(args, task.name), resume=args.resume, events=sink,
-                          seed=args.seed or 0, steps=steps, threads=args.threads or 0)
+                          seed=args.seed or 0, steps=steps, threads=args.threads or 0,
+                          progress=not args.no_progress)
 
 
 def _train_mage(args, sink) -> Path:

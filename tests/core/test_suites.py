@@ -225,6 +225,10 @@ def test_steps_scale_applies_to_baselines_too(monkeypatch, tmp_path, capsys):
     assert main(["train", "--task", "pointmaze-umaze", "--algo", "bc", "--steps-scale", "0.5", "--out",
                  str(tmp_path)]) == 0
     assert seen["steps"] == round(bc.preset("small").steps * 0.5)
+    assert seen["progress"] is True
+    seen.clear()  # --no-progress reaches a baseline's training too (it was dropped: the bar showed anyway)
+    assert main(["train", "--task", "pointmaze-umaze", "--algo", "bc", "--no-progress", "--out", str(tmp_path)]) == 0
+    assert seen["progress"] is False
 
 
 def test_a_dataset_without_an_env_still_trains_and_a_non_mujoco_env_has_no_scene(minari_root, tmp_path):
