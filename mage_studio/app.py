@@ -36,6 +36,11 @@ def _parse(argv):
     p.add_argument("--orbit", action="store_true", help="start in the orbit view instead of top-down")
     p.add_argument("--first-window-probe", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.run_steps < 0:
+        p.error(f"--run-steps must be 0 or more, got {args.run_steps}")
+    if args.run_steps and not args.screenshot:
+        p.error("--run-steps runs a closed loop before a --screenshot; give --screenshot PNG with it (or press Play "
+                "in the studio)")
     from mage_core.tasks import TASKS
 
     if args.task is not None and args.task not in TASKS:

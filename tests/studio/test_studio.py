@@ -361,6 +361,18 @@ def test_screenshot_of_a_task_with_a_bundled_checkpoint_waits_for_its_plan():
     assert _opens_checkpoint(_parse(["--task", "adroit-pen", "--checkpoint", "c.pt", "--screenshot", "x.png"]))
 
 
+def test_run_steps_that_cannot_run_are_refused_with_a_reason(capsys):
+    """`mage-studio --run-steps -5` (it used to shoot at once) or --run-steps without --screenshot (silently unused)."""
+    from mage_studio.app import _parse
+
+    for argv, says in ((["--run-steps", "-5", "--screenshot", "x.png"], "must be 0 or more"),
+                       (["--run-steps", "100"], "give --screenshot PNG with it")):
+        with pytest.raises(SystemExit):
+            _parse(argv)
+        assert says in capsys.readouterr().err
+    assert _parse(["--run-steps", "100", "--screenshot", "x.png"]).run_steps == 100
+
+
 def test_an_unknown_task_is_refused_with_the_known_ones(capsys):
     """`mage-studio --task nope` exits with a usage error naming the known tasks (it used to print a traceback and
     carry on with an empty window)."""
