@@ -216,10 +216,6 @@ class Planner:
                              regoal_steps=regoal_steps)
 
 
-# Outside the goal, condition on being there within this many steps (window relabel; chosen on held-out episodes:
-# pointmaze-large after leaving the goal, docs/BENCHMARKS.md "Tenth session on issue 14", and antmaze-umaze before
-# the first reach, "Fourteenth session"; 0 = the plain bookkeeping).
-REGOAL_STEPS = 20
 EXECUTORS = ("inverse", "track")  # how a plan becomes an action: I(sum z), or the suite's tracker on the planned state
 
 
@@ -239,8 +235,8 @@ class PlannerPolicy:
     plan: its decoded actions under the (R, s, a) ablation, else the suite's tracker on its planned states.
     keep_plan = True also keeps, at every replan, env 0's full per-scale Plan in `last_plan` (what the studio draws:
     the very plan whose action is executed). regoal_steps: whenever the agent is outside the goal (its latest step
-    paid no reward), the window condition is capped at W - regoal_steps (mage_core.rtg.RTGTracker; default
-    REGOAL_STEPS, 0 = off).
+    paid no reward), the window condition is capped at W - regoal_steps (mage_core.rtg.RTGTracker; default: the
+    task suite's regoal_steps, 0 = off).
     """
 
     def __init__(self, planner: Planner, rtg_target: float, replan_every: int = 1, seed=None,
@@ -263,8 +259,9 @@ class PlannerPolicy:
         self.track_ahead = int(track_ahead) if track_ahead is not None else max(1, round(3 * planner.horizon / 16))
         if regoal_steps is not None and regoal_steps < 0:
             raise MageError(f"regoal_steps must be 0 (off) or a positive number of steps, got {regoal_steps}")
-        self.rtg = RTGTracker(self.target, planner.task.rtg_mode, planner.task.eval_steps,
-                              REGOAL_STEPS if regoal_steps is None else int(regoal_steps))
+        if regoal_steps is None:
+            regoal_steps = suite.regoal_steps(planner.task)
+        self.rtg = RTGTracker(self.target, planner.task.rtg_mode, planner.task.eval_steps, int(regoal_steps))
         self.reset(1)
 
     @property

@@ -65,6 +65,10 @@ def import_robotics():
     return gymnasium_robotics
 
 
+# Outside the goal, MAGE conditions on being there within this many steps (window relabel; chosen on held-out episodes:
+# pointmaze-large after leaving the goal, docs/BENCHMARKS.md "Tenth session on issue 14", and antmaze-umaze before the
+# first reach, "Fourteenth session"; 0 = the plain bookkeeping). The default of Suite.regoal_steps; suites may differ.
+REGOAL_STEPS = 20
 ROBOTICS_PREFIXES = ("PointMaze", "AntMaze", "Adroit", "FrankaKitchen", "Fetch", "HandManipulate", "HandReach")
 
 
@@ -178,6 +182,11 @@ class Suite:
         names the agent's and the goal's xy (Diffuser inpaints that goal; `mage plan` reports the distance to it)."""
         sl = self.obs_slices(task)
         return task.rtg_mode == "window" and "agent_xy" in sl and "goal_xy" in sl
+
+    def regoal_steps(self, task: Task) -> int:
+        """MAGE's default condition cap while the agent is outside the goal (window RTG): plan to be at the goal within
+        this many steps (mage_core.rtg.RTGTracker; 0 = off). `--regoal-steps` overrides it."""
+        return REGOAL_STEPS
 
     def sparse_goal_reward(self, task: Task) -> bool:
         """Whether the reward pays only at the goal (the mazes): any positive reward means success, and episodes end

@@ -140,6 +140,20 @@ def test_condition_outside_the_goal_asks_to_be_there_within_regoal_steps(planner
         PlannerPolicy(planner, G, regoal_steps=-1)
 
 
+def test_the_default_regoal_cap_is_the_task_suites(planner, monkeypatch):
+    """No --regoal-steps: the policy takes its task suite's value (AntMaze: 60 on medium and large, where 60 beat 20 on
+    every training seed; 20 on umaze and PointMaze); an explicit value still wins."""
+    from mage_core.tasks import get_task
+
+    suite = planner.task.suite
+    assert suite.regoal_steps(planner.task) == 20
+    assert [get_task(f"antmaze-{m}").suite.regoal_steps(get_task(f"antmaze-{m}")) for m in ("umaze", "medium", "large")] \
+        == [20, 60, 60]
+    monkeypatch.setattr(type(suite), "regoal_steps", lambda self, task: 7)
+    assert PlannerPolicy(planner, 100.0).rtg.regoal_steps == 7
+    assert PlannerPolicy(planner, 100.0, regoal_steps=3).rtg.regoal_steps == 3
+
+
 def test_closed_loop_evaluation_runs_batched(planner):
     res = evaluate(planner.task, planner.policy(200.0, seed=0), episodes=2, seeds=(0,), n_envs=2,
                    episode_steps=20, ref_scores=(0.0, 180.0))
