@@ -184,9 +184,10 @@ class Suite:
         return task.rtg_mode == "window" and "agent_xy" in sl and "goal_xy" in sl
 
     def regoal_steps(self, task: Task) -> int:
-        """MAGE's default condition cap while the agent is outside the goal (window RTG): plan to be at the goal within
-        this many steps (mage_core.rtg.RTGTracker; 0 = off). `--regoal-steps` overrides it."""
-        return REGOAL_STEPS
+        """MAGE's default condition cap while the agent is outside the goal: plan to be at the goal within this many
+        steps (mage_core.rtg.RTGTracker; 0 = off, as on tasks whose reward is not paid only at a goal).
+        `--regoal-steps` overrides it."""
+        return REGOAL_STEPS if self.sparse_goal_reward(task) else 0
 
     def sparse_goal_reward(self, task: Task) -> bool:
         """Whether the reward pays only at the goal (the mazes): any positive reward means success, and episodes end

@@ -149,6 +149,8 @@ def test_the_default_regoal_cap_is_the_task_suites(planner, monkeypatch):
     assert suite.regoal_steps(planner.task) == 20
     assert [get_task(f"antmaze-{m}").suite.regoal_steps(get_task(f"antmaze-{m}")) for m in ("umaze", "medium", "large")] \
         == [20, 60, 60]
+    door = get_task("adroit-door")
+    assert door.suite.regoal_steps(door) == 0  # a dense reward has no goal to come back to
     monkeypatch.setattr(type(suite), "regoal_steps", lambda self, task: 7)
     assert PlannerPolicy(planner, 100.0).rtg.regoal_steps == 7
     assert PlannerPolicy(planner, 100.0, regoal_steps=3).rtg.regoal_steps == 3
