@@ -10,16 +10,11 @@ ALGOS = ("mage", *BASELINE_ALGOS)  # every algorithm; also the checkpoint "algo"
 # apply to all
 MAGE_ONLY = {"stage1_steps": "--stage1-steps", "stage2_steps": "--stage2-steps", "stage3_steps": "--stage3-steps",
              "scales": "--scales", "model_actions": "--model-actions", "no_cond_loss": "--no-cond-loss",
-             "batch_size": "--batch-size", "horizon": "--horizon", "downsample": "--downsample", "ema": "--ema",
+             "batch_size": "--batch-size", "inv_batch_size": "--inv-batch-size", "horizon": "--horizon",
+             "downsample": "--downsample", "ema": "--ema",
              "inv_lookahead": "--inv-lookahead", "inv_frame": "--inv-frame", "inv_loss": "--inv-loss",
              "rec_weight": "--rec-weight"}
 BASELINE_ONLY = {"steps": "--steps"}  # baselines train one stage of N steps
-
-
-def check_algo(name: str) -> str:
-    if name not in ALGOS:
-        raise MageError(f"unknown algorithm {name!r}; known: {', '.join(ALGOS)}")
-    return name
 
 
 def refuse_foreign_options(algo: str, args) -> None:

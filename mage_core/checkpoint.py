@@ -1,4 +1,4 @@
-"""Checkpoint files: atomic save, safe load (weights_only), compatibility checks, info, and model rebuilding."""
+"""Checkpoint files: atomic save, safe weights-only load, compatibility checks and a JSON-friendly summary."""
 from __future__ import annotations
 
 import os
@@ -121,28 +121,6 @@ def check_compatible(ckpt: dict, obs_dim: int, act_dim: int) -> None:
     if o != obs_dim or a != act_dim:
         raise MageError(f"checkpoint was trained for obs_dim={o}, act_dim={a} (task {ckpt.get('task')!r}) but the "
                         f"environment has obs_dim={obs_dim}, act_dim={act_dim}")
-
-
-def build_model_from_checkpoint(ckpt: dict, device="cpu"):
-    """The MAGE model described by a (loaded) checkpoint, weights restored, in eval mode."""
-    from mage_core.config import MageConfig
-    from mage_core.model.mage import MAGE
-
-    if ckpt.get("algo") != "mage":
-        raise MageError(f"checkpoint algo is {ckpt.get('algo')!r}, not 'mage'")
-    cfg = MageConfig.from_dict(ckpt["config"])
-    model = MAGE(cfg.model)
-    try:
-        model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as exc:
-        raise MageError(f"checkpoint weights do not match its config: {str(exc).splitlines()[0]}") from None
-    return model.to(device).eval()
-
-
-def load_normaliser(ckpt: dict):
-    from mage_core.data.segments import Normaliser
-
-    return Normaliser.from_state_dict(ckpt["normaliser"])
 
 
 def checkpoint_info(path_or_ckpt) -> dict:

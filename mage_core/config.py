@@ -117,7 +117,7 @@ class MageConfig:
             model.inv_lookahead = tuple(model.inv_lookahead)
             model.rec_weights = tuple(model.rec_weights)
             td = dict(d.get("train", {}))
-            td.setdefault("inv_batch_size", 0)  # checkpoints from before the field trained L_inv on batch_size
+            td.setdefault("inv_batch_size", 0)  # a checkpoint without the field trained L_inv on batch_size
             if td.get("inv_loss", "mse") not in INV_LOSSES:
                 raise TypeError(f"unknown inv_loss {td['inv_loss']!r}")
             return cls(model=model, train=_build(TrainConfig, td),

@@ -1,13 +1,15 @@
-"""The evaluation protocol: run a batched Policy on a task's evaluation env and score it (raw, normalised, s.e.)."""
+"""The evaluation protocol: run a batched Policy on a task's evaluation env, score it (raw, normalised, s.e.), and
+measure the reference scores (random and expert policies) that normalise it."""
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Protocol
 
 import numpy as np
 
 from mage_core.errors import MageError
-from mage_core.tasks import Task
+from mage_core.suites import Task, get_suite
 
 
 class Policy(Protocol):
@@ -27,11 +29,12 @@ class EvalResult:
     task: str  # task name
     returns: list  # raw return of every episode, in seed-major order
     seeds: list  # env seed of every episode
-    successes: list  # whether each episode ever reached the goal
+    successes: list  # whether each episode ever reached the goal (all False where the task has no goal)
     ref_min_score: float | None  # random-policy reference (from the dataset metadata)
     ref_max_score: float | None  # expert reference (from the dataset metadata)
     episode_steps: int  # steps per episode
     extra: dict = field(default_factory=dict)  # caller's annotations (checkpoint, rtg target, timings)
+    has_goal: bool = True  # False where the suite reports no success (Suite.reports_success): success_rate is None
 
     @property
     def n(self) -> int:
@@ -51,6 +54,11 @@ class EvalResult:
         return 100.0 * (np.asarray(score, dtype=float) - self.ref_min_score) / (self.ref_max_score - self.ref_min_score)
 
     @property
+    def success_rate(self) -> float | None:
+        """Share of episodes that reached the goal; None ('n/a') for tasks without a goal."""
+        return float(np.mean(self.successes)) if self.has_goal and self.successes else None
+
+    @property
     def normalised_mean(self) -> float | None:
         v = self.normalise(self.mean)
         return None if v is None else float(v)
@@ -64,14 +72,14 @@ class EvalResult:
     def to_dict(self) -> dict:
         d = asdict(self)
         d.update(n=self.n, mean=self.mean, se=self.se, normalised_mean=self.normalised_mean,
-                 normalised_se=self.normalised_se, success_rate=float(np.mean(self.successes)))
+                 normalised_se=self.normalised_se, success_rate=self.success_rate)
         return d
 
     def summary(self) -> str:
         s = f"{self.task}: return {self.mean:.1f} ± {self.se:.1f} (n={self.n})"
         if self.normalised_mean is not None:
             s += f", normalised {self.normalised_mean:.1f} ± {self.normalised_se:.1f}"
-        return s + f", success {100 * np.mean(self.successes):.0f}%"
+        return s + (f", success {100 * self.success_rate:.0f}%" if self.success_rate is not None else ", success n/a")
 
 
 def evaluate(task: Task, policy: Policy, episodes: int = 10, seeds=(0,), n_envs: int | None = None,
@@ -88,6 +96,7 @@ def evaluate(task: Task, policy: Policy, episodes: int = 10, seeds=(0,), n_envs:
     steps = int(episode_steps or task.eval_steps)
     n_envs = int(n_envs or min(episodes, 10))
     returns, ep_seeds, successes, recorded = [], [], [], []
+    has_goal = task.suite.reports_success(task)
     jobs = [(s, e) for s in seeds for e in range(episodes)]
     total_steps, done_steps = len(jobs) * steps, 0
     envs = [task.make_env(mode="eval", max_episode_steps=steps, **(env_kwargs or {})) for _ in range(min(n_envs, len(jobs)))]
@@ -118,7 +127,7 @@ def evaluate(task: Task, policy: Policy, episodes: int = 10, seeds=(0,), n_envs:
                     obs_ND[i] = task.flatten_obs(o)
                     reward_N[i] = r
                     ret_N[i] += r
-                    succ_N[i] |= bool(info.get("success", r > 0))
+                    succ_N[i] |= has_goal and bool(info.get("success", r > 0))
                     if term or trunc:
                         alive_N[i] = False
                 if record:
@@ -139,7 +148,7 @@ def evaluate(task: Task, policy: Policy, episodes: int = 10, seeds=(0,), n_envs:
         for env in envs:
             env.close()
     lo, hi = ref_scores if ref_scores is not None else (None, None)
-    res = EvalResult(task.name, returns, ep_seeds, successes, lo, hi, steps)
+    res = EvalResult(task.name, returns, ep_seeds, successes, lo, hi, steps, has_goal=has_goal)
     if record:
         res.extra["episodes"] = recorded
     return res
@@ -165,6 +174,35 @@ def ExpertPolicy(task: Task):
     if expert is None:
         raise MageError(f"{task.name} ({task.suite.title}) has no reference expert")
     return expert
+
+
+def measure_reference_scores(task: Task, episodes: int = 20, seed: int = 10_000) -> tuple[float, float] | None:
+    """(random, expert) mean returns on the task's evaluation protocol: uniform random actions and the suite's
+    noise-free expert, `episodes` episodes each at env seed `seed`; None when the suite has no expert."""
+    expert = task.suite.expert_policy(task)
+    if expert is None:
+        return None
+    env = task.make_env(mode="eval")
+    act_dim = int(np.prod(env.action_space.shape))
+    env.close()
+    lo = evaluate(task, RandomPolicy(act_dim=act_dim, seed=seed), episodes=episodes, seeds=(seed,)).mean
+    hi = evaluate(task, expert, episodes=episodes, seeds=(seed,)).mean
+    return float(lo), float(hi)
+
+
+def measure_reference_table(suite_name: str, episodes: int = 20, seed: int = 10_000) -> dict:
+    """Measure (random, expert) on every built-in task of a suite, as `mage data make` does, and print them as the
+    lines of a suite's table of built-in reference scores (e.g. BUILTIN_REFERENCE_SCORES in suites/adroit/tasks.py)."""
+    out = {}
+    for t in get_suite(suite_name).tasks():
+        t0 = time.time()
+        ref = measure_reference_scores(t, episodes, seed)
+        if ref is None:
+            continue
+        lo, hi = ref
+        out[t.env_id] = (round(lo, 2), round(hi, 2))
+        print(f'    "{t.env_id}": ({lo:.2f}, {hi:.2f}),  # {time.time() - t0:.0f} s', flush=True)
+    return out
 
 
 def spearman(x, y) -> float:

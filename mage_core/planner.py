@@ -7,10 +7,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from mage_core.checkpoint import load_checkpoint
 from mage_core.data.segments import Normaliser
+from mage_core.device import resolve_device
 from mage_core.errors import MageError
+from mage_core.factory import build_model_from_checkpoint
+from mage_core.model.ceiling import load_return_ceiling
 from mage_core.rtg import RTGTracker, clamp_rtg
-from mage_core.tasks import TASKS, Task, flatten_obs
+from mage_core.task_spec import task_from_checkpoint
+from mage_core.tasks import Task, flatten_obs
 
 
 @dataclass
@@ -47,33 +52,6 @@ def rtg_target_of(v) -> float:
     return float(v)
 
 
-def task_to_dict(task: Task) -> dict:
-    """A task as plain data, stored in checkpoints so a checkpoint alone rebuilds a task no suite has built in."""
-    from dataclasses import asdict
-
-    d = asdict(task)
-    d["obs_keys"] = list(task.obs_keys)
-    return d
-
-
-def task_from_checkpoint(ckpt: dict) -> Task:
-    """The task a checkpoint was trained for: a built-in task, the task stored in it, or its local dataset's."""
-    name = ckpt.get("task")
-    if name in TASKS:
-        return TASKS[name]
-    spec = ckpt.get("task_spec")
-    if spec:
-        fields = {k: v for k, v in spec.items() if k in Task.__dataclass_fields__}
-        fields["obs_keys"] = tuple(fields.get("obs_keys", ()))
-        return Task(**fields)
-    ds = (ckpt.get("dataset") or {}).get("id")
-    if ds:
-        from mage_core.data.store import _data_dir, _read_metadata, task_for_dataset
-
-        return task_for_dataset(_read_metadata(_data_dir(ds)))
-    raise MageError(f"checkpoint names an unknown task {name!r} and no dataset to recover it from")
-
-
 class Planner:
     """Plans with a trained MAGE checkpoint. Build with Planner.from_checkpoint(path)."""
 
@@ -97,19 +75,13 @@ class Planner:
         self.limit_to_ceiling = True  # plan() conditions on min(rtg, ceiling(s)) when a ceiling model exists
         self.ceiling = None  # ReturnCeiling: highest RTG the data supports from a state (keeps conditions feasible)
         if (ckpt or {}).get("ceiling"):
-            from mage_core.model.ceiling import load_return_ceiling
-
             self.ceiling = load_return_ceiling(ckpt["ceiling"]).to(device)
 
     @classmethod
     def from_checkpoint(cls, path_or_ckpt, device: str = "cpu", sampling: SamplingConfig | None = None) -> "Planner":
-        from mage_core.checkpoint import build_model_from_checkpoint, load_checkpoint
-
         ckpt = load_checkpoint(path_or_ckpt) if not isinstance(path_or_ckpt, dict) else path_or_ckpt
         if ckpt.get("algo", "mage") != "mage":
             raise MageError(f"this is a {ckpt.get('algo')} checkpoint, not a MAGE one; use it with `mage eval`")
-        from mage_core.train import resolve_device
-
         dev = resolve_device(device)
         model = build_model_from_checkpoint(ckpt)
         return cls(model, Normaliser.from_state_dict(ckpt["normaliser"]), task_from_checkpoint(ckpt), ckpt, dev, sampling)

@@ -1,9 +1,8 @@
 """load_policy: any checkpoint (MAGE or a baseline) -> an object with the evaluate.Policy interface."""
 from __future__ import annotations
 
-import importlib
-
 from mage_core.baselines import ALGOS as BASELINE_ALGOS  # algorithms implemented in mage_core.baselines.<algo>
+from mage_core.baselines import algo_module
 from mage_core.errors import MageError
 
 
@@ -39,8 +38,8 @@ def load_policy(ckpt_or_path, rtg_target: float | None = None, device: str = "cp
     if regoal_steps is not None:
         raise MageError(f"--regoal-steps applies to MAGE checkpoints; this one is {algo!r}")
     if algo in BASELINE_ALGOS:
-        module = importlib.import_module(f"mage_core.baselines.{algo}")
-        from mage_core.planner import task_from_checkpoint
+        module = algo_module(algo)
+        from mage_core.task_spec import task_from_checkpoint
 
         kw = {} if algo != "diffuser" or replan_every is None else {"replan_every": replan_every}
         policy = module.load_policy(ckpt, rtg_target=rtg_target, device=device, seed=seed or 0, **kw)

@@ -54,8 +54,8 @@ def trained_on(path: Path) -> str | None:
 
 def cached_checkpoint(cache: Path, task, dataset_id: str, algo: str, seed: int) -> Path:
     """Where `algo` trained on `dataset_id` with `seed` is cached. A checkpoint already there that was trained on
-    other data is refused (never silently reused). Rows of non-default datasets also find the checkpoints that
-    earlier versions cached under the task's name, if those were trained on the same dataset."""
+    other data is refused (never silently reused). Rows of non-default datasets also find checkpoints cached under
+    the task's name (the cache's older layout), if those were trained on the same dataset."""
     row = row_name(task, dataset_id)
     path = checkpoint_path(cache, row, algo, seed)
     if path.is_file():
@@ -64,9 +64,9 @@ def cached_checkpoint(cache: Path, task, dataset_id: str, algo: str, seed: int) 
             raise MageError(f"cached checkpoint {path} was trained on {got}, not {dataset_id}; "
                             "delete it or use another --cache")
         return path
-    legacy = checkpoint_path(cache, task.name, algo, seed)
-    if row != task.name and legacy.is_file() and same_dataset(trained_on(legacy), dataset_id):
-        return legacy
+    by_task = checkpoint_path(cache, task.name, algo, seed)
+    if row != task.name and by_task.is_file() and same_dataset(trained_on(by_task), dataset_id):
+        return by_task
     return path
 
 
@@ -121,7 +121,7 @@ def check_mage_flags(flags: list[str]) -> None:
     """Refuse --mage-flags that `mage train` would reject, or that the harness sets itself, before anything trains."""
     import argparse
 
-    from mage_core.cli import train as train_cli
+    from mage_core.train_command import add_train_arguments
 
     class _Refusing(argparse.ArgumentParser):
         def error(self, message):
@@ -131,9 +131,9 @@ def check_mage_flags(flags: list[str]) -> None:
     if own:
         raise MageError(f"--mage-flags may not set {', '.join(own)}: the harness sets "
                         f"{', '.join(HARNESS_TRAIN_FLAGS)} itself (use the bench's own options)")
-    sub = _Refusing(prog="mage", add_help=False).add_subparsers()
-    train_cli.register(sub)
-    sub.choices["train"].parse_args(["--task", "pointmaze-umaze", *flags])
+    parser = _Refusing(prog="mage train")
+    add_train_arguments(parser)
+    parser.parse_args(["--task", "pointmaze-umaze", *flags])
 
 
 def default_target(policy) -> float | None:

@@ -1,4 +1,8 @@
-"""Qt-free MuJoCo rendering of a task's scene: offscreen renderer, camera presets, plan/path/marker overlays, PNG export."""
+"""Qt-free MuJoCo rendering of a task's scene: offscreen renderer, camera presets, plan/path/marker overlays, PNG export.
+
+One module on purpose (about 640 lines): the scene, its cameras, its overlays and the PNG export share one MuJoCo
+model lock, one geom writer and one set of palettes, and the studio and the suites use them together.
+"""
 from __future__ import annotations
 
 import os

@@ -98,11 +98,11 @@ def _first_run(win, args) -> None:
     if not args.checkpoint:
         ckpt = _startup_checkpoint(args)
         if ckpt is not None:
-            QTimer.singleShot(0, lambda: win.open_checkpoint(ckpt))
+            QTimer.singleShot(0, lambda: win.controller.open_checkpoint(ckpt))
     if not args.dataset:
         ds_id = get_task(args.task).dataset_id
         if any(d["id"] == ds_id for d in list_datasets()):
-            QTimer.singleShot(0, lambda: win.open_dataset(ds_id))
+            QTimer.singleShot(0, lambda: win.controller.open_dataset(ds_id))
         else:
             win.statusBar().showMessage(f"First run: generating {ds_id} ({FIRST_RUN_STEPS:,} steps)…")
             win.data_dock.spin_steps.setValue(FIRST_RUN_STEPS)
@@ -111,7 +111,7 @@ def _first_run(win, args) -> None:
 
 def _startup_checkpoint(args) -> str | None:
     """The checkpoint start-up opens: the one given, else the task's bundled one, else None."""
-    from mage_core.cli.demo import bundled_checkpoint
+    from mage_core.bundled import bundled_checkpoint
 
     ckpt = args.checkpoint or bundled_checkpoint(args.task)
     return None if ckpt is None else str(ckpt)
@@ -169,13 +169,13 @@ def main(argv=None) -> int:
         QTimer.singleShot(0, win.after_show)
         QTimer.singleShot(0, lambda: _first_run(win, args))
         if args.dataset:
-            QTimer.singleShot(0, lambda: win.open_dataset(args.dataset))
+            QTimer.singleShot(0, lambda: win.controller.open_dataset(args.dataset))
         if args.checkpoint:
-            QTimer.singleShot(0, lambda: win.open_checkpoint(args.checkpoint))
+            QTimer.singleShot(0, lambda: win.controller.open_checkpoint(args.checkpoint))
         if args.events_log:
             QTimer.singleShot(0, lambda: win.open_events(args.events_log))
         if args.rtg is not None:
-            win.session.planner_changed.connect(lambda _p: win.session.set_rtg(args.rtg))
+            win.state.events.planner.connect(lambda p: setattr(win.state, "rtg", args.rtg) if p is not None else None)
         if args.screenshot:
             _arm_screenshot(win, args.screenshot, need_plan=_opens_checkpoint(args), run_steps=args.run_steps,
                             need_dataset=bool(args.dataset))
@@ -200,22 +200,22 @@ def _arm_screenshot(win, out: str, need_plan: bool, run_steps: int = 0, timeout_
     state = {"ran": False, "plans_at_dataset": None, "progress": None, "since": time.perf_counter()}
 
     def on_dataset(_ds):
-        state["plans_at_dataset"] = win.session.plans_done
+        state["plans_at_dataset"] = win.state.plans_done
 
-    win.session.dataset_changed.connect(on_dataset)
+    win.state.events.dataset.connect(on_dataset)
 
     def poll():
-        ready = win.viewport.image is not None and (not need_plan or win.session.plan is not None)
+        ready = win.viewport.image is not None and (not need_plan or win.state.plan is not None)
         if need_dataset:
             at = state["plans_at_dataset"]
-            ready = ready and at is not None and (not need_plan or win.session.plans_done > at)
+            ready = ready and at is not None and (not need_plan or win.state.plans_done > at)
         if ready and run_steps and not state["ran"]:
             state["ran"] = True
             win.run_dock.spin_len.setValue(run_steps)
             win.run_dock.set_playing(True)
         if ready and run_steps:
             ready = win.run_dock.loop is not None and win.run_dock.loop.t >= run_steps
-        progress = (win.viewport.image is not None, win.session.plans_done,
+        progress = (win.viewport.image is not None, win.state.plans_done,
                     win.run_dock.loop.t if win.run_dock.loop is not None else -1)
         if progress != state["progress"]:
             state["progress"], state["since"] = progress, time.perf_counter()

@@ -110,22 +110,22 @@ def viewport_fps(app, task) -> dict:
 
 def replan_latency(app, win, planner, path: str | None, repeats: int = REPLAN_REPEATS) -> dict:
     """Condition change (RTG) -> plan computed off-thread -> overlay redrawn: wall ms until that frame is on screen."""
-    win.load_planner(planner, path)
-    _wait(app, lambda: win.session.plan is not None, 60)
+    win.controller.load_planner(planner, path)
+    _wait(app, lambda: win.state.plan is not None, 60)
     marks = []
-    win.session.plan_ready.connect(lambda _p: marks.append(win.viewport.request_id))
+    win.state.events.plan.connect(lambda _p: marks.append(win.viewport.request_id))
     lat, plan_ms = [], []
-    lo, hi = win.session.rtg_range()
+    lo, hi = win.state.rtg_range()
     targets = np.linspace(lo + 0.1 * (hi - lo), hi, repeats)
     for i in range(repeats + 2):  # the first two warm up
-        _wait(app, lambda: not win.session._busy, 30)
+        _wait(app, lambda: not win.controller.busy, 30)
         marks.clear()
         t0 = time.perf_counter()
-        win.session.set_rtg(float(targets[i % repeats]) - 0.5 * (i % 2))
+        win.state.rtg = float(targets[i % repeats]) - 0.5 * (i % 2)
         _wait(app, lambda: bool(marks) and win.viewport.shown_id >= marks[0], 30)
         if i >= 2:
             lat.append((time.perf_counter() - t0) * 1000)
-            plan_ms.append(win.session.plan_ms)
+            plan_ms.append(win.state.plan_ms)
     return {"replan_redraw_ms_median": _pct(lat, 50), "replan_redraw_ms_p95": _pct(lat, 95),
             "planner_ms_median": _pct(plan_ms, 50), "repeats": repeats}
 
@@ -191,7 +191,7 @@ def run_studio_bench(checkpoint: str | None = None, first_window_repeats: int = 
         import torch
 
         from mage_core.planner import Planner
-        from mage_studio.main_window import PLANNER_THREADS
+        from mage_studio.controller import PLANNER_THREADS
 
         torch.set_num_threads(max(1, PLANNER_THREADS))  # as the studio does when it opens a checkpoint
 

@@ -1,12 +1,16 @@
-"""Exports from the studio: the current plan as JSON, and a figure PNG (the view with its legend, a title and a caption)."""
+"""Exports from the studio: the current plan as JSON, a figure PNG (the view with its legend, a title and a caption),
+and a closed-loop rollout as an animated GIF."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
+
+from mage_studio.rollout import fmt_rtg
 
 FIGURE_BG = QColor(18, 21, 28)  # background of the figure's title and caption strips
 TITLE_PX = 20  # title font size (pixels)
@@ -107,6 +111,79 @@ def write_rollout(path, frames_png: list, frame_ms: int = 40) -> tuple[Path, str
     return path, "gif"
 
 
+def figure_caption(state) -> tuple[str, str]:
+    """(title, caption) for an exported figure of the studio's state: what is shown and under which condition."""
+    s = state
+    run = s.view_mode == "run"
+    frame = s.run_frame if run else None
+    task = s.task.name if s.task is not None else "no task"
+    ckpt = Path(s.planner_path).name if s.planner_path else ("in-memory planner" if s.planner else "no checkpoint")
+    plan = (frame.plan if frame is not None else None) if run else s.plan
+    title = f"MAGE closed loop · {task}" if run else f"MAGE plan · {task}"
+    parts = [f"checkpoint {ckpt}", f"RTG target {fmt_rtg(s.rtg)}"]
+    if plan is not None:
+        parts.append(f"condition {fmt_rtg(plan.condition_rtg)}")
+        shown = [str(k + 1) for k, v in enumerate(s.overlay.visible) if v]
+        parts.append(f"scales shown {', '.join(shown) or 'none'} of {len(plan.scales)} "
+                     f"(refined to scale {s.overlay.refine})")
+    if s.view_mode == "condition" and s.overlay.compare_plan is not None:
+        parts.append(f"compared with RTG target {fmt_rtg(s.overlay.compare_rtg)} (dashed grey, finest scale)")
+    parts.append(f"seed {frame.seed if frame is not None else s.seed}")  # the run's own seed during a run
+    if frame is not None:  # the step's own target and condition
+        parts = [parts[0]] + parts[3:] + [frame.status()]
+    return title, "  ·  ".join(parts)  # compose_figure wraps it to the figure's width
+
+
+class Exporter:
+    """File ▸ Save figure and Export plan for the studio's state and view; outcomes go to the status bar, failures
+    to report_error."""
+
+    def __init__(self, state, viewport, report_error: Callable[[str, str], None],
+                 show_status: Callable[[str, int], None]):
+        self.state = state
+        self.viewport = viewport
+        self.report_error = report_error  # (title, message): a non-blocking error dialog
+        self.show_status = show_status  # (text, milliseconds): a status-bar line
+
+    def export_figure(self, path: str, on_done: Callable | None = None) -> None:
+        """Render the view at its full resolution, then save it with legend, title and caption (asynchronous);
+        on_done(path or None) once written."""
+        vp = self.viewport
+        if vp.task is None:
+            self.report_error("Cannot save the figure", "There is no scene to save yet.")
+            return
+        rid = vp.refresh(budget=10 ** 9)  # one frame at the view's full resolution (the usual one is capped)
+
+        def shot():
+            title, caption = figure_caption(self.state)
+            fig = compose_figure(vp.grab().toImage(), title, caption)
+            ok = fig.save(str(path))
+            vp.refresh(settled=True)
+            if ok:
+                self.show_status(f"Saved {path} ({fig.width()}×{fig.height()})", 6000)
+            else:
+                self.report_error("Cannot save the figure", f"Could not write {path}.")
+            if on_done is not None:
+                on_done(str(path) if ok else None)
+
+        vp.when_shown(rid, shot)
+
+    def export_plan(self, path: str) -> str | None:
+        """Write the current plan and its condition as JSON; returns the path (None: no plan, or not written)."""
+        s = self.state
+        if s.plan is None:
+            return None
+        meta = {"task": s.task.name if s.task else None, "checkpoint": s.planner_path, "rtg_target": s.rtg,
+                "start_xy": s.start_xy, "goal_xy": s.goal_xy, "seed": s.seed}
+        try:
+            write_plan_json(path, s.plan, meta)
+        except OSError as exc:
+            self.report_error("Cannot export the plan", f"Could not write {path}: {exc.strerror}.")
+            return None
+        self.show_status(f"Exported the plan to {path}", 6000)
+        return str(path)
+
+
 def _opt_float(v):
     return None if v is None else float(v)
 
@@ -121,3 +198,32 @@ def _jsonable(v):
     if isinstance(v, (np.floating, np.integer)):
         return v.item()
     return v
+
+
+def run_target_pair(state, act, path: str, on_done: Callable) -> None:
+    """Write the low / high RTG target pair of the loaded planner on the worker (the data's return range, the current
+    seed); on_done(result with a one-line 'message') or on_done(None) after the error was reported."""
+    from mage_core.target_pair import write_target_pair
+
+    planner = state.planner
+    if planner is None:
+        act.report_error("Nothing to run", "Open a checkpoint first: the pair runs its planner at two targets.")
+        on_done(None)
+        return
+    lo, hi = state.rtg_range()
+    seed = int(state.seed)
+
+    def job():
+        r = write_target_pair(None, path, low=lo, high=hi, seed=seed, planner=planner)
+        parts = []
+        for run, which in zip(r["runs"], ("low", "high")):
+            norm = "" if run["normalised"] is None else f" ({run['normalised']:.0f} normalised)"
+            parts.append(f"{which} target {run['target']:,.0f} -> return {run['episode_return']:,.0f}{norm}")
+        r["message"] = f"Saved the pair to {r['gif']}: " + "; ".join(parts) + "."
+        return r
+
+    def failed(msg):
+        act.report_error("Cannot export the pair", msg)
+        on_done(None)
+
+    act.run_in_background(job, on_done, failed)

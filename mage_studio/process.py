@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal, Slot
 
@@ -28,7 +27,6 @@ class EventProcess(QObject):
     event = Signal(dict)
     output = Signal(str)
     finished = Signal(bool, str)
-    started = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -37,14 +35,13 @@ class EventProcess(QObject):
         self.stdout_lines: list[str] = []
         self.error_event: str | None = None
         self.stopping = False
-        self.started_at = 0.0
         self._buf_out = b""
         self._buf_err = b""
 
     def is_running(self) -> bool:
         return self.proc is not None and self.proc.state() != QProcess.ProcessState.NotRunning
 
-    def start(self, argv: list[str], env: dict | None = None, cwd: str | None = None) -> None:
+    def start(self, argv: list[str], env: dict | None = None) -> None:
         if self.is_running():
             raise RuntimeError("a process is already running")
         self.stderr_lines, self.stdout_lines, self.error_event, self.stopping = [], [], None, False
@@ -57,16 +54,12 @@ class EventProcess(QObject):
         for k, v in (env or {}).items():
             penv.insert(k, str(v))
         p.setProcessEnvironment(penv)
-        if cwd:
-            p.setWorkingDirectory(cwd)
         p.readyReadStandardOutput.connect(self._on_stdout)
         p.readyReadStandardError.connect(self._on_stderr)
         p.finished.connect(self._on_finished)
         p.errorOccurred.connect(self._on_error)
         self.proc = p
-        self.started_at = time.perf_counter()
         p.start(argv[0], argv[1:])
-        self.started.emit()
 
     def stop(self, grace_ms: int = 3000) -> None:
         """Ask the process to stop (SIGTERM), then kill it if it has not exited after grace_ms (non-blocking)."""

@@ -1,5 +1,5 @@
-"""Qt-free closed-loop execution for the studio: condition observations from the suite's editable state, and rollouts
-that drive the very PlannerPolicy `mage eval` scores (same RTG bookkeeping, replanning and executor)."""
+"""Qt-free closed-loop execution for the studio: condition observations from the suite's editable state, rollouts that
+drive the very PlannerPolicy `mage eval` scores (same RTG bookkeeping, replanning and executor), and the step shown."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mage_core.errors import MageError
-from mage_core.rtg import condition_rtg
 
 
 def condition_obs(task, start_xy, goal_xy, obs_dim: int | None = None, template=None) -> np.ndarray:
@@ -24,11 +23,6 @@ def condition_obs(task, start_xy, goal_xy, obs_dim: int | None = None, template=
     if obs_dim is not None and len(flat) != obs_dim:
         raise MageError(f"the condition has {len(flat)} observation dims but the planner expects {obs_dim}")
     return flat
-
-
-def window_rtg(target: float, reward_sum: float, t: int, rtg_mode: str = "window") -> float:
-    """RTG to condition on at step t (mage_core.rtg): target - reward received (+ steps elapsed for the window relabel)."""
-    return float(condition_rtg(target, reward_sum, t, rtg_mode))
 
 
 @dataclass
@@ -143,3 +137,45 @@ class ClosedLoop:
             with MODEL_LOCK:
                 self.env.close()
             self.env = None
+
+
+def fmt_rtg(v: float) -> str:
+    """An RTG value for display: whole numbers, never "-0"."""
+    r = round(float(v))
+    return f"{0 if r == 0 else r:d}"
+
+
+@dataclass(frozen=True)
+class RunFrame:
+    """One closed-loop step as shown: taken on the worker right after the step, so every panel shows the same step."""
+
+    t: int  # steps taken
+    horizon: int  # episode length
+    reward_sum: float  # return collected so far
+    success: bool  # the agent is within the goal radius now
+    done: bool  # the episode is over
+    target: float  # the user's RTG target G for the episode
+    condition: float | None  # the RTG the model was conditioned on at the last re-plan (after range and ceiling)
+    path_xy: np.ndarray  # (t + 1, 2) executed positions, start included (maze suites; empty for robots)
+    plan: object  # the last Plan (None before the first)
+    path_xyz: np.ndarray | None = None  # (t + 1, 3) executed key-point path (robot suites)
+    obs: np.ndarray | None = None  # the observation after the step (robots are posed from it)
+    seed: int = 0  # the run's env reset and sampling seed
+
+    def status(self) -> str:
+        tag = " · ✓ at goal" if self.success else ""
+        cond = f" · condition now {fmt_rtg(self.condition)}" if self.condition is not None else ""
+        return (f"step {self.t}/{self.horizon} · return {self.reward_sum:.0f} · RTG target {fmt_rtg(self.target)}"
+                f"{cond}{tag}")
+
+
+def frame_of(loop: ClosedLoop, res: StepResult | None = None) -> RunFrame:
+    """The frame of a ClosedLoop after a step (res: its StepResult; None before the first step)."""
+    plan = loop.last_plan
+    return RunFrame(t=int(loop.t), horizon=int(loop.horizon), reward_sum=float(loop.reward_sum),
+                    success=bool(res is not None and res.success),
+                    done=bool(loop.done or (res is not None and res.done)),
+                    target=float(loop.rtg_target), condition=None if plan is None else float(plan.condition_rtg),
+                    path_xy=np.array(loop.path_xy, dtype=float), plan=plan,
+                    path_xyz=np.array(loop.path_xyz, dtype=float) if loop.path_xyz else None,
+                    obs=None if loop.obs is None else np.array(loop.obs), seed=int(loop.seed))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QObject, QPointF, QRectF, QSize, Qt, QThread, QTimer, Signal, Slot
@@ -109,7 +109,6 @@ class Viewport(QWidget):
 
     world_clicked = Signal(str, object)  # tool ("start" | "goal"), world xy (np.ndarray (2,)) on press
     world_dragged = Signal(str, object)  # tool, world xy while dragging
-    world_released = Signal(str, object)  # tool, world xy on release
     frame_painted = Signal(float)  # render milliseconds of the frame just shown
 
     def __init__(self, config: RenderConfig | None = None, parent=None):
@@ -133,7 +132,6 @@ class Viewport(QWidget):
         self.message = ""  # centred message (errors, "no task")
         self.image: QImage | None = None
         self.frame: CameraFrame | None = None
-        self.render_ms = 0.0
         self.frames_painted = 0
         self.request_id = 0  # id of the latest state sent to the render thread
         self.shown_id = 0  # id of the state in the image on screen
@@ -190,15 +188,6 @@ class Viewport(QWidget):
         self.overlay = overlay
         self.refresh()
 
-    def set_agent(self, xy=None, qpos=None) -> None:
-        self.agent_xy = None if xy is None else np.asarray(xy, dtype=float)
-        self.qpos = None if qpos is None else np.asarray(qpos, dtype=float)
-        self.refresh()
-
-    def set_goal(self, xy) -> None:
-        self.goal_xy = None if xy is None else np.asarray(xy, dtype=float)
-        self.refresh()
-
     def render_size(self, budget: int = PIXEL_BUDGET) -> tuple[int, int]:
         dpr = self.devicePixelRatioF()
         w, h = self.width() * dpr, self.height() * dpr
@@ -220,6 +209,15 @@ class Viewport(QWidget):
         self.worker.request(self.task, st)
         return self.request_id
 
+    def when_shown(self, request_id: int, callback) -> None:
+        """Call callback() once, when the frame of request `request_id` (or a later one) is on screen."""
+        def check(_ms: float) -> None:
+            if self.shown_id >= request_id:
+                self.frame_painted.disconnect(check)
+                callback()
+
+        self.frame_painted.connect(check)
+
     def shutdown(self) -> None:
         self._closed = True
         self._settle.stop()
@@ -233,7 +231,7 @@ class Viewport(QWidget):
     # ---- frames --------------------------------------------------------------------------------------------
     @Slot(QImage, object, float, int)
     def _on_frame(self, img: QImage, frame: CameraFrame, ms: float, request_id: int) -> None:
-        self.image, self.frame, self.render_ms = img, frame, ms
+        self.image, self.frame = img, frame
         self.shown_id = request_id
         self.message = ""
         self.update()
@@ -407,10 +405,6 @@ class Viewport(QWidget):
         self.refresh()
 
     def mouseReleaseEvent(self, event) -> None:
-        if self._drag is not None and self._drag[3] in ("start", "goal"):
-            xy = self.widget_to_world(event.position())
-            if xy is not None:
-                self.world_released.emit(self._drag[3], xy)
         self._drag = None
 
     def wheelEvent(self, event) -> None:
@@ -458,8 +452,3 @@ def legend_rows(scales: tuple, visible: list[bool], palette: str = "mage") -> li
     rows = [(f"scale {k + 1}  ·  {p} token{'s' if p != 1 else ''}", QColor.fromRgbF(*cols[k]))
             for k, p in enumerate(scales) if k < len(visible) and visible[k]]
     return rows
-
-
-def with_path(overlay: Overlay | None, path_xy) -> Overlay:
-    """A copy of the overlay with the executed path set."""
-    return replace(overlay or Overlay(), path_xy=None if path_xy is None else np.asarray(path_xy))

@@ -5,7 +5,7 @@ API:
                    seed=0, steps=None, progress=True) -> checkpoint path   (`mage train --algo bc|dt|diffuser|iql`)
     load_policy(ckpt_path_or_dict, rtg_target=None, device="cpu", **kw) -> Policy   (dispatches on ckpt["algo"])
     ALGOS: the algorithm names; each module mage_core.baselines.<algo> has <Algo>Config, PRESETS, preset(name),
-    its nn.Module (forward(batch, stage) -> {"loss"} for mage_core.train.run_training, plus an acting method),
+    its nn.Module (forward(batch, stage) -> {"loss"} for mage_core.training.loop.run_training, plus an acting method),
     train(episodes, task, config, out=...) -> checkpoint dict, load_model(ckpt) and load_policy(...).
     IQL (iql.py) wraps d3rlpy, the optional `iql` extra: it has no nn.Module of ours and runs its own loop with the
     same events and checkpoint layout; its module imports without d3rlpy and check_available() says how to install it.
@@ -44,8 +44,8 @@ def train_baseline(algo: str, *, dataset: Any, task: Any = None, preset: str = "
     dataset: a local Minari dataset id or path (loaded with mage_core.data.store.load_episodes), or a list of
     Episodes (then `task` is required). task: a Task or task name (default: the dataset's). resume: a checkpoint
     of an interrupted run of the same algo; training continues from its step with its config (steps may extend it).
-    events: None, a mage_core.train.EventSink (.emit(name, **fields)) or a callable taking each event dict.
-    progress: show mage_core.train's progress bar on stderr. threads: torch CPU threads (0 = all cores but one).
+    events: None, a mage_core.progress.EventWriter (.emit(name, **fields)) or a callable taking each event dict.
+    progress: show the training progress bar on stderr. threads: torch CPU threads (0 = all cores but one).
     """
     from mage_core.baselines import common
     from mage_core.tasks import Task, get_task

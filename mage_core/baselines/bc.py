@@ -11,6 +11,7 @@ from torch import nn
 
 from mage_core.baselines import common
 from mage_core.data.segments import Normaliser, SegmentBatch
+from mage_core.device import resolve_device
 from mage_core.tasks import Task
 
 ALGO = "bc"
@@ -34,7 +35,7 @@ PRESETS: dict[str, BCConfig] = {
 
 
 class BCModel(nn.Module):
-    """MLP policy s -> a in normalised units; forward(batch, stage) is the training loss (mage_core.train contract)."""
+    """MLP policy s -> a in normalised units; forward(batch, stage) is the training loss (mage_core.training.loop contract)."""
 
     def __init__(self, obs_dim: int, act_dim: int, cfg: BCConfig):
         super().__init__()
@@ -60,7 +61,7 @@ def train(episodes: list, task: Task, config: BCConfig, *, out: str | Path, devi
           resume: dict | None = None, events: Any = None, seed: int = 0, dataset: Any = None,
           progress: bool = False) -> dict:
     """Fit BC on all (s, a) pairs of the episodes; writes the checkpoint to `out` and returns it."""
-    dev = common.resolve_device(device)
+    dev = resolve_device(device)
     normaliser = Normaliser.from_state_dict(resume["normaliser"]) if resume else None
     ds = common.make_segments(episodes, task, horizon=1, normaliser=normaliser)
     torch.manual_seed(seed)
@@ -92,7 +93,7 @@ class BCPolicy:
 def load_model(ckpt_or_path, device: str = "cpu") -> tuple[BCModel, dict]:
     ckpt = common.load_ckpt(ckpt_or_path, ALGO)
     cfg = common.config_from_dict(BCConfig, ckpt["config"][ALGO])
-    dev = common.resolve_device(device)
+    dev = resolve_device(device)
     model = BCModel(ckpt["spaces"]["obs_dim"], ckpt["spaces"]["act_dim"], cfg)
     model.load_state_dict(ckpt["state_dict"])
     return model.to(dev).eval(), ckpt
@@ -101,7 +102,7 @@ def load_model(ckpt_or_path, device: str = "cpu") -> tuple[BCModel, dict]:
 def load_policy(ckpt_or_path, rtg_target: float | None = None, device: str = "cpu", **kw) -> BCPolicy:
     """A BCPolicy from a checkpoint (rtg_target is accepted for a uniform interface and ignored: BC has no RTG)."""
     model, ckpt = load_model(ckpt_or_path, device)
-    return BCPolicy(model, Normaliser.from_state_dict(ckpt["normaliser"]), common.resolve_device(device))
+    return BCPolicy(model, Normaliser.from_state_dict(ckpt["normaliser"]), resolve_device(device))
 
 
 def preset(name: str, steps: int | None = None) -> BCConfig:

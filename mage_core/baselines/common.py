@@ -1,4 +1,4 @@
-"""Shared baseline machinery: loop config, running mage_core.train.run_training, RTG bookkeeping, checkpoints."""
+"""Shared baseline machinery: loop config, training on mage_core.training.loop, RTG bookkeeping, checkpoints."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
@@ -14,9 +14,10 @@ from mage_core.checkpoint import FORMAT_VERSION, load_checkpoint, package_versio
 from mage_core.config import TrainConfig
 from mage_core.data.segments import Normaliser, SegmentDataset
 from mage_core.errors import MageError
-from mage_core.rtg import RTGTracker  # noqa: F401 (re-exported: baselines condition through it)
+from mage_core.progress import as_event_writer
+from mage_core.task_spec import task_to_dict
 from mage_core.tasks import Task, segment_config
-from mage_core.train import EventSink, StageSpec, resolve_device, run_training  # noqa: F401 (resolve_device re-exported)
+from mage_core.training.loop import StageSpec, run_training
 
 ACTION_LOW, ACTION_HIGH = -1.0, 1.0  # action bounds of every built-in task (Box(-1, 1))
 
@@ -32,7 +33,7 @@ class TrainLoopConfig:
     batch_size: int = 256  # segments per step
     lr: float = 1e-3  # peak AdamW learning rate
     weight_decay: float = 1e-4  # AdamW weight decay (decoupled)
-    warmup_steps: int = 100  # linear learning-rate warm-up, then cosine decay to 10% (mage_core.train.lr_factor)
+    warmup_steps: int = 100  # linear learning-rate warm-up, then cosine decay to 10% (mage_core.training.loop.lr_factor)
     grad_clip: float = 1.0  # max gradient norm (0 = no clipping)
     log_every: int = 50  # steps between "step" events
     ckpt_every: int = 1000  # steps between periodic checkpoints (always one at the end)
@@ -72,7 +73,7 @@ def episode_timesteps(ds: SegmentDataset) -> np.ndarray:
     pad = ds.config.horizon - 1
     t_N = np.concatenate([np.arange(ep.length + 1 + pad) for ep in ds.episodes])
     if len(t_N) != len(ds.x_ND):
-        raise MageError("internal error: segment layout changed; episode_timesteps no longer matches it")
+        raise MageError("internal error: episode_timesteps does not match the segment layout")
     return t_N
 
 
@@ -93,12 +94,6 @@ def dataset_meta(episodes: list, ds: SegmentDataset, dataset: Any) -> dict:
 # ---------------------------------------------------------------------------------------------------------------
 # RTG bookkeeping at acting time
 # ---------------------------------------------------------------------------------------------------------------
-def _task_dict(task: Task) -> dict:
-    from mage_core.planner import task_to_dict
-
-    return task_to_dict(task)
-
-
 def default_rtg_target(meta: dict) -> float:
     """The RTG target used when none is given: the dataset's expert return on the evaluation protocol
     (ref_max_score, the level DT is conditioned on in its paper), else the median episode-start RTG of the data.
@@ -122,7 +117,7 @@ def check_obs(obs_ND: np.ndarray, obs_dim: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# checkpoints and training (mage_core.checkpoint / mage_core.train do the work)
+# checkpoints and training (mage_core.checkpoint / mage_core.training.loop do the work)
 # ---------------------------------------------------------------------------------------------------------------
 def load_ckpt(ckpt_or_path: dict | str | Path, algo: str | None = None) -> dict:
     """A checkpoint dict from a dict or a path (mage_core.checkpoint.load_checkpoint), checking its algo."""
@@ -134,22 +129,6 @@ def load_ckpt(ckpt_or_path: dict | str | Path, algo: str | None = None) -> dict:
     return ckpt
 
 
-def task_of(ckpt: dict) -> Task:
-    """The Task a checkpoint was trained on (built-in, or recovered from its local dataset)."""
-    from mage_core.planner import task_from_checkpoint
-
-    return task_from_checkpoint(ckpt)
-
-
-def as_sink(events: Any) -> EventSink:
-    """An EventSink from None, an EventSink(-like object with .emit(name, **fields)) or a callable(event dict)."""
-    if events is None:
-        return EventSink(None)
-    if hasattr(events, "emit"):
-        return events
-    return EventSink(None, callbacks=[events])
-
-
 def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -158,7 +137,7 @@ def train_model(algo: str, model: nn.Module, config: TrainLoopConfig, ds: Segmen
                 episodes: list, *, out: str | Path, resume: dict | None, events: Any, seed: int,
                 device: torch.device, dataset: Any, progress: bool = False,
                 batch_fn: Callable[[np.random.Generator, int], object] | None = None) -> dict:
-    """Train a baseline with mage_core.train.run_training (one stage named after the algo) and write `out`.
+    """Train a baseline with mage_core.training.loop.run_training (one stage named after the algo) and write `out`.
 
     The model follows run_training's contract: forward(batch, stage) -> {"loss": ...}. Returns the final checkpoint.
     """
@@ -170,10 +149,10 @@ def train_model(algo: str, model: nn.Module, config: TrainLoopConfig, ds: Segmen
                        num_threads=int(getattr(config, "num_threads", 0) or 0))
     static = {"format": CKPT_FORMAT, "format_version": FORMAT_VERSION, "versions": package_versions(),
               "algo": algo, "config": {algo: config_to_dict(config)}, "normaliser": ds.normaliser.state_dict(),
-              "task": task.name, "task_spec": _task_dict(task), "dataset": dataset_meta(episodes, ds, dataset),
+              "task": task.name, "task_spec": task_to_dict(task), "dataset": dataset_meta(episodes, ds, dataset),
               "spaces": {"obs_dim": ds.obs_dim, "act_dim": ds.act_dim, "obs_keys": list(task.obs_keys)}}
     return run_training(model, [StageSpec(1, algo, config.steps, config.lr)], ds, tcfg, ckpt_path=out,
-                        static_payload=static, sink=as_sink(events), resume=resume, device=device,
+                        static_payload=static, sink=as_event_writer(events), resume=resume, device=device,
                         progress=progress, batch_fn=batch_fn)
 
 

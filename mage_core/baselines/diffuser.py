@@ -12,7 +12,9 @@ from torch import nn
 
 from mage_core.baselines import common
 from mage_core.data.segments import Normaliser, SegmentBatch
+from mage_core.device import resolve_device
 from mage_core.errors import MageError
+from mage_core.task_spec import task_from_checkpoint
 from mage_core.tasks import Task
 
 ALGO = "diffuser"
@@ -155,7 +157,7 @@ class GaussianDiffusion(nn.Module):
     """DDPM over normalised trajectories x_BHX = [a, s] per step, with inpainting of known entries.
 
     goal_inpainting: impose the final xy and the goal dims (sparse goal-reaching mazes) besides the start state.
-    forward(batch, stage) is the training loss (mage_core.train contract); sample(...) plans.
+    forward(batch, stage) is the training loss (mage_core.training.loop contract); sample(...) plans.
     """
 
     def __init__(self, obs_dim: int, act_dim: int, cfg: DiffuserConfig, goal_inpainting: bool = False,
@@ -265,7 +267,7 @@ def train(episodes: list, task: Task, config: DiffuserConfig, *, out: str | Path
           resume: dict | None = None, events: Any = None, seed: int = 0, dataset: Any = None,
           progress: bool = False) -> dict:
     """Fit the denoiser on H-step [a, s] segments; writes the checkpoint to `out` and returns it."""
-    dev = common.resolve_device(device)
+    dev = resolve_device(device)
     if config.execute not in EXECUTE_MODES:
         raise MageError(f"diffuser execute must be one of {EXECUTE_MODES}, not {config.execute!r}")
     if not config.horizon:
@@ -353,9 +355,9 @@ def load_model(ckpt_or_path, device: str = "cpu") -> tuple[GaussianDiffusion, di
     ckpt = common.load_ckpt(ckpt_or_path, ALGO)
     cfg = common.config_from_dict(DiffuserConfig, ckpt["config"][ALGO])
     diff = GaussianDiffusion(ckpt["spaces"]["obs_dim"], ckpt["spaces"]["act_dim"], cfg,
-                             **diffusion_kwargs(common.task_of(ckpt)))
+                             **diffusion_kwargs(task_from_checkpoint(ckpt)))
     diff.load_state_dict(ckpt["state_dict"])
-    return diff.to(common.resolve_device(device)).eval(), ckpt
+    return diff.to(resolve_device(device)).eval(), ckpt
 
 
 def load_policy(ckpt_or_path, rtg_target: float | None = None, device: str = "cpu", *, replan_every: int | None = None,
@@ -363,8 +365,8 @@ def load_policy(ckpt_or_path, rtg_target: float | None = None, device: str = "cp
     """A DiffuserPolicy (rtg_target is accepted for a uniform interface and ignored: maze Diffuser is goal-inpainted)."""
     diff, ckpt = load_model(ckpt_or_path, device)
     cfg = diff.cfg
-    return DiffuserPolicy(diff, Normaliser.from_state_dict(ckpt["normaliser"]), common.task_of(ckpt),
-                          common.resolve_device(device), cfg.replan_every if replan_every is None else replan_every,
+    return DiffuserPolicy(diff, Normaliser.from_state_dict(ckpt["normaliser"]), task_from_checkpoint(ckpt),
+                          resolve_device(device), cfg.replan_every if replan_every is None else replan_every,
                           execute or cfg.execute,
                           cfg.lookahead if lookahead is None else lookahead, seed)
 

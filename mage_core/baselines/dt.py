@@ -12,7 +12,9 @@ from torch import nn
 
 from mage_core.baselines import common
 from mage_core.data.segments import Normaliser, SegmentBatch
+from mage_core.device import resolve_device
 from mage_core.errors import MageError
+from mage_core.rtg import RTGTracker
 from mage_core.tasks import Task
 
 ALGO = "dt"
@@ -88,7 +90,7 @@ class DecisionTransformer(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, batch: "TimedBatch", stage: int = 1) -> dict:
-        """Masked MSE of the actions predicted at every s_t token of K-step segments (mage_core.train contract)."""
+        """Masked MSE of the actions predicted at every s_t token of K-step segments (mage_core.training.loop contract)."""
         pred_BKA = self.predict(batch.x_BHD[..., 0], batch.x_BHD[..., 1:], batch.a_BHA, batch.t_BH)
         return {"loss": common.masked_mse(pred_BKA, batch.a_BHA, batch.mask_BH)}
 
@@ -119,7 +121,7 @@ def train(episodes: list, task: Task, config: DTConfig, *, out: str | Path, devi
           resume: dict | None = None, events: Any = None, seed: int = 0, dataset: Any = None,
           progress: bool = False) -> dict:
     """Fit the DT on K-step windows of the relabelled segments; writes the checkpoint to `out` and returns it."""
-    dev = common.resolve_device(device)
+    dev = resolve_device(device)
     normaliser = Normaliser.from_state_dict(resume["normaliser"]) if resume else None
     ds = common.make_segments(episodes, task, horizon=config.context, normaliser=normaliser)
     if resume is None:  # the table covers every step of the data and of the evaluation episode
@@ -145,7 +147,7 @@ class DTPolicy:
     training labels; for dense tasks it is the usual G - r_<t. Timesteps past the embedding table are clamped.
     """
 
-    def __init__(self, model: DecisionTransformer, normaliser: Normaliser, rtg: common.RTGTracker, device: torch.device):
+    def __init__(self, model: DecisionTransformer, normaliser: Normaliser, rtg: RTGTracker, device: torch.device):
         self.model = model.eval()
         self.norm = normaliser
         self.rtg = rtg
@@ -198,7 +200,7 @@ def load_model(ckpt_or_path, device: str = "cpu") -> tuple[DecisionTransformer, 
     cfg = common.config_from_dict(DTConfig, ckpt["config"][ALGO])
     model = DecisionTransformer(ckpt["spaces"]["obs_dim"], ckpt["spaces"]["act_dim"], cfg)
     model.load_state_dict(ckpt["state_dict"])
-    return model.to(common.resolve_device(device)).eval(), ckpt
+    return model.to(resolve_device(device)).eval(), ckpt
 
 
 def load_policy(ckpt_or_path, rtg_target: float | None = None, device: str = "cpu", **kw) -> DTPolicy:
@@ -206,8 +208,8 @@ def load_policy(ckpt_or_path, rtg_target: float | None = None, device: str = "cp
     model, ckpt = load_model(ckpt_or_path, device)
     meta = ckpt["dataset"]
     target = common.default_rtg_target(meta) if rtg_target is None else float(rtg_target)
-    tracker = common.RTGTracker(target, meta.get("rtg_mode", "window"), meta.get("rtg_window", 300))
-    return DTPolicy(model, Normaliser.from_state_dict(ckpt["normaliser"]), tracker, common.resolve_device(device))
+    tracker = RTGTracker(target, meta.get("rtg_mode", "window"), meta.get("rtg_window", 300))
+    return DTPolicy(model, Normaliser.from_state_dict(ckpt["normaliser"]), tracker, resolve_device(device))
 
 
 def preset(name: str, steps: int | None = None) -> DTConfig:

@@ -32,7 +32,11 @@ import torch
 
 from mage_core.baselines import common
 from mage_core.data.segments import Normaliser
+from mage_core.checkpoint import save_checkpoint
+from mage_core.device import configure_cpu_threads, resolve_device
 from mage_core.errors import MageError
+from mage_core.progress import ProgressBar, as_event_writer
+from mage_core.task_spec import task_to_dict
 from mage_core.tasks import Task
 
 ALGO = "iql"
@@ -257,12 +261,10 @@ def train(episodes: list, task: Task, config: IQLConfig, *, out: str | Path, dev
           resume: dict | None = None, events: Any = None, seed: int = 0, dataset: Any = None,
           progress: bool = False) -> dict:
     """Fit IQL on the episodes with d3rlpy; writes the checkpoint to `out` (every ckpt_every steps and at the end)
-    and returns it. Events and checkpoint layout follow mage_core.train.run_training (one stage named "iql")."""
-    from mage_core.checkpoint import save_checkpoint
-    from mage_core.train import Progress, configure_cpu_threads
+    and returns it. Events and checkpoint layout follow mage_core.training.loop.run_training (one stage named "iql")."""
 
     check_available()
-    dev = common.resolve_device(device)
+    dev = resolve_device(device)
     if dev.type == "cpu":
         configure_cpu_threads(int(getattr(config, "num_threads", 0) or 0))  # as run_training does for the others
     ts = (resume or {}).get("train_state") or {}
@@ -295,10 +297,10 @@ def train(episodes: list, task: Task, config: IQLConfig, *, out: str | Path, dev
     static = {"format": common.CKPT_FORMAT, "format_version": common.FORMAT_VERSION,
               "versions": {**common.package_versions(), "d3rlpy": str(import_d3rlpy().__version__)},
               "algo": ALGO, "config": {ALGO: common.config_to_dict(config)}, "normaliser": ds.normaliser.state_dict(),
-              "task": task.name, "task_spec": common._task_dict(task),
+              "task": task.name, "task_spec": task_to_dict(task),
               "dataset": common.dataset_meta(episodes, ds, dataset), "mdp": mdp_info,
               "spaces": {"obs_dim": ds.obs_dim, "act_dim": ds.act_dim, "obs_keys": list(task.obs_keys)}}
-    sink = common.as_sink(events)
+    sink = as_event_writer(events)
     metrics: dict = dict((resume or {}).get("metrics") or {})
     wall0 = time.time() - float(ts.get("wall_s", 0.0))
     out = Path(out)
@@ -318,7 +320,7 @@ def train(episodes: list, task: Task, config: IQLConfig, *, out: str | Path, dev
 
     sink.emit("start", algo=ALGO, task=task.name, stages=[{"name": ALGO, "steps": config.steps}], device=str(dev),
               params=n_params(algo), world_size=1, resumed_from=start if resume else None)
-    bar = Progress(config.steps, start, f"stage 1 {ALGO}", enabled=progress)
+    bar = ProgressBar(config.steps, label=f"stage 1 {ALGO}", enabled=progress, initial=start)
     sums: dict = {}
     n_sum, last_loss = 0, float("nan")
     t_last, step_last = time.time(), start
@@ -345,8 +347,7 @@ def train(episodes: list, task: Task, config: IQLConfig, *, out: str | Path, dev
                       segments_per_s=round(rate * config.batch_size, 1),
                       eta_s=round((config.steps - step) / max(rate, 1e-9), 1), lr=lr)
             sums, n_sum, t_last, step_last = {}, 0, now, step
-            bar.update(0, f"loss {last_loss:.4f}")
-        bar.update(1)
+        bar.update(step, f"loss {last_loss:.4f}")
         if config.ckpt_every and step % config.ckpt_every == 0 and step != config.steps:
             write(step)
     bar.close()
@@ -385,7 +386,7 @@ def load_model(ckpt_or_path, device: str = "cpu") -> tuple[Any, dict]:
     ckpt = common.load_ckpt(ckpt_or_path, ALGO)
     cfg = common.config_from_dict(IQLConfig, ckpt["config"][ALGO])
     torch_state = torch.get_rng_state()  # building networks draws initial weights; acting must not move the RNG
-    algo = build_algo(cfg, ckpt["spaces"]["obs_dim"], ckpt["spaces"]["act_dim"], common.resolve_device(device))
+    algo = build_algo(cfg, ckpt["spaces"]["obs_dim"], ckpt["spaces"]["act_dim"], resolve_device(device))
     torch.set_rng_state(torch_state)
     load_network_state(algo, ckpt["state_dict"])
     algo.impl.modules.set_eval()

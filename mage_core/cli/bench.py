@@ -5,7 +5,8 @@ import json
 import subprocess
 import sys
 
-from mage_core.cli.train import positive_int_arg
+from mage_core.cli.argtypes import seed_list
+from mage_core.train_command import positive_int_arg
 
 
 def register(sub) -> None:
@@ -66,6 +67,23 @@ def register(sub) -> None:
     q.add_argument("--markdown", default=None, help="also write the markdown table to this file")
     q.set_defaults(func=cmd_quality)
 
+    c = bsub.add_parser("controllability", help="RTG sweep of every bundled checkpoint: does the return follow?",
+                        description="Sweeps each checkpoint's RTG target over its data's return range (`mage "
+                        "sweep-rtg`) and writes one table: Spearman, the achieved span from the lowest to the highest "
+                        "target in normalised points against the swept span, the slope and the verdict (the design's "
+                        "target: Spearman >= 0.9 and a span >= 50), as JSON and markdown.")
+    c.add_argument("checkpoints", nargs="*", help="checkpoint files (default: every bundled checkpoint)")
+    c.add_argument("--targets", type=positive_int_arg, default=6, help="RTG targets per sweep (default 6)")
+    c.add_argument("--seeds", type=seed_list, default=[0, 1], help="evaluation seeds (default 0,1)")
+    c.add_argument("--episodes", type=positive_int_arg, default=10, help="episodes per seed and target (default 10)")
+    c.add_argument("--threads", type=positive_int_arg, default=1, help="torch CPU threads (default 1)")
+    c.add_argument("--out", default="bench-controllability.json", help="JSON output (default bench-controllability.json)")
+    c.add_argument("--markdown", default=None, help="also write the markdown table to this file")
+    c.add_argument("--cards", action="store_true",
+                   help="also record each sweep in its checkpoint's card (CKPT.card.json / .card.md, written by `mage "
+                        "ckpt card`) with its plot beside it as CKPT.sweep.png")
+    c.set_defaults(func=cmd_controllability)
+
     s = bsub.add_parser("studio", help="studio: time to first window, viewport fps, re-plan latency, UI timer p95")
     s.add_argument("--checkpoint", default=None,
                    help="checkpoint for the re-plan + redraw timing (default: a tiny umaze one trained on the spot)")
@@ -112,3 +130,64 @@ def cmd_studio(args) -> int:
     if args.checkpoint:
         cmd += ["--checkpoint", args.checkpoint]
     return subprocess.call(cmd)
+
+
+def controllability_markdown(rows: list[dict]) -> str:
+    """The controllability table in markdown, one row per checkpoint."""
+    lines = ["| checkpoint | task | Spearman | achieved, lowest → highest target | span | swept span | slope | verdict |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        pts = ", ".join(f"{v:.0f}" for v in r["achieved"])
+        rho = "n/a" if r["spearman"] is None else f"{r['spearman']:.2f}"
+        lines.append(f"| {r['name']} | {r['task']} | {rho} | {pts} | {r['achieved_span']:+.0f} | "
+                     f"{r['swept_span']:.0f} | {r['slope']:.2f} | {r['verdict']} |")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_controllability(args) -> int:
+    import argparse
+    import os
+
+    from mage_core.bench import machine, write_json
+    from mage_core.bundled import bundled_checkpoints
+    from mage_core.cli.ckpt import card_base, write_card
+    from mage_core.cli import evaluate as evaluate_cli
+    from mage_core.cli.evaluate import run_checkpoint_sweep
+    from mage_core.controllability import plot_sweep
+    from mage_core.errors import MageError
+
+    paths = [str(p) for p in (args.checkpoints or bundled_checkpoints())]
+    if not paths:
+        raise MageError("no checkpoints given and none bundled (checkpoints/*.pt)")
+    sweep_parser = argparse.ArgumentParser(prog="mage")  # the sweep's own options and defaults, as `mage sweep-rtg`
+    evaluate_cli.register(sweep_parser.add_subparsers())
+    rows = []
+    for i, path in enumerate(paths):
+        sweep_args = sweep_parser.parse_args(["sweep-rtg", "--checkpoint", path, "--targets", str(args.targets),
+                                              "--seeds", ",".join(map(str, args.seeds)), "--episodes",
+                                              str(args.episodes), "--threads", str(args.threads), "--quiet"])
+        print(f"[{i + 1}/{len(paths)}] {path}", file=sys.stderr, flush=True)
+        summary, task = run_checkpoint_sweep(sweep_args)
+        ach = [r.normalised_mean if summary.normalised else r.mean for r in summary.rows]
+        command = (f"mage sweep-rtg --checkpoint {path} --targets {args.targets} --seeds "
+                   f"{','.join(map(str, args.seeds))} --episodes {args.episodes}")
+        row = dict(name=os.path.basename(path), checkpoint=path, task=task.name, achieved=ach, command=command,
+                   episodes=args.episodes * len(args.seeds), **summary.to_dict())
+        rows.append(row)
+        print(f"  {task.name}: {summary.caption()}", flush=True)
+        if args.cards:
+            card_json = card_base(path) + ".card.json"
+            if not os.path.isfile(card_json):
+                raise MageError(f"{path} has no card ({card_json}); write it first with `mage ckpt card {path}`")
+            card = json.loads(open(card_json).read())
+            card["controllability"] = {k: row[k] for k in row if k not in ("name", "checkpoint", "task", "achieved")}
+            write_card(path, card)
+            plot_sweep(summary, card_base(path) + ".sweep.png", title=f"{os.path.basename(path)} ({task.name})")
+    md = controllability_markdown(rows)
+    print(md)
+    write_json(dict(table="controllability", targets=args.targets, seeds=args.seeds, episodes=args.episodes,
+                    rows=rows, machine=machine()), args.out)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(md)
+    return 0

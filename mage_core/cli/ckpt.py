@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from mage_core.cli import seed_list
+from mage_core.cli.argtypes import seed_list
 
 
 def register(sub) -> None:
@@ -93,31 +93,54 @@ def cmd_card(args) -> int:
                           regoal_steps=getattr(getattr(policy, "rtg", None), "regoal_cap", None),
                           reproduce=f"mage eval --checkpoint {args.file} --episodes {args.episodes} "
                                     f"--seeds {','.join(map(str, args.seeds))}"))
-    base = args.file[:-3] if args.file.endswith(".pt") else args.file
-    with open(base + ".card.json", "w") as f:
-        json.dump(card, f, indent=2)
-    tr = card["steps"] or {}
-    ds = card["dataset"] or {}
-    wall = f"{card['train_wall_s'] / 60:.1f} min" if card["train_wall_s"] else "?"
-    score = (f"{res.normalised_mean:.1f} ± {res.normalised_se:.1f} normalised" if res.normalised_mean is not None
-             else f"{res.mean:.1f} ± {res.se:.1f} return")
-    regoal = (f" (outside the goal: at it within {card['eval']['regoal_steps']} steps)"
-              if card["eval"]["regoal_steps"] else "")
-    inv_batch = f" (L_inv: {tr['inv_batch_size']} in stage 2)" if tr.get("inv_batch_size") else ""
-    md = f"""# {task.name} — {info['algo']} checkpoint
-
-| | |
-| --- | --- |
-| command | `{args.train_command}` |
-| data | `{ds.get('id')}`: {ds.get('episodes')} episodes, {ds.get('steps')} steps (reference scores {ds.get('ref_scores')}) |
-| steps | stage 1: {tr.get('stage1_steps')}, stage 2: {tr.get('stage2_steps')}, stage 3: {tr.get('stage3_steps')}, batch {tr.get('batch_size')}{inv_batch} |
-| parameters | {info['params']:,} |
-| wall time | {wall} |
-| machine | {card['machine']['cpu']} ({card['machine']['cores']} cores), torch {card['machine']['torch']} |
-| evaluation | {score} (return {res.mean:.1f} ± {res.se:.1f}, success {100 * card['eval']['success_rate']:.0f}%), {res.n} episodes, seeds {args.seeds}, RTG target {card['eval']['rtg_target']}{regoal} |
-| reproduce | `{card['eval']['reproduce']}` |
-"""
-    with open(base + ".card.md", "w") as f:
-        f.write(md)
+    md = write_card(args.file, card)
     print(md)
     return 0
+
+
+def card_base(checkpoint: str) -> str:
+    """CKPT.pt -> CKPT: the card is CKPT.card.json and CKPT.card.md, the sweep plot CKPT.sweep.png."""
+    return checkpoint[:-3] if checkpoint.endswith(".pt") else checkpoint
+
+
+def write_card(checkpoint: str, card: dict) -> str:
+    """Write the card's JSON and markdown beside the checkpoint (each atomically); returns the markdown."""
+    import os
+
+    base = card_base(str(checkpoint))
+    tr = card.get("steps") or {}
+    ds = card.get("dataset") or {}
+    ev = card["eval"]
+    wall = f"{card['train_wall_s'] / 60:.1f} min" if card.get("train_wall_s") else "?"
+    score = (f"{ev['normalised_mean']:.1f} ± {ev['normalised_se']:.1f} normalised" if ev.get("normalised_mean") is not None
+             else f"{ev['mean']:.1f} ± {ev['se']:.1f} return")
+    regoal = f" (outside the goal: at it within {ev['regoal_steps']} steps)" if ev.get("regoal_steps") else ""
+    inv_batch = f" (L_inv: {tr['inv_batch_size']} in stage 2)" if tr.get("inv_batch_size") else ""
+    success = "n/a" if ev.get("success_rate") is None else f"{100 * ev['success_rate']:.0f}%"
+    m = card["machine"]
+    rows = [("command", f"`{card.get('command')}`"),
+            ("data", f"`{ds.get('id')}`: {ds.get('episodes')} episodes, {ds.get('steps')} steps (reference scores "
+                     f"{ds.get('ref_scores')})"),
+            ("steps", f"stage 1: {tr.get('stage1_steps')}, stage 2: {tr.get('stage2_steps')}, stage 3: "
+                      f"{tr.get('stage3_steps')}, batch {tr.get('batch_size')}{inv_batch}"),
+            ("parameters", f"{card['params']:,}"), ("wall time", wall),
+            ("machine", f"{m['cpu']} ({m['cores']} cores), torch {m['torch']}"),
+            ("evaluation", f"{score} (return {ev['mean']:.1f} ± {ev['se']:.1f}, success {success}), {ev['episodes']} "
+                           f"episodes, seeds {ev['seeds']}, RTG target {ev['rtg_target']}{regoal}"),
+            ("reproduce", f"`{ev['reproduce']}`")]
+    sw = card.get("controllability")
+    if sw:
+        rho = "n/a" if sw.get("spearman") is None else f"{sw['spearman']:.2f}"
+        rows.append(("controllability", f"{sw['verdict']}: achieved {sw['achieved_span']:+.0f} "
+                     f"{'normalised points' if sw['normalised'] else 'return'} from the lowest to the highest of "
+                     f"{len(sw['rows'])} targets over the data's range (slope {sw['slope']:.2f}, Spearman {rho}; "
+                     f"{sw['episodes']} episodes per target) — `{sw['command']}`, plot "
+                     f"[{os.path.basename(base)}.sweep.png]({os.path.basename(base)}.sweep.png)"))
+    md = f"# {card['task']} — {card['algo']} checkpoint\n\n| | |\n| --- | --- |\n"
+    md += "".join(f"| {k} | {v} |\n" for k, v in rows)
+    for suffix, text in ((".card.json", json.dumps(card, indent=2)), (".card.md", md)):
+        tmp = base + suffix + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, base + suffix)
+    return md

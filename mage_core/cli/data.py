@@ -112,9 +112,11 @@ def cmd_info(args) -> int:
         print(json.dumps(info, indent=2))
         return 0
     el, er = info["episode_length"], info["episode_return"]
+    success = ("n/a (no goal: an episode ends by a fall or the time limit)" if info["success_rate"] is None
+               else f"{100 * info['success_rate']:.1f}% of episodes end at the goal")
     print(f"dataset   {info['id']}\npath      {info['path']}\ntask      {info['task']} ({info['env_id']})\n"
           f"episodes  {info['episodes']}\nsteps     {info['steps']}\nobs dim   {info['obs_dim']} (flattened)\n"
-          f"act dim   {info['act_dim']}\nsuccess   {100 * info['success_rate']:.1f}% of episodes end at the goal\n"
+          f"act dim   {info['act_dim']}\nsuccess   {success}\n"
           f"length    mean {el['mean']:.1f}, min {el['min']}, max {el['max']}\n"
           f"return    mean {er['mean']:.2f}, min {er['min']:.2f}, max {er['max']:.2f}\n"
           f"ref score min {info['ref_min_score']}, max {info['ref_max_score']}")

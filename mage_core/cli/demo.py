@@ -2,18 +2,10 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 
-CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "checkpoints"  # bundled checkpoints (source checkout)
-DEFAULT_TASK = "pointmaze-umaze"  # what `mage demo` and the studio open first
-
-
-def bundled_checkpoint(task: str = DEFAULT_TASK) -> Path | None:
-    """The bundled MAGE checkpoint for a task (checkpoints/<task>.pt), or None."""
-    p = CHECKPOINT_DIR / f"{task}.pt"
-    return p if p.is_file() else None
+from mage_core.bundled import CHECKPOINT_DIR, DEFAULT_TASK, bundled_checkpoint
 
 
 def register(sub) -> None:
@@ -26,6 +18,12 @@ def register(sub) -> None:
     p.add_argument("--rtg", type=float, default=None, help="RTG target (default: top of the data's range)")
     p.add_argument("--seed", type=int, default=0, help="episode and sampling seed (default 0)")
     p.add_argument("--png", default="mage-demo.png", help="output image (default mage-demo.png)")
+    p.add_argument("--pair", default=None, metavar="FILE.gif",
+                   help="instead: run a low and a high RTG target from the same start and write them side by side "
+                        "as FILE.gif (and its last frame as FILE.png) — the controllability demo for a slide")
+    p.add_argument("--low", type=float, default=None, help="--pair: the low target (default: the data's lowest return)")
+    p.add_argument("--high", type=float, default=None,
+                   help="--pair: the high target (default: the data's highest return)")
     p.set_defaults(func=cmd_demo)
 
 
@@ -44,6 +42,8 @@ def cmd_demo(args) -> int:
         raise MageError(f"no bundled checkpoint for {args.task} in {CHECKPOINT_DIR}; train one with "
                         f"`mage train --task {args.task}` and pass --checkpoint")
     t0 = time.perf_counter()
+    if args.pair:
+        return _demo_pair(args, ckpt, t0)
     import torch
 
     torch.set_num_threads(1)  # batch-1 planning is latency-bound; more threads only add contention
@@ -92,7 +92,31 @@ def cmd_demo(args) -> int:
     print(f"checkpoint {ckpt} ({task.name}, {len(planner.scales)} scales {planner.scales})")
     print(f"RTG target {target:g}; episode return {ret:.0f}" +
           (f" = {res.normalised_mean:.1f} normalised" if res.normalised_mean is not None else "") +
-          f"; reached goal: {'yes' if success else 'no'}; median plan+act {np.median(lat):.2f} ms")
+          (f"; reached goal: {'yes' if success else 'no'}" if suite.reports_success(task) else "")
+          + f"; median plan+act {np.median(lat):.2f} ms")
     print(f"wrote {args.png} (per-scale first plan, coarse→fine colours, and the executed path) "
           f"in {time.perf_counter() - t0:.1f}s")
+    return 0
+
+
+def _demo_pair(args, ckpt, t0: float) -> int:
+    import torch
+
+    from mage_core.progress import ProgressBar
+    from mage_core.target_pair import write_target_pair
+
+    torch.set_num_threads(1)
+    bar = ProgressBar(1, label="low / high target pair")
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done)
+
+    r = write_target_pair(ckpt, args.pair, low=args.low, high=args.high, seed=args.seed, progress=progress)
+    bar.close()
+    for run, which in zip(r["runs"], ("low", "high")):
+        norm = "" if run["normalised"] is None else f" = {run['normalised']:.1f} normalised"
+        print(f"{which:4s} target {run['target']:10.1f}: return {run['episode_return']:10.1f}{norm} "
+              f"({run['steps']} steps)")
+    print(f"wrote {r['gif']} ({r['frames']} frames) and {r['png']} in {time.perf_counter() - t0:.1f}s")
     return 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mage_core.cli import seed_list
+from mage_core.cli.argtypes import seed_list
 
 
 def register(sub) -> None:
@@ -47,11 +47,14 @@ def register(sub) -> None:
 
     s = sub.add_parser("sweep-rtg", help="achieved return against the RTG target (controllability)",
                        description="Evaluates the checkpoint at several RTG targets spread over the data's range and "
-                       "reports the Spearman rank correlation between target and achieved return, as JSON and a PNG plot.")
+                       "judges whether the return follows the target: the achieved span from the lowest to the highest "
+                       "target (normalised points), the slope and the Spearman rank correlation, never rank alone "
+                       "(a flat line can rank perfectly). Writes JSON and a PNG plot.")
     _common(s)
     s.add_argument("--targets", type=int, default=8, help="number of RTG targets spread over the data range (default 8)")
     s.add_argument("--rtgs", type=lambda v: [float(x) for x in v.split(",")], help="explicit comma-separated targets")
-    s.add_argument("--out", default="sweep", help="output prefix: writes OUT.json and OUT.png (default ./sweep)")
+    s.add_argument("--out", default="sweep", help="where to write: NAME or NAME.json gives NAME.json and NAME.png "
+                   "(default ./sweep)")
     s.set_defaults(func=cmd_sweep)
 
 
@@ -198,52 +201,45 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def cmd_sweep(args) -> int:
-    import numpy as np
+def sweep_paths(out: str) -> tuple[Path, Path]:
+    """--out NAME or NAME.json (or NAME.png): the sweep's JSON and PNG are NAME.json and NAME.png."""
+    p = Path(out)
+    base = p.with_suffix("") if p.suffix.lower() in (".json", ".png") else p
+    return base.with_name(base.name + ".json"), base.with_name(base.name + ".png")
 
-    from mage_core.evaluate import spearman
 
+def run_checkpoint_sweep(args, on_row=None):
+    """Sweep the checkpoint's RTG target over the data's return range (or args.rtgs); returns (summary, task)."""
+    from mage_core.controllability import run_sweep, sweep_targets
+    from mage_core.policies import checkpoint_ref_scores, load_policy
 
+    _, task, meta = load_policy(args.checkpoint)
     if args.rtgs:
         targets = args.rtgs
     else:
-        from mage_core.policies import load_policy
-
-        _, task, meta = load_policy(args.checkpoint)
         lo, hi = (meta.get("dataset") or {}).get("rtg_range") or (0.0, float(task.eval_steps))
-        targets = np.linspace(lo, hi, args.targets).round(1).tolist()
-    rows = []
-    for i, g in enumerate(targets):
-        res = _run(args, g, label=f"sweep {i + 1}/{len(targets)} G={g:g}")
-        rows.append(dict(target=g, mean=res.mean, se=res.se, normalised_mean=res.normalised_mean,
-                         success_rate=float(np.mean(res.successes))))
-        print(f"target {g:8.1f}  achieved {res.mean:8.1f} ± {res.se:.1f}", file=sys.stderr)
-    rho = spearman([r["target"] for r in rows], [r["mean"] for r in rows])
-    out = dict(checkpoint=str(args.checkpoint), episodes=args.episodes, seeds=args.seeds, rows=rows, spearman=rho)
-    Path(f"{args.out}.json").write_text(json.dumps(out, indent=2))
-    plot_sweep(rows, rho, f"{args.out}.png", title=Path(args.checkpoint).name)
-    print(f"rank correlation (Spearman) target vs achieved: {rho:.3f}; wrote {args.out}.json and {args.out}.png")
+        targets = sweep_targets(lo, hi, args.targets)
+    labels = iter(f"sweep {i + 1}/{len(targets)} G={g:g}" for i, g in enumerate(targets))
+    summary = run_sweep(lambda g: _run(args, g, label=next(labels)), targets, checkpoint_ref_scores(meta, task),
+                        on_row=on_row)
+    return summary, task
+
+
+def cmd_sweep(args) -> int:
+    from mage_core.controllability import plot_sweep
+
+    def show(row):
+        norm = "" if row.normalised_mean is None else f"  ({row.normalised_mean:6.1f} normalised)"
+        print(f"target {row.target:10.1f}  achieved {row.mean:10.1f} ± {row.se:.1f}{norm}", file=sys.stderr)
+
+    summary, task = run_checkpoint_sweep(args, on_row=show)
+    json_path, png_path = sweep_paths(args.out)
+    out = dict(checkpoint=str(args.checkpoint), task=task.name, episodes=args.episodes, seeds=args.seeds,
+               **summary.to_dict())
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(out, indent=2))
+    plot_sweep(summary, str(png_path), title=f"{Path(args.checkpoint).name} ({task.name})")
+    print(summary.caption())
+    print(f"wrote {json_path} and {png_path}")
     return 0
 
-
-def plot_sweep(rows, rho, path, title=""):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    t = [r["target"] for r in rows]
-    m = [r["mean"] for r in rows]
-    s = [r["se"] for r in rows]
-    fig, ax = plt.subplots(figsize=(5.5, 4), dpi=120)
-    lo, hi = min(t + m), max(t + m)
-    ax.plot([lo, hi], [lo, hi], ls="--", color="#999", lw=1, label="achieved = target")
-    ax.errorbar(t, m, yerr=s, marker="o", color="#3b6fd8", capsize=3, label="MAGE (mean ± s.e.)")
-    ax.set_xlabel("RTG target (episode return)")
-    ax.set_ylabel("achieved return")
-    ax.set_title(f"{title}  Spearman ρ = {rho:.2f}", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from mage_core.errors import MageError
+from mage_core.evaluate import measure_reference_scores
 from mage_core.suites import Task
 
 
@@ -50,7 +51,7 @@ def collect_buffers(task: Task, cfg: GenerateConfig, progress: Callable[[int, in
 
 def reference_scores(task: Task, episodes: int = 20, seed: int = 10_000) -> tuple[float, float]:
     """(ref_min_score, ref_max_score): mean return of the random policy and of the noise-free expert on the eval protocol."""
-    ref = task.suite.reference_scores(task, episodes, seed)
+    ref = measure_reference_scores(task, episodes, seed)
     if ref is None:
         raise MageError(f"{task.name} has no reference expert to measure scores with")
     return ref

@@ -47,6 +47,11 @@ def _read_metadata(data_dir: Path) -> dict:
         raise MageError(f"corrupt dataset metadata in {data_dir}: {exc}") from None
 
 
+def dataset_task(id_or_path: str) -> Task:
+    """The task a local dataset (id or path) was recorded for, read from its metadata without loading its episodes."""
+    return task_for_dataset(_read_metadata(_data_dir(id_or_path)))
+
+
 def reference_scores(id_or_path, task: Task | None = None) -> list | None:
     """[ref_min_score, ref_max_score] from a local dataset's metadata; else, when a task is given, its suite's own
     reference scores for that env (a user's dataset that carries none); None when neither exists."""
@@ -95,9 +100,10 @@ def dataset_info(id_or_path: str) -> dict:
     ref = reference_scores(id_or_path, task)
     lengths = np.array([e.length for e in episodes])
     returns = np.array([float(e.rewards_T.sum()) for e in episodes])
+    success = float(np.mean([e.success for e in episodes])) if task.suite.reports_success(task) else None  # None: n/a
     return dict(id=meta.get("dataset_id"), path=str(data_dir.parent), task=task.name, env_id=task.env_id,
                 episodes=len(episodes), steps=int(lengths.sum()), obs_dim=int(episodes[0].obs_TD.shape[1]),
-                act_dim=int(episodes[0].actions_TA.shape[1]), success_rate=float(np.mean([e.success for e in episodes])),
+                act_dim=int(episodes[0].actions_TA.shape[1]), success_rate=success,
                 episode_length=dict(mean=float(lengths.mean()), min=int(lengths.min()), max=int(lengths.max())),
                 episode_return=dict(mean=float(returns.mean()), min=float(returns.min()), max=float(returns.max())),
                 ref_min_score=(ref or [None])[0], ref_max_score=(ref or [None, None])[1],

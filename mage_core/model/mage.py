@@ -27,16 +27,6 @@ class SampleOut:
         return self.fhat_cum_list[-1]
 
 
-def get_head_frame(name: str):
-    """The suite-provided HeadFrame named `name` (Suite.head_frames), or a MageError listing the known ones."""
-    from mage_core.suites import SUITES
-
-    frames = {n: f for suite in SUITES.values() for n, f in suite.head_frames().items()}
-    if name not in frames:
-        raise MageError(f"unknown inverse-dynamics head frame {name!r}; known: {', '.join(sorted(frames)) or 'none'}")
-    return frames[name]
-
-
 class InverseDynamics(nn.Module):
     """a_0 = I(sum_k z_k, c): an MLP on the flattened cumulative latent concatenated with the condition (R0, s0).
 
@@ -99,7 +89,9 @@ class MAGE(nn.Module):
     (key "loss" is optimised) and stage_parameters(stage).
     """
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, frame=None):
+        """frame: the suite's HeadFrame named by cfg.inv_frame (whoever builds the model looks it up:
+        mage_core.factory.build_mage), None when cfg.inv_frame is empty."""
         super().__init__()
         if cfg.obs_dim <= 0 or cfg.act_dim <= 0 or cfg.horizon <= 0:
             raise MageError(f"model config needs obs_dim, act_dim and horizon > 0 (got {cfg.obs_dim}, "
@@ -121,9 +113,12 @@ class MAGE(nn.Module):
         look = tuple(getattr(cfg, "inv_lookahead", ()) or ())
         if any(not 0 <= t < cfg.horizon for t in look):
             raise MageError(f"inverse-dynamics lookahead steps {look} must lie in [0, H = {cfg.horizon})")
-        frame = None
-        if getattr(cfg, "inv_frame", ""):
-            frame = get_head_frame(cfg.inv_frame)
+        if getattr(cfg, "inv_frame", "") and frame is None:
+            raise MageError(f"the model config names the inverse-dynamics frame {cfg.inv_frame!r} but no frame was "
+                            f"given; build the model with mage_core.factory.build_mage, which looks it up")
+        if frame is not None and not getattr(cfg, "inv_frame", ""):
+            raise MageError("an inverse-dynamics frame was given but the model config names none (inv_frame)")
+        if frame is not None:
             if not look:
                 raise MageError(f"the inverse-dynamics frame {cfg.inv_frame!r} reads plan steps: give --inv-lookahead too")
             if frame.obs_dim != cfg.obs_dim:

@@ -4,42 +4,16 @@ from __future__ import annotations
 import json
 
 from mage_core.errors import MageError
+from mage_core.suites import adroit, antmaze, locomotion
 from mage_core.suites.base import EditableState, Suite, Task, flatten_obs, gym_make, import_robotics
 from mage_core.suites.generic import GenericSuite
 from mage_core.suites.pointmaze import PointMazeSuite
+from mage_core.suites.registry import SUITES, all_tasks, get_suite, register_suite
 
-# Suites in the order they are asked to claim a dataset; the generic suite, which claims everything, comes last.
-SUITES: dict[str, Suite] = {}
-
-
-def register_suite(suite: Suite) -> Suite:
-    """Add a suite (and its built-in tasks) to the registry; a later suite with the same name replaces it."""
-    SUITES[suite.name] = suite
-    SUITES["generic"] = SUITES.pop("generic", None) or GenericSuite()  # keep the fallback last
-    return suite
-
-
-for _s in (PointMazeSuite(), GenericSuite()):
-    register_suite(_s)
-for _mod in ("adroit", "antmaze"):  # suites that land in their own modules; absent ones are simply not registered
-    try:
-        _m = __import__(f"mage_core.suites.{_mod}", fromlist=["SUITE"])
-        register_suite(_m.SUITE)
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"mage_core.suites.{_mod}":
-            raise
-
-
-def get_suite(name: str) -> Suite:
-    try:
-        return SUITES[name]
-    except KeyError:
-        raise MageError(f"unknown suite {name!r}; known suites: {', '.join(SUITES)}") from None
-
-
-def all_tasks() -> dict[str, Task]:
-    """Every built-in task of every suite, by name."""
-    return {t.name: t for s in SUITES.values() for t in s.tasks()}
+# The built-in suites, in the order they are asked to claim a dataset; the generic suite, which claims every
+# dataset, is kept last by register_suite.
+for _suite in (PointMazeSuite(), adroit.SUITE, antmaze.SUITE, locomotion.SUITE, GenericSuite()):
+    register_suite(_suite)
 
 
 def _spec(v) -> dict:

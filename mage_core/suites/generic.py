@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mage_core.suites.base import Suite, Task
+from mage_core.suites.base import Suite
 
 ROOT_BODY = 1  # body 1 is the robot's root (torso) in the standard MuJoCo envs; body 0 is the world
 

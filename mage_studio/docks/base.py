@@ -1,4 +1,4 @@
-"""Shared pieces of the docks: a base dock with access to the studio, small layout and plot helpers."""
+"""Shared pieces of the docks: a base dock holding the studio's state and actions, small layout and plot helpers."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
@@ -15,13 +15,14 @@ def configure_pyqtgraph() -> None:
 
 
 class StudioDock(QDockWidget):
-    """A dock whose content scrolls; subclasses fill `self.body` (a QVBoxLayout)."""
+    """A dock whose content scrolls; subclasses fill `self.body` (a QVBoxLayout). A dock reads and sets the studio's
+    `state` (a StudioState) and asks anything else of the studio through `act` (an Actions)."""
 
-    def __init__(self, title: str, object_name: str, studio):
-        super().__init__(title, studio)
+    def __init__(self, title: str, object_name: str, state, act, parent: QWidget | None = None):
+        super().__init__(title, parent)
         self.setObjectName(object_name)
-        self.studio = studio
-        self.session = studio.session
+        self.state = state
+        self.act = act
         inner = QWidget()
         self.body = QVBoxLayout(inner)
         self.body.setContentsMargins(10, 8, 10, 8)

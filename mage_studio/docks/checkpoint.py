@@ -52,12 +52,12 @@ def dataset_identity(planner, ds) -> str | None:
 class CheckpointDock(StudioDock):
     """Open a checkpoint; see what it is and whether it matches the loaded dataset."""
 
-    def __init__(self, studio):
-        super().__init__("Checkpoint", "dock_checkpoint", studio)
+    def __init__(self, state, act, parent=None):
+        super().__init__("Checkpoint", "dock_checkpoint", state, act, parent)
         row = QHBoxLayout()
         self.btn_open = QPushButton("Open checkpoint…")
         self.btn_open.setToolTip("Open a .pt checkpoint (Ctrl+O)")
-        self.btn_open.clicked.connect(studio.open_checkpoint_dialog)
+        self.btn_open.clicked.connect(lambda: act.open_checkpoint_dialog())
         row.addWidget(self.btn_open)
         self.body.addLayout(row)
         self.lbl_path = muted("No checkpoint loaded.")
@@ -71,8 +71,8 @@ class CheckpointDock(StudioDock):
         self.tree.setMinimumHeight(220)
         self.tree.setColumnWidth(0, 170)
         self.body.addWidget(self.tree, 1)
-        self.session.planner_changed.connect(self._on_planner)
-        self.session.dataset_changed.connect(lambda _: self._compat())
+        state.events.planner.connect(self._on_planner)
+        state.events.dataset.connect(lambda _ds: self._compat())
 
     def show_info(self, info: dict) -> None:
         self.tree.clear()
@@ -83,10 +83,15 @@ class CheckpointDock(StudioDock):
                 item.setExpanded(True)
 
     def _on_planner(self, planner) -> None:
-        path = self.session.planner_path or "(in-memory planner)"
+        if planner is None:  # closed: nothing left of it here
+            self.lbl_path.setText("No checkpoint loaded.")
+            self.tree.clear()
+            self._compat()
+            return
+        path = self.state.planner_path or "(in-memory planner)"
         self.lbl_path.setText(f"{path}\n{len(planner.scales)} scales {tuple(planner.scales)}, horizon {planner.horizon}, "
                               f"obs {planner.obs_dim}, act {planner.act_dim}")
-        info = getattr(planner, "info", None)
+        info = self.state.planner_info or getattr(planner, "info", None)
         if not isinstance(info, dict):
             info = {k: getattr(planner, k) for k in ("horizon", "scales", "obs_dim", "act_dim", "rtg_range")
                     if hasattr(planner, k)}
@@ -94,7 +99,7 @@ class CheckpointDock(StudioDock):
         self._compat()
 
     def _compat(self) -> None:
-        s = self.session
+        s = self.state
         if s.planner is None:
             self.lbl_compat.setText("—")
             return

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QButtonGroup, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider,
                                QSpinBox, QWidget)
 
 from mage_studio.docks.base import StudioDock, heading, muted
+from mage_studio.state import TOOLS
 
 SLIDER_STEPS = 1000  # resolution of the RTG slider
 RTG_BOX_LIMIT = 1e12  # the RTG box accepts any number this size; set_rtg limits it to the data's range, saying so
@@ -20,11 +21,8 @@ CONDITION_USED_TIP = ("The condition used is the RTG the model was actually cond
 class ConditionDock(StudioDock):
     """Start / goal placement tools and the RTG target with the data's return distribution marked."""
 
-    tool_changed = Signal(str)
-
-    def __init__(self, studio):
-        super().__init__("Condition", "dock_condition", studio)
-        s = self.session
+    def __init__(self, state, act, parent=None):
+        super().__init__("Condition", "dock_condition", state, act, parent)
         self.body.addWidget(heading("Start and goal"))
         tools = QWidget()
         tl = QHBoxLayout(tools)
@@ -40,8 +38,8 @@ class ConditionDock(StudioDock):
             b.setToolTip(tip)
             self.tool_group.addButton(b, i)
             tl.addWidget(b)
-        self.btn_start.setChecked(True)
-        self.tool_group.idClicked.connect(lambda i: self.tool_changed.emit(("navigate", "start", "goal")[i]))
+        self.tool_group.button(TOOLS.index(state.tool)).setChecked(True)
+        self.tool_group.idClicked.connect(self._tool_clicked)
         self.body.addWidget(tools)
         grid = QGridLayout()
         self.lbl_start = QLabel("—")
@@ -82,7 +80,7 @@ class ConditionDock(StudioDock):
         rl.addWidget(self.spin_reset_seed)
         self.btn_reset_state = QPushButton("Use reset")
         self.btn_reset_state.setToolTip("Plan from the evaluation env's reset state with this seed")
-        self.btn_reset_state.clicked.connect(lambda: self.session.reset_state(self.spin_reset_seed.value()))
+        self.btn_reset_state.clicked.connect(lambda: state.reset_state(self.spin_reset_seed.value()))
         rl.addWidget(self.btn_reset_state)
         self.body.addWidget(self.reset_row)
         self.reset_row.setVisible(False)
@@ -137,18 +135,23 @@ class ConditionDock(StudioDock):
 
         self.slider.valueChanged.connect(self._slider_moved)
         self.spin_rtg.valueChanged.connect(lambda v: self.set_rtg(v))
-        s.condition_changed.connect(self.sync)
-        s.dataset_changed.connect(self._on_dataset)
-        s.planner_changed.connect(lambda _: self.sync_range())
-        s.task_changed.connect(self._on_task)
-        s.plan_ready.connect(self._on_plan)
-        s.plan_failed.connect(lambda m: self.lbl_plan.setText(f"Plan failed: {m}"))
-        s.notify.connect(self._on_notify)
+        ev = state.events
+        ev.condition.connect(lambda _c: self.sync())
+        ev.dataset.connect(self._on_dataset)
+        ev.planner.connect(lambda _p: self.sync_range())
+        ev.task.connect(self._on_task)
+        ev.plan.connect(self._on_plan)
+        ev.plan_failed.connect(lambda m: self.lbl_plan.setText(f"Plan failed: {m}"))
+        ev.notify.connect(self._on_notify)
+        ev.tool.connect(lambda tool: self.tool_group.button(TOOLS.index(tool)).setChecked(True))
         self._syncing = False
+
+    def _tool_clicked(self, i: int) -> None:
+        self.state.tool = TOOLS[i]
 
     # ---- RTG ---------------------------------------------------------------------------------------------------
     def sync_range(self) -> None:
-        lo, hi = self.session.rtg_range()
+        lo, hi = self.state.rtg_range()
         if hi <= lo:
             hi = lo + 1.0
         self._syncing = True
@@ -160,7 +163,7 @@ class ConditionDock(StudioDock):
 
     def _show_feasible(self) -> None:
         """The data's range and, once a plan is in, the part feasible from this start (label, histogram, slider)."""
-        lo, hi = self.session.rtg_range()
+        lo, hi = self.state.rtg_range()
         f = self.feasible_hi
         if f is None or not np.isfinite(f):
             self.lbl_range.setText(f"data range {lo:.0f} – {hi:.0f} (RTG labels seen in training)")
@@ -181,14 +184,14 @@ class ConditionDock(StudioDock):
     def _slider_moved(self, v: int) -> None:
         if self._syncing:
             return
-        lo, hi = self.session.rtg_range()
+        lo, hi = self.state.rtg_range()
         self.set_rtg(lo + (hi - lo) * v / SLIDER_STEPS)
 
     def set_rtg(self, value: float) -> None:
         """A new target from the slider, the box or the histogram line: limited to the data's range, with a note."""
         if self._syncing:
             return
-        lo, hi = self.session.rtg_range()
+        lo, hi = self.state.rtg_range()
         v = float(value)
         if not np.isfinite(v):
             self.lbl_message.setText("The RTG target must be a number.")
@@ -201,8 +204,8 @@ class ConditionDock(StudioDock):
             side = "above" if v > hi else "below"
             self.lbl_message.setText(f"{v:g} is {side} the data's RTG range ({lo:.0f} – {hi:.0f}); using "
                                      f"{clipped:.0f}.")
-        if abs(clipped - self.session.rtg) > 1e-9:
-            self.session.set_rtg(clipped)
+        if abs(clipped - self.state.rtg) > 1e-9:
+            self.state.rtg = clipped
         else:
             self.sync()  # the box shows the value used, not what was typed
 
@@ -226,31 +229,31 @@ class ConditionDock(StudioDock):
 
     def _on_task(self, task) -> None:
         ed = task.suite.editable(task)
-        points = self.session.places_points()
+        points = self.state.places_points()
         for w in (self.btn_start, self.btn_goal, self.btn_eval):
             w.setEnabled(points)
         self.reset_row.setVisible(ed.from_reset and not points)
         self.sync_range()
 
     def _pick_state(self) -> None:
-        ds = self.session.dataset
+        ds = self.state.dataset
         if ds is None:
             return
         ep = ds.episodes[self.spin_ep.value()]
         self.spin_step.setMaximum(ep.length)
-        self.session.set_state_template(ep.obs_TD[min(self.spin_step.value(), ep.length)])
+        self.state.state_template = ep.obs_TD[min(self.spin_step.value(), ep.length)]
 
     # ---- start / goal ------------------------------------------------------------------------------------------
     def use_eval_cells(self) -> None:
-        t = self.session.task
+        t = self.state.task
         if t is None or not t.suite.editable(t).points:
             return
         pts = t.suite.default_points(t)
-        self.session.set_goal(pts["goal"])
-        self.session.set_start(pts["start"])
+        self.state.set_goal(pts["goal"])
+        self.state.set_start(pts["start"])
 
     def sync(self) -> None:
-        s = self.session
+        s = self.state
         fmt = lambda xy: "—" if xy is None else f"x {xy[0]:+.2f}, y {xy[1]:+.2f}"  # noqa: E731
         self.lbl_start.setText(fmt(s.start_xy))
         self.lbl_goal.setText(fmt(s.goal_xy))
@@ -267,7 +270,9 @@ class ConditionDock(StudioDock):
             self.lbl_message.setText(text)
 
     def _on_plan(self, plan) -> None:
-        s = self.session
+        if plan is None:
+            return
+        s = self.state
         if "RTG range" not in self.lbl_message.text():
             self.lbl_message.setText("")
         ceiling = getattr(plan, "rtg_ceiling", None)

@@ -16,14 +16,14 @@ REPLAY_INTERVAL_MS = 30  # episode replay: one dataset step per tick
 class DataDock(StudioDock):
     """Pick or generate a dataset, inspect it, replay its episodes."""
 
-    def __init__(self, studio):
-        super().__init__("Data", "dock_data", studio)
+    def __init__(self, state, act, parent=None):
+        super().__init__("Data", "dock_data", state, act, parent)
         self.body.addWidget(heading("Built-in tasks"))
         row = QHBoxLayout()
         self.task_combo = QComboBox()
         self.task_combo.addItems(sorted(TASKS))
         self.task_combo.setToolTip("Show a built-in task's maze (no dataset needed)")
-        self.task_combo.activated.connect(lambda _: studio.set_task_by_name(self.task_combo.currentText()))
+        self.task_combo.activated.connect(lambda _: act.show_task(self.task_combo.currentText()))
         row.addWidget(self.task_combo, 1)
         self.body.addLayout(row)
         gen = QHBoxLayout()
@@ -50,7 +50,7 @@ class DataDock(StudioDock):
         self.list.setMinimumHeight(90)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.list.itemDoubleClicked.connect(lambda it: studio.open_dataset(it.data(Qt.ItemDataRole.UserRole)))
+        self.list.itemDoubleClicked.connect(lambda it: act.open_dataset(it.data(Qt.ItemDataRole.UserRole)))
         self.body.addWidget(self.list)
         brow = QHBoxLayout()
         self.btn_load = QPushButton("Load")
@@ -61,7 +61,7 @@ class DataDock(StudioDock):
         self.btn_refresh.clicked.connect(self.refresh)
         self.btn_open = QPushButton("Open folder…")
         self.btn_open.setToolTip("Open a Minari dataset folder from disk")
-        self.btn_open.clicked.connect(studio.open_dataset_dialog)
+        self.btn_open.clicked.connect(lambda: act.open_dataset_dialog())
         for b in (self.btn_load, self.btn_refresh, self.btn_open):
             brow.addWidget(b)
         self.body.addLayout(brow)
@@ -111,8 +111,8 @@ class DataDock(StudioDock):
         self.replay_timer = QTimer(self)
         self.replay_timer.setInterval(REPLAY_INTERVAL_MS)
         self.replay_timer.timeout.connect(self._replay_tick)
-        self.session.dataset_changed.connect(self._on_dataset)
-        self.session.task_changed.connect(lambda t: self.task_combo.setCurrentText(t.name) if t.name in TASKS else None)
+        state.events.dataset.connect(self._on_dataset)
+        state.events.task.connect(lambda t: self.task_combo.setCurrentText(t.name) if t.name in TASKS else None)
         self.generated_id: str | None = None
         self.command_override = None  # tests: a function (task, steps) -> argv replacing `mage data make`
 
@@ -137,7 +137,7 @@ class DataDock(StudioDock):
     def _load_selected(self) -> None:
         it = self.list.currentItem()
         if it is not None and it.data(Qt.ItemDataRole.UserRole):
-            self.studio.open_dataset(it.data(Qt.ItemDataRole.UserRole))
+            self.act.open_dataset(it.data(Qt.ItemDataRole.UserRole))
 
     # ---- generation --------------------------------------------------------------------------------------------
     def generate(self) -> None:
@@ -170,11 +170,11 @@ class DataDock(StudioDock):
         if ok and self.generated_id:
             self.lbl_gen.setText(f"Generated {self.generated_id}.")
             self.refresh()
-            self.studio.open_dataset(self.generated_id)
+            self.act.open_dataset(self.generated_id)
         else:
             self.lbl_gen.setText(f"Generation {message}")
             if "stopped" not in message:
-                self.studio.report_error("Dataset generation failed", message)
+                self.act.report_error("Dataset generation failed", message)
 
     # ---- summary -----------------------------------------------------------------------------------------------
     def _on_dataset(self, ds) -> None:
@@ -198,7 +198,7 @@ class DataDock(StudioDock):
 
     # ---- episode browser ---------------------------------------------------------------------------------------
     def _episode(self):
-        ds = self.session.dataset
+        ds = self.state.dataset
         if ds is None or not ds.episodes:
             return None
         return ds.episodes[min(self.spin_ep.value(), len(ds.episodes) - 1)]
@@ -232,17 +232,17 @@ class DataDock(StudioDock):
     def _show_step(self, t: int) -> None:
         ep = self._episode()
         if ep is not None:
-            self.studio.show_episode_frame(ep, t)
+            self.act.show_episode_step(ep, t)
 
     def _use_state(self) -> None:
         ep = self._episode()
         if ep is None:
             return
         obs = ep.obs_TD[self.step_slider.value()]
-        task = self.session.task
+        task = self.state.task
         if task.suite.editable(task).points:
             pts = task.suite.points_of(task, obs)
-            self.session.set_goal(pts["goal"])
-            self.session.set_start(pts["start"])
+            self.state.set_goal(pts["goal"])
+            self.state.set_start(pts["start"])
         else:
-            self.session.set_state_template(obs)
+            self.state.state_template = obs

@@ -2,58 +2,20 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel,
                                QPushButton, QSlider, QSpinBox, QWidget)
 
 from mage_core.render import scale_colors
 from mage_studio.docks.base import StudioDock, heading, muted
+from mage_studio.docks.tokens import TOKEN_MAP_SIZE, TokenMap, token_map_image
+from mage_studio.overlays import finest_xy
+from mage_studio.rollout import fmt_rtg
 
-TOKEN_MAP_SIZE = (340, 150)  # default pixels of the token-map image (it follows the panel's width)
-TOKEN_LABEL_W = 46  # left margin of the token map holding the row labels "k · p"
-TOKEN_MIN_CELLS_W = 120  # the narrowest the token cells may get (pixels right of the labels)
 VIEWS_DELAY_MS = 30  # token maps / plots update this long after a plan arrives, so the viewport frame goes first
-GOLDEN = 0.61803398875  # spreads code ids over shades: neighbouring ids look different
 SEED_MAX = 2 ** 31 - 1  # largest plan seed the spin box offers
 DOTS_TIP = "The dots on each plan line mark its token centres: one dot per token of that scale."
-
-
-def code_shade(color_rgb, code: int) -> QColor:
-    """A token cell's colour: its scale's hue, lighter or darker by code id (the row reads as its scale)."""
-    base = QColor.fromRgbF(*[float(c) for c in color_rgb])
-    h, s_, _, _ = base.getHsvF()
-    v = 0.35 + 0.6 * ((int(code) * GOLDEN) % 1.0)
-    return QColor.fromHsvF(max(h, 0.0), 0.35 + 0.5 * s_, v)
-
-
-def token_map_image(tokens: list, codebook_size: int | None = None, size=TOKEN_MAP_SIZE, colors=None) -> QImage:
-    """K rows (coarse at the top), each labelled "k · p_k" in its scale colour; row k split into p_k cells shaded
-    by code id in that scale's hue."""
-    w, h = size
-    img = QImage(w, h, QImage.Format.Format_RGB32)
-    img.fill(QColor(24, 28, 37))
-    if not tokens:
-        return img
-    K = len(tokens)
-    cols = colors if colors is not None else scale_colors(K)
-    p = QPainter(img)
-    row_h = h / K
-    cw = w - TOKEN_LABEL_W
-    f = p.font()
-    f.setPixelSize(int(max(8, min(12, row_h - 2))))
-    p.setFont(f)
-    for k, t in enumerate(tokens):
-        t = np.asarray(t).reshape(-1)
-        n = max(len(t), 1)
-        p.setPen(QColor.fromRgbF(*[float(c) for c in cols[k]]))
-        p.drawText(QRectF(2, k * row_h, TOKEN_LABEL_W - 6, row_h), Qt.AlignmentFlag.AlignVCenter
-                   | Qt.AlignmentFlag.AlignRight, f"{k + 1} · {n}")
-        for i, tok in enumerate(t):
-            p.fillRect(QRectF(TOKEN_LABEL_W + i * cw / n, k * row_h, cw / n - (1 if n < 40 else 0), row_h - 1),
-                       code_shade(cols[k], int(tok)))
-    p.end()
-    return img
 
 
 def scale_ranges(ks: list) -> str:
@@ -66,59 +28,6 @@ def scale_ranges(ks: list) -> str:
             runs.append(f"{start + 1}" if start == k else f"{start + 1}–{k + 1}")
             start = None
     return ", ".join(runs)
-
-
-def token_at(tokens: list, horizon: int, size, x: float, y: float):
-    """(scale k, token i, code, first step, last step) of the token-map cell under (x, y), or None."""
-    w, h = size
-    if not tokens or x < TOKEN_LABEL_W or not (0 <= y < h) or x >= w:
-        return None
-    K = len(tokens)
-    k = min(int(y / (h / K)), K - 1)
-    t = np.asarray(tokens[k]).reshape(-1)
-    n = max(len(t), 1)
-    i = min(int((x - TOKEN_LABEL_W) / ((w - TOKEN_LABEL_W) / n)), n - 1)
-    a = int(round(i * horizon / n))
-    b = max(a, int(round((i + 1) * horizon / n)) - 1)
-    return k, i, int(t[i]), a, b
-
-
-class TokenMap(QLabel):
-    """The token-map image; hovering a cell shows its scale, code and time span and reports it (hovered signal)."""
-
-    hovered = Signal(object)  # (k, i, code, first step, last step) or None when the mouse leaves
-    resized = Signal()  # the image is re-drawn at the new width (it never holds the panel wider than its column)
-
-    def __init__(self):
-        super().__init__()
-        self.setMouseTracking(True)
-        # an explicit minimum: a QLabel's own minimum is its pixmap's size, which kept the panel as wide as the
-        # widest window it was ever drawn in (a horizontal scrollbar after shrinking the window)
-        self.setMinimumSize(TOKEN_LABEL_W + TOKEN_MIN_CELLS_W, TOKEN_MAP_SIZE[1])
-        # the image at the top-left corner, where token_at measures from (centred, a taller label put the hover on
-        # the wrong scale's row)
-        self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        self.tokens: list = []
-        self.horizon = 1
-        self.img_size = TOKEN_MAP_SIZE
-
-    def mouseMoveEvent(self, event) -> None:
-        hit = token_at(self.tokens, self.horizon, self.img_size, event.position().x(), event.position().y())
-        if hit is not None:
-            k, i, code, a, b = hit
-            self.setToolTip(f"scale {k + 1} ({len(np.asarray(self.tokens[k]).reshape(-1))} tokens) · token {i + 1} · "
-                            f"code {code} · steps {a}–{b} of {self.horizon}")
-        self.hovered.emit(hit)
-        super().mouseMoveEvent(event)
-
-    def leaveEvent(self, event) -> None:
-        self.hovered.emit(None)
-        super().leaveEvent(event)
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        if event.size().width() != event.oldSize().width():
-            self.resized.emit()
 
 
 def codebook_size(planner) -> int | None:
@@ -143,12 +52,11 @@ def dim_names(task, obs_dim: int) -> list[str]:
 
 
 class PlanDock(StudioDock):
-    """Shows the plan the planner produced, scale by scale."""
+    """Shows the plan the planner produced, scale by scale; sets which scales the view draws (state.overlay)."""
 
-    visibility_changed = Signal()
-
-    def __init__(self, studio):
-        super().__init__("Plan", "dock_plan", studio)
+    def __init__(self, state, act, palette: str = "mage", parent=None):
+        super().__init__("Plan", "dock_plan", state, act, parent)
+        self.palette = palette  # the render config's scale palette (the toggles, token map and curves use it)
         self.body.addWidget(heading("Scales (coarse → fine)"))
         self.scale_box = QWidget()
         self.scale_grid = QGridLayout(self.scale_box)
@@ -187,7 +95,7 @@ class PlanDock(StudioDock):
         seed_row.addWidget(self.spin_seed, 1)
         seed_row.addWidget(self.btn_resample)
         self.body.addLayout(seed_row)
-        self.spin_seed.valueChanged.connect(self.session.set_seed)
+        self.spin_seed.valueChanged.connect(self._seed_changed)
         self.btn_resample.clicked.connect(lambda: self.spin_seed.setValue((self.spin_seed.value() + 1) % (SEED_MAX + 1)))
 
         self.body.addWidget(heading("Compare"))
@@ -249,26 +157,33 @@ class PlanDock(StudioDock):
         self.lbl_dots = muted(DOTS_TIP)
         self.body.addWidget(self.lbl_dots)
         self.body.addStretch(1)
-        self.session.planner_changed.connect(self._on_planner)
-        self.session.plan_ready.connect(self._on_plan)
-        self.token_label.hovered.connect(self._token_hovered)
+        state.events.planner.connect(self._on_planner)
+        state.events.plan.connect(self._on_plan)
+        state.events.run_frame.connect(self._on_run_frame)
+        state.events.overlay.connect(lambda _o: self._plot())
+        self.token_label.hovered.connect(lambda hit: state.update_overlay(hovered_token=hit))
         self.token_label.resized.connect(lambda: self.show_plan(self.plan) if self.plan is not None else None)
-        self.plan = None
-        self.compare_rtg: float | None = None  # the second RTG target being compared (None: no comparison)
-        self.compare_plan = None  # its plan from the same condition and seed
+        self.plan = None  # the plan on show: the condition's, or the closed-loop step's during a run
         self._compare_busy = False
-        self.hovered_token = None  # (k, i, code, first step, last step) under the mouse in the token map
         self._update_pending = False
         self._state_curves: list = []
         self._rtg_curves: list = []
+
+    def _seed_changed(self, seed: int) -> None:
+        self.state.seed = seed
 
     # ---- scales ------------------------------------------------------------------------------------------------
     def _on_planner(self, planner) -> None:
         for c in self.checks:
             c.deleteLater()
         self.checks = []
+        self.set_compare(None)
+        self.show_plan(None)
+        if planner is None:  # closed: no scales to toggle
+            self._publish_visibility()
+            return
         scales = tuple(planner.scales)
-        cols = scale_colors(len(scales), self.studio.render_config.palette)
+        cols = scale_colors(len(scales), self.palette)
         for k, pk in enumerate(scales):
             c = QCheckBox(f"{k + 1}: {pk}")
             c.setChecked(True)
@@ -276,11 +191,10 @@ class PlanDock(StudioDock):
             c.setStyleSheet(f"QCheckBox::indicator:checked {{ background: rgb({r},{g},{b}); border: 1px solid #ddd; }}")
             c.setToolTip(f"Scale {k + 1}: {pk} token{'s' if pk != 1 else ''} over the {planner.horizon}-step segment "
                          f"(about {planner.horizon / pk:.0f} steps each); uncheck to hide its plan")
-            c.toggled.connect(lambda _: self.visibility_changed.emit())
+            c.toggled.connect(lambda _: self._publish_visibility())
             self.scale_grid.addWidget(c, k // 4, k % 4)
             self.checks.append(c)
-        self.set_compare(None)
-        lo, hi = self.session.rtg_range()
+        lo, hi = self.state.rtg_range()
         self.spin_compare.setRange(lo, hi)  # the data's range, as the Condition dock limits the first target
         self.spin_compare.setValue(lo)  # the low end: the plan that contrasts most with a high target
         self.refine.setRange(1, max(len(scales), 1))
@@ -289,7 +203,7 @@ class PlanDock(StudioDock):
         self.dim_combo.clear()
         self.dim_combo.addItems(dim_names(getattr(planner, "task", None), planner.obs_dim))
         self.dim_combo.blockSignals(False)
-        self.show_plan(None)
+        self._publish_visibility()
 
     def _refine_changed(self, v: int) -> None:
         """Refine to scale k checks scales 1..k and unchecks the rest: the boxes always say what is drawn."""
@@ -298,10 +212,10 @@ class PlanDock(StudioDock):
             c.blockSignals(True)
             c.setChecked(i < v)
             c.blockSignals(False)
-        self.visibility_changed.emit()
+        self._publish_visibility()
 
-    def visible(self) -> list[bool]:
-        return [c.isChecked() for c in self.checks]
+    def _publish_visibility(self) -> None:
+        self.state.update_overlay(visible=tuple(c.isChecked() for c in self.checks), refine=self.refine.value())
 
     def step_refine(self, delta: int) -> None:
         self.refine.setValue(self.refine.value() + delta)
@@ -309,78 +223,67 @@ class PlanDock(StudioDock):
     # ---- plan --------------------------------------------------------------------------------------------------
     def _on_plan(self, plan) -> None:
         """A plan from the condition: shown unless the viewport is showing a closed-loop run or a replay."""
-        if getattr(self.studio, "view_mode", "condition") == "condition":
+        if self.state.view_mode == "condition":
             self.show_plan(plan)
-        if self.compare_rtg is not None:
+        if self.state.overlay.compare_rtg is not None:
             self._plan_compare()  # the comparison follows the condition (start, goal, seed)
+
+    def _on_run_frame(self, frame) -> None:
+        """A closed-loop step shows its own plan; the end of a run shows the condition's plan again."""
+        if frame is None:
+            self.show_plan(self.state.plan)
+        elif frame.plan is not None:
+            self.show_plan(frame.plan)
 
     # ---- compare two RTG targets from the same start ----------------------------------------------------------
     def set_compare(self, rtg: float | None) -> None:
         """Compare the current plan with a plan for another RTG target (None: stop comparing)."""
-        self.compare_rtg = None if rtg is None else float(rtg)
-        self.compare_plan = None
         self.btn_compare_clear.setEnabled(rtg is not None)
+        self.state.update_overlay(compare_rtg=None if rtg is None else float(rtg), compare_plan=None)
         if rtg is None:
             self.lbl_compare.setText("")
-            self.visibility_changed.emit()
             return
         self.lbl_compare.setText(f"Planning RTG {rtg:.0f}…")
         self._plan_compare()
 
     def _plan_compare(self) -> None:
-        s = self.session
-        if s.planner is None or self.compare_rtg is None or self._compare_busy:
+        s = self.state
+        if s.planner is None or s.overlay.compare_rtg is None or self._compare_busy:
             return
         try:
             obs = s.condition_obs()
         except Exception as exc:  # noqa: BLE001 - no condition yet: say why
             self.lbl_compare.setText(f"Cannot compare: {exc}")
             return
-        planner, rtg, seed = s.planner, self.compare_rtg, s.seed
+        planner, rtg, seed = s.planner, s.overlay.compare_rtg, s.seed
         self._compare_busy = True
 
         def done(plan):
             self._compare_busy = False
-            if self.compare_rtg is None:
+            if s.overlay.compare_rtg is None:
                 return
-            if rtg != self.compare_rtg:  # the target changed while planning
+            if rtg != s.overlay.compare_rtg:  # the target changed while planning
                 self._plan_compare()
                 return
-            self.compare_plan = plan
+            s.update_overlay(compare_plan=plan)
             self._describe_compare()
-            self.visibility_changed.emit()
 
         def failed(msg):
             self._compare_busy = False
             self.lbl_compare.setText(f"Compare failed: {msg}")
 
-        s.worker.submit(lambda: planner.plan(obs, rtg, seed=seed), done, failed)
-
-    def compare_xy(self):
-        """(H, 2) xy of the compared plan's finest scale, or None (no comparison, or a task without an xy plan)."""
-        if self.compare_plan is None:
-            return None
-        from mage_core.render import plan_overlay
-
-        try:
-            ov = plan_overlay(self.compare_plan.states_KHD, tuple(self.compare_plan.scales), task=self.session.task)
-        except Exception:  # noqa: BLE001 - a plan without xy dims
-            return None
-        return np.asarray(ov.plans_xy[-1]) if ov.plans_xy else None
+        self.act.run_in_background(lambda: planner.plan(obs, rtg, seed=seed), done, failed)
 
     def _describe_compare(self) -> None:
-        from mage_studio.docks.run import fmt_rtg
-
-        a, b = self.session.plan, self.compare_plan
-        xy_b = self.compare_xy()
-        text = f"Dashed grey: RTG {fmt_rtg(self.compare_rtg)} (condition {fmt_rtg(b.condition_rtg)})"
+        s = self.state
+        a, b = s.plan, s.overlay.compare_plan
+        xy_b = finest_xy(b, s.task)
+        text = f"Dashed grey: RTG {fmt_rtg(s.overlay.compare_rtg)} (condition {fmt_rtg(b.condition_rtg)})"
         if a is not None:
-            text += f" vs this plan's RTG {fmt_rtg(self.session.rtg)} (condition {fmt_rtg(a.condition_rtg)})"
+            text += f" vs this plan's RTG {fmt_rtg(s.rtg)} (condition {fmt_rtg(a.condition_rtg)})"
             xa = np.asarray(a.states_KHD)[-1]
-            if xy_b is not None:
-                from mage_core.render import plan_overlay
-
-                xy_a = np.asarray(plan_overlay(a.states_KHD, tuple(a.scales), task=self.session.task).plans_xy[-1])
+            xy_a = finest_xy(a, s.task) if xy_b is not None else None
+            if xy_a is not None:
                 n = min(len(xy_a), len(xy_b))
                 gap = float(np.mean(np.linalg.norm(xy_a[:n, :2] - xy_b[:n, :2], axis=1)))
                 text += f"; the finest plans are {gap:.2f} apart on average"
@@ -407,10 +310,10 @@ class PlanDock(StudioDock):
         plan = self.plan
         if plan is None:
             return
-        cb = codebook_size(self.session.planner)
+        cb = codebook_size(self.state.planner)
         size = (max(self.token_label.width(), 200), TOKEN_MAP_SIZE[1])
-        cols = scale_colors(len(plan.tokens), self.studio.render_config.palette)
-        img = token_map_image(list(plan.tokens), cb, size, cols)
+        cols = scale_colors(len(plan.tokens), self.palette)
+        img = token_map_image(list(plan.tokens), size, cols)
         self.token_label.tokens = list(plan.tokens)
         self.token_label.horizon = int(np.asarray(plan.states_KHD).shape[1])
         self.token_label.img_size = size
@@ -426,7 +329,7 @@ class PlanDock(StudioDock):
         """One line: which scales' plans run into a wall, and how deep (hidden for tasks without walls)."""
         from mage_core.plancheck import INFEASIBLE_DEPTH, scale_wall_depths
 
-        task = self.session.task
+        task = self.state.task
         depth_K = None if task is None else scale_wall_depths(task, plan.states_KHD)
         self.lbl_walls.setVisible(depth_K is not None)
         if depth_K is None:
@@ -458,11 +361,11 @@ class PlanDock(StudioDock):
         if len(self._state_curves) != K:
             self.state_plot.clear()
             self.rtg_plot.clear()
-            cols = scale_colors(K, self.studio.render_config.palette)
+            cols = scale_colors(K, self.palette)
             pens = [pg.mkPen(tuple(int(255 * c) for c in cols[k]), width=2.2 if k == K - 1 else 1.4) for k in range(K)]
             self._state_curves = [self.state_plot.plot(pen=pens[k]) for k in range(K)]
             self._rtg_curves = [self.rtg_plot.plot(pen=pens[k]) for k in range(K)]
-        vis = self.visible()
+        vis = self.state.overlay.visible
         for k in range(K):
             show = not (k < len(vis) and not vis[k])
             if show and d < states.shape[2]:
@@ -472,7 +375,3 @@ class PlanDock(StudioDock):
                 self._state_curves[k].setData([], [])
                 self._rtg_curves[k].setData([], [])
         self.state_plot.setLabel("left", f"planned {self.dim_combo.currentText()}")
-
-    def _token_hovered(self, hit) -> None:
-        self.hovered_token = hit
-        self.visibility_changed.emit()  # the viewport highlights the hovered token's span

@@ -1,18 +1,23 @@
-"""Run dock: closed-loop execution with replanning (play/pause/step/reset) and an RTG sweep (target vs achieved)."""
+"""Run dock: closed-loop execution with replanning (play/pause/step/reset) and an RTG sweep (target vs achieved).
+
+Over 500 lines on purpose: the closed loop, the RTG sweep, the low / high target pair and N-episode evaluation share
+one run state (planner, condition, seed, recorded frames) and one status line.
+"""
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox
 
+from mage_core.controllability import SweepRow, summarise
 from mage_core.evaluate import spearman
+from mage_core.policies import checkpoint_ref_scores
 from mage_studio.docks.base import StudioDock, heading, muted
 from mage_studio.process import EventProcess, env_for_children, mage_command
-from mage_studio.rollout import ClosedLoop
+from mage_studio.rollout import ClosedLoop, fmt_rtg, frame_of
 
 ROLLOUT_FRAME_W = 540  # recorded rollout frames are scaled to this width (PNG-encoded: ~300 frames stay small)
 PLAY_FRAME_WAIT_MS = 250  # Play starts the next step once the frame showing this one is painted, or after this long
@@ -56,57 +61,17 @@ def eval_summary(d: dict) -> str:
     return text
 
 
-def fmt_rtg(v: float) -> str:
-    """An RTG value for display: whole numbers, never "-0"."""
-    r = round(float(v))
-    return f"{0 if r == 0 else r:d}"
-
-
-@dataclass(frozen=True)
-class RunFrame:
-    """One closed-loop step as shown: taken on the worker right after the step, so every panel shows the same step."""
-
-    t: int  # steps taken
-    horizon: int  # episode length
-    reward_sum: float  # return collected so far
-    success: bool  # the agent is within the goal radius now
-    done: bool  # the episode is over
-    target: float  # the user's RTG target G for the episode
-    condition: float | None  # the RTG the model was conditioned on at the last re-plan (after range and ceiling)
-    path_xy: np.ndarray  # (t + 1, 2) executed positions, start included (maze suites; empty for robots)
-    plan: object  # the last Plan (None before the first)
-    path_xyz: np.ndarray | None = None  # (t + 1, 3) executed key-point path (robot suites)
-    obs: np.ndarray | None = None  # the observation after the step (robots are posed from it)
-
-    def status(self) -> str:
-        tag = " · ✓ at goal" if self.success else ""
-        cond = f" · condition now {fmt_rtg(self.condition)}" if self.condition is not None else ""
-        return (f"step {self.t}/{self.horizon} · return {self.reward_sum:.0f} · RTG target {fmt_rtg(self.target)}"
-                f"{cond}{tag}")
-
-
 CONDITION_TIP = ("The RTG the model is conditioned on at this step: the target minus the return collected so far, "
                  "plus the steps elapsed (the sparse-reward window relabel the model was trained with), then limited "
                  "to the data's range and to the best return the data shows from the current state (the ceiling). "
                  "It rises while the agent has not reached the goal yet.")
 
 
-def frame_of(loop, res=None) -> RunFrame:
-    """The frame of a ClosedLoop after a step (res: its StepResult; None before the first step)."""
-    plan = loop.last_plan
-    return RunFrame(t=int(loop.t), horizon=int(loop.horizon), reward_sum=float(loop.reward_sum),
-                    success=bool(res is not None and res.success), done=bool(loop.done or (res is not None and res.done)),
-                    target=float(loop.rtg_target), condition=None if plan is None else float(plan.condition_rtg),
-                    path_xy=np.array(loop.path_xy, dtype=float), plan=plan,
-                    path_xyz=np.array(loop.path_xyz, dtype=float) if loop.path_xyz else None,
-                    obs=None if loop.obs is None else np.array(loop.obs))
-
-
 class RunDock(StudioDock):
     """Execute the planner in the live viewport; sweep RTG targets and plot what was achieved."""
 
-    def __init__(self, studio):
-        super().__init__("Run", "dock_run", studio)
+    def __init__(self, state, act, parent=None):
+        super().__init__("Run", "dock_run", state, act, parent)
         self.body.addWidget(heading("Closed loop"))
         row = QHBoxLayout()
         self.btn_play = QPushButton("Play")
@@ -141,7 +106,15 @@ class RunDock(StudioDock):
         self.btn_export_rollout.setToolTip("Save the current closed-loop run as an animated GIF: one frame of the "
                                            "viewport (plan, executed path, header) per step since the last Reset")
         self.btn_export_rollout.setEnabled(False)
-        self.body.addWidget(self.btn_export_rollout)
+        xrow = QHBoxLayout()
+        xrow.addWidget(self.btn_export_rollout)
+        self.btn_export_pair = QPushButton("Low / high pair…")
+        self.btn_export_pair.setToolTip("Run the lowest and the highest RTG target of the data from the same reset and "
+                                        "save them side by side as a GIF (and its last frame as PNG) for a slide")
+        self.btn_export_pair.setEnabled(False)
+        self.btn_export_pair.clicked.connect(self.export_pair_dialog)
+        xrow.addWidget(self.btn_export_pair)
+        self.body.addLayout(xrow)
 
         self.body.addWidget(heading("Evaluate"))
         egrid = QGridLayout()
@@ -213,13 +186,13 @@ class RunDock(StudioDock):
         self.body.addStretch(1)
 
         self.loop: ClosedLoop | None = None
-        self.frame: RunFrame | None = None  # the step on screen
         self.playing = False
         self.busy = False
         self.sweep_points: list[tuple[float, float]] = []
         self._sweep_queue: list[float] = []
         self.sweep_range: tuple[float, float] | None = None  # the targets' range of the last sweep
         self.rho = float("nan")  # rank correlation of the last sweep (target vs achieved)
+        self.sweep_summary = None  # the last finished sweep's spans, slope and verdict (controllability.SweepSummary)
         self.btn_play.toggled.connect(self.set_playing)
         self.btn_step.clicked.connect(self.step_once)
         self.btn_reset.clicked.connect(self.reset)
@@ -231,16 +204,20 @@ class RunDock(StudioDock):
         self.eval_command_override = None  # tests: a function (checkpoint, episodes, rtg) -> argv replacing `mage eval`
         self.rollout_frames: list[bytes] = []  # PNG-encoded viewport frames of the current run, one per step
         self.rollout_steps: list[int] = []  # the step each recorded frame shows
-        self._frame_wanted: tuple[int, int] | None = None  # (viewport request id, step) of the next frame to keep
+        self._frame_wanted: tuple[object, int] | None = None  # (token, step) of the next view frame to keep
         self._play_token = 0  # the step Play waits to see painted (a stale fallback timer finds another token)
         self._play_waiting = False
-        self.studio.viewport.frame_painted.connect(self._record_frame)
         self.btn_export_rollout.clicked.connect(self.export_rollout_dialog)
         self.btn_eval.clicked.connect(self.start_eval)
         self.btn_eval_stop.clicked.connect(self.eval_proc.stop)
-        self.session.planner_changed.connect(lambda _: self.reset())
-        self.session.task_changed.connect(self._on_task)
-        self.session.condition_changed.connect(self._condition_changed)
+        state.events.planner.connect(lambda _p: self.reset())
+        state.events.task.connect(self._on_task)
+        state.events.condition.connect(lambda _c: self._condition_changed())
+
+    @property
+    def frame(self):
+        """The closed-loop step on screen (a RunFrame; None: no run shown)."""
+        return self.state.run_frame
 
     def _on_task(self, task) -> None:
         self.spin_len.setValue(task.eval_steps)
@@ -254,7 +231,7 @@ class RunDock(StudioDock):
     # ---- closed loop -------------------------------------------------------------------------------------------
     def _loop_factory(self):
         """A function (run on the worker) that builds a ClosedLoop from the condition as it is now."""
-        s = self.session
+        s = self.state
         args = (s.task, s.planner, s.rtg, self.spin_replan.value(), self.spin_len.value(), s.start_xy, s.goal_xy,
                 s.state_template, s.seed)
 
@@ -271,14 +248,14 @@ class RunDock(StudioDock):
         if self.loop is not None and not self.busy:
             self.loop.close()
         self.loop = None
-        self.frame = None
         self.rollout_frames, self.rollout_steps, self._frame_wanted = [], [], None
         self.btn_export_rollout.setEnabled(False)
-        self.studio.show_run_state(None)
-        self.lbl_status.setText("Ready." if self.session.planner is not None else "Load a checkpoint to run.")
+        self.btn_export_pair.setEnabled(self.state.planner is not None)
+        self.state.run_frame = None
+        self.lbl_status.setText("Ready." if self.state.planner is not None else "Load a checkpoint to run.")
 
     def set_playing(self, on: bool) -> None:
-        self.playing = bool(on) and self.session.planner is not None
+        self.playing = bool(on) and self.state.planner is not None
         if self.btn_play.isChecked() != self.playing:
             self.btn_play.blockSignals(True)
             self.btn_play.setChecked(self.playing)
@@ -291,7 +268,7 @@ class RunDock(StudioDock):
         self.set_playing(not self.playing)
 
     def step_once(self) -> None:
-        s = self.session
+        s = self.state
         if s.planner is None or self.busy:
             return
         if self.frame is not None and self.frame.done:
@@ -299,7 +276,7 @@ class RunDock(StudioDock):
             msg = (f"The episode is over ({self.frame.t}/{self.frame.horizon} steps, return "
                    f"{self.frame.reward_sum:.0f}). Press Reset (R) to run it again.")
             self.lbl_status.setText(msg)
-            self.studio.statusBar().showMessage(msg, 6000)
+            self.act.show_status(msg, 6000)
             return
         self.busy = True
         loop = self.loop
@@ -310,14 +287,16 @@ class RunDock(StudioDock):
             res = lp.step()
             return lp, frame_of(lp, res)
 
-        s.worker.submit(job, self._stepped, self._failed)
+        self.act.run_in_background(job, self._stepped, self._failed)
 
     def _stepped(self, result) -> None:
         self.busy = False
         loop, frame = result
-        self.loop, self.frame = loop, frame
-        self.studio.show_run_state(frame)
-        self._frame_wanted = (self.studio.viewport.request_id, frame.t)  # keep the frame that shows this step
+        self.loop = loop
+        self.state.run_frame = frame
+        shot = object()  # this step's claim on the next view frame (a later step replaces it)
+        self._frame_wanted = (shot, frame.t)  # keep the frame that shows this step
+        self.act.grab_view(lambda img: self._record_frame(shot, img))
         self.lbl_status.setText(frame.status() + (" · episode over" if frame.done else ""))
         if frame.done:
             self.set_playing(False)
@@ -331,12 +310,12 @@ class RunDock(StudioDock):
         self.busy = False
         self.set_playing(False)
         self.lbl_status.setText(f"Run failed: {msg}")
-        self.studio.report_error("Run failed", msg)
+        self.act.report_error("Run failed", msg)
 
     # ---- RTG sweep ---------------------------------------------------------------------------------------------
     def feasible_range(self) -> tuple[float, float]:
         """The data's lowest RTG up to the return ceiling from the current start (the data's range without one)."""
-        s = self.session
+        s = self.state
         lo, hi = s.rtg_range()
         ceiling = getattr(s.plan, "rtg_ceiling", None)
         if ceiling is None and hasattr(s.planner, "rtg_ceiling"):
@@ -350,7 +329,7 @@ class RunDock(StudioDock):
         return lo, float(min(ceiling, hi))
 
     def start_sweep(self) -> None:
-        s = self.session
+        s = self.state
         if s.planner is None or self._sweep_queue:
             return
         lo, hi = self.feasible_range() if self.combo_range.currentIndex() == 0 else s.rtg_range()
@@ -365,7 +344,7 @@ class RunDock(StudioDock):
         if not self._sweep_queue:
             self.btn_sweep.setEnabled(True)
             return
-        s = self.session
+        s = self.state
         target = float(self._sweep_queue[0])
         task, planner, start, goal, steps, seed = (s.task, s.planner, s.start_xy, s.goal_xy,
                                                    self.spin_sweep_len.value(), s.seed)
@@ -380,7 +359,7 @@ class RunDock(StudioDock):
             finally:
                 lp.close()
 
-        s.worker.submit(job, self._sweep_point, self._sweep_failed)
+        self.act.run_in_background(job, self._sweep_point, self._sweep_failed)
 
     def _sweep_point(self, point) -> None:
         self._sweep_queue = self._sweep_queue[1:]
@@ -408,18 +387,35 @@ class RunDock(StudioDock):
         if not self._sweep_queue or len(self._sweep_queue) <= 1:
             which = "feasible range" if self.combo_range.currentIndex() == 0 else "data range"
             lo, hi = self.sweep_range or (x.min(), x.max())
+            self.sweep_summary = summarise([SweepRow(float(t), float(a), 0.0, None, None, 1) for t, a in zip(x, y)],
+                                           self._ref_scores())
+            sm = self.sweep_summary
+            unit = "pts" if sm.normalised else "return"
             rho = f" · rank correlation {self.rho:.2f}" if np.isfinite(self.rho) else ""
-            self.lbl_sweep.setText(f"{len(x)} targets over the {which} {lo:.0f} – {hi:.0f}{rho} (dashed: y = x)")
+            self.lbl_sweep.setText(f"<b>{sm.verdict}</b>: achieved {sm.achieved_span:+.0f} {unit} over a "
+                                   f"{sm.swept_span:.0f}-{unit} sweep (slope {sm.slope:.2f}){rho}<br>"
+                                   f"{len(x)} targets over the {which} {lo:.0f} – {hi:.0f} (dashed: y = x)")
+
+    def _ref_scores(self) -> tuple[float, float] | None:
+        """The checkpoint's reference scores (random, expert), so the sweep's spans are normalised points."""
+        s = self.state
+        meta = getattr(s.planner, "ckpt_meta", None)
+        if not meta or s.task is None:
+            return None
+        try:
+            return checkpoint_ref_scores(meta, s.task)
+        except Exception:  # noqa: BLE001 - no reference scores: the spans stay in raw return
+            return None
 
     # ---- evaluate N episodes (a `mage eval` subprocess: the UI never waits, the CLI's own numbers) ----------
     def start_eval(self) -> None:
-        s = self.session
+        s = self.state
         if self.eval_proc.is_running():
             return
         ckpt = s.planner_path
         if s.planner is None or (not ckpt and self.eval_command_override is None):
-            self.studio.report_error("Cannot evaluate", "Evaluate runs `mage eval` on a checkpoint file: open a "
-                                     "checkpoint first (this planner has no file).")
+            self.act.report_error("Cannot evaluate", "Evaluate runs `mage eval` on a checkpoint file: open a "
+                                  "checkpoint first (this planner has no file).")
             return
         n = self.spin_episodes.value()
         make = self.eval_command_override or eval_argv
@@ -447,25 +443,24 @@ class RunDock(StudioDock):
         if ok and result is not None:
             self.eval_result = result
             self.lbl_eval.setText(eval_summary(result))
-            self.studio.statusBar().showMessage("Evaluation: " + self.lbl_eval.text(), 8000)
+            self.act.show_status("Evaluation: " + self.lbl_eval.text(), 8000)
         elif "stopped" in message:
             self.lbl_eval.setText("Evaluation stopped.")
         else:
             why = message if not ok else "it printed no result"
             self.lbl_eval.setText(f"Evaluation failed: {why}")
-            self.studio.report_error("Evaluation failed", f"`mage eval` {why}")
+            self.act.report_error("Evaluation failed", f"`mage eval` {why}")
 
     # ---- rollout export (the viewport's frames of the current run) ----------------------------------------------
-    def _record_frame(self, _ms: float = 0.0) -> None:
-        """Keep the first painted frame that shows the last step (the render thread delivers the newest request)."""
+    def _record_frame(self, shot, img) -> None:
+        """Keep the first view frame that shows the last step (a frame of an older step, or one shown while the view
+        left the run, is not kept)."""
         want = self._frame_wanted
-        vp = self.studio.viewport
-        if want is None or vp.shown_id < want[0] or self.studio.view_mode != "run":
+        if want is None or want[0] is not shot or self.state.view_mode != "run":
             return
         self._frame_wanted = None
         from PySide6.QtCore import QBuffer, QByteArray, QIODevice
 
-        img = vp.grab().toImage()
         if img.width() > ROLLOUT_FRAME_W:
             img = img.scaledToWidth(ROLLOUT_FRAME_W, Qt.TransformationMode.SmoothTransformation)
         data = QByteArray()
@@ -488,12 +483,36 @@ class RunDock(StudioDock):
         if self.playing:
             self.step_once()
 
+    def export_pair_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(self, "Export low / high target pair", "mage-rtg-pair.gif", "GIF (*.gif)")
+        if path:
+            self.export_pair(path)
+
+    def export_pair(self, path: str, on_done=None) -> None:
+        """The low / high target pair (mage_core.target_pair) on the worker; the status line says what each achieved."""
+        from mage_studio.export import run_target_pair
+
+        self.btn_export_pair.setEnabled(False)
+        self.lbl_status.setText("Running the lowest and the highest target for the pair…")
+
+        def done(result):
+            self.btn_export_pair.setEnabled(self.state.planner is not None)
+            if result is not None:
+                self.lbl_status.setText(result["message"])
+                self.act.show_status(result["message"], 10000)
+            if on_done is not None:
+                on_done(result)
+
+        run_target_pair(self.state, self.act, path, done)
+
     def export_rollout_dialog(self) -> None:
         from PySide6.QtWidgets import QFileDialog
 
         if not self.rollout_frames:
-            self.studio.report_error("Nothing to export", "Run the closed loop first (Play or Step): the rollout "
-                                     "records one viewport frame per step.")
+            self.act.report_error("Nothing to export", "Run the closed loop first (Play or Step): the rollout "
+                                  "records one viewport frame per step.")
             return
         path, _ = QFileDialog.getSaveFileName(self, "Export rollout", "mage-rollout.gif", "GIF (*.gif)")
         if path:
@@ -505,7 +524,7 @@ class RunDock(StudioDock):
 
         frames = list(self.rollout_frames)
         if not frames:
-            self.studio.report_error("Nothing to export", "No closed-loop frames are recorded yet.")
+            self.act.report_error("Nothing to export", "No closed-loop frames are recorded yet.")
             return
         self.btn_export_rollout.setEnabled(False)
         self.lbl_status.setText(f"Writing the rollout ({len(frames)} frames)…")
@@ -516,14 +535,14 @@ class RunDock(StudioDock):
             msg = (f"Saved the rollout to {out} ({len(frames)} frames)" if kind == "gif" else
                    f"Pillow is not installed, so the rollout was written as {len(frames)} numbered PNG frames in {out}")
             self.lbl_status.setText(msg + ".")
-            self.studio.statusBar().showMessage(msg, 8000)
+            self.act.show_status(msg, 8000)
             if on_done is not None:
                 on_done(result)
 
         def failed(msg):
             self.btn_export_rollout.setEnabled(bool(self.rollout_frames))
-            self.studio.report_error("Cannot export the rollout", msg)
+            self.act.report_error("Cannot export the rollout", msg)
             if on_done is not None:
                 on_done(None)
 
-        self.session.worker.submit(lambda: write_rollout(path, frames, ROLLOUT_FRAME_MS), done, failed)
+        self.act.run_in_background(lambda: write_rollout(path, frames, ROLLOUT_FRAME_MS), done, failed)

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout
                                QProgressBar, QPushButton, QSpinBox)
 
 from mage_core.config import PRESETS
-from mage_studio.docks.base import StudioDock, heading, muted
+from mage_studio.docks.base import StudioDock, muted
 from mage_studio.process import EventProcess, mage_command
 
 LOSS_COLORS = [(99, 179, 237), (246, 173, 85), (104, 211, 145), (252, 129, 129), (183, 148, 244), (237, 137, 200),
@@ -44,8 +44,8 @@ def default_checkpoint_dir() -> Path:
 class TrainDock(StudioDock):
     """Background training with live curves; the window never waits on it."""
 
-    def __init__(self, studio):
-        super().__init__("Train", "dock_train", studio)
+    def __init__(self, state, act, parent=None):
+        super().__init__("Train", "dock_train", state, act, parent)
         grid = QGridLayout()
         grid.addWidget(QLabel("Dataset"), 0, 0)
         self.combo_ds = QComboBox()
@@ -150,7 +150,7 @@ class TrainDock(StudioDock):
         self.events_seen = 0
         self._t0 = 0.0
         self._set_running(False)
-        self.session.dataset_changed.connect(lambda ds: self.combo_ds.setCurrentText(str(ds.id)))
+        state.events.dataset.connect(lambda ds: self.combo_ds.setCurrentText(str(ds.id)))
 
     def detect_devices(self) -> None:
         """Add 'cuda' when torch sees a GPU (torch imported on a worker, after the window is up)."""
@@ -162,9 +162,9 @@ class TrainDock(StudioDock):
         def done(has_cuda):
             if has_cuda and self.combo_device.findText("cuda") < 0:
                 self.combo_device.addItem("cuda")
-            self.studio.set_device_label("cuda" if has_cuda else "cpu")
+            self.act.show_device("cuda" if has_cuda else "cpu")
 
-        self.session.worker.submit(probe, done, lambda m: None)
+        self.act.run_in_background(probe, done, lambda m: None)
 
     def refresh_datasets(self, ids: list[str]) -> None:
         cur = self.combo_ds.currentText()
@@ -186,10 +186,10 @@ class TrainDock(StudioDock):
         ds = self.combo_ds.currentText().strip()
         out = self.edit_out.text().strip()
         if self.command_override is None and not ds:
-            self.studio.report_error("Cannot start training", "Pick a dataset to train on.")
+            self.act.report_error("Cannot start training", "Pick a dataset to train on.")
             return
         if resume and self.command_override is None and not Path(out).is_file():
-            self.studio.report_error("Cannot resume", f"There is no checkpoint at {out} to resume from.")
+            self.act.report_error("Cannot resume", f"There is no checkpoint at {out} to resume from.")
             return
         if not resume and not overwrite and out and Path(out).exists():
             self._ask_overwrite(out)
@@ -217,7 +217,7 @@ class TrainDock(StudioDock):
 
         box = QMessageBox(QMessageBox.Icon.Question, "Replace the checkpoint?",
                           f"{out} exists already. Training from scratch replaces it (Resume continues it instead).",
-                          QMessageBox.StandardButton.Cancel, self.studio)
+                          QMessageBox.StandardButton.Cancel, self)
         box.setObjectName("mageOverwriteDialog")
         self.btn_overwrite = box.addButton("Replace it", QMessageBox.ButtonRole.DestructiveRole)
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
@@ -227,7 +227,6 @@ class TrainDock(StudioDock):
                                   self.lbl_status.setText("Not started: pick another output file, or Resume."))
         box.open()
         self._overwrite_box = box
-        self.studio.last_dialog = box
 
     def stop(self) -> None:
         if self.proc.is_running():
@@ -418,11 +417,11 @@ class TrainDock(StudioDock):
         if ok:
             self.lbl_status.setText(f"Done in {_fmt_s(time.perf_counter() - self._t0)}: {self.last_checkpoint or 'no checkpoint'}")
             if self.chk_load.isChecked() and self.last_checkpoint:
-                self.studio.open_checkpoint(self.last_checkpoint)
+                self.act.open_checkpoint(self.last_checkpoint)
         else:
             self.lbl_status.setText(f"Training {message}")
             if "stopped" not in message:
-                self.studio.report_error("Training failed", f"Training {message}")
+                self.act.report_error("Training failed", f"Training {message}")
 
 
 def _fmt_s(s: float) -> str:

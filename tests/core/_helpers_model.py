@@ -66,7 +66,7 @@ def micro_config(**model_overrides) -> MageConfig:
 def train_micro(dataset_id: str, path, steps: int = 20):
     """A micro MAGE checkpoint (seconds) on a local dataset; returns its path."""
     from mage_core.data.store import load_episodes
-    from mage_core.train import train_mage
+    from mage_core.training.mage_stages import train_mage
 
     task, episodes, _ = load_episodes(dataset_id)
     cfg = micro_config()

@@ -9,7 +9,7 @@ def micro_checkpoint(umaze_dataset, tmp_path_factory):
     """Path of a MAGE checkpoint trained for a few dozen steps (seconds) on the generated dataset."""
     from _helpers_model import micro_config
     from mage_core.data.store import load_episodes
-    from mage_core.train import train_mage
+    from mage_core.training.mage_stages import train_mage
 
     task, episodes, _ = load_episodes(umaze_dataset)
     cfg = micro_config()

@@ -8,6 +8,8 @@ import pytest
 
 from mage_core.errors import MageError
 from mage_core.suites import adroit as A
+from mage_core.suites.adroit.data import demo_buffers
+from mage_core.suites.adroit.scene import Names
 from mage_core.tasks import get_task
 
 
@@ -34,8 +36,9 @@ def test_registry_and_protocol(door):
     suite = door.suite
     assert suite.name == "adroit" and door.env_id == "AdroitHandDoor-v1" and door.rtg_mode == "dense"
     assert [get_task(f"adroit-{k}").eval_steps for k in A.KINDS] == [200, 200, 100, 200]  # Minari D4RL adroit specs
-    assert suite.variants(door) == ("expert", "human", "cloned")
-    assert suite.variants(get_task("adroit-pen")) == ("expert",)
+    assert suite.variants(door) == ("expert", "mixed", "human", "cloned")
+    assert suite.variants(get_task("adroit-pen")) == ("expert", "mixed")
+    assert suite.matches_builtin(door, {"dataset_id": "mage/adroit-door/mixed-v0"}, {})
     assert suite.claims("AdroitHandDoorSparse-v1", {}, {}) and not suite.claims("PointMaze_UMaze-v3", {}, {})
     assert suite.dataset_id(door, "human") == "mage/adroit-door/human-v0"
     assert suite.matches_builtin(door, {"dataset_id": "mage/adroit-door/cloned-v0"}, {})
@@ -84,7 +87,7 @@ def test_human_start_state_places_the_recorded_door(door):
     door (handle position, hinge, latch) is compared."""
     sl = door.suite.obs_slices(door)
     for d in door.suite.demos(door)[:5]:
-        buf = A._demo_buffers([d], 10, tiled=False, tick=lambda n: None)[0]
+        buf = demo_buffers([d], 10, tiled=False, tick=lambda n: None)[0]
         env = door.make_env()
         obs, _ = env.reset(seed=0, options=buf.options)
         env.close()
@@ -111,10 +114,24 @@ def test_cloned_recipe_halves(door):
     assert [len(b.rewards) for b in rolled] == [200, 200, 100]
 
 
+def test_mixed_variant_spans_random_to_expert(door):
+    """The lagged expert: per-episode returns run from a hand too slow to act to the expert's own level."""
+    suite = door.suite
+    bufs = suite.collect_buffers(door, _cfg(steps=200 * 12, seed=0, variant="mixed"))
+    lo, hi = suite.builtin_reference_scores(door)
+    norm = np.array([100 * (sum(b.rewards) - lo) / (hi - lo) for b in bufs])
+    assert len(bufs) == 12 and norm.min() < 15 and norm.max() > 90, norm.round()
+    assert 0.2 < np.mean(norm > 50) < 0.8  # neither all expert nor all failing
+    again = suite.collect_buffers(door, _cfg(steps=200 * 12, seed=0, variant="mixed"))
+    assert all(np.array_equal(a.actions, b.actions) for a, b in zip(bufs, again))  # seeded
+    with pytest.raises(MageError, match="variants: expert, mixed"):
+        get_task("adroit-hammer").suite.collect_buffers(get_task("adroit-hammer"), _cfg(steps=10, variant="replay"))
+
+
 def test_tiled_demos_cycle(door):
     demos = door.suite.demos(door)
     total = sum(len(d.obs_TD) - 1 for d in demos)
-    bufs = A._demo_buffers(demos, total + 10, tiled=True, tick=lambda n: None)
+    bufs = demo_buffers(demos, total + 10, tiled=True, tick=lambda n: None)
     assert len(bufs) == 26 and np.array_equal(bufs[25].observations, demos[0].obs_TD[:11])
 
 
@@ -133,7 +150,7 @@ def test_dataset_without_reference_scores_uses_the_suites(minari_root, door):
 
     from mage_core.data import store
 
-    bufs = A._demo_buffers(door.suite.demos(door)[:2], 400, tiled=False, tick=lambda n: None)
+    bufs = demo_buffers(door.suite.demos(door)[:2], 400, tiled=False, tick=lambda n: None)
     env = door.make_env(mode="data", max_episode_steps=200)
     minari.create_dataset_from_buffers(dataset_id="user/door-mine-v0", buffer=bufs, env=env.spec,
                                        algorithm_name="mine", data_format="hdf5")
@@ -220,7 +237,7 @@ def test_pose_then_key_points_read_back(kind):
     env.close()
     data = mujoco.MjData(model)
     suite.pose(task, model, data, obs_D)
-    names = A._Names(model)
+    names = Names(model)
     kp = suite.key_points(task, model, obs_D[None])
     assert set(kp) == set(suite.key_point_names(task))
     posed = {"palm": data.site_xpos[names.site("S_grasp")]}

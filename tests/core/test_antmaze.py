@@ -9,7 +9,7 @@ import pytest
 from mage_core.errors import MageError
 from mage_core.suites import get_suite, task_for_dataset
 from mage_core.suites.antmaze import GOAL, OBS_DIM, POS, SUITE, AntMazeRecipe, recipe_of
-from mage_core.suites.antmaze_controller import DEFAULT_FILE, AntController
+from mage_core.suites.antmaze.controller import DEFAULT_FILE, AntController
 from mage_core.suites.pointmaze import geometry
 
 
@@ -271,7 +271,7 @@ def _quat_yaw(phi):
 
 def _rotate_world(obs_D, rows_LD, phi):
     """The same ant, goal and plan turned by phi about world z (joints and body-frame angular velocity unchanged)."""
-    from mage_core.suites.antmaze_controller import _quat_mul
+    from mage_core.suites.antmaze.controller import _quat_mul
 
     c, s = np.cos(phi), np.sin(phi)
     R = np.array([[c, -s], [s, c]])
@@ -289,8 +289,8 @@ def test_the_heads_heading_frame_sees_the_ant_as_its_controller_does():
     turning the whole scene about z leaves every feature unchanged (the head need not learn the rotation)."""
     import torch
 
-    from mage_core.suites.antmaze import GAIT_STEPS, ant_heading_features
-    from mage_core.suites.antmaze_controller import controller_obs
+    from mage_core.suites.antmaze.heading import GAIT_STEPS, ant_heading_features
+    from mage_core.suites.antmaze.controller import controller_obs
 
     rng = np.random.default_rng(0)
     obs = rng.normal(size=OBS_DIM)
@@ -324,11 +324,12 @@ def test_mage_with_the_heading_frame_head_fits_saves_and_reloads(tmp_path):
     g(standardised frame(de-normalised decoded rows)), and a saved checkpoint reloads to the same actions."""
     import torch
 
-    from mage_core.checkpoint import build_model_from_checkpoint, load_checkpoint
+    from mage_core.checkpoint import load_checkpoint
     from mage_core.data.generate import GenerateConfig
     from mage_core.data.segments import Episode
-    from mage_core.model.mage import MAGE
-    from mage_core.train import EventSink, make_segment_dataset, train_mage
+    from mage_core.factory import build_mage, build_model_from_checkpoint
+    from mage_core.progress import EventWriter
+    from mage_core.training.mage_stages import make_segment_dataset, train_mage
     from _helpers_model import micro_config
 
     task = _two_cell_task()
@@ -340,7 +341,7 @@ def test_mage_with_the_heading_frame_head_fits_saves_and_reloads(tmp_path):
     cfg.train.stage1_steps, cfg.train.stage2_steps, cfg.train.stage3_steps, cfg.train.warmup_steps = 5, 100, 0, 5
     cfg.train.lr_stage2 = 3e-3
     events = []
-    out = train_mage(cfg, eps, task, out_path=tmp_path / "ant.pt", sink=EventSink(None, [events.append]),
+    out = train_mage(cfg, eps, task, out_path=tmp_path / "ant.pt", sink=EventWriter(None, [events.append]),
                      progress=False)
     inv = [e["losses"]["inv"] for e in events if e["event"] == "step" and e["stage"] == 2]
     assert np.mean(inv[-3:]) < 0.9 * np.mean(inv[:3]), inv
@@ -353,10 +354,10 @@ def test_mage_with_the_heading_frame_head_fits_saves_and_reloads(tmp_path):
     f = model.sample(cond, generator=torch.Generator().manual_seed(0)).fhat_BCT
     rows = model.decode(f, cond)[:, [1, 2, 8]] * model.inv.x_std_D + model.inv.x_mean_D
     raw_c = cond * model.inv.x_std_D + model.inv.x_mean_D
-    from mage_core.suites.antmaze import ant_heading_features
+    from mage_core.suites.antmaze.heading import ant_heading_features
     feats = (ant_heading_features(raw_c[:, 1:], rows, (1, 2, 8)) - model.inv.f_mean_F) / model.inv.f_std_F
     torch.testing.assert_close(model.inverse_dynamics(f, cond), model.inv.net(feats))
-    again = MAGE(model.cfg).eval()
+    again = build_mage(model.cfg).eval()
     again.load_state_dict(load_checkpoint(tmp_path / "ant.pt")["state_dict"])
     torch.testing.assert_close(again.inverse_dynamics(f, cond), model.inverse_dynamics(f, cond))
 
@@ -372,11 +373,11 @@ def _config_of(ckpt):
     (dict(obs_dim=OBS_DIM, act_dim=8, inv_frame="ant-heading"), "give --inv-lookahead too"),
     (dict(inv_lookahead=(1,), inv_frame="ant-heading"), "written for 31-dim observations; this data has 6")])
 def test_a_bad_head_frame_is_a_clear_error(overrides, message):
-    from mage_core.model.mage import MAGE
+    from mage_core.factory import build_mage
     from _helpers_model import micro_config
 
     with pytest.raises(MageError, match=message):
-        MAGE(micro_config(**overrides).model)
+        build_mage(micro_config(**overrides).model)
 
 
 def test_diagnostics_tell_a_flipped_ant_from_a_stalled_one():

@@ -11,8 +11,10 @@ from mage_core.suites.pointmaze import geometry
 from mage_core.baselines import CORE_ALGOS as ALGOS  # IQL (the optional d3rlpy extra): tests/core/test_iql.py
 from mage_core.baselines import algo_module, bc, common, diffuser, dt, load_policy, train_baseline
 from mage_core.data.segments import Episode
+from mage_core.device import resolve_device
 from mage_core.errors import MageError
 from mage_core.maze import WaypointExpert
+from mage_core.rtg import RTGTracker
 from mage_core.tasks import get_task
 
 TASK = "pointmaze-umaze"
@@ -206,16 +208,16 @@ def test_batch_rows_act_independently(checkpoints, task):
 
 
 def test_rtg_tracker_window_and_dense():
-    tr = common.RTGTracker(target=100.0, mode="window", window=300)
+    tr = RTGTracker(target=100.0, mode="window", window=300)
     tr.reset(2)
     assert np.allclose(tr.step(np.zeros(2)), [100, 100])  # t=0: G
     assert np.allclose(tr.step(np.array([0.0, 1.0])), [101, 100])  # t=1: G - r + t
     assert np.allclose(tr.step(np.array([0.0, 1.0])), [102, 100])  # reward every step keeps the condition still
-    hi = common.RTGTracker(target=299.0, mode="window", window=300)
+    hi = RTGTracker(target=299.0, mode="window", window=300)
     hi.reset(1)
     hi.step(np.zeros(1))
     assert hi.step(np.zeros(1))[0] == 300 and hi.step(np.zeros(1))[0] == 300  # clamped at W
-    dense = common.RTGTracker(target=10.0, mode="dense")
+    dense = RTGTracker(target=10.0, mode="dense")
     dense.reset(1)
     assert dense.step(np.zeros(1))[0] == 10 and dense.step(np.array([2.5]))[0] == 7.5
 
@@ -304,4 +306,4 @@ def test_bad_inputs_raise_mage_error(episodes, tmp_path):
     with pytest.raises(MageError, match="checkpoint"):
         load_policy(bad)
     with pytest.raises(MageError, match="device"):
-        common.resolve_device("tpu9")
+        resolve_device("tpu9")

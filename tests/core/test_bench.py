@@ -119,10 +119,10 @@ def test_bench_quality_keys_rows_and_cache_by_dataset(umaze_dataset, tmp_path):
     shutil.copy(other_ckpt, misplaced / "pointmaze-umaze" / "seed0" / "pointmaze-umaze-bc.pt")
     with pytest.raises(MageError, match="trained on mage/pointmaze-umaze/other-v0"):
         cached_checkpoint(misplaced, task, umaze_dataset, "bc", 0)
-    # a --dataset checkpoint cached under the task name by earlier versions is found when it was trained on that data
+    # a --dataset checkpoint cached under the task name (the older cache layout) is found when trained on that data
     assert cached_checkpoint(misplaced, task, other, "bc", 0) == misplaced / "pointmaze-umaze" / "seed0" / "pointmaze-umaze-bc.pt"
     shutil.copy(expert_ckpt, misplaced / "pointmaze-umaze" / "seed0" / "pointmaze-umaze-bc.pt")
-    fresh = cached_checkpoint(misplaced, task, other, "bc", 0)  # the legacy file holds other data: train anew
+    fresh = cached_checkpoint(misplaced, task, other, "bc", 0)  # the task-name file holds other data: train anew
     assert fresh == misplaced / "pointmaze-umaze-other" / "seed0" / "pointmaze-umaze-other-bc.pt" and not fresh.exists()
 
 
@@ -178,7 +178,7 @@ def test_merge_script_pools_pieces_keeps_episodes_and_refuses_a_seed_twice(tmp_p
     for seed, eps in ((0, [1.0, 3.0, 5.0]), (1, [10.0, 20.0, 30.0])):
         paths.append(tmp_path / f"s{seed}.json")
         paths[-1].write_text(json.dumps(piece(seed, eps)))
-    script = Path(__file__).parents[2] / "docs" / "bench_scripts" / "merge_quality.py"
+    script = Path(__file__).parents[2] / "docs" / "results" / "merge_quality.py"
     out = tmp_path / "m.json"
     r = subprocess.run([sys.executable, script, *paths, "--out", out], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -197,7 +197,7 @@ def test_merge_script_pools_pieces_keeps_episodes_and_refuses_a_seed_twice(tmp_p
 
 def test_latency_ratios_use_the_first_checkpoint_of_each_algo():
     """With several MAGE checkpoints (e.g. K = 8 then K = 4), both printed ratios are the first one's: the ratio of
-    medians used to take the last MAGE row while the per-round ratio took the first."""
+    medians and the per-round ratio both take the first MAGE row."""
     from mage_core.bench import latency_ratios
 
     rows = [dict(algo="mage", median_ms=4.0, rounds=10, ratio_to_first_rounds=1.0),

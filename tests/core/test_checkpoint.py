@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from _helpers_model import micro_config
-from mage_core.checkpoint import (FORMAT_VERSION, build_model_from_checkpoint, check_compatible, checkpoint_info,
-                                  load_checkpoint, save_checkpoint)
+from mage_core.checkpoint import FORMAT_VERSION, check_compatible, checkpoint_info, load_checkpoint, save_checkpoint
 from mage_core.config import MageConfig, preset
 from mage_core.errors import MageError
+from mage_core.factory import build_model_from_checkpoint
 from mage_core.model.mage import MAGE
 
 torch.set_num_threads(1)

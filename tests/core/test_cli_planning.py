@@ -36,6 +36,60 @@ def test_sweep_writes_json_and_png(micro_checkpoint, tmp_path):
     d = json.loads((tmp_path / "sweep.json").read_text())
     assert [row["target"] for row in d["rows"]] == [200.0, 300.0] and "spearman" in d
     assert (tmp_path / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert d["verdict"] in r.stdout and "slope" in d and "achieved_span" in d and "swept_span" in d
+    # --out NAME.json writes NAME.json (not NAME.json.json) and NAME.png beside it
+    named = tmp_path / "sub" / "door-sweep.json"
+    r = _mage("sweep-rtg", "--checkpoint", micro_checkpoint, "--rtgs", "200,300", "--episodes", "1", "--quiet",
+              "--out", named)
+    assert r.returncode == 0, r.stderr
+    assert named.is_file() and (tmp_path / "sub" / "door-sweep.png").is_file()
+    assert not (tmp_path / "sub" / "door-sweep.json.json").exists()
+
+
+def test_bench_controllability_table_and_cards(micro_checkpoint, tmp_path):
+    """One row per checkpoint with Spearman, spans, slope and verdict; --cards records the sweep in the card."""
+    import shutil
+
+    ckpt = tmp_path / "micro.pt"
+    shutil.copy(micro_checkpoint, ckpt)
+    out, md = tmp_path / "ctrl.json", tmp_path / "ctrl.md"
+    r = _mage("bench", "controllability", ckpt, "--targets", "3", "--seeds", "0", "--episodes", "1", "--out", out,
+              "--markdown", md, "--cards")
+    assert r.returncode == 2 and "ckpt card" in r.stderr  # no card yet: it says how to write one
+    card = {"task": "pointmaze-umaze", "algo": "mage", "params": 1, "machine": {"cpu": "x", "cores": 2, "torch": "t"},
+            "eval": {"episodes": 1, "seeds": [0], "rtg_target": 1.0, "mean": 1.0, "se": 0.0, "normalised_mean": 1.0,
+                     "normalised_se": 0.0, "success_rate": 0.0, "reproduce": "mage eval"}}
+    (tmp_path / "micro.card.json").write_text(json.dumps(card))
+    r = _mage("bench", "controllability", ckpt, "--targets", "3", "--seeds", "0", "--episodes", "1", "--out", out,
+              "--markdown", md, "--cards")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(out.read_text())
+    (row,) = d["rows"]
+    assert row["task"] == "pointmaze-umaze" and len(row["rows"]) == 3 and len(row["achieved"]) == 3
+    assert row["verdict"] in ("follows the target", "follows the target weakly", "does not follow the target")
+    assert {"spearman", "achieved_span", "swept_span", "slope"} <= set(row)
+    table = md.read_text()
+    assert "| micro.pt | pointmaze-umaze |" in table and row["verdict"] in table
+    card = json.loads((tmp_path / "micro.card.json").read_text())
+    assert card["controllability"]["verdict"] == row["verdict"]
+    assert "controllability" in (tmp_path / "micro.card.md").read_text()
+    assert (tmp_path / "micro.sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_demo_pair_writes_a_side_by_side_gif(micro_checkpoint, tmp_path):
+    from PIL import Image
+
+    gif = tmp_path / "pair.gif"
+    r = _mage("demo", "--checkpoint", micro_checkpoint, "--pair", gif, "--low", "0", "--high", "150")
+    assert r.returncode == 0, r.stderr
+    assert "low  target" in r.stdout and "high target" in r.stdout
+    with Image.open(gif) as im:
+        assert im.n_frames > 10 and im.size[0] > 2 * im.size[1]  # two panels side by side
+    assert (tmp_path / "pair.png").is_file()
+    bad = _mage("demo", "--checkpoint", micro_checkpoint, "--pair", gif, "--low", "9", "--high", "1")
+    assert bad.returncode == 2 and "below" in bad.stderr
+    bad = _mage("demo", "--checkpoint", micro_checkpoint, "--pair", tmp_path / "pair.mp4")
+    assert bad.returncode == 2 and ".gif" in bad.stderr
 
 
 def test_plan_png_and_bad_starts(micro_checkpoint, tmp_path):

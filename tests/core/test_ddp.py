@@ -12,7 +12,8 @@ import torch.multiprocessing as mp
 from _helpers_model import micro_config, umaze_episodes
 from mage_core.checkpoint import load_checkpoint
 from mage_core.data.segments import SegmentBatch
-from mage_core.train import EventSink, make_segment_dataset, train_mage
+from mage_core.progress import EventWriter
+from mage_core.training.mage_stages import make_segment_dataset, train_mage
 
 B = 8  # segments per process
 
@@ -37,11 +38,11 @@ def _worker(rank: int, port: int, out_dir: str, steps: tuple, fixed: bool):
     task, episodes = umaze_episodes(1500)
     cfg = _config(steps)
     batches = _fixed_batches(task, episodes, cfg)
-    sink = EventSink(os.path.join(out_dir, f"events{rank}.jsonl"))
+    sink = EventWriter(os.path.join(out_dir, f"events{rank}.jsonl"))
     train_mage(cfg, list(episodes), task, out_path=os.path.join(out_dir, "ddp.pt"), sink=sink, progress=False,
                batch_fn=(lambda rng, b: batches[rank]) if fixed else None)
     sink.close()
-    from mage_core.train import shutdown_distributed
+    from mage_core.device import shutdown_distributed
 
     shutdown_distributed()  # barrier, then leave: no rank tears gloo down while the other still uses it
 
@@ -96,7 +97,7 @@ def test_two_process_training_decreases_the_loss_like_one_process(tmp_path, monk
     cfg = _config(steps)
     cfg.train.batch_size = 2 * B  # the same number of segments per optimiser step as the 2-process run
     single = []
-    train_mage(cfg, list(episodes), task, out_path=tmp_path / "single.pt", sink=EventSink(None, [single.append]),
+    train_mage(cfg, list(episodes), task, out_path=tmp_path / "single.pt", sink=EventWriter(None, [single.append]),
                progress=False)
 
     def curve(evs, stage, key):

@@ -9,7 +9,8 @@ from mage_core.data.segments import SegmentBatch
 from mage_core.errors import MageError
 from mage_core.model.mage import MAGE
 from mage_core.model.mtae import make_scale_schedule
-from mage_core.train import make_segment_dataset, sampler_rng
+from mage_core.training.loop import sampler_rng
+from mage_core.training.mage_stages import make_segment_dataset
 
 torch.set_num_threads(1)
 

@@ -111,12 +111,12 @@ def hopper_checkpoint(hopper_dataset, tmp_path_factory):
     return train_micro(hopper_dataset, tmp_path_factory.mktemp("hopper") / "hopper.pt")
 
 
-def test_a_hopper_dataset_is_claimed_by_the_generic_suite_and_posed_from_its_observations(hopper_dataset):
+def test_a_hopper_dataset_is_claimed_by_the_locomotion_suite_and_posed_from_its_observations(hopper_dataset):
     from mage_core.data.store import _data_dir, _read_metadata
     from mage_core.render import TaskScene
 
     task = task_for_dataset(_read_metadata(_data_dir(hopper_dataset)))
-    assert task.suite_name == "generic" and task.env_id == "Hopper-v5" and task.rtg_mode == "dense"
+    assert task.suite_name == "locomotion" and task.env_id == "Hopper-v5" and task.rtg_mode == "dense"
     scene = TaskScene(task)
     try:
         m, d = scene.model, scene.data
@@ -178,14 +178,17 @@ def test_hopper_trains_plans_and_draws_per_scale_ghosts(hopper_checkpoint, tmp_p
     assert "episode return" in capsys.readouterr().out and demo.stat().st_size > 2000
 
 
-def test_a_checkpoint_alone_rebuilds_a_task_no_suite_has_built_in(hopper_checkpoint):
-    from mage_core.checkpoint import load_checkpoint
-    from mage_core.planner import task_from_checkpoint
+def test_a_checkpoint_alone_rebuilds_a_task_no_suite_has_built_in(minari_root, tmp_path):
+    from _helpers_model import train_micro
 
-    ckpt = load_checkpoint(hopper_checkpoint)
+    from mage_core.checkpoint import load_checkpoint
+    from mage_core.task_spec import task_from_checkpoint
+
+    ds = random_minari_dataset("Swimmer-v5", "tests/swimmer/random-v0", steps=600)
+    ckpt = load_checkpoint(train_micro(ds, tmp_path / "swimmer.pt"))
     ckpt["dataset"]["id"] = "gone/dataset-v0"  # the dataset is not needed to know the task
     task = task_from_checkpoint(ckpt)
-    assert task.env_id == "Hopper-v5" and task.suite_name == "generic" and task.rtg_mode == "dense"
+    assert task.env_id == "Swimmer-v5" and task.suite_name == "generic" and task.rtg_mode == "dense"
 
 
 def test_dict_observations_keep_the_agents_own_position(minari_root):

@@ -13,7 +13,10 @@ from mage_core.checkpoint import load_checkpoint
 from mage_core.config import MageConfig
 from mage_core.data.segments import SegmentBatch
 from mage_core.errors import MageError
-from mage_core.train import EventSink, lr_factor, make_segment_dataset, resolve_device, train_mage
+from mage_core.device import resolve_device
+from mage_core.progress import EventWriter
+from mage_core.training.loop import lr_factor
+from mage_core.training.mage_stages import make_segment_dataset, train_mage
 
 torch.set_num_threads(1)
 
@@ -32,7 +35,7 @@ def test_tiny_model_overfits_a_handful_of_segments(tmp_path):
     ds = make_segment_dataset(list(episodes), task, cfg)
     fixed = ds.get(np.arange(8) * 97)
     events = []
-    train_mage(cfg, list(episodes), task, out_path=tmp_path / "m.pt", sink=EventSink(None, [events.append]),
+    train_mage(cfg, list(episodes), task, out_path=tmp_path / "m.pt", sink=EventWriter(None, [events.append]),
                progress=False, batch_fn=lambda rng, b: fixed)
     steps = [e for e in events if e["event"] == "step"]
     s1 = [e["losses"] for e in steps if e["stage"] == 1]
@@ -48,7 +51,7 @@ def test_events_follow_the_contract(tmp_path):
     task, episodes = umaze_episodes()
     cfg = _steps(micro_config(), 10, 10, 5, log_every=5, ckpt_every=5)
     path = tmp_path / "events.jsonl"
-    sink = EventSink(path)
+    sink = EventWriter(path)
     train_mage(cfg, list(episodes), task, out_path=tmp_path / "m.pt", sink=sink, progress=False)
     sink.close()
     events = [json.loads(line) for line in path.read_text().splitlines()]
@@ -79,7 +82,7 @@ def test_resume_continues_exactly(tmp_path):
             shutil.copy(e["path"], mid)
 
     full = train_mage(cfg, list(episodes), task, out_path=tmp_path / "full.pt",
-                      sink=EventSink(None, [keep_mid]), progress=False)
+                      sink=EventWriter(None, [keep_mid]), progress=False)
     assert load_checkpoint(mid)["train_state"]["step"] == 6
     resumed = train_mage(None, list(episodes), task, out_path=tmp_path / "resumed.pt", resume=mid, progress=False)
     for k, v in full["state_dict"].items():
@@ -99,7 +102,7 @@ def test_resume_with_ema_equals_an_uninterrupted_run(tmp_path):
             shutil.copy(e["path"], mid)
 
     full = train_mage(cfg, list(episodes), task, out_path=tmp_path / "full.pt",
-                      sink=EventSink(None, [keep_mid]), progress=False)
+                      sink=EventWriter(None, [keep_mid]), progress=False)
     saved = load_checkpoint(mid)["train_state"]["ema"]
     assert saved is not None and saved["n"] == 6  # the average travels with the periodic checkpoint
     resumed = train_mage(None, list(episodes), task, out_path=tmp_path / "resumed.pt", resume=mid, progress=False)
@@ -141,7 +144,7 @@ def test_plan_reading_inverse_dynamics_trains_and_reads_the_decoded_plan(tmp_pat
     task, episodes = umaze_episodes()
     cfg = _steps(micro_config(inv_lookahead=(1, 2, 4)), 5, 40, 3, log_every=5)
     events = []
-    out = train_mage(cfg, list(episodes), task, out_path=tmp_path / "p.pt", sink=EventSink(None, [events.append]),
+    out = train_mage(cfg, list(episodes), task, out_path=tmp_path / "p.pt", sink=EventWriter(None, [events.append]),
                      progress=False)
     inv = [e["losses"]["inv"] for e in events if e["event"] == "step" and e["stage"] == 2]
     assert inv[-1] < inv[0]
@@ -187,7 +190,7 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_checkpoint(tmp_path):
 
     events = []
     with pytest.raises(MageError, match="NaN"):
-        train_mage(cfg, list(episodes), task, out_path=tmp_path / "m.pt", sink=EventSink(None, [events.append]),
+        train_mage(cfg, list(episodes), task, out_path=tmp_path / "m.pt", sink=EventWriter(None, [events.append]),
                    progress=False, batch_fn=poisoned)
     assert events[-1]["event"] == "error" and "last good checkpoint" in events[-1]["message"]
     ckpt = load_checkpoint(tmp_path / "m.pt")
@@ -216,10 +219,11 @@ def test_cli_trains_tiny_preset_on_a_generated_dataset(tmp_path, monkeypatch, ca
     out = tmp_path / "ckpts"
     rc = main(["train", "--task", "pointmaze-umaze", "--preset", "tiny", "--out", str(out), "--events",
                str(tmp_path / "ev.jsonl"), "--steps-scale", "0.1", "--no-progress", "--threads", "1",
-               "--scales", "4", "--no-cond-loss"])
+               "--scales", "4", "--no-cond-loss", "--inv-batch-size", "48"])
     assert rc == 0
     ckpt_path = out / "pointmaze-umaze-mage.pt"
     ckpt = load_checkpoint(ckpt_path)
+    assert ckpt["config"]["train"]["inv_batch_size"] == 48
     assert ckpt["config"]["model"]["n_scales"] == 4 and ckpt["config"]["model"]["use_cond_loss"] is False
     assert len(ckpt["spaces"]["scales"]) == 4 and ckpt["train_state"]["done"]
     assert json.loads((tmp_path / "ev.jsonl").read_text().splitlines()[-1])["event"] == "done"
@@ -261,11 +265,50 @@ def test_stage2_fits_inverse_dynamics_on_its_larger_batch(tmp_path):
     assert seen == {"transformer": 4, "inv": 12} and torch.isfinite(out["loss"])
 
 
+class _OutOfMemoryInStage(torch.nn.Module):
+    """Trains in stage 1, runs out of GPU memory in stage `oom_stage`."""
+
+    def __init__(self, oom_stage: int):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(1))
+        self.oom_stage = oom_stage
+
+    def forward(self, batch, stage: int) -> dict:
+        if stage == self.oom_stage:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return {"loss": (self.w ** 2).sum()}
+
+
+class _NoBatch:
+    def to(self, device):
+        return self
+
+
+@pytest.mark.parametrize("batch_size, inv_batch_size, oom_stage, hint", [
+    (32, 256, 2, "in stage 2 (transformer) with batch size 256; try a smaller batch size, e.g. --inv-batch-size 128"),
+    (64, 16, 2, "in stage 2 (transformer) with batch size 64; try a smaller batch size, e.g. --batch-size 32"),
+    (32, 256, 1, "in stage 1 (autoencoder) with batch size 32; try a smaller batch size, e.g. --batch-size 16")])
+def test_out_of_memory_names_the_option_that_sets_the_stage_batch(tmp_path, batch_size, inv_batch_size, oom_stage,
+                                                                  hint):
+    from mage_core.config import TrainConfig
+    from mage_core.training.loop import run_training
+    from mage_core.training.mage_stages import mage_stages
+
+    tcfg = TrainConfig(stage1_steps=2, stage2_steps=2, stage3_steps=0, batch_size=batch_size,
+                       inv_batch_size=inv_batch_size, warmup_steps=1, log_every=1, amp=False)
+    events = []
+    with pytest.raises(MageError, match="CUDA ran out of memory") as exc:
+        run_training(_OutOfMemoryInStage(oom_stage), mage_stages(tcfg), None, tcfg, ckpt_path=tmp_path / "m.pt",
+                     static_payload={"algo": "mage"}, sink=EventWriter(None, [events.append]), progress=False,
+                     batch_fn=lambda rng, b: _NoBatch())
+    assert hint in str(exc.value) and events[-1] == {**events[-1], "event": "error", "message": str(exc.value)}
+
+
 def test_stage3_can_be_skipped(tmp_path):
     task, episodes = umaze_episodes()
     cfg = _steps(micro_config(), 3, 3, 0)
     events = []
-    train_mage(cfg, list(episodes), task, out_path=tmp_path / "m.pt", sink=EventSink(None, [events.append]),
+    train_mage(cfg, list(episodes), task, out_path=tmp_path / "m.pt", sink=EventWriter(None, [events.append]),
                progress=False)
     ends = [e["stage"] for e in events if e["event"] == "stage_end"]
     assert ends == [1, 2] and not [e for e in events if e["event"] == "step" and e["stage"] == 3]
@@ -310,7 +353,7 @@ def test_inv_loss_l1_fits_the_median_action_and_reaches_the_model(tmp_path):
 def test_reconstruction_weights_weight_the_named_columns_of_stage_one():
     """--rec-weight agent_xy=W: the suite's slice maps to its (R, s) columns, the stage-1 loss is the column-weighted
     MSE with weights rescaled to mean 1, and bad names or lengths are clear errors."""
-    from mage_core.cli.train import rec_weights_for
+    from mage_core.train_command import rec_weights_for
     from mage_core.model.mage import MAGE
     from mage_core.tasks import get_task
 
@@ -438,16 +481,16 @@ def test_ceiling_steps_sets_the_return_ceiling_fit_and_a_longer_fit_fits_better(
 
 def test_the_return_ceiling_is_fitted_with_the_requested_cpu_threads(monkeypatch, tmp_path):
     """--threads must hold before the ceiling fit too (an oversubscribed default pool ran it ~8x slower)."""
-    import mage_core.model.ceiling as ceiling
+    import mage_core.training.mage_stages as mage_stages
 
     seen = []
-    real_fit = ceiling.fit_return_ceiling
+    real_fit = mage_stages.fit_return_ceiling
 
     def spy(*args, **kwargs):
         seen.append(torch.get_num_threads())
         return real_fit(*args, **kwargs)
 
-    monkeypatch.setattr(ceiling, "fit_return_ceiling", spy)
+    monkeypatch.setattr(mage_stages, "fit_return_ceiling", spy)
     task, episodes = umaze_episodes()
     cfg = _steps(micro_config(), 2, 2, 0)
     cfg.train.num_threads = 1

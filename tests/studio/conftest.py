@@ -9,7 +9,6 @@ import asyncio  # noqa: E402
 import gc  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import mage_studio  # noqa: E402,F401  (applies the PySide6/py3.11 refcount fix before any Qt call)
 import pytest  # noqa: E402

@@ -1,9 +1,10 @@
-"""Issue #15 (the studio, ready for a demo): layout reset, stale panels, RTG controllability, training chart, errors."""
+"""The studio ready for a demo: layout reset, no stale panels, RTG controllability, the training chart, errors."""
 from mage_core.suites.pointmaze import geometry
 import numpy as np
 import pytest
 from fakes import FakePlanner
-from mage_studio.docks.run import fmt_rtg
+from mage_studio.export import figure_caption
+from mage_studio.rollout import fmt_rtg
 from PySide6.QtCore import Qt
 
 
@@ -24,7 +25,7 @@ def test_reset_layout_restores_every_dock_and_the_toolbar_and_the_state_survives
         d.toggleViewAction().trigger()
     win.toolbar.toggleViewAction().trigger()
     assert all(d.isHidden() for d in win.docks) and win.toolbar.isHidden()
-    assert win.toolbar.toggleViewAction() in win._view_menu.actions()  # the View menu can bring the toolbar back
+    assert win.toolbar.toggleViewAction() in win.view_menu.actions()  # the View menu can bring the toolbar back
     win.act_reset_layout.trigger()
     qtbot.waitUntil(lambda: _layout_complete(win), timeout=5000)
     assert win.condition_dock.isVisible() and win.plan_dock.isVisible()  # the raised tab of each column
@@ -50,7 +51,7 @@ def test_a_saved_all_hidden_layout_or_reset_layout_at_start_opens_the_default_la
     for d in win.docks:
         d.hide()
     win.toolbar.hide()
-    settings.setValue("window/state", win.saveState(SETTINGS_VERSION))  # what the old Reset layout left behind
+    settings.setValue("window/state", win.saveState(SETTINGS_VERSION))  # an all-hidden layout
     for reset_at_start in (False, True):
         win2 = MainWindow(settings=settings, initial_task="pointmaze-umaze")
         qtbot.addWidget(win2)
@@ -64,7 +65,7 @@ def test_a_saved_all_hidden_layout_or_reset_layout_at_start_opens_the_default_la
 
 
 def test_scene_modules_are_imported_before_the_render_thread_starts(qtbot, qloop, settings, monkeypatch):
-    """The --reset-layout segfault: the render thread imported gymnasium_robotics while the GUI thread built docks."""
+    """The render thread never imports gymnasium_robotics while the GUI thread builds docks (that can crash)."""
     import threading
 
     import mage_studio.main_window as mw
@@ -118,7 +119,7 @@ def test_bad_checkpoints_get_full_sentences_without_torch_advice(window, qtbot, 
     trunc.write_bytes(good.read_bytes()[:300])
     expect = {junk: "not a PyTorch archive", evil: "not written by mage", trunc: "truncated or corrupt"}
     for i, (path, words) in enumerate(expect.items()):
-        win.open_checkpoint(str(path))
+        win.controller.open_checkpoint(str(path))
         qtbot.waitUntil(lambda: len(win.errors) == i + 1, timeout=20000)
         text = win.errors[-1]
         assert words in text, text
@@ -215,8 +216,8 @@ def _geo(task):
 
 
 def _planned(win, qtbot):
-    win.load_planner(FakePlanner(win.session.task))
-    qtbot.waitUntil(lambda: win.session.plan is not None and win.plan_dock.plan is not None, timeout=10000)
+    win.controller.load_planner(FakePlanner(win.state.task))
+    qtbot.waitUntil(lambda: win.state.plan is not None and win.plan_dock.plan is not None, timeout=10000)
 
 
 def test_refine_unchecks_the_hidden_scales_and_token_cells_explain_themselves(window, qtbot):
@@ -230,19 +231,19 @@ def test_refine_unchecks_the_hidden_scales_and_token_cells_explain_themselves(wi
     assert all(c.isChecked() for c in dock.checks)
     # token map: hover a cell of scale 3 (4 tokens) -> code, scale and span; the span is highlighted in the viewport
     qtbot.waitUntil(lambda: dock.token_label.tokens != [], timeout=5000)
-    from mage_studio.docks.plan import TOKEN_LABEL_W, token_at
+    from mage_studio.docks.tokens import TOKEN_LABEL_W, token_at
 
     w, h = dock.token_label.img_size
     x = TOKEN_LABEL_W + (w - TOKEN_LABEL_W) * (1.5 / 4)  # the second of 4 cells
     y = h * (2.5 / 6)  # row 3 of 6
     k, i, code, a, b = token_at(dock.token_label.tokens, 32, (w, h), x, y)
-    assert (k, i, a, b) == (2, 1, 8, 15) and code == int(win.session.plan.tokens[2][1])
+    assert (k, i, a, b) == (2, 1, 8, 15) and code == int(win.state.plan.tokens[2][1])
     from PySide6.QtCore import QPoint
 
     qtbot.mouseMove(dock.token_label, QPoint(int(x), int(y)))
-    qtbot.waitUntil(lambda: dock.hovered_token is not None, timeout=3000)
+    qtbot.waitUntil(lambda: win.state.overlay.hovered_token is not None, timeout=3000)
     assert "code" in dock.token_label.toolTip() and "steps 8–15" in dock.token_label.toolTip()
-    np.testing.assert_allclose(win.viewport.overlay.path_xy, win.session.plan.states_KHD[2, 8:17, :2], atol=1e-6)
+    np.testing.assert_allclose(win.viewport.overlay.path_xy, win.state.plan.states_KHD[2, 8:17, :2], atol=1e-6)
     assert any("steps 8–15" in label for label, _ in win.viewport.legend)
     assert any("per token" in label for label, _ in win.viewport.legend)
     assert not win.plan_dock.state_plot.getAxis("left").autoSIPrefix
@@ -251,7 +252,7 @@ def test_refine_unchecks_the_hidden_scales_and_token_cells_explain_themselves(wi
 def test_reset_and_a_closed_checkpoint_leave_no_stale_panels_and_every_panel_shows_the_same_step(window, qtbot):
     win = window
     _planned(win, qtbot)
-    cond_tokens = [np.asarray(t).copy() for t in win.session.plan.tokens]
+    cond_tokens = [np.asarray(t).copy() for t in win.state.plan.tokens]
     header = win.viewport.hud_text
     assert "RTG target" in header
     run = win.run_dock
@@ -269,16 +270,17 @@ def test_reset_and_a_closed_checkpoint_leave_no_stale_panels_and_every_panel_sho
     assert "episode is over" in run.lbl_status.text() and "Reset" in run.lbl_status.text()
     # Reset: header, plan views and overlay all back to the condition's plan
     run.btn_reset.click()
-    assert win.viewport.hud_text == win.condition_hud(win.session.plan) and "RTG target" in win.viewport.hud_text
-    assert win.plan_dock.plan is win.session.plan
+    assert win.viewport.hud_text == win.overlays.condition_hud(win.state.plan)
+    assert "RTG target" in win.viewport.hud_text
+    assert win.plan_dock.plan is win.state.plan
     assert all(np.array_equal(a, b) for a, b in zip(win.plan_dock.plan.tokens, cond_tokens))
     # a checkpoint closed because the scene changed task: no plan left anywhere
-    win.set_task_by_name("pointmaze-medium")
-    assert win.session.planner is None and win.plan_dock.plan is None and win.plan_dock.token_label.tokens == []
+    win.controller.show_task("pointmaze-medium")
+    assert win.state.planner is None and win.plan_dock.plan is None and win.plan_dock.token_label.tokens == []
 
 
 def test_rtg_values_never_read_minus_zero():
-    from mage_studio.docks.run import fmt_rtg
+    from mage_studio.rollout import fmt_rtg
 
     assert fmt_rtg(-0.3) == "0" and fmt_rtg(185.6) == "186"
 
@@ -299,36 +301,36 @@ class CeilingPlanner(FakePlanner):
 
 def test_rtg_shows_the_feasible_range_and_the_condition_used_and_the_box_says_when_it_limits(window, qtbot):
     win = window
-    win.load_planner(CeilingPlanner(win.session.task))
-    qtbot.waitUntil(lambda: win.session.plan is not None, timeout=10000)
+    win.controller.load_planner(CeilingPlanner(win.state.task))
+    qtbot.waitUntil(lambda: win.state.plan is not None, timeout=10000)
     cd = win.condition_dock
-    lo, hi = win.session.rtg_range()
+    lo, hi = win.state.rtg_range()
     assert f"feasible from this start {lo:.0f} – 120" in cd.lbl_range.text() and f"data range {lo:.0f} – {hi:.0f}" in cd.lbl_range.text()
     assert cd.feasible_region.isVisible() and cd.feasible_region.getRegion() == pytest.approx((lo, 120.0))
     assert "#8a3347" in cd.slider.styleSheet()  # the infeasible part of the slider is marked
-    n = win.session.plans_done
+    n = win.state.plans_done
     cd.slider.setValue(cd.slider.maximum())
-    qtbot.waitUntil(lambda: win.session.plans_done > n and not win.session._busy, timeout=10000)
+    qtbot.waitUntil(lambda: win.state.plans_done > n and not win.controller.busy, timeout=10000)
     assert "Condition used from the start: <b>120</b>" in cd.lbl_used.text() and "ceiling" in cd.lbl_used.text()
     assert "ceiling" in cd.lbl_used.toolTip() or "condition" in cd.lbl_used.toolTip().lower()
     assert "→ condition 120" in win.viewport.hud_text
     # typed values outside the data's range are limited to it, and the dock says so (no silent 99 / -0)
     cd.spin_rtg.setValue(999999999)
-    assert win.session.rtg == pytest.approx(hi) and "above the data's RTG range" in cd.lbl_message.text()
+    assert win.state.rtg == pytest.approx(hi) and "above the data's RTG range" in cd.lbl_message.text()
     assert cd.spin_rtg.value() == pytest.approx(hi)
     cd.spin_rtg.setValue(-500)
-    assert win.session.rtg == pytest.approx(lo) and "below the data's RTG range" in cd.lbl_message.text()
+    assert win.state.rtg == pytest.approx(lo) and "below the data's RTG range" in cd.lbl_message.text()
     cd.spin_rtg.setValue(0.5 * (lo + hi))
     assert cd.lbl_message.text() == ""
 
 
 def test_rtg_sweep_defaults_to_the_feasible_range_with_y_equals_x(window, qtbot):
     win = window
-    win.load_planner(CeilingPlanner(win.session.task))
-    qtbot.waitUntil(lambda: win.session.plan is not None, timeout=10000)
-    assert win.session.set_start(geometry(win.session.task).cell_to_xy((1, 2)))  # one cell from the goal
+    win.controller.load_planner(CeilingPlanner(win.state.task))
+    qtbot.waitUntil(lambda: win.state.plan is not None, timeout=10000)
+    assert win.state.set_start(geometry(win.state.task).cell_to_xy((1, 2)))  # one cell from the goal
     run = win.run_dock
-    lo, _ = win.session.rtg_range()
+    lo, _ = win.state.rtg_range()
     assert run.feasible_range() == pytest.approx((lo, 120.0))
     run.spin_targets.setValue(3)
     run.spin_sweep_len.setValue(30)
@@ -356,7 +358,7 @@ def test_per_scale_colours_are_far_apart(K):
 
     labs = [_lab(c) for c in scale_colors(K)]
     gaps = [np.linalg.norm(a - b) for i, a in enumerate(labs) for b in labs[i + 1:]]
-    assert min(gaps) >= 40  # CIELAB distance; the old rainbow had pairs 33 apart at K = 8
+    assert min(gaps) >= 40  # CIELAB distance; a rainbow palette has pairs 33 apart at K = 8
 
 
 def test_figure_export_is_the_full_view_with_legend_title_and_caption_and_plan_json(window, qtbot, tmp_path):
@@ -369,19 +371,19 @@ def test_figure_export_is_the_full_view_with_legend_title_and_caption_and_plan_j
     vp = win.viewport
     png = tmp_path / "fig.png"
     done = []
-    win.export_figure(str(png), done.append)
+    win.exporter.export_figure(str(png), done.append)
     qtbot.waitUntil(lambda: bool(done), timeout=15000)
     img = QImage(str(png))
     assert img.width() == vp.width() * int(vp.devicePixelRatioF()) and img.height() > vp.height()
     assert vp.image.width() < img.width() or vp.image.width() == vp.width()  # not the smaller render-budget frame
-    title, caption = win.figure_caption()
+    title, caption = figure_caption(win.state)
     assert "MAGE plan" in title and "RTG target" in caption and "seed" in caption and "scales shown" in caption
-    out = win.export_plan(str(tmp_path / "plan.json"))
+    out = win.exporter.export_plan(str(tmp_path / "plan.json"))
     d = json.loads(open(out).read())
-    plan = win.session.plan
+    plan = win.state.plan
     assert [len(s["tokens"]) for s in d["per_scale"]] == list(plan.scales)
     assert np.asarray(d["per_scale"][-1]["states"]).shape == plan.states_KHD[-1].shape
-    assert d["meta"]["rtg_target"] == pytest.approx(win.session.rtg)
+    assert d["meta"]["rtg_target"] == pytest.approx(win.state.rtg)
 
 
 def test_a_long_header_wraps_instead_of_being_cut(window):
@@ -430,19 +432,19 @@ def test_a_checkpoint_for_another_task_loads_that_tasks_dataset_and_same_id_othe
     medium = tmp_path / "medium-tiny.pt"
     torch.save(ck, medium)
     win = window
-    win.open_dataset(tiny_dataset)  # an umaze dataset is loaded
-    qtbot.waitUntil(lambda: win.session.dataset is not None, timeout=20000)
-    win.open_checkpoint(str(medium))
-    qtbot.waitUntil(lambda: win.session.dataset is not None and win.session.dataset.id == medium_id
-                    and win.session.planner is not None, timeout=30000)
-    assert win.session.task.name == "pointmaze-medium" and win.session.dataset.task.name == "pointmaze-medium"
+    win.controller.open_dataset(tiny_dataset)  # an umaze dataset is loaded
+    qtbot.waitUntil(lambda: win.state.dataset is not None, timeout=20000)
+    win.controller.open_checkpoint(str(medium))
+    qtbot.waitUntil(lambda: win.state.dataset is not None and win.state.dataset.id == medium_id
+                    and win.state.planner is not None, timeout=30000)
+    assert win.state.task.name == "pointmaze-medium" and win.state.dataset.task.name == "pointmaze-medium"
     assert medium_id in win.data_dock.lbl_summary.text()  # the Data panel describes the checkpoint's data
     assert "✓" in win.checkpoint_dock.lbl_compat.text()
     # the same id with other content (1M steps recorded, 1,500 here) is not "matches dataset"
     ck["dataset"] = dict(ck["dataset"], steps=1_000_000, episodes=1000)
     big = tmp_path / "medium-1m.pt"
     torch.save(ck, big)
-    win.open_checkpoint(str(big))
-    qtbot.waitUntil(lambda: win.session.planner_path == str(big), timeout=30000)
+    win.controller.open_checkpoint(str(big))
+    qtbot.waitUntil(lambda: win.state.planner_path == str(big), timeout=30000)
     text = win.checkpoint_dock.lbl_compat.text()
     assert "✓" not in text and "not the data the checkpoint was trained on" in text and "1,000,000" in text

@@ -1,14 +1,15 @@
-"""Issue #15, the rest: docks that fit a 300-px column, a plan seed, evaluate N episodes, rollout export, compare."""
+"""Docks that fit a 300-px column, a plan seed, evaluate N episodes, rollout export, compare two RTG targets."""
 import numpy as np
 import pytest
 from fakes import FakePlanner
+from mage_studio.export import figure_caption
 
 REAL_SCALES = (1, 2, 3, 4, 5, 7, 11, 16)  # the bundled checkpoints' pyramid: the widest scale-toggle grid
 
 
 def _planned(win, qtbot, planner=None):
-    win.load_planner(planner or FakePlanner(win.session.task))
-    qtbot.waitUntil(lambda: win.session.plan is not None and win.plan_dock.plan is not None, timeout=10000)
+    win.controller.load_planner(planner or FakePlanner(win.state.task))
+    qtbot.waitUntil(lambda: win.state.plan is not None and win.plan_dock.plan is not None, timeout=10000)
 
 
 def _no_horizontal_scroll(win, qtbot):
@@ -29,7 +30,7 @@ def test_every_dock_fits_its_column_without_a_horizontal_scrollbar(window, qtbot
     from mage_studio.main_window import DOCK_MIN_WIDTH
 
     win = window
-    _planned(win, qtbot, FakePlanner(win.session.task, scales=REAL_SCALES))
+    _planned(win, qtbot, FakePlanner(win.state.task, scales=REAL_SCALES))
     win.resize(*size)
     win.apply_default_layout()
     qtbot.waitUntil(lambda: win.plan_dock.width() <= max(DOCK_MIN_WIDTH, 0.23 * size[0]) + 2, timeout=5000)
@@ -52,31 +53,31 @@ def test_seed_and_resample_replan_with_the_chosen_seed_used_by_caption_json_and_
 
     win = window
     _planned(win, qtbot)
-    s, dock = win.session, win.plan_dock
+    s, dock = win.state, win.plan_dock
     obs = s.condition_obs()
     tokens0 = [np.asarray(t).copy() for t in s.plan.tokens]
     n = s.plans_done
     dock.spin_seed.setValue(7)
-    qtbot.waitUntil(lambda: s.plans_done > n and not s._busy, timeout=10000)
+    qtbot.waitUntil(lambda: s.plans_done > n and not win.controller.busy, timeout=10000)
     assert s.seed == 7
     expect = s.planner.plan(obs, s.rtg, seed=7)  # the fake draws its tokens from the seed
     assert all(np.array_equal(a, b) for a, b in zip(s.plan.tokens, expect.tokens))
     assert not all(np.array_equal(a, b) for a, b in zip(s.plan.tokens, tokens0))
     n = s.plans_done
     dock.btn_resample.click()  # the next seed
-    qtbot.waitUntil(lambda: s.plans_done > n and not s._busy, timeout=10000)
+    qtbot.waitUntil(lambda: s.plans_done > n and not win.controller.busy, timeout=10000)
     assert dock.spin_seed.value() == 8 and s.seed == 8
     assert all(np.array_equal(a, b) for a, b in zip(s.plan.tokens, s.planner.plan(obs, s.rtg, seed=8).tokens))
-    _, caption = win.figure_caption()
+    _, caption = figure_caption(win.state)
     assert "seed 8" in caption
-    d = json.loads(open(win.export_plan(str(tmp_path / "p.json"))).read())
+    d = json.loads(open(win.exporter.export_plan(str(tmp_path / "p.json"))).read())
     assert d["meta"]["seed"] == 8
     # a closed-loop run samples with the chosen seed too, and the run's caption says so
     run = win.run_dock
     run.spin_len.setValue(2)
     run.btn_step.click()
     qtbot.waitUntil(lambda: run.frame is not None, timeout=20000)
-    assert run.loop.seed == 8 and "seed 8" in win.figure_caption()[1]
+    assert run.loop.seed == 8 and "seed 8" in figure_caption(win.state)[1]
 
 
 def test_a_long_figure_caption_wraps_to_the_figure_width_and_keeps_every_part(qapp):
@@ -137,7 +138,7 @@ def test_evaluate_n_episodes_runs_mage_eval_as_a_subprocess_with_progress_and_me
     run.spin_episodes.setValue(4)
     run.btn_eval.click()
     assert run.eval_proc.is_running() and not run.btn_eval.isEnabled() and run.btn_eval_stop.isEnabled()
-    assert asked == [(None, 4, pytest.approx(win.session.rtg))]
+    assert asked == [(None, 4, pytest.approx(win.state.rtg))]
     qtbot.waitUntil(lambda: run.eval_progress.maximum() == 300 and run.eval_progress.value() >= 75, timeout=10000)
     assert run.eval_progress.isVisible()  # progress while it runs; the window is not waiting on it
     qtbot.waitUntil(lambda: not run.eval_proc.is_running() and run.btn_eval.isEnabled(), timeout=15000)
@@ -160,8 +161,8 @@ def test_evaluate_n_episodes_runs_mage_eval_as_a_subprocess_with_progress_and_me
 
 def test_evaluate_on_a_real_checkpoint_gives_the_clis_numbers(window, qtbot, tiny_checkpoint, tiny_dataset):
     win = window
-    win.open_checkpoint(str(tiny_checkpoint))
-    qtbot.waitUntil(lambda: win.session.planner_path == str(tiny_checkpoint) and win.session.plan is not None,
+    win.controller.open_checkpoint(str(tiny_checkpoint))
+    qtbot.waitUntil(lambda: win.state.planner_path == str(tiny_checkpoint) and win.state.plan is not None,
                     timeout=60000)
     run = win.run_dock
     run.spin_episodes.setValue(2)
@@ -217,9 +218,10 @@ def test_compare_overlays_a_second_rtg_targets_finest_plan_from_the_same_start(w
 
     win = window
     _planned(win, qtbot)
-    s, dock, vp = win.session, win.plan_dock, win.viewport
-    s.set_rtg(250.0)
-    qtbot.waitUntil(lambda: s.plan is not None and s.plan.condition_rtg == 250.0 and not s._busy, timeout=10000)
+    s, dock, vp = win.state, win.plan_dock, win.viewport
+    s.rtg = 250.0
+    qtbot.waitUntil(lambda: s.plan is not None and s.plan.condition_rtg == 250.0 and not win.controller.busy,
+                    timeout=10000)
     qtbot.waitUntil(lambda: vp.frame is not None, timeout=5000)
     before = vp.grab().toImage()
     lo, hi = s.rtg_range()
@@ -227,19 +229,19 @@ def test_compare_overlays_a_second_rtg_targets_finest_plan_from_the_same_start(w
     assert dock.spin_compare.value() == pytest.approx(hi)  # limited to the data's range like the first target
     dock.spin_compare.setValue(20)
     dock.btn_compare.click()
-    qtbot.waitUntil(lambda: dock.compare_plan is not None, timeout=10000)
+    qtbot.waitUntil(lambda: s.overlay.compare_plan is not None, timeout=10000)
     obs = s.condition_obs()
     expect = s.planner.plan(obs, 20.0, seed=s.seed)  # same start, goal and seed; only the target differs
-    assert dock.compare_plan.condition_rtg == 20.0
+    assert s.overlay.compare_plan.condition_rtg == 20.0
     np.testing.assert_allclose(vp.compare_xy, expect.states_KHD[-1][:, :2], atol=1e-6)
     assert any("dashed grey: RTG 20" in label for label, _ in vp.legend)
     assert "RTG 20" in dock.lbl_compare.text() and "apart on average" in dock.lbl_compare.text()
-    assert "compared with RTG target 20" in win.figure_caption()[1]
+    assert "compared with RTG target 20" in figure_caption(win.state)[1]
     assert vp.grab().toImage() != before  # drawn over the view
     # the comparison follows the condition: a new start re-plans it from there
     new_start = geometry(s.task).cell_to_xy((1, 2))
     assert s.set_start(new_start)
-    qtbot.waitUntil(lambda: np.allclose(dock.compare_plan.states_KHD[-1][0, :2], new_start, atol=0.6)
+    qtbot.waitUntil(lambda: np.allclose(s.overlay.compare_plan.states_KHD[-1][0, :2], new_start, atol=0.6)
                     and np.allclose(vp.compare_xy, s.planner.plan(s.condition_obs(), 20.0, seed=s.seed)
                                     .states_KHD[-1][:, :2], atol=1e-6), timeout=10000)
     # a closed-loop run hides it; Clear removes it
@@ -249,7 +251,7 @@ def test_compare_overlays_a_second_rtg_targets_finest_plan_from_the_same_start(w
     win.run_dock.btn_reset.click()
     assert vp.compare_xy is not None
     dock.btn_compare_clear.click()
-    assert vp.compare_xy is None and dock.compare_plan is None
+    assert vp.compare_xy is None and s.overlay.compare_plan is None
     assert not any("dashed grey" in label for label, _ in vp.legend)
 
 
@@ -267,7 +269,7 @@ def test_every_control_in_every_dock_and_the_toolbar_explains_itself(window, qtb
                     missing.append((d.objectName(), type(w).__name__, getattr(w, "text", lambda: "")()))
     missing += [("toolbar", a.text()) for a in win.toolbar.actions() if not a.isSeparator() and not a.toolTip()]
     assert missing == []
-    # the ones the issue names: condition, feasible, refine to scale, dots, seed, compare
+    # the terms a newcomer meets first: condition, feasible, refine to scale, dots, seed, compare
     cd, pd = win.condition_dock, win.plan_dock
     assert "condition" in cd.lbl_used.toolTip().lower() and "ceiling" in cd.lbl_range.toolTip()
     assert "Refine to scale" in pd.refine.toolTip() and "dots" in pd.lbl_dots.text().lower()

@@ -28,8 +28,8 @@ def test_train_dock_plots_events_and_loads_the_checkpoint(window, qtbot, tmp_pat
     assert [x for x, _ in dock.points["loss"]] == [10, 20, 30, 40, 50, 60]  # stage 2 continues after stage 1
     assert dock.progress.value() == dock.progress.maximum() == 80
     assert "Done" in dock.lbl_status.text()
-    qtbot.waitUntil(lambda: win.session.planner is not None and win.session.plan is not None, timeout=30000)
-    assert win.session.planner_path == str(tiny_checkpoint)
+    qtbot.waitUntil(lambda: win.state.planner is not None and win.state.plan is not None, timeout=30000)
+    assert win.state.planner_path == str(tiny_checkpoint)
     assert win.errors == []
 
 
@@ -80,7 +80,7 @@ def test_real_tiny_training_from_the_dock(window, qtbot, tmp_path, tiny_dataset)
     assert win.errors == [], dock.log.toPlainText()[-2000:]
     assert out.is_file()
     assert dock.points and all(len(v) >= 1 for v in dock.points.values())
-    qtbot.waitUntil(lambda: win.session.planner_path == str(out) and win.session.plan is not None, timeout=30000)
+    qtbot.waitUntil(lambda: win.state.planner_path == str(out) and win.state.plan is not None, timeout=30000)
 
 
 def test_generate_dataset_from_the_data_dock(window, qtbot, minari_root):
@@ -93,8 +93,8 @@ def test_generate_dataset_from_the_data_dock(window, qtbot, minari_root):
     qtbot.waitUntil(lambda: not dock.proc.is_running(), timeout=120000)
     assert win.errors == [], dock.lbl_gen.text()
     assert dock.generated_id == "mage/pointmaze-umaze/expert-v0"
-    qtbot.waitUntil(lambda: win.session.dataset is not None, timeout=20000)
-    assert win.session.dataset.steps == 400
+    qtbot.waitUntil(lambda: win.state.dataset is not None, timeout=20000)
+    assert win.state.dataset.steps == 400
     assert any("expert-v0" in dock.list.item(i).text() for i in range(dock.list.count()))
 
 

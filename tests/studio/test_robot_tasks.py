@@ -22,18 +22,18 @@ def hopper(minari_root, tmp_path_factory):
 def test_the_studio_opens_a_hopper_checkpoint_and_draws_ghosts(window, qtbot, hopper):
     ds, ckpt = hopper
     win = window
-    win.open_checkpoint(str(ckpt))  # another task than the window's umaze: the scene switches to Hopper
-    qtbot.waitUntil(lambda: win.session.task is not None and win.session.task.env_id == "Hopper-v5", timeout=30000)
-    win.open_dataset(ds)
-    qtbot.waitUntil(lambda: win.session.dataset is not None and win.session.plan is not None, timeout=30000)
-    assert win.session.start_xy is None and win.session.state_template is not None
+    win.controller.open_checkpoint(str(ckpt))  # another task than the window's umaze: the scene switches to Hopper
+    qtbot.waitUntil(lambda: win.state.task is not None and win.state.task.env_id == "Hopper-v5", timeout=30000)
+    win.controller.open_dataset(ds)
+    qtbot.waitUntil(lambda: win.state.dataset is not None and win.state.plan is not None, timeout=30000)
+    assert win.state.start_xy is None and win.state.state_template is not None
     qtbot.waitUntil(lambda: win.viewport.scene_model is not None and win.viewport.image is not None, timeout=30000)
     ov = win.viewport.overlay
-    assert ov.plan_states is not None and ov.plan_states.shape[0] == len(win.session.plan.scales)
+    assert ov.plan_states is not None and ov.plan_states.shape[0] == len(win.state.plan.scales)
     # the render thread expanded the plan into ghosts and torso paths with the scene's own model
     qtbot.waitUntil(lambda: win.viewport.shown_id == win.viewport.request_id, timeout=30000)
     scene = win.viewport.worker._scene
-    assert scene._expanded is not None and len(scene._expanded[2]) == len(win.session.plan.scales)
+    assert scene._expanded is not None and len(scene._expanded[2]) == len(win.state.plan.scales)
     assert "torso" in scene._expanded[1][0] and win.errors == []
     # closed loop on the real env: the executed torso path is drawn against the plan
     win.run_dock.spin_len.setValue(5)
@@ -48,13 +48,13 @@ def test_the_studio_opens_a_hopper_checkpoint_and_draws_ghosts(window, qtbot, ho
     cd = win.condition_dock
     assert cd.reset_row.isVisibleTo(cd) and not cd.btn_start.isEnabled()
     cd.spin_reset_seed.setValue(3)
-    n = win.session.plans_done
+    n = win.state.plans_done
     cd.btn_reset_state.click()
-    env = win.session.task.make_env(mode="eval")
-    expected = win.session.task.flatten_obs(env.reset(seed=3)[0])
+    env = win.state.task.make_env(mode="eval")
+    expected = win.state.task.flatten_obs(env.reset(seed=3)[0])
     env.close()
-    np.testing.assert_allclose(win.session.state_template, expected, atol=1e-6)
-    qtbot.waitUntil(lambda: win.session.plans_done > n, timeout=30000)
+    np.testing.assert_allclose(win.state.state_template, expected, atol=1e-6)
+    qtbot.waitUntil(lambda: win.state.plans_done > n, timeout=30000)
 
 
 @pytest.fixture(scope="module", params=["AdroitHandDoor-v1", "AntMaze_UMaze-v4"])
@@ -71,16 +71,16 @@ def robot(request, minari_root, tmp_path_factory):
 def test_the_studio_opens_a_hand_task_and_antmaze_with_a_plan_drawn(window, qtbot, robot):
     env_id, ds, ckpt = robot
     win = window
-    win.open_checkpoint(str(ckpt))
-    qtbot.waitUntil(lambda: win.session.task is not None and win.session.task.env_id == env_id, timeout=30000)
-    win.open_dataset(ds)
-    qtbot.waitUntil(lambda: win.session.plan is not None, timeout=30000)
+    win.controller.open_checkpoint(str(ckpt))
+    qtbot.waitUntil(lambda: win.state.task is not None and win.state.task.env_id == env_id, timeout=30000)
+    win.controller.open_dataset(ds)
+    qtbot.waitUntil(lambda: win.state.plan is not None, timeout=30000)
     qtbot.waitUntil(lambda: win.viewport.scene_model is not None and win.viewport.shown_id == win.viewport.request_id,
                     timeout=30000)
     ov = win.viewport.overlay
     assert ov.plan_states is not None  # ghosts are expanded by the render thread
     scene = win.viewport.worker._scene
-    assert scene._expanded is not None and len(scene._expanded[2]) == len(win.session.plan.scales)
+    assert scene._expanded is not None and len(scene._expanded[2]) == len(win.state.plan.scales)
     assert win.errors == [] and win.viewport.image is not None
 
 
@@ -90,16 +90,16 @@ def test_scene_placement_tools_follow_the_suite_and_the_camera_preset_survives_a
     env_id, ds, ckpt = robot
     win = window
     assert win.act_tool_start.isEnabled() and win.act_tool_goal.isEnabled()  # the default task is a maze
-    win.set_tool("goal")
+    win.state.tool = "goal"
     win.viewport.view_orbit()
-    win.open_checkpoint(str(ckpt))
-    qtbot.waitUntil(lambda: win.session.task is not None and win.session.task.env_id == env_id, timeout=30000)
-    points = bool(win.session.task.suite.editable(win.session.task).points)
+    win.controller.open_checkpoint(str(ckpt))
+    qtbot.waitUntil(lambda: win.state.task is not None and win.state.task.env_id == env_id, timeout=30000)
+    points = bool(win.state.task.suite.editable(win.state.task).points)
     assert win.act_tool_start.isEnabled() == points and win.act_tool_goal.isEnabled() == points
     if not points:
         assert win.viewport.tool == "navigate" and win.act_tool_nav.isChecked()
     assert win.viewport.camera_preset == "orbit" and not win.viewport._top_down
     win.viewport.view_top_down()
-    win.set_task_by_name("pointmaze-umaze")
-    qtbot.waitUntil(lambda: win.session.task.name == "pointmaze-umaze", timeout=30000)
+    win.controller.show_task("pointmaze-umaze")
+    qtbot.waitUntil(lambda: win.state.task.name == "pointmaze-umaze", timeout=30000)
     assert win.act_tool_start.isEnabled() and win.viewport._top_down

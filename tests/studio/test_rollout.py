@@ -6,7 +6,8 @@ from fakes import FakePlanner
 from mage_core.errors import MageError
 from mage_core.suites.pointmaze import geometry
 from mage_core.tasks import get_task
-from mage_studio.rollout import ClosedLoop, condition_obs, window_rtg
+from mage_core.rtg import condition_rtg
+from mage_studio.rollout import ClosedLoop, condition_obs
 
 
 def test_closed_loop_places_start_and_goal_and_conditions_on_the_window_rtg():
@@ -46,4 +47,4 @@ def test_bad_conditions_are_refused():
     loop.close()
     with pytest.raises(MageError, match="expects 4"):
         condition_obs(task, (0, 0), (1, 1), obs_dim=4)
-    assert window_rtg(100, 3, 10) == 107 and window_rtg(100, 3, 10, "dense") == 97
+    assert condition_rtg(100, 3, 10) == 107 and condition_rtg(100, 3, 10, "dense") == 97

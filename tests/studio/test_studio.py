@@ -14,7 +14,7 @@ def click_world(qtbot, win, xy, modifier=Qt.KeyboardModifier.NoModifier):
 
 
 def wait_plans(qtbot, win, n_before, timeout=10000):
-    qtbot.waitUntil(lambda: win.session.plans_done > n_before and not win.session._busy, timeout=timeout)
+    qtbot.waitUntil(lambda: win.state.plans_done > n_before and not win.controller.busy, timeout=timeout)
 
 
 def test_window_shows_the_maze_with_docks_and_status(window):
@@ -29,21 +29,21 @@ def test_window_shows_the_maze_with_docks_and_status(window):
 
 def test_click_sets_start_and_replans_and_wall_clicks_are_refused(window, qtbot):
     win = window
-    win.load_planner(FakePlanner(win.session.task))
-    qtbot.waitUntil(lambda: win.session.plan is not None, timeout=10000)
-    geo = geometry(win.session.task)
+    win.controller.load_planner(FakePlanner(win.state.task))
+    qtbot.waitUntil(lambda: win.state.plan is not None, timeout=10000)
+    geo = geometry(win.state.task)
     target = geo.cell_to_xy((1, 3))
-    n = win.session.plans_done
+    n = win.state.plans_done
     click_world(qtbot, win, target)  # "Place start" is the default tool
-    np.testing.assert_allclose(win.session.start_xy, target, atol=0.05)
+    np.testing.assert_allclose(win.state.start_xy, target, atol=0.05)
     wait_plans(qtbot, win, n)
-    obs, _ = win.session.planner.calls[-1]
+    obs, _ = win.state.planner.calls[-1]
     np.testing.assert_allclose(obs[:2], target, atol=0.05)
     assert "x +1.00" in win.condition_dock.lbl_start.text()
     # a click on a wall is refused with a clear message; the start does not move
-    before = win.session.start_xy.copy()
+    before = win.state.start_xy.copy()
     click_world(qtbot, win, geo.cell_to_xy((2, 1)))
-    np.testing.assert_allclose(win.session.start_xy, before)
+    np.testing.assert_allclose(win.state.start_xy, before)
     assert "wall" in win.condition_dock.lbl_message.text()
     # dragging with the start tool moves the start along
     a, b = geo.cell_to_xy((3, 1)), geo.cell_to_xy((3, 3))
@@ -52,25 +52,25 @@ def test_click_sets_start_and_replans_and_wall_clicks_are_refused(window, qtbot)
     qtbot.mouseMove(win.viewport, QPoint(int((pa.x() + pb.x()) / 2), int(pa.y())))
     qtbot.mouseMove(win.viewport, QPoint(int(pb.x()), int(pb.y())))
     qtbot.mouseRelease(win.viewport, Qt.MouseButton.LeftButton, pos=QPoint(int(pb.x()), int(pb.y())))
-    np.testing.assert_allclose(win.session.start_xy, b, atol=0.05)
+    np.testing.assert_allclose(win.state.start_xy, b, atol=0.05)
     # Shift+click places the goal
     goal = geo.cell_to_xy((3, 3))
     click_world(qtbot, win, goal, Qt.KeyboardModifier.ShiftModifier)
-    np.testing.assert_allclose(win.session.goal_xy, goal, atol=0.05)
+    np.testing.assert_allclose(win.state.goal_xy, goal, atol=0.05)
 
 
 def test_rtg_slider_changes_the_plan(window, qtbot):
     win = window
-    win.load_planner(FakePlanner(win.session.task))
-    qtbot.waitUntil(lambda: win.session.plan is not None, timeout=10000)
+    win.controller.load_planner(FakePlanner(win.state.task))
+    qtbot.waitUntil(lambda: win.state.plan is not None, timeout=10000)
     slider = win.condition_dock.slider
     slider.setValue(slider.maximum())
-    qtbot.waitUntil(lambda: win.session.plan.condition_rtg == pytest.approx(win.session.rtg_range()[1]), timeout=10000)
-    high = win.session.plan
+    qtbot.waitUntil(lambda: win.state.plan.condition_rtg == pytest.approx(win.state.rtg_range()[1]), timeout=10000)
+    high = win.state.plan
     slider.setValue(slider.maximum() // 10)
-    qtbot.waitUntil(lambda: win.session.plan.condition_rtg < high.condition_rtg, timeout=10000)
-    low = win.session.plan
-    assert low.condition_rtg == pytest.approx(win.session.rtg, rel=1e-6)
+    qtbot.waitUntil(lambda: win.state.plan.condition_rtg < high.condition_rtg, timeout=10000)
+    low = win.state.plan
+    assert low.condition_rtg == pytest.approx(win.state.rtg, rel=1e-6)
     # the fake planner moves further along the segment for a higher RTG: the drawn plan changed
     travel = lambda p: np.linalg.norm(p.states_KHD[-1, -1, :2] - p.states_KHD[-1, 0, :2])  # noqa: E731
     assert travel(high) > travel(low)
@@ -80,8 +80,8 @@ def test_rtg_slider_changes_the_plan(window, qtbot):
 
 def test_plan_dock_toggles_and_refine_slider_hide_scales(window, qtbot):
     win = window
-    win.load_planner(FakePlanner(win.session.task))
-    qtbot.waitUntil(lambda: win.session.plan is not None and len(win.viewport.overlay.plans_xy) > 0, timeout=10000)
+    win.controller.load_planner(FakePlanner(win.state.task))
+    qtbot.waitUntil(lambda: win.state.plan is not None and len(win.viewport.overlay.plans_xy) > 0, timeout=10000)
     dock = win.plan_dock
     assert len(dock.checks) == 6 and all(win.viewport.overlay.visible)
     dock.checks[2].setChecked(False)
@@ -97,12 +97,12 @@ def test_plan_dock_says_which_scales_run_through_a_wall(window, qtbot):
     """The fake planner draws a straight line to the goal: from the U's bottom arm to its top arm it crosses the wall
     between them on every scale; with start and goal in the same corridor every scale is clear."""
     win = window
-    win.load_planner(FakePlanner(win.session.task))
-    geo = geometry(win.session.task)
+    win.controller.load_planner(FakePlanner(win.state.task))
+    geo = geometry(win.state.task)
     dock = win.plan_dock
-    n = win.session.plans_done
-    win.session.set_start(geo.cell_to_xy((3, 1)))
-    win.session.set_goal(geo.cell_to_xy((1, 1)))
+    n = win.state.plans_done
+    win.state.set_start(geo.cell_to_xy((3, 1)))
+    win.state.set_goal(geo.cell_to_xy((1, 1)))
     wait_plans(qtbot, win, n)
     qtbot.waitUntil(lambda: dock.lbl_walls.text().startswith("Through a wall"), timeout=5000)
     assert "scales 1–6 " in dock.lbl_walls.text() and "the finest plan too" in dock.lbl_walls.text()
@@ -110,43 +110,43 @@ def test_plan_dock_says_which_scales_run_through_a_wall(window, qtbot):
 
     assert scale_ranges([0, 1, 2, 4]) == "1–3, 5" and scale_ranges([3]) == "4" and scale_ranges([1, 3, 4]) == "2, 4–5"
     assert dock.lbl_walls.isVisibleTo(win)
-    n = win.session.plans_done
-    win.session.set_goal(geo.cell_to_xy((3, 3)))
+    n = win.state.plans_done
+    win.state.set_goal(geo.cell_to_xy((3, 3)))
     wait_plans(qtbot, win, n)
     qtbot.waitUntil(lambda: "stays clear" in dock.lbl_walls.text(), timeout=5000)
 
 
 def test_closed_loop_runs_n_steps_and_draws_the_path(window, qtbot):
     win = window
-    win.load_planner(FakePlanner(win.session.task))
-    qtbot.waitUntil(lambda: win.session.plan is not None, timeout=10000)
+    win.controller.load_planner(FakePlanner(win.state.task))
+    qtbot.waitUntil(lambda: win.state.plan is not None, timeout=10000)
     run = win.run_dock
     run.spin_len.setValue(25)
     run.btn_step.click()
     qtbot.waitUntil(lambda: run.loop is not None and run.loop.t == 1, timeout=10000)
     run.btn_play.click()
     qtbot.waitUntil(lambda: run.loop.t == 25 and not run.playing, timeout=20000)
-    assert win.view_mode == "run"
+    assert win.state.view_mode == "run"
     path = win.viewport.overlay.path_xy
     assert len(path) == 26
     assert np.linalg.norm(path[-1] - path[0]) > 0.1  # the agent moved
     assert "step 25/25" in run.lbl_status.text()
     run.btn_reset.click()
-    assert run.loop is None and win.view_mode == "condition"
+    assert run.loop is None and win.state.view_mode == "condition"
 
 
 def test_dataset_loads_summary_histogram_and_replay(window, qtbot, tiny_dataset):
     win = window
-    win.open_dataset(tiny_dataset)
-    qtbot.waitUntil(lambda: win.session.dataset is not None, timeout=20000)
-    ds = win.session.dataset
+    win.controller.open_dataset(tiny_dataset)
+    qtbot.waitUntil(lambda: win.state.dataset is not None, timeout=20000)
+    ds = win.state.dataset
     assert ds.obs_dim == 6 and ds.act_dim == 2 and len(ds.episodes) > 3
     assert "episodes" in win.data_dock.lbl_summary.text()
-    lo, hi = win.session.rtg_range()
+    lo, hi = win.state.rtg_range()
     assert hi > lo
     win.data_dock.spin_ep.setValue(1)
     win.data_dock.step_slider.setValue(5)
-    assert win.view_mode == "replay"
+    assert win.state.view_mode == "replay"
     np.testing.assert_allclose(win.viewport.agent_xy, ds.episodes[1].obs_TD[5, :2])
     assert len(win.viewport.overlay.path_xy) == 6
     assert win.recent("datasets")[0] == tiny_dataset
@@ -154,46 +154,46 @@ def test_dataset_loads_summary_histogram_and_replay(window, qtbot, tiny_dataset)
 
 def test_real_checkpoint_plans_and_shows_compatibility(window, qtbot, tiny_dataset, tiny_checkpoint):
     win = window
-    win.open_dataset(tiny_dataset)
-    qtbot.waitUntil(lambda: win.session.dataset is not None, timeout=20000)
-    win.open_checkpoint(str(tiny_checkpoint))
-    qtbot.waitUntil(lambda: win.session.plan is not None, timeout=30000)
-    plan = win.session.plan
+    win.controller.open_dataset(tiny_dataset)
+    qtbot.waitUntil(lambda: win.state.dataset is not None, timeout=20000)
+    win.controller.open_checkpoint(str(tiny_checkpoint))
+    qtbot.waitUntil(lambda: win.state.plan is not None, timeout=30000)
+    plan = win.state.plan
     K = len(plan.scales)
     assert plan.states_KHD.shape[0] == K and plan.states_KHD.shape[2] == 6
     assert "✓" in win.checkpoint_dock.lbl_compat.text()
     assert win.checkpoint_dock.tree.topLevelItemCount() > 3
     assert "umaze-tiny.pt" in win.lbl_model.text()
     assert win.recent("checkpoints")[0] == str(tiny_checkpoint)
-    n = win.session.plans_done
-    win.nudge_rtg(-0.3)
+    n = win.state.plans_done
+    win.controller.nudge_rtg(-0.3)
     wait_plans(qtbot, win, n, timeout=30000)
     # the engine may lower the condition to what the data supports from this state, never raise it
-    assert win.session.plan.condition_rtg <= win.session.rtg + 1e-3
+    assert win.state.plan.condition_rtg <= win.state.rtg + 1e-3
 
 
 def test_bad_inputs_get_clear_messages_and_the_window_keeps_working(window, qtbot, tmp_path):
     win = window
     bad = tmp_path / "broken.pt"
     bad.write_bytes(b"this is not a checkpoint")
-    win.open_checkpoint(str(bad))
+    win.controller.open_checkpoint(str(bad))
     qtbot.waitUntil(lambda: len(win.errors) == 1, timeout=20000)
     assert "Cannot open checkpoint" in win.errors[0]
     assert win.last_dialog is not None and win.last_dialog.isVisible()
     win.last_dialog.close()
-    win.open_checkpoint(str(tmp_path / "missing.pt"))
+    win.controller.open_checkpoint(str(tmp_path / "missing.pt"))
     qtbot.waitUntil(lambda: len(win.errors) == 2, timeout=10000)
     assert "no checkpoint file" in win.errors[1]
     (tmp_path / "notadataset").mkdir()
-    win.open_dataset(str(tmp_path / "notadataset"))
+    win.controller.open_dataset(str(tmp_path / "notadataset"))
     qtbot.waitUntil(lambda: len(win.errors) == 3, timeout=10000)
     assert "Cannot load dataset" in win.errors[2]
     # a planner object that is not one
-    win.load_planner(object(), "weird.pt")
+    win.controller.load_planner(object(), "weird.pt")
     assert "does not provide a planner" in win.errors[3]
     # still alive: a fake planner plans
-    win.load_planner(FakePlanner(win.session.task))
-    qtbot.waitUntil(lambda: win.session.plan is not None, timeout=10000)
+    win.controller.load_planner(FakePlanner(win.state.task))
+    qtbot.waitUntil(lambda: win.state.plan is not None, timeout=10000)
 
 
 def test_settings_keep_layout_and_recent_files(window, qtbot, settings):
@@ -210,12 +210,12 @@ def test_settings_keep_layout_and_recent_files(window, qtbot, settings):
 
 def test_keyboard_shortcuts_drive_view_and_rtg(window, qtbot):
     win = window
-    win.load_planner(FakePlanner(win.session.task))
-    qtbot.waitUntil(lambda: win.session.plan is not None, timeout=10000)
+    win.controller.load_planner(FakePlanner(win.state.task))
+    qtbot.waitUntil(lambda: win.state.plan is not None, timeout=10000)
     win.viewport.setFocus()
-    rtg0 = win.session.rtg
+    rtg0 = win.state.rtg
     qtbot.keyClick(win.viewport, Qt.Key.Key_PageDown)
-    assert win.session.rtg < rtg0
+    assert win.state.rtg < rtg0
     qtbot.keyClick(win.viewport, Qt.Key.Key_G)
     assert win.viewport.tool == "goal"
     qtbot.keyClick(win.viewport, Qt.Key.Key_V)
@@ -231,7 +231,7 @@ def test_keyboard_shortcuts_drive_view_and_rtg(window, qtbot):
 
 def test_viewport_mouse_orbit_and_zoom(window, qtbot):
     vp = window.viewport
-    window.set_tool("navigate")
+    window.state.tool = "navigate"
     pose0 = vp.pose
     c = vp.rect().center()
     qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=c)
@@ -245,7 +245,7 @@ def test_viewport_mouse_orbit_and_zoom(window, qtbot):
 def test_qasync_loop_stays_responsive_while_the_studio_plans(window, qtbot, qloop):
     """The studio's worker threads never block the qasync loop: a coroutine keeps ticking during re-plans."""
     win = window
-    win.load_planner(FakePlanner(win.session.task))
+    win.controller.load_planner(FakePlanner(win.state.task))
     ticks = []
 
     async def ticker():
@@ -255,17 +255,17 @@ def test_qasync_loop_stays_responsive_while_the_studio_plans(window, qtbot, qloo
 
     task = asyncio.ensure_future(ticker())
     for v in (0.2, 0.5, 0.9):
-        win.session.set_rtg(v * win.session.rtg_range()[1])
-    qtbot.waitUntil(lambda: task.done() and win.session.plan is not None, timeout=10000)
+        win.state.rtg = v * win.state.rtg_range()[1]
+    qtbot.waitUntil(lambda: task.done() and win.state.plan is not None, timeout=10000)
     assert len(ticks) == 5
 
 
 def test_rtg_sweep_plots_target_against_achieved(window, qtbot):
     win = window
-    win.load_planner(FakePlanner(win.session.task))
-    qtbot.waitUntil(lambda: win.session.plan is not None, timeout=10000)
-    geo = geometry(win.session.task)
-    assert win.session.set_start(geo.cell_to_xy((1, 2)))  # one cell from the goal
+    win.controller.load_planner(FakePlanner(win.state.task))
+    qtbot.waitUntil(lambda: win.state.plan is not None, timeout=10000)
+    geo = geometry(win.state.task)
+    assert win.state.set_start(geo.cell_to_xy((1, 2)))  # one cell from the goal
     run = win.run_dock
     run.spin_targets.setValue(3)
     run.spin_sweep_len.setValue(40)
@@ -275,6 +275,28 @@ def test_rtg_sweep_plots_target_against_achieved(window, qtbot):
     assert list(targets) == sorted(targets)
     assert achieved[-1] > achieved[0]  # the fake planner moves faster for a higher target
     assert "targets" in run.lbl_sweep.text()
+    sm = run.sweep_summary  # the caption's verdict rests on the achieved span and slope, not on rank alone
+    assert sm is not None and sm.verdict in run.lbl_sweep.text() and "slope" in run.lbl_sweep.text()
+    assert sm.achieved_span > 0
+
+
+def test_low_high_pair_exports_side_by_side(window, qtbot, tmp_path):
+    from PIL import Image
+
+    win = window
+    win.controller.load_planner(FakePlanner(win.state.task))
+    qtbot.waitUntil(lambda: win.state.plan is not None, timeout=10000)
+    run = win.run_dock
+    assert run.btn_export_pair.isEnabled()
+    got = []
+    run.export_pair(str(tmp_path / "pair.gif"), on_done=got.append)
+    qtbot.waitUntil(lambda: bool(got), timeout=120000)
+    assert got[0] is not None and "low target" in got[0]["message"] and "high target" in got[0]["message"]
+    lo, hi = got[0]["runs"]
+    assert lo["target"] < hi["target"] and hi["episode_return"] >= lo["episode_return"]
+    with Image.open(tmp_path / "pair.gif") as im:
+        assert im.n_frames > 5 and im.size[0] > 2 * im.size[1]
+    assert "Saved the pair" in run.lbl_status.text()
 
 
 def test_a_baseline_checkpoint_is_refused_with_a_clear_message(window, qtbot, tiny_dataset, tmp_path):
@@ -287,10 +309,10 @@ def test_a_baseline_checkpoint_is_refused_with_a_clear_message(window, qtbot, ti
                        capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stderr[-1000:]
     win = window
-    win.open_checkpoint(str(out))
+    win.controller.open_checkpoint(str(out))
     qtbot.waitUntil(lambda: len(win.errors) == 1, timeout=30000)
     assert "not a MAGE one" in win.errors[0]
-    assert win.session.planner is None
+    assert win.state.planner is None
     win.last_dialog.close()
 
 
@@ -309,12 +331,12 @@ def test_checkpoint_for_another_task_switches_the_scene_and_a_mismatched_dataset
     assert _parse(["--checkpoint", str(tmp_path / "missing.pt")]).task == "pointmaze-umaze"
 
     win = window
-    win.open_checkpoint(str(medium))
-    qtbot.waitUntil(lambda: win.session.plan is not None, timeout=30000)
-    assert win.session.task.name == "pointmaze-medium"
-    win.open_dataset(tiny_dataset)  # an umaze dataset: the medium checkpoint cannot plan there
-    qtbot.waitUntil(lambda: win.session.dataset is not None, timeout=20000)
-    assert win.session.task.name == "pointmaze-umaze" and win.session.planner is None
+    win.controller.open_checkpoint(str(medium))
+    qtbot.waitUntil(lambda: win.state.plan is not None, timeout=30000)
+    assert win.state.task.name == "pointmaze-medium"
+    win.controller.open_dataset(tiny_dataset)  # an umaze dataset: the medium checkpoint cannot plan there
+    qtbot.waitUntil(lambda: win.state.dataset is not None, timeout=20000)
+    assert win.state.task.name == "pointmaze-umaze" and win.state.planner is None
     assert win.lbl_model.text() == "model: none"
 
 
@@ -338,21 +360,21 @@ def test_screenshot_with_a_dataset_waits_for_a_plan_made_after_the_dataset_loade
     from mage_studio.app import _arm_screenshot
 
     win = window
-    win.open_checkpoint(str(tiny_checkpoint))
-    qtbot.waitUntil(lambda: win.session.plan is not None, timeout=30000)
+    win.controller.open_checkpoint(str(tiny_checkpoint))
+    qtbot.waitUntil(lambda: win.state.plan is not None, timeout=30000)
     out, saved = tmp_path / "shot.png", []
     _arm_screenshot(win, str(out), need_plan=True, need_dataset=True, on_saved=lambda: saved.append(1))
     qtbot.wait(1600)  # the plan exists and the scene is drawn, but no dataset yet: no grab
     assert not saved and not out.exists()
-    n = win.session.plans_done
-    win.open_dataset(tiny_dataset)
+    n = win.state.plans_done
+    win.controller.open_dataset(tiny_dataset)
     qtbot.waitUntil(lambda: bool(saved), timeout=30000)
-    assert win.session.dataset is not None and win.session.plans_done > n and out.stat().st_size > 1000
+    assert win.state.dataset is not None and win.state.plans_done > n and out.stat().st_size > 1000
 
 
 def test_screenshot_of_a_task_with_a_bundled_checkpoint_waits_for_its_plan():
     """`mage-studio --task T --screenshot F` opens T's bundled checkpoint, so the grab must wait for its first plan
-    (it used to save "No checkpoint loaded"); a task with nothing bundled and no --checkpoint does not wait."""
+    (never a shot of "No checkpoint loaded"); a task with nothing bundled and no --checkpoint does not wait."""
     from mage_studio.app import _opens_checkpoint, _parse
 
     assert _opens_checkpoint(_parse(["--task", "pointmaze-medium", "--screenshot", "x.png"]))
@@ -361,7 +383,7 @@ def test_screenshot_of_a_task_with_a_bundled_checkpoint_waits_for_its_plan():
 
 
 def test_run_steps_that_cannot_run_are_refused_with_a_reason(capsys):
-    """`mage-studio --run-steps -5` (it used to shoot at once) or --run-steps without --screenshot (silently unused)."""
+    """`mage-studio --run-steps -5` (no run to shoot after) or --run-steps without --screenshot (nothing to use it)."""
     from mage_studio.app import _parse
 
     for argv, says in ((["--run-steps", "-5", "--screenshot", "x.png"], "must be 0 or more"),
@@ -373,8 +395,7 @@ def test_run_steps_that_cannot_run_are_refused_with_a_reason(capsys):
 
 
 def test_an_unknown_task_is_refused_with_the_known_ones(capsys):
-    """`mage-studio --task nope` exits with a usage error naming the known tasks (it used to print a traceback and
-    carry on with an empty window)."""
+    """`mage-studio --task nope` exits with a usage error naming the known tasks (no traceback, no empty window)."""
     from mage_studio.app import _parse
 
     with pytest.raises(SystemExit) as exc:
@@ -388,13 +409,13 @@ def test_screenshot_after_a_run_waits_while_the_run_steps_and_gives_up_only_when
                                                                                            tiny_checkpoint, tmp_path,
                                                                                            capsys):
     """`--run-steps N --screenshot F`: the wait limit counts from the last progress, not from the start, so a long
-    run is shot at step N (it used to be shot at whatever step it had reached after 120 s); a run that stops
-    stepping is shot after the limit, with a warning naming the step."""
+    run is shot at step N (not at whatever step it reached when the limit ran out); a run that stops stepping is
+    shot after the limit, with a warning naming the step."""
     from mage_studio.app import _arm_screenshot
 
     win = window
-    win.open_checkpoint(str(tiny_checkpoint))
-    qtbot.waitUntil(lambda: win.session.plan is not None, timeout=30000)
+    win.controller.open_checkpoint(str(tiny_checkpoint))
+    qtbot.waitUntil(lambda: win.state.plan is not None, timeout=30000)
     out, saved = tmp_path / "run.png", []
     _arm_screenshot(win, str(out), need_plan=True, run_steps=150, timeout_ms=1000, on_saved=lambda: saved.append(1))
     qtbot.waitUntil(lambda: bool(saved), timeout=120000)

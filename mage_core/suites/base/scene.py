@@ -1,0 +1,124 @@
+"""The scene facet of a suite: what of the initial state a user edits, and how the studio and the renderer pose,
+draw and frame the task's MuJoCo scene."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mage_core.errors import MageError
+from mage_core.suites.base.task import Task
+
+
+@dataclass
+class EditableState:
+    """What of the initial state a user may edit in this suite (the studio builds its Condition controls from it)."""
+
+    points: tuple = ()  # named 2-D points the user may place by clicking in the scene, e.g. ("start", "goal")
+    from_dataset: bool = True  # a dataset state (episode, step) may be picked as the start
+    from_reset: bool = True  # an evaluation reset with a seed may be picked as the start
+
+
+class SceneFacet:
+    """Initial state and scene. The defaults: the start is a dataset state or an evaluation reset (no points to
+    place), the robot cannot be posed from an observation (plans are plotted only), the camera looks at the model's
+    centre. A robot suite overrides `can_pose` and `pose` (and `key_point_names` / `key_points` for the paths drawn);
+    a suite whose user places points overrides `editable`, `default_points`, `check_point`, `condition_obs`,
+    `reset_env_to` and `place`.
+
+    Naming: obs_D is one flattened observation, states_HD a planned trajectory of them.
+    """
+
+    draws_ghosts = True  # plans are shown as ghost robots posed along the plan (False: key-point paths only)
+
+    # ---- initial state -------------------------------------------------------------------------------------------
+    def editable(self, task: Task) -> EditableState:
+        """What of the initial state the user may edit."""
+        return EditableState()
+
+    def default_points(self, task: Task) -> dict[str, np.ndarray]:
+        """Default positions of the editable points (the evaluation protocol's start and goal for mazes)."""
+        return {}
+
+    def check_point(self, task: Task, which: str, xy) -> None:
+        """Raise a MageError when a point (e.g. a start inside a wall) is not allowed."""
+
+    def condition_obs(self, task: Task, points: dict, obs_dim: int, template: np.ndarray | None = None) -> np.ndarray:
+        """The observation a plan is conditioned on, from the editable points and a state template."""
+        if template is None:
+            raise MageError(f"{task.name}: pick a start state (a dataset state or an evaluation reset)")
+        obs = np.asarray(template, np.float32).copy()
+        if obs.shape[-1] != obs_dim:
+            raise MageError(f"start state has {obs.shape[-1]} dims but the checkpoint expects {obs_dim}")
+        return obs
+
+    def reset_env_to(self, task: Task, env, points: dict):
+        """Reset an evaluation env (already reset) to the edited points; returns the flattened observation or None."""
+        return None
+
+    def reset_env_to_obs(self, task: Task, env, obs_D: np.ndarray):
+        """Move an (already reset) evaluation env to the state an observation describes (a dataset state to Run
+        from); returns the env's flattened observation there, or None when the suite cannot."""
+        return None
+
+    # ---- posing --------------------------------------------------------------------------------------------------
+    def place(self, task: Task, model, data, xy, vel=None) -> None:
+        """Move the agent to a point the user picked (suites whose editable() has points)."""
+        raise MageError(f"{task.name}: the agent cannot be placed by a point; pick a start state")
+
+    def can_pose(self, task: Task, model, obs_dim: int) -> bool:
+        """Whether pose() can set the MuJoCo state from an observation of this size."""
+        return False
+
+    def pose(self, task: Task, model, data, obs_D: np.ndarray) -> None:
+        """Set data.qpos (and the kinematics) from one flattened observation. Needs can_pose()."""
+        raise MageError(f"{task.name}: observations do not map onto the MuJoCo state; plots only")
+
+    def pose_path(self, task: Task, model, states_HD: np.ndarray) -> list[np.ndarray]:
+        """qpos for each planned step (suites that integrate unobserved positions, e.g. a walker's x, override)."""
+        import mujoco
+
+        data = mujoco.MjData(model)
+        out = []
+        for s in states_HD:
+            self.pose(task, model, data, s)
+            out.append(data.qpos.copy())
+        return out
+
+    # ---- drawing -------------------------------------------------------------------------------------------------
+    def style_scene(self, task: Task, model) -> None:
+        """Recolour the loaded MuJoCo model for the viewport (walls, floor, agent)."""
+
+    def hide_for_ghost(self, task: Task, model) -> set:
+        """Geom ids not to draw for ghosts (static world: floor, walls, targets)."""
+        return {i for i in range(model.ngeom) if model.geom_bodyid[i] == 0}
+
+    def draws_floor_path(self, task: Task) -> bool:
+        """Whether the agent's path is drawn as an xy trail on the floor (its obs_slices name 'agent_xy': the mazes)
+        rather than as 3-D key-point paths (robots)."""
+        return "agent_xy" in self.obs_slices(task)
+
+    def key_point_names(self, task: Task) -> tuple:
+        """Names of the key points drawn as paths (e.g. ('agent',), ('palm', 'object', 'target'))."""
+        return ()
+
+    def key_points(self, task: Task, model, states_HD: np.ndarray) -> dict[str, np.ndarray]:
+        """Per key point, its (H, 3) world positions along a planned trajectory."""
+        return {}
+
+    def camera(self, task: Task, model, aspect: float):
+        """The default camera pose for this task's scene (a render.CameraPose)."""
+        from mage_core.render import CameraPose, _model_for_camera
+
+        model = model if model is not None else _model_for_camera(task)  # no scene at hand: the model's stats only
+        extent = float(getattr(model.stat, "extent", 2.0))
+        center = tuple(float(v) for v in model.stat.center)
+        return CameraPose(center, 1.6 * extent, 135.0, -25.0)
+
+    def orbit_camera(self, task: Task, model=None):
+        """The free orbit camera's starting pose (default: the suite's camera)."""
+        return self.camera(task, model, 4 / 3)
+
+    def summary(self, task: Task) -> str:
+        """One line on what the studio can show for this task (e.g. 'plots only: observations do not map to qpos')."""
+        return ""
