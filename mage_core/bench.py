@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -140,5 +141,10 @@ def latency_ratios(rows: list) -> tuple:
 
 
 def write_json(obj, path) -> None:
+    """A benchmark's JSON to a file, or to stdout when path is "-" (`--json -`)."""
+    if str(path) == "-":
+        sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+        sys.stdout.flush()
+        return
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(obj, indent=2))

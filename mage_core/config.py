@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import asdict, dataclass, field
 
-from mage_core.errors import MageError
+from mage_core.errors import MageError, UsageError
 
 
 @dataclass
@@ -142,8 +143,71 @@ def _build(cls, d: dict):
     return cls(**d)
 
 
+def parse_assignment(text: str) -> tuple[str, str, str]:
+    """SECTION.FIELD=VALUE (`mage train --set`) -> (section, field, value text); a UsageError when malformed."""
+    key, eq, value = text.partition("=")
+    section, dot, name = key.strip().partition(".")
+    if not (eq and dot and section and name):
+        raise UsageError(f"--set expects SECTION.FIELD=VALUE such as train.lr_stage1=3e-4, got {text!r}")
+    return section, name.strip(), value.strip()
+
+
+def _typed(text: str, default, where: str):
+    """Parse `text` to the type of a field's current value (bool, int, float, str, or a tuple of numbers)."""
+    try:
+        if isinstance(default, bool):
+            low = text.lower()
+            if low not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+                raise ValueError
+            return low in ("true", "1", "yes", "on")
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+        if isinstance(default, tuple):
+            items = [v.strip() for v in text.strip("()[] ").split(",") if v.strip()]
+            return tuple(int(v) if v.lstrip("-").isdigit() else float(v) for v in items)
+        return text
+    except ValueError:
+        kind = {bool: "true or false", int: "a whole number", float: "a number",
+                tuple: "comma-separated numbers such as 1,2,4"}[type(default)]
+        raise UsageError(f"--set {where}: expected {kind}, got {text!r}") from None
+
+
+def apply_assignments(sections: dict, assignments: list[str], refused: dict | None = None) -> dict:
+    """Set config fields from SECTION.FIELD=VALUE texts; sections maps a name to its dataclass (e.g. {"model":
+    cfg.model, "train": cfg.train, "data": cfg.data}). Each value is parsed to the field's type. refused: {"section.
+    field": reason} for fields the caller owns. Returns {"section.field": value} of what was set; an unknown section
+    or field, a refused field or a bad value is a UsageError that names the close matches."""
+    done = {}
+    for text in assignments:
+        section, name, value = parse_assignment(text)
+        if section not in sections:
+            raise UsageError(f"--set {section}.{name}: unknown section {section!r}; sections: "
+                             f"{', '.join(sections)}")
+        obj = sections[section]
+        names = [f.name for f in dataclasses.fields(obj)]
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=4)
+            hint = f"did you mean {', '.join(f'{section}.{c}' for c in close)}?" if close else \
+                f"fields of {section}: {', '.join(names)}"
+            raise UsageError(f"--set {section}.{name}: no such field; {hint}")
+        where = f"{section}.{name}"
+        if where in (refused or {}):
+            raise UsageError(f"--set {where} cannot be set: {refused[where]}")
+        typed = _typed(value, getattr(obj, name), where)
+        if where in FIELD_CHOICES and typed not in FIELD_CHOICES[where]:
+            raise UsageError(f"--set {where}: choose one of {', '.join(map(repr, FIELD_CHOICES[where]))}, "
+                             f"got {typed!r}")
+        setattr(obj, name, typed)
+        done[where] = getattr(obj, name)
+    return done
+
+
 PRESETS = ("tiny", "small", "paper")
 INV_LOSSES = ("mse", "l1")  # TrainConfig.inv_loss choices
+FIELD_CHOICES = {"train.inv_loss": INV_LOSSES, "data.rtg_mode": ("", "window", "dense"),
+                 "train.device": ("auto", "cpu", "cuda")}  # string fields with a closed set of values
 
 
 def preset(name: str) -> MageConfig:

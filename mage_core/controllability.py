@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from mage_core.evaluate import spearman
+from mage_core.evaluate import episode_seed, spearman
 
 # The design's controllability target: rank correlation at least this ...
 FOLLOW_SPEARMAN = 0.9
@@ -89,6 +89,25 @@ def sweep_targets(lo: float, hi: float, n: int) -> list[float]:
     if n < 1:
         raise ValueError("a sweep needs at least one target")
     return np.linspace(lo, hi, n).round(1).tolist()
+
+
+def feasible_high(planner, task, seeds: Sequence[int], episodes: int) -> float | None:
+    """The median, over the evaluation starts, of the highest return the data supports from the start (the planner's
+    ceiling model); targets above it are limited to it when acting, so a sweep beyond it measures one behaviour
+    several times. None when the checkpoint has no ceiling model."""
+    from mage_core.render import MODEL_LOCK
+
+    if getattr(planner, "ceiling", None) is None:
+        return None
+    with MODEL_LOCK:
+        env = task.make_env(mode="eval")
+    try:
+        obs_ND = np.stack([task.flatten_obs(env.reset(seed=episode_seed(s, e))[0]) for s in seeds
+                           for e in range(episodes)]).astype(np.float32)
+    finally:
+        env.close()
+    ceiling_N = planner.rtg_ceiling(obs_ND)
+    return None if ceiling_N is None else float(np.median(ceiling_N))
 
 
 def run_sweep(evaluate_at: Callable[[float], object], targets: Sequence[float],

@@ -82,6 +82,11 @@ class EvalResult:
         return s + (f", success {100 * self.success_rate:.0f}%" if self.success_rate is not None else ", success n/a")
 
 
+def episode_seed(seed: int, episode: int) -> int:
+    """The env reset seed of episode `episode` of evaluation seed `seed` (so others can reproduce the starts)."""
+    return int(seed) * 100003 + int(episode)
+
+
 def evaluate(task: Task, policy: Policy, episodes: int = 10, seeds=(0,), n_envs: int | None = None,
              ref_scores: tuple | None = None, episode_steps: int | None = None,
              progress: Callable[[int, int], None] | None = None, env_kwargs: dict | None = None,
@@ -89,7 +94,9 @@ def evaluate(task: Task, policy: Policy, episodes: int = 10, seeds=(0,), n_envs:
     """Run `episodes` episodes per seed of `policy` on the task's evaluation protocol (fixed start/goal, fixed length).
 
     Episodes run `n_envs` at a time in lockstep so batched policies plan for all of them in one call. record=True
-    keeps every episode's observations and rewards in result.extra["episodes"] (for diagnostics).
+    keeps every episode's observations, rewards and alive flags in result.extra["episodes"] (diagnostics, videos):
+    obs_TD has T + 1 rows, rewards_T and alive_T T rows; alive_T[t] says whether the episode went on after step t
+    (the rows after its first False repeat the last state).
     """
     if episodes < 1:
         raise MageError("episodes must be at least 1")
@@ -106,7 +113,7 @@ def evaluate(task: Task, policy: Policy, episodes: int = 10, seeds=(0,), n_envs:
             n = len(batch)
             obs = []
             for env, (s, e) in zip(envs, batch):
-                o, _ = env.reset(seed=int(s) * 100003 + e)
+                o, _ = env.reset(seed=episode_seed(s, e))
                 obs.append(task.flatten_obs(o))
             obs_ND = np.stack(obs)
             reward_N = np.zeros(n)
@@ -138,9 +145,9 @@ def evaluate(task: Task, policy: Policy, episodes: int = 10, seeds=(0,), n_envs:
                 if not alive_N.any():
                     break
             if record:
-                o_TND, r_TN = np.stack(obs_TND), np.stack(rew_TN)
+                o_TND, r_TN, a_TN = np.stack(obs_TND), np.stack(rew_TN), np.stack(alive_TN)
                 for i in range(n):
-                    recorded.append({"obs_TD": o_TND[:, i], "rewards_T": r_TN[:, i]})
+                    recorded.append({"obs_TD": o_TND[:, i], "rewards_T": r_TN[:, i], "alive_T": a_TN[:, i]})
             returns += ret_N.tolist()
             successes += succ_N.tolist()
             ep_seeds += [s for s, _ in batch]

@@ -96,17 +96,17 @@ class MazeGeometry:
         return depth_P.reshape(xy.shape[:-1])
 
     def check_free(self, xy, what: str = "position") -> None:
-        """Raise MageError with a clear message when xy is outside the maze or inside a wall."""
-        from mage_core.errors import MageError
+        """Raise a UsageError (a MageError: the point is the caller's) when xy is outside the maze or inside a wall."""
+        from mage_core.errors import UsageError
 
         xy = np.asarray(xy, dtype=float)
         if xy.shape != (2,) or not np.all(np.isfinite(xy)):
-            raise MageError(f"{what} must be two finite numbers x,y; got {xy.tolist()}")
+            raise UsageError(f"{what} must be two finite numbers x,y; got {xy.tolist()}")
         if not self.in_bounds(xy):
             xmin, xmax, ymin, ymax = self.extent()
-            raise MageError(f"{what} ({xy[0]:.2f}, {xy[1]:.2f}) is outside the maze (x in [{xmin}, {xmax}], y in [{ymin}, {ymax}])")
+            raise UsageError(f"{what} ({xy[0]:.2f}, {xy[1]:.2f}) is outside the maze (x in [{xmin}, {xmax}], y in [{ymin}, {ymax}])")
         if not self.is_free(xy):
-            raise MageError(f"{what} ({xy[0]:.2f}, {xy[1]:.2f}) is inside or touching a wall; pick a free cell")
+            raise UsageError(f"{what} ({xy[0]:.2f}, {xy[1]:.2f}) is inside or touching a wall; pick a free cell")
 
     # ---- planning over cells -----------------------------------------------------------------
     def distance_map(self, goal_rc) -> np.ndarray:

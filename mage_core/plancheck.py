@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from mage_core.errors import MageError
+from mage_core.errors import UsageError
 
 
 INFEASIBLE_DEPTH = 0.25  # cells: a plan deeper than this inside an obstacle cannot be followed (the tokenizer's own
@@ -59,12 +59,12 @@ def check_plans(planner, cfg: PlanCheckConfig | None = None,
 
     cfg = cfg or PlanCheckConfig()
     if cfg.episodes < 1 or cfg.every < 1 or cfg.samples < 1:
-        raise MageError("--plan-episodes, --plan-every and --plan-samples must be at least 1")
+        raise UsageError("--plan-episodes, --plan-every and --plan-samples must be at least 1")
     if not np.isfinite(cfg.threshold) or cfg.threshold <= 0:
-        raise MageError("--plan-threshold must be a positive number of cells")
+        raise UsageError("--plan-threshold must be a positive number of cells")
     task = planner.task
     if not task.suite.has_obstacles(task):
-        raise MageError(f"{task.name} ({task.suite.title}) has no obstacles to check plans against; "
+        raise UsageError(f"{task.name} ({task.suite.title}) has no obstacles to check plans against; "
                         "`mage diagnose --plans` works on the maze suites")
     target = planner.rtg_range[1] if cfg.rtg is None else planner.clamp_rtg(cfg.rtg)
     states = route_states(task, cfg)

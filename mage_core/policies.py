@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from mage_core.baselines import ALGOS as BASELINE_ALGOS  # algorithms implemented in mage_core.baselines.<algo>
 from mage_core.baselines import algo_module
-from mage_core.errors import MageError
+from mage_core.errors import MageError, UsageError
 
 
 def checkpoint_ref_scores(meta: dict, task) -> tuple | None:
@@ -36,7 +36,7 @@ def load_policy(ckpt_or_path, rtg_target: float | None = None, device: str = "cp
                                 regoal_steps=regoal_steps)
         return policy, planner.task, planner.ckpt_meta
     if regoal_steps is not None:
-        raise MageError(f"--regoal-steps applies to MAGE checkpoints; this one is {algo!r}")
+        raise UsageError(f"--regoal-steps applies to MAGE checkpoints; this one is {algo!r}")
     if algo in BASELINE_ALGOS:
         module = algo_module(algo)
         from mage_core.task_spec import task_from_checkpoint

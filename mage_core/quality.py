@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mage_core.errors import MageError
+from mage_core.errors import MageError, UsageError, usage_errors
 
 ALGO_NAMES = {"mage": "MAGE", "mage-track": "MAGE + PD plan tracking", "bc": "BC", "dt": "Decision Transformer",
               "diffuser": "Diffuser", "iql": "IQL (d3rlpy)"}  # table labels
@@ -125,11 +125,11 @@ def check_mage_flags(flags: list[str]) -> None:
 
     class _Refusing(argparse.ArgumentParser):
         def error(self, message):
-            raise MageError(f"--mage-flags {' '.join(flags)!r}: `mage train` says: {message}")
+            raise UsageError(f"--mage-flags {' '.join(flags)!r}: `mage train` says: {message}")
 
     own = [f for f in flags if f.split("=", 1)[0] in HARNESS_TRAIN_FLAGS]
     if own:
-        raise MageError(f"--mage-flags may not set {', '.join(own)}: the harness sets "
+        raise UsageError(f"--mage-flags may not set {', '.join(own)}: the harness sets "
                         f"{', '.join(HARNESS_TRAIN_FLAGS)} itself (use the bench's own options)")
     parser = _Refusing(prog="mage train")
     add_train_arguments(parser)
@@ -184,22 +184,23 @@ def run_quality(args) -> dict:
 
     tasks = [t for t in args.tasks.split(",") if t]
     algos = [a for a in args.algos.split(",") if a]
-    for t in tasks:
-        get_task(t)  # unknown task: a clear error before anything is trained
+    with usage_errors():
+        for t in tasks:
+            get_task(t)  # unknown task: a clear error before anything is trained
     unknown = [a for a in algos if a not in (*ALGOS, *VARIANTS)]
     if unknown:
-        raise MageError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join((*ALGOS, *VARIANTS))}")
+        raise UsageError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join((*ALGOS, *VARIANTS))}")
     if args.dataset and len(tasks) > 1:
-        raise MageError(f"--dataset {args.dataset} names one dataset; give one task with it, not {len(tasks)}")
+        raise UsageError(f"--dataset {args.dataset} names one dataset; give one task with it, not {len(tasks)}")
     cache = Path(args.cache)
     first_seed = args.first_seed
     if first_seed < 0:
-        raise MageError(f"--first-seed must be >= 0, got {first_seed}")
+        raise UsageError(f"--first-seed must be >= 0, got {first_seed}")
     seeds = list(range(first_seed, first_seed + args.seeds))
     mage_flags = shlex.split(args.mage_flags)
     if mage_flags:
         if not any(VARIANTS.get(a, (a, {}))[0] == "mage" for a in algos):
-            raise MageError(f"--mage-flags is for MAGE, but --algos {args.algos} trains no MAGE checkpoint")
+            raise UsageError(f"--mage-flags is for MAGE, but --algos {args.algos} trains no MAGE checkpoint")
         check_mage_flags(mage_flags)
     results, datasets = {}, {}
     for name in tasks:
@@ -240,7 +241,7 @@ def run_quality(args) -> dict:
                datasets=datasets, results=results, machine=machine())
     write_json(out, args.out)
     table = markdown_table(out)
-    print(table)
+    print(table, file=sys.stderr if str(args.out) == "-" else sys.stdout)
     if args.markdown:
         Path(args.markdown).write_text(table + "\n")
     return out

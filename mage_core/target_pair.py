@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from mage_core.errors import MageError
+from mage_core.errors import UsageError
 
 PANEL_SIZE = (480, 360)  # pixels of each run's panel (the GIF is two panels wide plus a caption band)
 CAPTION_PX = 46  # height of the band under the panels that says what is shown
@@ -115,13 +115,13 @@ def write_target_pair(checkpoint, out_gif: str | Path, low: float | None = None,
 
     out_gif = Path(out_gif)
     if out_gif.suffix.lower() != ".gif":
-        raise MageError(f"the pair is written as a GIF: {out_gif} should end in .gif")
+        raise UsageError(f"the pair is written as a GIF: {out_gif} should end in .gif")
     planner = planner or Planner.from_checkpoint(checkpoint)
     task = planner.task
     lo, hi = planner.rtg_range
     low, high = float(lo if low is None else low), float(hi if high is None else high)
     if not low < high:
-        raise MageError(f"the low target ({low:g}) must be below the high one ({high:g})")
+        raise UsageError(f"the low target ({low:g}) must be below the high one ({high:g})")
     steps = int(steps or task.eval_steps)
     ref = checkpoint_ref_scores(getattr(planner, "ckpt_meta", None) or {}, task)
     done = [0]

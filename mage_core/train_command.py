@@ -7,9 +7,10 @@ import argparse
 from pathlib import Path
 
 from mage_core.algos import ALGOS, refuse_foreign_options
-from mage_core.config import INV_LOSSES, PRESETS, preset
-from mage_core.errors import MageError
+from mage_core.config import INV_LOSSES, PRESETS, apply_assignments, parse_assignment, preset
+from mage_core.errors import UsageError, usage_errors
 from mage_core.progress import EventWriter
+from mage_core.training.runlog import run_log
 
 # The training modules (torch, the suites, the baselines) are imported inside the functions that use them, so that
 # building the `mage` parser stays fast for every command.
@@ -28,7 +29,15 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     run.add_argument("--out", metavar="DIR|FILE.pt", help="output folder (checkpoint <task>-<algo>.pt inside) or "
                      "a .pt path (default: checkpoints/, or the --resume file itself)")
     run.add_argument("--resume", metavar="CKPT", help="continue an interrupted run exactly (its config is used)")
-    run.add_argument("--events", metavar="FILE|-", help="write JSON-lines training events to FILE or stdout (-)")
+    run.add_argument("--events", metavar="FILE|-", help="also write the JSON-lines training events to FILE or stdout "
+                     "(-); every run writes them beside its checkpoint as well, CKPT.events.jsonl")
+    run.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard scalars to DIR: every loss per stage, "
+                     "token accuracy and codebook usage per scale, segments/s, learning rate (the optional extra: "
+                     'pip install "mage-studio[tensorboard]"; view with `tensorboard --logdir DIR`)')
+    run.add_argument("--set", dest="set", action="append", type=_assignment_arg, metavar="SECTION.FIELD=VALUE",
+                     help="set any config field, flag or not, e.g. --set train.lr_stage1=3e-4 --set model.d_model=256 "
+                     "(MAGE sections: model, train, data; a baseline's section is its name, e.g. --set bc.hidden=512); "
+                     "applied after the preset and the flags, recorded in the checkpoint's config like the rest")
     run.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's, 0)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     steps = p.add_argument_group("steps and batch")
@@ -84,8 +93,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def train_from_args(args: argparse.Namespace, sink: EventWriter) -> Path:
-    """Train what the parsed `mage train` options ask for (MAGE or a baseline); returns the checkpoint path."""
-    refuse_foreign_options(args.algo, args)
+    """Train what the parsed `mage train` options ask for (MAGE or a baseline); returns the checkpoint path. The
+    events go to `sink` and, for the run, beside the checkpoint (and to --tensorboard)."""
+    with usage_errors():
+        refuse_foreign_options(args.algo, args)
     if args.algo != "mage":
         return _train_baseline(args, sink)
     return _train_mage(args, sink)
@@ -95,11 +106,21 @@ def _resolve_data(args):
     """(task, dataset_id) from --task / --dataset."""
     from mage_core.tasks import get_task
 
-    task = get_task(args.task) if args.task else None
+    with usage_errors():
+        task = get_task(args.task) if args.task else None
     dataset_id = args.dataset or (task.dataset_id if task else None)
     if dataset_id is None:
-        raise MageError("say what to train on: --task TASK or --dataset ID|PATH (or --resume CKPT)")
+        raise UsageError("say what to train on: --task TASK or --dataset ID|PATH (or --resume CKPT)")
     return task, dataset_id
+
+
+def _assignment_arg(text: str) -> str:
+    """argparse type for --set: SECTION.FIELD=VALUE (the field and its value are checked against the config)."""
+    try:
+        parse_assignment(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--set ")) from None
+    return text
 
 
 def _out_path(args, task_name: str) -> Path:
@@ -169,7 +190,7 @@ def rec_weights_for(task, obs_dim: int, act_dim: int, model_actions: bool, named
     w = [1.0] * (1 + obs_dim + (act_dim if model_actions else 0))
     for name, weight in named.items():
         if name not in slices:
-            raise MageError(f"--rec-weight: {task.name} has no observation part {name!r}; known: {', '.join(slices)}")
+            raise UsageError(f"--rec-weight: {task.name} has no observation part {name!r}; known: {', '.join(slices)}")
         for i in range(*slices[name].indices(1 + obs_dim)):
             w[i] = weight
     return tuple(w)
@@ -217,10 +238,11 @@ def _train_baseline(args, sink) -> Path:
 
         base = steps if steps is not None else algo_module(args.algo).preset(args.preset).steps
         steps = max(1, int(round(base * args.steps_scale)))
-    return train_baseline(args.algo, dataset=dataset_id, task=task, preset=args.preset, device=args.device,
-                          out=_out_path(args, task.name), resume=args.resume, events=sink,
-                          seed=args.seed or 0, steps=steps, threads=args.threads or 0,
-                          progress=not args.no_progress)
+    out = _out_path(args, task.name)
+    with run_log(sink, out, args.tensorboard, resume=bool(args.resume)):
+        return train_baseline(args.algo, dataset=dataset_id, task=task, preset=args.preset, device=args.device,
+                              out=out, resume=args.resume, events=sink, seed=args.seed or 0, steps=steps,
+                              threads=args.threads or 0, progress=not args.no_progress, assignments=args.set)
 
 
 def _train_mage(args, sink) -> Path:
@@ -229,10 +251,11 @@ def _train_mage(args, sink) -> Path:
     from mage_core.training.mage_stages import train_mage
 
     resume = None
+    _mage_assignments(preset(args.preset), args)  # a bad --set is refused before any data is read
     if args.resume:
         resume = load_checkpoint(args.resume)
         if resume.get("algo") != "mage":
-            raise MageError(f"{args.resume} is a {resume.get('algo')!r} checkpoint; resume it with --algo "
+            raise UsageError(f"{args.resume} is a {resume.get('algo')!r} checkpoint; resume it with --algo "
                             f"{resume.get('algo')}")
         if not (args.task or args.dataset):
             args.task = resume.get("task") if not (resume.get("dataset") or {}).get("id") else None
@@ -277,11 +300,11 @@ def _train_mage(args, sink) -> Path:
     if args.coarse_ce_scales is not None:
         n_scales = len(cfg.model.scales) or cfg.model.n_scales
         if args.coarse_ce_scales > n_scales:
-            raise MageError(f"--coarse-ce-scales {args.coarse_ce_scales} is more than the model's {n_scales} scales")
+            raise UsageError(f"--coarse-ce-scales {args.coarse_ce_scales} is more than the model's {n_scales} scales")
         t.coarse_ce_scales = args.coarse_ce_scales
     if args.scale_rec_weight is not None:
         if not args.scale_rec_weight >= 0 or args.scale_rec_weight == float("inf"):
-            raise MageError(f"--scale-rec-weight must be a finite number >= 0, not {args.scale_rec_weight}")
+            raise UsageError(f"--scale-rec-weight must be a finite number >= 0, not {args.scale_rec_weight}")
         cfg.model.scale_rec_weight = args.scale_rec_weight
     cfg.model.model_actions = bool(args.model_actions)
     cfg.model.use_cond_loss = not args.no_cond_loss
@@ -292,8 +315,23 @@ def _train_mage(args, sink) -> Path:
                                  ("scales", "model_actions", "no_cond_loss", "horizon", "downsample", "ema",
                                   "inv_lookahead", "inv_frame", "inv_loss", "rec_weight", "scale_rec_weight",
                                   "coarse_ce_scales", "ceiling_steps")):
-        raise MageError("model, averaging and ablation flags cannot change a resumed run; start a new one instead")
+        raise UsageError("model, averaging and ablation flags cannot change a resumed run; start a new one instead")
+    _mage_assignments(cfg, args)
     out = _out_path(args, task.name)
-    train_mage(cfg, episodes, task, out_path=out, dataset_id=dataset_id, sink=sink, resume=resume,
-               progress=not args.no_progress, device=args.device)
+    with run_log(sink, out, args.tensorboard, resume=resume is not None):
+        train_mage(cfg, episodes, task, out_path=out, dataset_id=dataset_id, sink=sink, resume=resume,
+                   progress=not args.no_progress, device=args.device)
     return out
+
+
+MAGE_REFUSED = {"model.obs_dim": "filled from the data", "model.act_dim": "filled from the data",
+                "train.device": "use --device"}  # MAGE config fields --set may not change, and why
+
+
+def _mage_assignments(cfg, args) -> None:
+    """Apply --set to a MAGE config (its model, train and data sections); a resumed run keeps its config."""
+    if not args.set:
+        return
+    if args.resume:
+        raise UsageError("--set cannot change a resumed run's config; start a new one instead")
+    apply_assignments({"model": cfg.model, "train": cfg.train, "data": cfg.data}, args.set, MAGE_REFUSED)

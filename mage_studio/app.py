@@ -65,7 +65,9 @@ def _checkpoint_task(path: str | None) -> str | None:
 
 def make_app(argv=None):
     """The QApplication with the studio's look (Fusion + dark stylesheet)."""
-    os.environ.setdefault("MUJOCO_GL", "egl")
+    from mage_core.gl import configure_gl
+
+    configure_gl()  # MuJoCo's GL backend for this platform (the user's MUJOCO_GL kept), before MuJoCo is imported
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
@@ -76,6 +78,78 @@ def make_app(argv=None):
 
     app.setStyleSheet(load_stylesheet())
     return app
+
+
+# What the Qt platform plugins for Linux need beyond Qt's own libraries: shared library -> the Debian/Ubuntu package
+# that provides it (the xcb plugin of Qt 6.5 and later needs libxcb-cursor, which desktops often lack).
+QT_LINUX_LIBRARIES = {
+    "libxcb-cursor.so.0": "libxcb-cursor0", "libxcb-icccm.so.4": "libxcb-icccm4", "libxcb-keysyms.so.1": "libxcb-keysyms1",
+    "libxcb-image.so.0": "libxcb-image0", "libxcb-render-util.so.0": "libxcb-render-util0",
+    "libxcb-randr.so.0": "libxcb-randr0", "libxcb-shape.so.0": "libxcb-shape0", "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0", "libxkbcommon.so.0": "libxkbcommon0", "libX11-xcb.so.1": "libx11-xcb1",
+    "libEGL.so.1": "libegl1", "libGL.so.1": "libgl1", "libfontconfig.so.1": "libfontconfig1",
+    "libdbus-1.so.3": "libdbus-1-3", "libglib-2.0.so.0": "libglib2.0-0"}
+
+
+def qt_platform_name(environ=os.environ) -> str:
+    """The platform plugin Qt will load on Linux: QT_QPA_PLATFORM's first entry, else wayland in a Wayland session,
+    else xcb (X11)."""
+    chosen = (environ.get("QT_QPA_PLATFORM") or "").split(";")[0].split(":")[0].strip()
+    if chosen:
+        return chosen
+    if environ.get("WAYLAND_DISPLAY") and environ.get("XDG_SESSION_TYPE", "").lower() == "wayland":
+        return "wayland"
+    return "xcb"
+
+
+def missing_libraries(names, loadable) -> list[str]:
+    """The shared libraries among `names` that loadable(name) -> bool cannot load."""
+    return [n for n in names if not loadable(n)]
+
+
+def _loads(name: str) -> bool:
+    import ctypes
+
+    try:
+        ctypes.CDLL(name)
+        return True
+    except OSError:
+        return False
+
+
+def qt_platform_problem(environ=os.environ, plugins_dir: str | None = None, loadable=_loads) -> str | None:
+    """On Linux, why Qt could not load its platform plugin (None when it can): the plugin's file is missing, or a
+    library it needs is, named with the Debian packages to install. Checked by loading the plugin's shared library,
+    which is what Qt does, so a missing library is reported here instead of by Qt's abort. loadable(name) -> bool says
+    whether a shared library loads (default: try it)."""
+    import ctypes
+
+    if not sys.platform.startswith("linux"):
+        return None  # macOS and Windows wheels carry their platform plugins and what they need
+    name = qt_platform_name(environ)
+    if plugins_dir is None:
+        from PySide6.QtCore import QLibraryInfo
+
+        plugins_dir = QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)
+    plugin = os.path.join(plugins_dir, "platforms", f"libq{name}.so")
+    if not os.path.isfile(plugin):
+        return f"Qt has no platform plugin {name!r} ({plugin} is missing); check QT_QPA_PLATFORM or reinstall PySide6"
+    try:
+        ctypes.CDLL(plugin)
+        return None
+    except OSError as exc:
+        first = str(exc).split(":")[0].strip()
+    missing = missing_libraries(QT_LINUX_LIBRARIES, loadable)
+    if first not in missing:
+        missing.insert(0, first)
+    packages = [QT_LINUX_LIBRARIES[m] for m in missing if m in QT_LINUX_LIBRARIES]
+    unknown = [m for m in missing if m not in QT_LINUX_LIBRARIES]
+    text = f"Qt cannot load its {name!r} platform plugin: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing."
+    if packages:
+        text += f" On Debian/Ubuntu: sudo apt install {' '.join(packages)}."
+    if unknown:
+        text += f" Install the package that provides {', '.join(unknown)}."
+    return text
 
 
 FIRST_RUN_STEPS = 100_000  # size of the dataset generated on first run when the task's default one is missing
@@ -131,6 +205,11 @@ def main(argv=None) -> int:
         from mage_core.cli import main as mage_main
 
         return mage_main(["demo", "--task", args.task] + (["--checkpoint", args.checkpoint] if args.checkpoint else []))
+    problem = qt_platform_problem()
+    if problem:
+        print(f"mage-studio: {problem}\nUntil then, `mage demo` plans and runs headless and writes a PNG (add "
+              f"--video demo.mp4 for a video).", file=sys.stderr)
+        return 1
     app = make_app()
     import qasync
     from PySide6.QtCore import QTimer

@@ -17,7 +17,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 LAYERS = (
     ("foundations", ("mage_core", "mage_core.errors", "mage_core.config", "mage_core.rtg", "mage_core.maze",
                      "mage_core.progress", "mage_core.device", "mage_core.checkpoint", "mage_core.render",
-                     "mage_core.bundled")),
+                     "mage_core.bundled", "mage_core.gl", "mage_core.video")),
     ("segments", ("mage_core.data.segments",)),  # episodes -> normalised segments: arrays only, no suite
     ("suites", ("mage_core.suites", "mage_core.tasks")),  # task families, their envs, data recipes and scenes
     ("evaluation protocol", ("mage_core.evaluate",)),  # rolling policies out on a task (reference scores too)
@@ -31,6 +31,7 @@ LAYERS = (
     ("benchmarks and demos", ("mage_core.bench", "mage_core.quality", "mage_core.controllability",
                               "mage_core.target_pair")),
     ("command line", ("mage_core.cli", "mage_core.__main__")),
+    ("public API", ("mage_core.api",)),  # what `from mage_core import ...` forwards to (lazily)
 )
 
 

@@ -2,7 +2,7 @@
 
 API:
     train_baseline(algo, *, dataset, task=None, preset="small", device="cpu", out=None, resume=None, events=None,
-                   seed=0, steps=None, progress=True) -> checkpoint path   (`mage train --algo bc|dt|diffuser|iql`)
+                   seed=0, steps=None, progress=True, assignments=None) -> checkpoint path   (`mage train --algo bc|dt|diffuser|iql`)
     load_policy(ckpt_path_or_dict, rtg_target=None, device="cpu", **kw) -> Policy   (dispatches on ckpt["algo"])
     ALGOS: the algorithm names; each module mage_core.baselines.<algo> has <Algo>Config, PRESETS, preset(name),
     its nn.Module (forward(batch, stage) -> {"loss"} for mage_core.training.loop.run_training, plus an acting method),
@@ -17,7 +17,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mage_core.errors import MageError
+from mage_core.config import apply_assignments
+from mage_core.errors import MageError, UsageError
 
 CORE_ALGOS = ("bc", "dt", "diffuser")  # baselines that need only the core dependencies
 OPTIONAL_ALGOS = ("iql",)  # baselines on an optional extra (pyproject.toml [project.optional-dependencies])
@@ -38,7 +39,8 @@ def default_out(algo: str, task_name: str) -> Path:
 
 def train_baseline(algo: str, *, dataset: Any, task: Any = None, preset: str = "small", device: str = "cpu",
                    out: str | Path | None = None, resume: str | Path | None = None, events: Any = None, seed: int = 0,
-                   steps: int | None = None, progress: bool = True, threads: int = 0) -> Path:
+                   steps: int | None = None, progress: bool = True, threads: int = 0,
+                   assignments: list[str] | None = None) -> Path:
     """Train one baseline and write its checkpoint; returns the checkpoint path.
 
     dataset: a local Minari dataset id or path (loaded with mage_core.data.store.load_episodes), or a list of
@@ -46,11 +48,16 @@ def train_baseline(algo: str, *, dataset: Any, task: Any = None, preset: str = "
     of an interrupted run of the same algo; training continues from its step with its config (steps may extend it).
     events: None, a mage_core.progress.EventWriter (.emit(name, **fields)) or a callable taking each event dict.
     progress: show the training progress bar on stderr. threads: torch CPU threads (0 = all cores but one).
+    assignments: `mage train --set` texts, "<algo>.<field>=<value>", applied to the config last (not on resume).
     """
     from mage_core.baselines import common
     from mage_core.tasks import Task, get_task
 
     mod = algo_module(algo)
+    if assignments and resume is not None:
+        raise UsageError("--set cannot change a resumed run's config; start a new one instead")
+    if assignments:  # a bad --set is refused before any data is read
+        apply_assignments({algo: mod.preset(preset, steps)}, assignments)
     if hasattr(mod, "check_available"):  # an optional extra that is not installed: say so before loading any data
         mod.check_available()
     if isinstance(dataset, (str, Path)):
@@ -74,7 +81,7 @@ def train_baseline(algo: str, *, dataset: Any, task: Any = None, preset: str = "
     if resume is not None:
         resume_ckpt = common.load_ckpt(resume, algo)
         if resume_ckpt.get("task") != task.name:
-            raise MageError(f"cannot resume: checkpoint is for task {resume_ckpt.get('task')!r}, not {task.name!r}")
+            raise UsageError(f"cannot resume: checkpoint is for task {resume_ckpt.get('task')!r}, not {task.name!r}")
         cfg_cls = type(next(iter(mod.PRESETS.values())))
         config = common.config_from_dict(cfg_cls, resume_ckpt["config"][algo])
         if steps:
@@ -86,6 +93,8 @@ def train_baseline(algo: str, *, dataset: Any, task: Any = None, preset: str = "
             config = replace(config, **family)
     if threads and hasattr(config, "num_threads"):
         config = replace(config, num_threads=int(threads))
+    if assignments:
+        apply_assignments({algo: config}, assignments)
     out_path = Path(out) if out is not None else default_out(algo, task.name)
     mod.train(episodes, task, config, device=device, out=out_path, resume=resume_ckpt, events=events, seed=seed,
               dataset=source, progress=progress)

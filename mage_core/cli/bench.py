@@ -6,7 +6,11 @@ import subprocess
 import sys
 
 from mage_core.cli.argtypes import seed_list
+from mage_core.cli.output import human
 from mage_core.train_command import positive_int_arg
+
+
+STDOUT_NOTE = ", or - for stdout (then pure JSON: the summary goes to stderr)"  # help of the --json FILE|- options
 
 
 def register(sub) -> None:
@@ -19,7 +23,8 @@ def register(sub) -> None:
     d.add_argument("--task", default="pointmaze-umaze")
     d.add_argument("--steps", type=int, default=50_000, help="steps to generate (default 50000)")
     d.add_argument("--batch", type=int, default=256, help="segments per sampled batch (default 256)")
-    d.add_argument("--out", default="bench-data.json", help="JSON output (default bench-data.json)")
+    d.add_argument("--json", "--out", dest="out", metavar="FILE|-", default="bench-data.json",
+                   help=f"JSON output{STDOUT_NOTE} (default bench-data.json)")
     d.set_defaults(func=cmd_data)
 
     lat = bsub.add_parser("latency", help="plan-and-act latency at batch 1 for one or more checkpoints",
@@ -35,7 +40,8 @@ def register(sub) -> None:
     lat.add_argument("--rounds", type=positive_int_arg, default=10,
                      help="the checkpoints take turns in this many rounds of repeats/rounds calls each, so a slow spell "
                      "of a shared machine hits every method alike (default 10)")
-    lat.add_argument("--out", default="bench-latency.json", help="JSON output (default bench-latency.json)")
+    lat.add_argument("--json", "--out", dest="out", metavar="FILE|-", default="bench-latency.json",
+                   help=f"JSON output{STDOUT_NOTE} (default bench-latency.json)")
     lat.set_defaults(func=cmd_latency)
 
     q = bsub.add_parser("quality", help="train (or reuse) every method on every task and evaluate side by side")
@@ -63,7 +69,8 @@ def register(sub) -> None:
                    help="where checkpoints are cached and reused, as CACHE/ROW/seedS/ROW-ALGO.pt; a cached checkpoint "
                         "trained on other data is refused, never reused")
     q.add_argument("--steps-scale", type=float, default=1.0, help="multiply every method's training steps (tiny runs)")
-    q.add_argument("--out", default="bench-quality.json", help="JSON output (default bench-quality.json)")
+    q.add_argument("--json", "--out", dest="out", metavar="FILE|-", default="bench-quality.json",
+                   help=f"JSON output{STDOUT_NOTE} (default bench-quality.json)")
     q.add_argument("--markdown", default=None, help="also write the markdown table to this file")
     q.set_defaults(func=cmd_quality)
 
@@ -77,17 +84,28 @@ def register(sub) -> None:
     c.add_argument("--seeds", type=seed_list, default=[0, 1], help="evaluation seeds (default 0,1)")
     c.add_argument("--episodes", type=positive_int_arg, default=10, help="episodes per seed and target (default 10)")
     c.add_argument("--threads", type=positive_int_arg, default=1, help="torch CPU threads (default 1)")
-    c.add_argument("--out", default="bench-controllability.json", help="JSON output (default bench-controllability.json)")
+    c.add_argument("--range", choices=("feasible", "data"), default="feasible",
+                   help="sweep up to the highest return the data support from the evaluation starts (default) or over "
+                        "the data's whole return range (see `mage sweep-rtg --help`)")
+    c.add_argument("--json", "--out", dest="out", metavar="FILE|-", default="bench-controllability.json",
+                   help=f"JSON output{STDOUT_NOTE} (default bench-controllability.json)")
     c.add_argument("--markdown", default=None, help="also write the markdown table to this file")
     c.add_argument("--cards", action="store_true",
                    help="also record each sweep in its checkpoint's card (CKPT.card.json / .card.md, written by `mage "
                         "ckpt card`) with its plot beside it as CKPT.sweep.png")
     c.set_defaults(func=cmd_controllability)
 
-    s = bsub.add_parser("studio", help="studio: time to first window, viewport fps, re-plan latency, UI timer p95")
-    s.add_argument("--checkpoint", default=None,
-                   help="checkpoint for the re-plan + redraw timing (default: a tiny umaze one trained on the spot)")
-    s.add_argument("--out", default="bench-studio.json", help="JSON output (default bench-studio.json)")
+    s = bsub.add_parser("studio", help="studio: time to first window, viewport fps, re-plan latency, UI timer p95",
+                        description="Times the studio: the first window, the UI timer while a tiny training runs, and "
+                        "per checkpoint, on its own task's scene, the viewport's fps at 640x480 with the plan drawn "
+                        "(ghosts for robots) and re-plan + redraw after an RTG change; prints the GL renderer.")
+    s.add_argument("--checkpoint", action="append", default=[],
+                   help="checkpoint whose own scene is timed; repeatable (default: a tiny umaze one trained on the spot)")
+    s.add_argument("--all", action="store_true", help="time every bundled checkpoint (checkpoints/*.pt)")
+    s.add_argument("--scenes-only", action="store_true",
+                   help="only the per-checkpoint scene rows: no first-window, pipeline or training probes")
+    s.add_argument("--json", "--out", dest="out", metavar="FILE", default="bench-studio.json",
+                   help="JSON output (default bench-studio.json)")
     s.set_defaults(func=cmd_studio)
 
 
@@ -98,7 +116,7 @@ def cmd_data(args) -> int:
     r["machine"] = machine()
     print(f"generation: {r['gen_steps_per_s']:,.0f} steps/s ({args.steps} steps of {args.task}); "
           f"segment sampling: {r['segments_per_s']:,.0f} segments/s at batch {args.batch} "
-          f"(median {r['sample_median_ms']:.3f} ms per batch)")
+          f"(median {r['sample_median_ms']:.3f} ms per batch)", file=human(args.out))
     write_json(r, args.out)
     return 0
 
@@ -107,12 +125,13 @@ def cmd_latency(args) -> int:
     from mage_core.bench import bench_latency, latency_ratios, machine, write_json
 
     rows = bench_latency(args.checkpoints, args.repeats, args.warmup, args.device, args.threads, args.rounds)
-    print(f"{'algo':10s} {'task':18s} {'median ms':>10s} {'p95 ms':>8s}  checkpoint")
+    out = human(args.out)
+    print(f"{'algo':10s} {'task':18s} {'median ms':>10s} {'p95 ms':>8s}  checkpoint", file=out)
     for r in rows:
-        print(f"{r['algo']:10s} {r['task']:18s} {r['median_ms']:10.2f} {r['p95_ms']:8.2f}  {r['checkpoint']}")
+        print(f"{r['algo']:10s} {r['task']:18s} {r['median_ms']:10.2f} {r['p95_ms']:8.2f}  {r['checkpoint']}", file=out)
     ratios, lines = latency_ratios(rows)
     for line in lines:
-        print(line)
+        print(line, file=out)
     write_json(dict(rows=rows, ratios=ratios, machine=machine()), args.out)
     return 0
 
@@ -125,10 +144,15 @@ def cmd_quality(args) -> int:
 
 
 def cmd_studio(args) -> int:
+    if args.out == "-":
+        from mage_core.errors import UsageError
+
+        raise UsageError("bench studio writes its JSON to a file: give --json FILE")
     # The studio is a separate package that depends on the engine; run its benchmark in its own process.
     cmd = [sys.executable, "-m", "mage_studio.bench", "--out", args.out]
-    if args.checkpoint:
-        cmd += ["--checkpoint", args.checkpoint]
+    for path in args.checkpoint:
+        cmd += ["--checkpoint", path]
+    cmd += ["--all"] * args.all + ["--scenes-only"] * args.scenes_only
     return subprocess.call(cmd)
 
 
@@ -165,16 +189,17 @@ def cmd_controllability(args) -> int:
     for i, path in enumerate(paths):
         sweep_args = sweep_parser.parse_args(["sweep-rtg", "--checkpoint", path, "--targets", str(args.targets),
                                               "--seeds", ",".join(map(str, args.seeds)), "--episodes",
-                                              str(args.episodes), "--threads", str(args.threads), "--quiet"])
+                                              str(args.episodes), "--threads", str(args.threads), "--range", args.range,
+                                              "--quiet"])
         print(f"[{i + 1}/{len(paths)}] {path}", file=sys.stderr, flush=True)
         summary, task = run_checkpoint_sweep(sweep_args)
         ach = [r.normalised_mean if summary.normalised else r.mean for r in summary.rows]
         command = (f"mage sweep-rtg --checkpoint {path} --targets {args.targets} --seeds "
-                   f"{','.join(map(str, args.seeds))} --episodes {args.episodes}")
+                   f"{','.join(map(str, args.seeds))} --episodes {args.episodes} --range {args.range}")
         row = dict(name=os.path.basename(path), checkpoint=path, task=task.name, achieved=ach, command=command,
                    episodes=args.episodes * len(args.seeds), **summary.to_dict())
         rows.append(row)
-        print(f"  {task.name}: {summary.caption()}", flush=True)
+        print(f"  {task.name}: {summary.caption()}", flush=True, file=human(args.out))
         if args.cards:
             card_json = card_base(path) + ".card.json"
             if not os.path.isfile(card_json):
@@ -184,8 +209,9 @@ def cmd_controllability(args) -> int:
             write_card(path, card)
             plot_sweep(summary, card_base(path) + ".sweep.png", title=f"{os.path.basename(path)} ({task.name})")
     md = controllability_markdown(rows)
-    print(md)
+    print(md, file=human(args.out))
     write_json(dict(table="controllability", targets=args.targets, seeds=args.seeds, episodes=args.episodes,
+                    range=args.range,
                     rows=rows, machine=machine()), args.out)
     if args.markdown:
         with open(args.markdown, "w") as f:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from mage_core.cli.argtypes import seed_list
+from mage_core.cli.output import add_json_option, write_json_output
 
 
 def register(sub) -> None:
@@ -13,7 +14,8 @@ def register(sub) -> None:
     info = csub.add_parser("info", help="print a checkpoint's config, task, dataset, spaces, versions and metrics",
                            description="Load a checkpoint safely (weights_only) and print what it contains.")
     info.add_argument("file", help="checkpoint file (.pt)")
-    info.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json_option(info, "write what it holds as one JSON object to FILE, or to stdout with - (a bare --json is -)",
+                    optional_value=True)
     info.set_defaults(func=cmd_info)
     card = csub.add_parser("card", help="evaluate a checkpoint and write its card (<file>.card.md and .card.json)",
                            description="Scores the checkpoint on the evaluation protocol and writes a small card next to "
@@ -30,8 +32,8 @@ def cmd_info(args) -> int:
     from mage_core.checkpoint import checkpoint_info
 
     info = checkpoint_info(args.file)
-    if args.json:
-        print(json.dumps(info, indent=2))
+    if args.json_out:
+        write_json_output(info, args.json_out)
         return 0
     ds = info.get("dataset") or {}
     sp = info.get("spaces") or {}

@@ -1,9 +1,10 @@
 """`mage data ...`: make, list, inspect and import offline datasets."""
 from __future__ import annotations
 
-import json
 import time
 
+from mage_core.cli.output import add_json_option, write_json_output
+from mage_core.errors import usage_errors
 from mage_core.tasks import get_task, task_names
 
 
@@ -31,12 +32,13 @@ def register(sub) -> None:
     m.set_defaults(func=cmd_make)
 
     ls = dsub.add_parser("list", help="list local datasets")
-    ls.add_argument("--json", action="store_true", help="print JSON")
+    add_json_option(ls, "write the list as JSON to FILE, or to stdout with - (a bare --json is -)", optional_value=True)
     ls.set_defaults(func=cmd_list)
 
     info = dsub.add_parser("info", help="describe a dataset: episodes, steps, spaces, returns")
     info.add_argument("dataset", help="dataset id or path")
-    info.add_argument("--json", action="store_true", help="print JSON")
+    add_json_option(info, "write the description as JSON to FILE, or to stdout with - (a bare --json is -)",
+                    optional_value=True)
     info.set_defaults(func=cmd_info)
 
     imp = dsub.add_parser("import-d4rl", help="import a D4RL-format HDF5 file as a Minari dataset",
@@ -55,12 +57,13 @@ def cmd_make(args) -> int:
     from mage_core.tasks import get_task
 
     from mage_core.data.generate import resolve_variant
-    from mage_core.errors import MageError
+    from mage_core.errors import UsageError
 
-    task = get_task(args.task)
-    variant = resolve_variant(task, args.variant)
+    with usage_errors():
+        task = get_task(args.task)
+        variant = resolve_variant(task, args.variant)
     if args.steps is not None and args.steps < 1:
-        raise MageError("--steps must be positive")
+        raise UsageError("--steps must be positive")
     steps = args.steps or task.suite.default_data_steps(task, variant)
     events = EventWriter(args.events)
     bar = ProgressBar(steps, label=f"generating {task.name} ({variant})", enabled=args.events != "-")
@@ -92,8 +95,8 @@ def cmd_list(args) -> int:
     from mage_core.data.store import datasets_root, list_datasets
 
     rows = list_datasets()
-    if args.json:
-        print(json.dumps(rows, indent=2))
+    if args.json_out:
+        write_json_output(rows, args.json_out)
         return 0
     if not rows:
         print(f"no datasets in {datasets_root()} — make one with `mage data make pointmaze-umaze`")
@@ -108,8 +111,8 @@ def cmd_info(args) -> int:
     from mage_core.data.store import dataset_info
 
     info = dataset_info(args.dataset)
-    if args.json:
-        print(json.dumps(info, indent=2))
+    if args.json_out:
+        write_json_output(info, args.json_out)
         return 0
     el, er = info["episode_length"], info["episode_return"]
     success = ("n/a (no goal: an episode ends by a fall or the time limit)" if info["success_rate"] is None
@@ -127,6 +130,8 @@ def cmd_import(args) -> int:
     from mage_core.data.store import import_d4rl
     from mage_core.tasks import get_task
 
-    ds = import_d4rl(args.file, get_task(args.task), dataset_id=args.dataset_id, force=args.force)
+    with usage_errors():
+        task = get_task(args.task)
+    ds = import_d4rl(args.file, task, dataset_id=args.dataset_id, force=args.force)
     print(f"wrote {ds.id}: {ds.total_episodes} episodes, {ds.total_steps} steps")
     return 0

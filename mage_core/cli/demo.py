@@ -1,6 +1,7 @@
 """`mage demo`: headless out-of-the-box run — plan and execute the bundled checkpoint, write a PNG, print the score."""
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
@@ -18,6 +19,10 @@ def register(sub) -> None:
     p.add_argument("--rtg", type=float, default=None, help="RTG target (default: top of the data's range)")
     p.add_argument("--seed", type=int, default=0, help="episode and sampling seed (default 0)")
     p.add_argument("--png", default="mage-demo.png", help="output image (default mage-demo.png)")
+    p.add_argument("--video", metavar="FILE.mp4|FILE.gif", default=None,
+                   help="also write the closed loop as a video, one frame per step: the scene, the plan being executed "
+                   "per scale (coarse to fine colours), the path so far and a caption with the target and the return "
+                   "so far (MP4 needs the video extra: pip install \"mage-studio[video]\")")
     p.add_argument("--pair", default=None, metavar="FILE.gif",
                    help="instead: run a low and a high RTG target from the same start and write them side by side "
                         "as FILE.gif (and its last frame as FILE.png) — the controllability demo for a slide")
@@ -28,7 +33,7 @@ def register(sub) -> None:
 
 
 def cmd_demo(args) -> int:
-    from mage_core.errors import MageError
+    from mage_core.errors import MageError, UsageError, usage_errors
     from mage_core.evaluate import EvalResult
     from mage_core.planner import Planner
     from mage_core.render import render_plan_png
@@ -36,7 +41,19 @@ def cmd_demo(args) -> int:
     if not args.checkpoint:
         from mage_core.tasks import get_task
 
-        get_task(args.task)  # an unknown task: the error lists the known ones
+        with usage_errors():
+            get_task(args.task)  # an unknown task: the error lists the known ones
+    if args.pair:
+        if not str(args.pair).lower().endswith(".gif"):
+            raise UsageError(f"the pair is written as a GIF: {args.pair} should end in .gif")
+        if args.low is not None and args.high is not None and not args.low < args.high:
+            raise UsageError(f"the low target ({args.low:g}) must be below the high one ({args.high:g})")
+        if args.video:
+            raise UsageError("--video records the single run; --pair writes its own GIF (leave one of them out)")
+    if args.video:
+        from mage_core.video import check_video_path
+
+        check_video_path(args.video)  # a bad suffix or a missing extra, before anything runs
     ckpt = args.checkpoint or bundled_checkpoint(args.task)
     if ckpt is None:
         raise MageError(f"no bundled checkpoint for {args.task} in {CHECKPOINT_DIR}; train one with "
@@ -54,7 +71,7 @@ def cmd_demo(args) -> int:
     obs, _ = env.reset(seed=args.seed)
     o = task.flatten_obs(obs)
     first = planner.plan(o, target, seed=args.seed)
-    policy = planner.policy(target, seed=args.seed)
+    policy = planner.policy(target, seed=args.seed, keep_plan=bool(args.video))
     policy.reset(1)
     suite = task.suite
     floor = suite.draws_floor_path(task)  # the path is an xy trail on the floor (mazes), else a key point's 3-D path
@@ -69,17 +86,26 @@ def cmd_demo(args) -> int:
         return None
 
     path, ret, reward, success, lat = [where(o)], 0.0, 0.0, False, []
-    for _ in range(task.eval_steps):
-        t1 = time.perf_counter()
-        a = policy.act(o[None], np.array([reward]))[0]
-        lat.append(1e3 * (time.perf_counter() - t1))
-        obs, reward, term, trunc, info = env.step(a)
-        o = task.flatten_obs(obs)
-        path.append(where(o))
-        ret += reward
-        success |= bool(info.get("success"))
-        if term or trunc:
-            break
+    video = _DemoVideo(args.video, task, target, ckpt) if args.video else None
+    try:
+        for t in range(task.eval_steps):
+            t1 = time.perf_counter()
+            a = policy.act(o[None], np.array([reward]))[0]
+            lat.append(1e3 * (time.perf_counter() - t1))
+            if video is not None:
+                video.add(t, env, policy.last_plan, path, ret, o)
+            obs, reward, term, trunc, info = env.step(a)
+            o = task.flatten_obs(obs)
+            path.append(where(o))
+            ret += reward
+            success |= bool(info.get("success"))
+            if term or trunc:
+                break
+        if video is not None:
+            video.add(t + 1, env, None, path, ret, o)
+    finally:
+        if video is not None:
+            video.finish(keep=sys.exc_info()[0] is None)
     env.close()
     from mage_core.policies import checkpoint_ref_scores
 
@@ -94,9 +120,38 @@ def cmd_demo(args) -> int:
           (f" = {res.normalised_mean:.1f} normalised" if res.normalised_mean is not None else "") +
           (f"; reached goal: {'yes' if success else 'no'}" if suite.reports_success(task) else "")
           + f"; median plan+act {np.median(lat):.2f} ms")
-    print(f"wrote {args.png} (per-scale first plan, coarse→fine colours, and the executed path) "
-          f"in {time.perf_counter() - t0:.1f}s")
+    print(f"wrote {args.png} (per-scale first plan, coarse→fine colours, and the executed path)"
+          + (f" and {args.video} ({video.writer.frames} frames)" if video is not None else "")
+          + f" in {time.perf_counter() - t0:.1f}s")
     return 0
+
+
+class _DemoVideo:
+    """The demo's closed loop as a video: a captioned frame of the scene and the executed plan before every step."""
+
+    def __init__(self, path, task, target: float, ckpt):
+        from pathlib import Path
+
+        from mage_core.cli.recording import FPS, EpisodeFrames
+        from mage_core.video import VideoWriter
+
+        self.task, self.target, self.name = task, target, Path(str(ckpt)).name
+        self.frames = EpisodeFrames(task)
+        self.writer = VideoWriter(path, FPS)
+
+    def add(self, t: int, env, plan, path: list, ret: float, obs_D) -> None:
+        """The frame of step t: the env's state, the plan whose first action is about to run (None at the end)."""
+        suite = self.task.suite
+        goal = suite.goal_point(self.task, obs_D) if self.frames.floor else None
+        what = "plan per scale, coarse to fine; white: the path so far" if plan is not None else "episode end"
+        caption = [f"MAGE closed loop · {self.task.name} · {self.name} · RTG target {self.target:g}",
+                   f"step {t}/{self.task.eval_steps} · return so far {ret:,.1f} · {what}"]
+        self.writer.append(self.frames.frame(caption, qpos=env.unwrapped.data.qpos, plan=plan, path=path, goal=goal))
+
+    def finish(self, keep: bool = True) -> None:
+        """Close the scene and the file (keep=False: an interrupted run leaves no partial video)."""
+        self.frames.close()
+        self.writer.close(keep=keep)
 
 
 def _demo_pair(args, ckpt, t0: float) -> int:

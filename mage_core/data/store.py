@@ -15,6 +15,9 @@ from mage_core.suites import Task, builtin_task_for, task_for_dataset  # noqa: F
 D4RL_REQUIRED = ("observations", "actions", "rewards", "terminals")  # keys a D4RL HDF5 file must have
 
 
+ARROW_EXTRA = 'pip install "mage-studio[arrow]"'  # the install step for datasets in Minari's arrow format
+
+
 def datasets_root() -> Path:
     """Where Minari keeps local datasets (MINARI_DATASETS_PATH or ~/.minari/datasets)."""
     from minari.storage import get_dataset_path
@@ -22,34 +25,42 @@ def datasets_root() -> Path:
     return Path(get_dataset_path(""))
 
 
-def _data_dir(id_or_path: str) -> Path:
-    """Resolve a dataset id or a filesystem path to the Minari storage 'data' directory."""
-    p = Path(id_or_path).expanduser()
-    candidates = []
-    if p.exists():
-        candidates += [p / "data", p] if p.is_dir() else [p.parent]
-    else:
-        candidates.append(datasets_root() / id_or_path / "data")
-    for c in candidates:
-        if (c / "metadata.json").is_file():
-            return c
-    if p.exists():
-        raise MageError(f"{id_or_path} is not a Minari dataset (no data/metadata.json inside)")
-    known = [d["id"] for d in list_datasets()]
-    raise MageError(f"unknown dataset {id_or_path!r}; local datasets: {', '.join(known) or 'none'} "
-                    f"(make one with `mage data make <task>`)")
+def open_dataset(id_or_path: str):
+    """A local dataset through Minari's public API: an id with minari.load_dataset, a folder (the dataset's or its
+    data/ folder) with minari.MinariDataset. Unknown ids, folders that hold no dataset and unreadable ones are one-line
+    MageErrors; a dataset in Minari's arrow format without pyarrow names the install step."""
+    import minari
 
-
-def _read_metadata(data_dir: Path) -> dict:
+    p = Path(str(id_or_path)).expanduser()
     try:
-        return json.loads((data_dir / "metadata.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise MageError(f"corrupt dataset metadata in {data_dir}: {exc}") from None
+        if p.exists():
+            data = p / "data" if (p / "data").is_dir() else p
+            if not (data / "metadata.json").is_file():
+                raise MageError(f"{id_or_path} is not a Minari dataset (no data/metadata.json inside)")
+            return minari.MinariDataset(data)
+        if not (datasets_root() / str(id_or_path) / "data").is_dir():
+            known = [d["id"] for d in list_datasets()]
+            raise MageError(f"unknown dataset {id_or_path!r}; local datasets: {', '.join(known) or 'none'} "
+                            f"(make one with `mage data make <task>`)")
+        return minari.load_dataset(str(id_or_path))
+    except MageError:
+        raise
+    except ImportError as exc:
+        if "pyarrow" in str(exc) or getattr(exc, "name", "") == "pyarrow":
+            raise MageError(f"dataset {id_or_path} is stored in Minari's arrow format, which needs pyarrow: "
+                            f"{ARROW_EXTRA}") from None
+        raise MageError(f"cannot read dataset {id_or_path}: {exc}") from None
+    except Exception as exc:  # corrupt metadata, a truncated file, spaces Minari cannot read
+        raise MageError(f"cannot read dataset {id_or_path}: {type(exc).__name__}: {exc}") from None
+
+
+def _metadata(ds) -> dict:
+    return dict(ds.storage.metadata)
 
 
 def dataset_task(id_or_path: str) -> Task:
     """The task a local dataset (id or path) was recorded for, read from its metadata without loading its episodes."""
-    return task_for_dataset(_read_metadata(_data_dir(id_or_path)))
+    return task_for_dataset(_metadata(open_dataset(id_or_path)))
 
 
 def reference_scores(id_or_path, task: Task | None = None) -> list | None:
@@ -58,7 +69,7 @@ def reference_scores(id_or_path, task: Task | None = None) -> list | None:
     meta = None
     if id_or_path:
         try:
-            meta = _read_metadata(_data_dir(str(id_or_path)))
+            meta = _metadata(open_dataset(str(id_or_path)))
         except MageError:
             meta = None
     lo, hi = (meta or {}).get("ref_min_score"), (meta or {}).get("ref_max_score")
@@ -71,20 +82,20 @@ def reference_scores(id_or_path, task: Task | None = None) -> list | None:
 
 
 def list_datasets() -> list[dict]:
-    """Every local Minari dataset: id, path, episodes, steps, task (when it maps to a known one)."""
+    """Every local Minari dataset (minari.list_local_datasets): id, path, episodes, steps, task (when it maps to a
+    known one). Folders Minari finds misconfigured are left out."""
+    import warnings
+
+    import minari
+
     root = datasets_root()
-    out = []
     if not root.is_dir():
-        return out
-    for meta_file in sorted(root.glob("**/data/metadata.json")):
-        try:
-            meta = json.loads(meta_file.read_text())
-        except (OSError, ValueError):
-            continue
-        ds_id = meta.get("dataset_id") or str(meta_file.parent.parent.relative_to(root))
-        out.append(dict(id=ds_id, path=str(meta_file.parent.parent), episodes=meta.get("total_episodes"),
-                        steps=meta.get("total_steps"), task=_task_name_for(meta)))
-    return out
+        return []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Minari warns about each misconfigured folder; the list leaves them out
+        found = minari.list_local_datasets()
+    return [dict(id=ds_id, path=str(root / ds_id), episodes=meta.get("total_episodes"), steps=meta.get("total_steps"),
+                 task=_task_name_for(meta)) for ds_id, meta in sorted(found.items())]
 
 
 def _task_name_for(meta: dict) -> str | None:
@@ -94,14 +105,15 @@ def _task_name_for(meta: dict) -> str | None:
 
 def dataset_info(id_or_path: str) -> dict:
     """Summary of a dataset: id, task, episodes, steps, spaces, return and length statistics, reference scores."""
-    data_dir = _data_dir(id_or_path)
-    meta = _read_metadata(data_dir)
-    task, episodes, _ = load_episodes(id_or_path)
+    ds = open_dataset(id_or_path)
+    meta = _metadata(ds)
+    task, episodes, _ = load_episodes(id_or_path, dataset=ds)
     ref = reference_scores(id_or_path, task)
     lengths = np.array([e.length for e in episodes])
     returns = np.array([float(e.rewards_T.sum()) for e in episodes])
     success = float(np.mean([e.success for e in episodes])) if task.suite.reports_success(task) else None  # None: n/a
-    return dict(id=meta.get("dataset_id"), path=str(data_dir.parent), task=task.name, env_id=task.env_id,
+    return dict(id=meta.get("dataset_id"), path=str(Path(ds.storage.data_path).parent), task=task.name,
+                env_id=task.env_id, format=meta.get("data_format", "hdf5"),
                 episodes=len(episodes), steps=int(lengths.sum()), obs_dim=int(episodes[0].obs_TD.shape[1]),
                 act_dim=int(episodes[0].actions_TA.shape[1]), success_rate=success,
                 episode_length=dict(mean=float(lengths.mean()), min=int(lengths.min()), max=int(lengths.max())),
@@ -113,15 +125,17 @@ def dataset_info(id_or_path: str) -> dict:
                 description=meta.get("description"))
 
 
-def load_episodes(id_or_path: str) -> tuple[Task, list[Episode], dict]:
-    """Load a local Minari dataset (id or path) as flattened Episodes; returns (task, episodes, metadata)."""
-    data_dir = _data_dir(id_or_path)
-    meta = _read_metadata(data_dir)
+def load_episodes(id_or_path: str, dataset=None) -> tuple[Task, list[Episode], dict]:
+    """Load a local Minari dataset (id or path) as flattened Episodes; returns (task, episodes, metadata).
+    dataset: the dataset already opened with open_dataset (else it is opened here)."""
+    ds = dataset if dataset is not None else open_dataset(id_or_path)
+    meta = _metadata(ds)
     task = task_for_dataset(meta)
+    data_dir = Path(ds.storage.data_path)
     cached = _read_cache(data_dir, task)
     if cached is not None:
         return task, cached, meta
-    episodes = _read_episodes(data_dir, task, id_or_path)
+    episodes = _read_episodes(ds, task, id_or_path)
     _write_cache(data_dir, task, episodes)
     return task, episodes, meta
 
@@ -131,7 +145,11 @@ CACHE_VERSION = 2  # bump when what the cache holds changes (2: success read fro
 
 
 def _cache_key(data_dir: Path, task: Task) -> str:
-    stats = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(data_dir.glob("*.hdf5"))]
+    """What the cache was built from: the sizes and times of the dataset's files (HDF5: its one file; arrow: every
+    episode file), the version of the cache layout and the observation keys flattened."""
+    files = sorted(data_dir.glob("*.hdf5")) or sorted(
+        f for f in data_dir.rglob("*") if f.is_file() and f.name != "metadata.json" and not f.name.startswith(CACHE_NAME))
+    stats = [(str(f.relative_to(data_dir)), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
     return json.dumps([CACHE_VERSION, stats, list(task.obs_keys)])
 
 
@@ -164,28 +182,21 @@ def _write_cache(data_dir: Path, task: Task, episodes: list[Episode]) -> None:
         tmp.unlink(missing_ok=True)  # a read-only dataset folder just loads slower
 
 
-def _read_episodes(data_dir: Path, task: Task, id_or_path: str) -> list[Episode]:
-    from minari.dataset.minari_storage import MinariStorage
-
+def _read_episodes(ds, task: Task, id_or_path: str) -> list[Episode]:
     try:
-        storage = MinariStorage.read(data_dir)
-        raw = list(storage.get_episodes(range(storage.total_episodes)))
-    except MageError:
-        raise
+        raw = [(ep.observations, ep.actions, ep.rewards, ep.terminations, ep.infos) for ep in ds.iterate_episodes()]
     except Exception as exc:  # truncated HDF5, missing groups, bad spaces
         raise MageError(f"cannot read dataset {id_or_path}: {type(exc).__name__}: {exc}") from None
     episodes = []
-    for ep in raw:
-        obs = ep["observations"]
+    for obs, actions, rewards, terminations, infos in raw:
         if isinstance(obs, dict):
             obs_TD = np.concatenate([np.asarray(obs[k], np.float32).reshape(len(next(iter(obs.values()))), -1)
                                      for k in ([k for k in task.obs_keys if k in obs] or sorted(obs))], axis=1)
         else:
             obs_TD = np.asarray(obs, np.float32).reshape(len(obs), -1)
-        acts = np.asarray(ep["actions"], np.float32).reshape(len(ep["actions"]), -1)
-        rews = np.asarray(ep["rewards"], np.float32)
-        terms = np.asarray(ep["terminations"], bool)
-        infos = ep.get("infos") if isinstance(ep, dict) else None
+        acts = np.asarray(actions, np.float32).reshape(len(actions), -1)
+        rews = np.asarray(rewards, np.float32)
+        terms = np.asarray(terminations, bool)
         if isinstance(infos, dict) and "success" in infos:  # the env's own signal (Adroit), where it was recorded
             success = bool(np.any(np.asarray(infos["success"], bool)))
         else:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
-                               QProgressBar, QPushButton, QSpinBox)
+                               QProgressBar, QPushButton)
 
 from mage_core.config import PRESETS
 from mage_studio.docks.base import StudioDock, muted
@@ -91,7 +91,14 @@ class TrainDock(StudioDock):
         self.chk_load = QCheckBox("Load when done")
         self.chk_load.setChecked(True)
         self.chk_load.setToolTip("Open the finished checkpoint in the studio (plans from it at once)")
-        self.body.addWidget(self.chk_load)
+        self.btn_open_run = QPushButton("Open run…")
+        self.btn_open_run.setToolTip("Plot a finished (or stopped) run's curves from its events: pick its checkpoint "
+                                     "(every run writes CKPT.events.jsonl beside it) or an events file")
+        row2 = QHBoxLayout()
+        row2.addWidget(self.chk_load)
+        row2.addStretch(1)
+        row2.addWidget(self.btn_open_run)
+        self.body.addLayout(row2)
         self.progress = QProgressBar()
         self.progress.setFormat("%p%")
         self.body.addWidget(self.progress)
@@ -136,6 +143,7 @@ class TrainDock(StudioDock):
         self.btn_start.clicked.connect(lambda: self.start(resume=False))
         self.btn_resume.clicked.connect(lambda: self.start(resume=True))
         self.btn_stop.clicked.connect(self.stop)
+        self.btn_open_run.clicked.connect(self.open_run_dialog)
         self.command_override = None  # tests/bench: a function (resume: bool) -> argv replacing `mage train`
         self.curves: dict[tuple, object] = {}  # (loss name, stage) -> its curve: a loss never bridges two stages
         self.points: dict[str, list] = {}  # loss name -> [(x, y)] in training-step order
@@ -232,6 +240,32 @@ class TrainDock(StudioDock):
         if self.proc.is_running():
             self.lbl_status.setText("Stopping…")
             self.proc.stop()
+
+    def open_run_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Open a training run", str(Path(self.edit_out.text()).parent),
+                                              "Runs (*.pt *.jsonl);;Checkpoints (*.pt);;Events (*.jsonl);;All files (*)")
+        if path:
+            self.open_run(path)
+
+    def open_run(self, path: str) -> bool:
+        """Plot a past run: a checkpoint (its CKPT.events.jsonl beside it) or an events file; False with an error
+        report when there is nothing to plot."""
+        from mage_core.errors import MageError
+        from mage_core.training.runlog import events_path
+
+        events = events_path(path) if str(path).endswith(".pt") else Path(path)
+        if not events.is_file():
+            self.act.report_error("Cannot open the run", f"There is no events file {events.name} beside {path}; runs "
+                                  "write one as they train (a checkpoint from elsewhere may come without it).")
+            return False
+        try:
+            self.load_events_file(str(events))
+        except MageError as exc:
+            self.act.report_error("Cannot open the run", str(exc))
+            return False
+        return True
 
     def load_events_file(self, path: str) -> int:
         """Plot a past run from its JSON-lines events file (`mage train --events FILE`); returns events read."""

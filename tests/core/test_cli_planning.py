@@ -25,7 +25,7 @@ def test_eval_prints_normalised_score_and_json(micro_checkpoint, tmp_path):
     assert d["n"] == 2 and d["ref_max_score"] > 0 and d["normalised_mean"] is not None
     assert d["extra"]["regoal_steps"] == 20  # the condition cap outside the goal is recorded with the score
     bad = _mage("eval", "--checkpoint", micro_checkpoint, "--episodes", "1", "--quiet", "--regoal-steps", "-1")
-    assert bad.returncode == 2 and "regoal_steps" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "--regoal-steps" in bad.stderr and "Traceback" not in bad.stderr  # usage
 
 
 def test_sweep_writes_json_and_png(micro_checkpoint, tmp_path):
@@ -55,7 +55,7 @@ def test_bench_controllability_table_and_cards(micro_checkpoint, tmp_path):
     out, md = tmp_path / "ctrl.json", tmp_path / "ctrl.md"
     r = _mage("bench", "controllability", ckpt, "--targets", "3", "--seeds", "0", "--episodes", "1", "--out", out,
               "--markdown", md, "--cards")
-    assert r.returncode == 2 and "ckpt card" in r.stderr  # no card yet: it says how to write one
+    assert r.returncode == 1 and "ckpt card" in r.stderr  # no card yet (a missing file): it says how to write one
     card = {"task": "pointmaze-umaze", "algo": "mage", "params": 1, "machine": {"cpu": "x", "cores": 2, "torch": "t"},
             "eval": {"episodes": 1, "seeds": [0], "rtg_target": 1.0, "mean": 1.0, "se": 0.0, "normalised_mean": 1.0,
                      "normalised_se": 0.0, "success_rate": 0.0, "reproduce": "mage eval"}}
@@ -140,10 +140,10 @@ def test_bad_checkpoint_files_are_one_line_errors(tmp_path, content, msg):
     bad.write_bytes(content)
     for cmd in (("eval", "--checkpoint", bad), ("plan", "--checkpoint", bad), ("demo", "--checkpoint", bad)):
         r = _mage(*cmd)
-        assert r.returncode == 2, (cmd, r.stderr)
+        assert r.returncode == 1, (cmd, r.stderr)  # a corrupt file: the work failed, the command line was fine
         assert msg in r.stderr and "Traceback" not in r.stderr
     r = _mage("eval", "--checkpoint", tmp_path / "missing.pt")
-    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.returncode == 1 and "Traceback" not in r.stderr
 
 
 def test_diagnose_reports_how_episodes_went(micro_checkpoint, tmp_path):
@@ -246,3 +246,22 @@ def test_output_into_a_closed_pipe_is_not_a_traceback(tmp_path):
               "sys.exit(main(['eval', '--checkpoint', 'x.pt']))\n")
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert r.returncode == 0 and "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr, r.stderr
+
+
+def test_plan_alternatives_write_their_json_and_png(micro_checkpoint, tmp_path):
+    png, out = tmp_path / "alts.png", tmp_path / "alts.json"
+    r = _mage("plan", "--checkpoint", micro_checkpoint, "--start=-1,-1", "--goal=-1,1", "--alternatives", "3",
+              "--scale", "2", "--png", png, "--json", out)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(out.read_text())
+    alts = d["alternatives"]
+    assert d["scale"] == 2 and 2 <= len(alts) <= 3 and [a["rank"] for a in alts] == list(range(1, len(alts) + 1))
+    assert len({json.dumps(a["coarse_tokens"]) for a in alts}) == len(alts)  # they differ at scales 1..2
+    assert all(a["held_scales"] == 2 and a["coarse_tokens"] == a["tokens"][:2] for a in alts)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
+    assert "most likely first" in r.stdout and str(out) in r.stdout
+    r = _mage("plan", "--checkpoint", micro_checkpoint, "--alternatives", "2", "--png", png, "--json", "-")
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads(r.stdout)["alternatives"]) >= 1  # stdout holds the JSON only
+    bad = _mage("plan", "--checkpoint", micro_checkpoint, "--alternatives", "2", "--scale", "99", "--png", png)
+    assert bad.returncode != 0 and "--scale must be from 1 to" in bad.stderr and "Traceback" not in bad.stderr

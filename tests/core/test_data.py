@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -174,12 +175,15 @@ def test_cli_bad_input_is_one_line(minari_root, tmp_path):
     import os
 
     env = dict(os.environ, MINARI_DATASETS_PATH=str(minari_root))
-    for args, msg in [(("data", "make", "pointmaze-nope", "--steps", "10"), "unknown task"),
-                      (("data", "info", "no/such-v0"), "unknown dataset"),
-                      (("data", "info", str(tmp_path)), "is not a Minari dataset"),
-                      (("data", "import-d4rl", str(tmp_path / "x.hdf5"), "--task", "pointmaze-umaze"), "no such file")]:
+    for args, msg, code in [(("data", "make", "pointmaze-nope", "--steps", "10"), "unknown task", 2),  # usage
+                            (("data", "make", "pointmaze-umaze", "--steps", "0"), "--steps", 2),
+                            (("data", "import-d4rl", "x.hdf5", "--task", "maze-nope"), "unknown task", 2),
+                            (("data", "info", "no/such-v0"), "unknown dataset", 1),  # missing or not data: runtime
+                            (("data", "info", str(tmp_path)), "is not a Minari dataset", 1),
+                            (("data", "import-d4rl", str(tmp_path / "x.hdf5"), "--task", "pointmaze-umaze"),
+                             "no such file", 1)]:
         r = _mage(*args, env=env)
-        assert r.returncode == 2, r.stderr
+        assert r.returncode == code, (args, r.stderr)
         assert msg in r.stderr and "Traceback" not in r.stderr
         assert len(r.stderr.strip().splitlines()) == 1
 
@@ -199,10 +203,10 @@ def test_cli_make_list_info(minari_root):
 
 
 def test_episode_cache_matches_and_is_rebuilt_when_stale(umaze_dataset):
-    from mage_core.data.store import CACHE_NAME, _data_dir
+    from mage_core.data.store import CACHE_NAME, open_dataset
 
     _, first, _ = load_episodes(umaze_dataset)
-    data_dir = _data_dir(umaze_dataset)
+    data_dir = Path(open_dataset(umaze_dataset).storage.data_path)
     assert (data_dir / CACHE_NAME).is_file()
     _, cached, _ = load_episodes(umaze_dataset)
     assert len(cached) == len(first)
@@ -213,3 +217,51 @@ def test_episode_cache_matches_and_is_rebuilt_when_stale(umaze_dataset):
     (data_dir / CACHE_NAME).write_bytes(b"garbage")  # a corrupt cache is ignored and rebuilt
     _, again, _ = load_episodes(umaze_dataset)
     assert sum(e.length for e in again) == sum(e.length for e in first)
+
+
+def test_minari_is_within_the_declared_bound():
+    """pyproject bounds minari above (its storage API changes between minor versions); the installed one is inside."""
+    import importlib.metadata
+    import pathlib
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    deps = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    req = next(Requirement(d) for d in deps if Requirement(d).name == "minari")
+    assert any(s.operator == "<" for s in req.specifier), req
+    assert req.specifier.contains(importlib.metadata.version("minari")), (req, importlib.metadata.version("minari"))
+
+
+def _arrow_dataset(dataset_id: str) -> str:
+    """A small PointMaze dataset written in Minari's arrow format."""
+    import minari
+
+    task = get_task("pointmaze-umaze")
+    buffers = collect_buffers(task, GenerateConfig(steps=400, seed=1))
+    env = task.make_env(mode="data")
+    try:
+        minari.create_dataset_from_buffers(dataset_id=dataset_id, buffer=buffers, env=env.spec, eval_env=env.spec,
+                                           algorithm_name="test", author="t", author_email="t", code_permalink="t",
+                                           description="arrow round trip", data_format="arrow")
+    finally:
+        env.close()
+    return dataset_id
+
+
+def test_arrow_datasets_load_with_the_extra_and_name_it_without(minari_root):
+    pytest.importorskip("pyarrow", reason="the arrow extra is not installed (pip install -e '.[arrow]')")
+    ds_id = _arrow_dataset("test/umaze-arrow-v0")
+    task, episodes, meta = load_episodes(ds_id)
+    assert task.name == "pointmaze-umaze" and meta["data_format"] == "arrow"
+    assert sum(e.length for e in episodes) == 400
+    assert dataset_info(ds_id)["format"] == "arrow" and ds_id in [d["id"] for d in list_datasets()]
+    _, again, _ = load_episodes(ds_id)  # from the episode cache, keyed on the arrow files
+    np.testing.assert_array_equal(np.concatenate([e.obs_TD for e in again]),
+                                  np.concatenate([e.obs_TD for e in episodes]))
+    code = ("import sys; sys.modules['pyarrow'] = None\n"
+            "from mage_core.data.store import open_dataset\n"
+            "try:\n    open_dataset(sys.argv[1])\nexcept Exception as exc:\n    print(type(exc).__name__, exc)")
+    r = subprocess.run([sys.executable, "-c", code, ds_id], capture_output=True, text=True, timeout=120)
+    assert r.stdout.startswith("MageError") and 'pip install "mage-studio[arrow]"' in r.stdout, r.stdout + r.stderr

@@ -1,11 +1,13 @@
 """Suites as plug-ins: registry, task recovery from datasets, and per-scale ghosts on non-maze MuJoCo tasks."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from mage_core.errors import MageError
-from mage_core.suites import SUITES, all_tasks, get_suite, task_for_dataset
+from mage_core.suites import SUITES, all_tasks, get_suite
 from mage_core.tasks import get_task
 
 
@@ -112,10 +114,10 @@ def hopper_checkpoint(hopper_dataset, tmp_path_factory):
 
 
 def test_a_hopper_dataset_is_claimed_by_the_locomotion_suite_and_posed_from_its_observations(hopper_dataset):
-    from mage_core.data.store import _data_dir, _read_metadata
+    from mage_core.data.store import dataset_task
     from mage_core.render import TaskScene
 
-    task = task_for_dataset(_read_metadata(_data_dir(hopper_dataset)))
+    task = dataset_task(hopper_dataset)
     assert task.suite_name == "locomotion" and task.env_id == "Hopper-v5" and task.rtg_mode == "dense"
     scene = TaskScene(task)
     try:
@@ -137,10 +139,10 @@ def test_ghost_poses_are_the_planned_observations(hopper_dataset):
     """Set a ghost from a plan, read back the key point: it is where the planned observation puts the torso."""
     import mujoco
 
-    from mage_core.data.store import _data_dir, _read_metadata
+    from mage_core.data.store import dataset_task
     from mage_core.render import TaskScene, plan_overlay
 
-    task = task_for_dataset(_read_metadata(_data_dir(hopper_dataset)))
+    task = dataset_task(hopper_dataset)
     rng = np.random.default_rng(0)
     states_KHD = rng.normal(0, 0.1, size=(3, 16, 11))
     states_KHD[..., 0] = np.linspace(0.0, 0.4, 16)  # rootz rises along the plan
@@ -237,7 +239,7 @@ def test_steps_scale_applies_to_baselines_too(monkeypatch, tmp_path, capsys):
 def test_a_dataset_without_an_env_still_trains_and_a_non_mujoco_env_has_no_scene(minari_root, tmp_path):
     import json
 
-    from mage_core.data.store import _data_dir, load_episodes
+    from mage_core.data.store import load_episodes, open_dataset
     from mage_core.render import TaskScene
 
     ds = random_minari_dataset("CartPole-v1", "tests/cartpole/random-v0", steps=300)
@@ -245,7 +247,7 @@ def test_a_dataset_without_an_env_still_trains_and_a_non_mujoco_env_has_no_scene
     assert task.suite_name == "generic" and len(episodes) > 0
     with pytest.raises(MageError, match="not a MuJoCo environment"):
         TaskScene(task)
-    meta_file = _data_dir(ds) / "metadata.json"
+    meta_file = Path(open_dataset(ds).storage.data_path) / "metadata.json"
     meta = json.loads(meta_file.read_text())
     meta.pop("env_spec", None)
     meta.pop("eval_env_spec", None)

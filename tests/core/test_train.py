@@ -233,10 +233,10 @@ def test_cli_trains_tiny_preset_on_a_generated_dataset(tmp_path, monkeypatch, ca
     assert info["task"] == "pointmaze-umaze" and info["spaces"]["obs_dim"] == 6
     assert main(["ckpt", "info", str(ckpt_path)]) == 0
     assert "pointmaze-umaze" in capsys.readouterr().out
-    # bad input gets a one-line error and exit code 2
+    # a corrupt or missing file gets a one-line error and exit code 1 (the work failed; usage errors are 2)
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
-    assert main(["ckpt", "info", str(tmp_path / "bad.pt")]) == 2
-    assert main(["train", "--dataset", "no/such/dataset-v0", "--preset", "tiny"]) == 2
+    assert main(["ckpt", "info", str(tmp_path / "bad.pt")]) == 1
+    assert main(["train", "--dataset", "no/such/dataset-v0", "--preset", "tiny"]) == 1
     assert "mage: error:" in capsys.readouterr().err
 
 

@@ -81,6 +81,13 @@ def test_real_tiny_training_from_the_dock(window, qtbot, tmp_path, tiny_dataset)
     assert out.is_file()
     assert dock.points and all(len(v) >= 1 for v in dock.points.values())
     qtbot.waitUntil(lambda: win.state.planner_path == str(out) and win.state.plan is not None, timeout=30000)
+    drawn = {k: list(v) for k, v in dock.points.items()}
+    events = out.with_name("studio-train.events.jsonl")  # the studio's run kept its events beside the checkpoint
+    assert events.is_file() and '"event": "done"' in events.read_text().splitlines()[-1]
+    dock._clear_plots()
+    assert dock.open_run(str(out))  # Open run…: the checkpoint's curves again, from its events file
+    assert dock.points == drawn and win.errors == []
+    assert not dock.open_run(str(tmp_path / "elsewhere.pt")) and "no events file" in win.errors[-1]
 
 
 def test_generate_dataset_from_the_data_dock(window, qtbot, minari_root):
@@ -107,3 +114,28 @@ def test_train_command_lines():
     assert argv[argv.index("--events") + 1] == "-" and argv[argv.index("--steps-scale") + 1] == "0.5"
     resume = train_argv("ignored", "small", "cpu", "/tmp/x.pt", resume="/tmp/x.pt")
     assert resume[resume.index("--resume") + 1] == "/tmp/x.pt" and "--dataset" not in resume
+
+
+def test_a_missing_qt_library_is_named_with_its_package_instead_of_an_abort(tmp_path):
+    """The studio loads Qt's platform plugin itself before Qt does: a missing library is a message, never an abort."""
+    import shutil
+    import subprocess
+    import sys
+
+    from PySide6.QtCore import QLibraryInfo
+
+    from mage_studio.app import qt_platform_name, qt_platform_problem
+
+    assert qt_platform_name({}) == "xcb" and qt_platform_name({"QT_QPA_PLATFORM": "offscreen;xcb"}) == "offscreen"
+    assert qt_platform_name({"WAYLAND_DISPLAY": "w", "XDG_SESSION_TYPE": "wayland"}) == "wayland"
+    real = QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)
+    assert qt_platform_problem({"QT_QPA_PLATFORM": "offscreen"}) is None
+    # the xcb plugin copied away from Qt's libraries cannot load them; and a desktop without libxcb-cursor
+    (tmp_path / "platforms").mkdir()
+    shutil.copy(f"{real}/platforms/libqxcb.so", tmp_path / "platforms" / "libqxcb.so")
+    msg = qt_platform_problem({}, plugins_dir=str(tmp_path), loadable=lambda name: name != "libxcb-cursor.so.0")
+    assert "libxcb-cursor.so.0" in msg and "sudo apt install libxcb-cursor0" in msg and "libQt6" in msg
+    r = subprocess.run([sys.executable, "-m", "mage_studio.app"], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, QT_QPA_PLATFORM="nosuchplatform"))
+    assert r.returncode == 1 and "nosuchplatform" in r.stderr and "mage demo" in r.stderr
+    assert "Aborted" not in r.stderr and "could not load the Qt platform plugin" not in r.stderr.lower()
