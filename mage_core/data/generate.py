@@ -71,7 +71,7 @@ def make_dataset(task: Task, cfg: GenerateConfig, dataset_id: str | None = None,
             raise MageError(f"dataset {dataset_id} already exists at {path}; use --force to replace it")
         shutil.rmtree(path)
     buffers = collect_buffers(task, cfg, progress)
-    ref_min, ref_max = reference_scores(task, cfg.ref_episodes)
+    ref_min, ref_max = task.suite.dataset_reference_scores(task, reference_scores(task, cfg.ref_episodes))
     data_env = task.make_env(mode="data", max_episode_steps=task.data_max_episode_steps)
     eval_env = task.make_env(mode="eval")
     algorithm, description = task.suite.data_description(task, cfg)

@@ -189,11 +189,7 @@ def _read_episodes(ds, task: Task, id_or_path: str) -> list[Episode]:
         raise MageError(f"cannot read dataset {id_or_path}: {type(exc).__name__}: {exc}") from None
     episodes = []
     for obs, actions, rewards, terminations, infos in raw:
-        if isinstance(obs, dict):
-            obs_TD = np.concatenate([np.asarray(obs[k], np.float32).reshape(len(next(iter(obs.values()))), -1)
-                                     for k in ([k for k in task.obs_keys if k in obs] or sorted(obs))], axis=1)
-        else:
-            obs_TD = np.asarray(obs, np.float32).reshape(len(obs), -1)
+        obs_TD = task.suite.flatten_dataset_obs(task, obs)
         acts = np.asarray(actions, np.float32).reshape(len(actions), -1)
         rews = np.asarray(rewards, np.float32)
         terms = np.asarray(terminations, bool)

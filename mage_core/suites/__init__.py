@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from mage_core.errors import MageError
-from mage_core.suites import adroit, antmaze, locomotion
+from mage_core.suites import adroit, antmaze, kitchen, locomotion
 from mage_core.suites.base import EditableState, Suite, Task, flatten_obs, gym_make, import_robotics
 from mage_core.suites.generic import GenericSuite
 from mage_core.suites.pointmaze import PointMazeSuite
@@ -12,7 +12,7 @@ from mage_core.suites.registry import SUITES, all_tasks, get_suite, register_sui
 
 # The built-in suites, in the order they are asked to claim a dataset; the generic suite, which claims every
 # dataset, is kept last by register_suite.
-for _suite in (PointMazeSuite(), adroit.SUITE, antmaze.SUITE, locomotion.SUITE, GenericSuite()):
+for _suite in (PointMazeSuite(), adroit.SUITE, antmaze.SUITE, locomotion.SUITE, kitchen.SUITE, GenericSuite()):
     register_suite(_suite)
 
 

@@ -42,6 +42,12 @@ class DataFacet:
         expert_policy (mage_core.evaluate.measure_reference_scores)."""
         return None
 
+    def dataset_reference_scores(self, task: Task, measured: tuple[float, float]) -> tuple[float, float]:
+        """The (random, expert) reference scores a generated dataset stores, given those measured on the evaluation
+        protocol (default: the measured ones; a suite whose benchmark fixes them, e.g. D4RL's kitchen 0 and 4,
+        returns those and may record the measured ones in its data_description)."""
+        return measured
+
     def variants(self, task: Task) -> tuple:
         """Data variants the generator can make for a task, the default first (e.g. ('expert', 'human', 'cloned'))."""
         return ("expert",)

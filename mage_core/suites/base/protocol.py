@@ -55,6 +55,16 @@ class ProtocolFacet:
             kwargs["render_mode"] = render_mode
         return gym_make(task.env_id, task.name, **kwargs)
 
+    def flatten_dataset_obs(self, task: Task, obs) -> np.ndarray:
+        """A recorded episode's observations (an array, or a Dict of per-key arrays over its T steps) -> (T, D)
+        float32 in the layout the task's envs give (Dict keys: task.obs_keys in order, or every key sorted if none
+        match). A suite whose datasets store observations differently (nested Dicts) overrides it."""
+        if isinstance(obs, dict):
+            n = len(next(iter(obs.values())))
+            keys = [k for k in task.obs_keys if k in obs] or sorted(obs)
+            return np.concatenate([np.asarray(obs[k], np.float32).reshape(n, -1) for k in keys], axis=1)
+        return np.asarray(obs, np.float32).reshape(len(obs), -1)
+
     def obs_slices(self, task: Task) -> dict[str, slice]:
         """Named parts of the flattened observation (e.g. 'agent_xy', 'goal_xy'); empty when nothing is known."""
         return {}
