@@ -1,21 +1,21 @@
 """Qt-free MuJoCo rendering of a task's scene: offscreen renderer, camera presets, plan/path/marker overlays, PNG export.
 
-One module on purpose (about 640 lines): the scene, its cameras, its overlays and the PNG export share one MuJoCo
-model lock, one geom writer and one set of palettes, and the studio and the suites use them together.
+One module on purpose (about 680 lines): the scene, its cameras, its overlays (and the per-plan cache of a robot's
+ghost poses) and the PNG export share one MuJoCo model lock, one geom writer and one set of palettes, and the studio
+and the suites use them together.
 """
 from __future__ import annotations
 
 import os
-import struct
 import threading
-import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from mage_core.errors import MageError
+from mage_core.gl import configure_gl
 
-os.environ.setdefault("MUJOCO_GL", "egl")
+configure_gl()  # MuJoCo reads MUJOCO_GL once, at its first import: choose it first
 
 # Named palettes for per-scale plan colours, listed coarse -> fine (interpolated to K scales).
 PALETTES: dict[str, list[tuple[float, float, float]]] = {
@@ -202,6 +202,8 @@ class Overlay:
     ghost_scales: int = 0  # ghosts for this many of the finest visible scales only (0 = every visible scale)
     plan_states: np.ndarray | None = None  # (K, H, D) robot plan whose paths and ghosts the scene expands (needs a model)
     task: object = None  # the task plan_states belong to
+    paths_in_scene: bool = True  # robots' key-point paths and path_xyz drawn as lines in the scene (False: the caller
+    # draws them over the image from TaskScene.last_paths_xyz, e.g. the studio's viewport; no GL cost per segment)
 
     @property
     def n_scales(self) -> int:
@@ -372,6 +374,25 @@ def _polyline3(w: _GeomWriter, pts_N3, overlay: Overlay, rgba, extra_px: float =
             w.capsule(np.ascontiguousarray(pts[i]), np.ascontiguousarray(pts[i + 1]), width, rgba, kind)
 
 
+def _ghost_scales(overlay: Overlay, K: int) -> list[int]:
+    """The scales whose ghosts are drawn: the visible ones, or only the finest `ghost_scales` of them."""
+    vis = overlay.visible if overlay.visible is not None else [True] * K
+    shown = [k for k in range(K) if not (k < len(vis) and not vis[k])]
+    return shown[-overlay.ghost_scales:] if overlay.ghost_scales > 0 else shown
+
+
+@dataclass
+class _PlanCache:
+    """What a scene computed for one robot plan: key-point paths for every scale, ghost poses for the scales shown."""
+
+    key: tuple  # (id, shape) of the plan's states array (kept alive below, so the id stays unique)
+    plan_states: np.ndarray  # the array the key names
+    states: np.ndarray  # (K, H, D) float64 copy the suite poses from
+    paths: list  # per scale: {key point: (H, 3)} (empty where the suite draws a floor path)
+    ghostly: bool  # the suite draws ghosts and can pose this plan
+    ghosts: dict = field(default_factory=dict)  # scale k -> qpos of its ghost poses, filled as scales are shown
+
+
 class TaskScene:
     """A task's MuJoCo scene with its own MjData and offscreen GL context: set the agent/goal, render with overlays.
 
@@ -415,6 +436,8 @@ class TaskScene:
         self._ghost_data = mujoco.MjData(self.model)  # posed from planned observations for ghost robots
         self._perturb = mujoco.MjvPerturb()  # no perturbation (mjv_addGeoms wants one)
         self._ghost_hidden = self.task.suite.hide_for_ghost(self.task, self.model)  # geoms ghosts leave out
+        self._plan_cache: _PlanCache | None = None  # paths and ghost poses of the last robot plan drawn
+        self.last_paths_xyz: list = []  # per scale {key point: (H, 3)} of the last frame's plan (for paths_in_scene=False)
 
     def default_camera(self, aspect: float = 4 / 3) -> CameraPose:
         return top_down_camera(self.task, aspect, model=self.model)
@@ -473,8 +496,12 @@ class TaskScene:
         self.mj.mjr_setBuffer(int(self.mj.mjtFramebuffer.mjFB_OFFSCREEN), self._ctx)
 
     def render(self, pose: CameraPose, overlay: Overlay | None = None, size: tuple = (640, 480),
-               out: np.ndarray | None = None) -> np.ndarray:
-        """Render an RGB image (height, width, 3) uint8 from the camera pose, overlay drawn on top."""
+               out: np.ndarray | None = None, fast: bool = False) -> np.ndarray:
+        """Render an RGB image (height, width, 3) uint8 from the camera pose, overlay drawn on top.
+
+        fast: the live look for frames that follow the mouse or a playing run under software GL — no shadows,
+        reflections, skybox or textures (each costs a software-GL frame more than the whole scene's geometry); the
+        geometry, the plan and its ghosts are the same as in a full frame."""
         mj = self.mj
         w, h = int(size[0]), int(size[1])
         if not (0 < w <= self.max_size[0] and 0 < h <= self.max_size[1]):
@@ -486,20 +513,23 @@ class TaskScene:
         cam.distance = pose.distance
         cam.azimuth = pose.azimuth
         cam.elevation = pose.elevation
+        self.option.flags[int(mj.mjtVisFlag.mjVIS_TEXTURE)] = int(not fast)
         mj.mjv_updateScene(self.model, self.data, self.option, None, cam, int(mj.mjtCatBit.mjCAT_ALL), self.scene)
         flags = self.scene.flags
         ghosts = overlay is not None and (overlay.ghosts or overlay.plan_states is not None)
         # shadows of translucent ghosts are noise, and cost most of a software-GL frame in mesh-heavy scenes
-        flags[int(mj.mjtRndFlag.mjRND_SHADOW)] = int(self.config.shadows and not ghosts)
-        flags[int(mj.mjtRndFlag.mjRND_REFLECTION)] = int(self.config.reflections)
-        flags[int(mj.mjtRndFlag.mjRND_SKYBOX)] = int(self.config.skybox)
+        flags[int(mj.mjtRndFlag.mjRND_SHADOW)] = int(self.config.shadows and not ghosts and not fast)
+        flags[int(mj.mjtRndFlag.mjRND_REFLECTION)] = int(self.config.reflections and not fast)
+        flags[int(mj.mjtRndFlag.mjRND_SKYBOX)] = int(self.config.skybox and not fast)
         self.dropped_geoms = 0
         if overlay is not None and overlay.plan_states is not None:
             overlay = self._expand(overlay)
+        self.last_paths_xyz = list(overlay.paths_xyz) if overlay is not None else []
         if overlay is not None and overlay.ghosts:
             self.dropped_geoms += self._add_ghosts(overlay)
         if overlay is not None:
-            self.dropped_geoms += add_overlay(self.scene, overlay, self.config.palette)
+            drawn = overlay if overlay.paths_in_scene else replace(overlay, paths_xyz=[], path_xyz=None)
+            self.dropped_geoms += add_overlay(self.scene, drawn, self.config.palette)
         rect = mj.MjrRect(0, 0, w, h)
         mj.mjr_render(rect, self.scene, self._ctx)
         buf = out if out is not None and out.shape == (h, w, 3) and out.dtype == np.uint8 else np.empty((h, w, 3), np.uint8)
@@ -513,31 +543,41 @@ class TaskScene:
         return np.flipud(buf)
 
     def _expand(self, overlay: Overlay) -> Overlay:
-        """An overlay whose robot plan is turned into key-point paths and ghost poses (cached per plan)."""
-        from dataclasses import replace
-
+        """An overlay whose robot plan is turned into key-point paths (every scale) and ghost poses (only the scales
+        whose ghosts are shown). Both are cached per plan: a frame that only moves the camera poses nothing."""
         key = (id(overlay.plan_states), overlay.plan_states.shape)
-        cached = getattr(self, "_expanded", None)
-        if cached is None or cached[0] != key:
-            full = plan_overlay(overlay.plan_states, None, task=self.task, model=self.model)
-            cached = (key, full.paths_xyz, full.ghosts, overlay.plan_states)  # keep the array alive: id stays unique
-            self._expanded = cached
-        return replace(overlay, plan_states=None, paths_xyz=cached[1] or overlay.paths_xyz, ghosts=cached[2])
+        cache = self._plan_cache
+        if cache is None or cache.key != key:
+            s = np.asarray(overlay.plan_states, dtype=np.float64)
+            suite, task, model = self.task.suite, self.task, self.model
+            posable = suite.can_pose(task, model, s.shape[-1])
+            floor = suite.draws_floor_path(task)
+            paths = [suite.key_points(task, model, s[k]) for k in range(len(s))] if posable and not floor else []
+            cache = self._plan_cache = _PlanCache(key, overlay.plan_states, s, paths,
+                                                  posable and suite.draws_ghosts)
+        K = len(cache.states)
+        ghosts = [[] for _ in range(K)]
+        if cache.ghostly:
+            H = cache.states.shape[1]
+            steps = np.unique(np.linspace(0, H - 1, GHOSTS_PER_SCALE).round().astype(int))
+            for k in _ghost_scales(overlay, K):
+                if k not in cache.ghosts:  # pose the whole scale (suites integrate unobserved positions), keep a few
+                    qpos = self.task.suite.pose_path(self.task, self.model, cache.states[k])
+                    cache.ghosts[k] = [qpos[i] for i in steps]
+                ghosts[k] = cache.ghosts[k]
+        return replace(overlay, plan_states=None, paths_xyz=cache.paths or overlay.paths_xyz, ghosts=ghosts)
 
     def _add_ghosts(self, overlay: Overlay) -> int:
-        """Append translucent copies of the robot posed at each visible scale's ghost qpos, in that scale's colour."""
+        """Append translucent copies of the robot posed at each shown scale's ghost qpos, in that scale's colour."""
         mj = self.mj
         K = overlay.n_scales
         colors = scale_colors(K, self.config.palette)
-        vis = overlay.visible if overlay.visible is not None else [True] * K
         dropped, scene, d = 0, self.scene, self._ghost_data
         cat = int(mj.mjtCatBit.mjCAT_DYNAMIC)
         geom_type = int(mj.mjtObj.mjOBJ_GEOM)
-        mesh, ellipsoid = int(mj.mjtGeom.mjGEOM_MESH), int(mj.mjtGeom.mjGEOM_ELLIPSOID)
+        mesh, ellipsoid, none = int(mj.mjtGeom.mjGEOM_MESH), int(mj.mjtGeom.mjGEOM_ELLIPSOID), int(mj.mjtGeom.mjGEOM_NONE)
         aabb = self.model.geom_aabb  # (ngeom, 6): centre and half-sizes of each geom in its own frame
-        shown = [k for k in range(len(overlay.ghosts)) if not (k < len(vis) and not vis[k])]
-        if overlay.ghost_scales > 0:  # an onion skin for the scale(s) being inspected; key-point paths for all
-            shown = shown[-overlay.ghost_scales:]
+        shown = _ghost_scales(overlay, K)
         for k, poses in enumerate(overlay.ghosts):
             if k not in shown:
                 continue
@@ -553,9 +593,11 @@ class TaskScene:
                 for i in range(n0, scene.ngeom):
                     g = scene.geoms[i]
                     is_geom = int(g.objtype) == geom_type
-                    hidden = is_geom and int(g.objid) in self._ghost_hidden
-                    g.rgba[:] = (0, 0, 0, 0) if hidden else rgba
                     g.segid = -1
+                    if is_geom and int(g.objid) in self._ghost_hidden:  # not drawn at all (a draw call saved)
+                        g.type, g.rgba[:] = none, (0, 0, 0, 0)
+                        continue
+                    g.rgba[:] = rgba
                     if is_geom and int(g.type) == mesh and self.config.ghost_lod:  # a mesh becomes its bounding ellipsoid
                         c, half = aabb[int(g.objid), :3], aabb[int(g.objid), 3:]
                         g.pos[:] = np.asarray(g.pos) + np.asarray(g.mat).reshape(3, 3) @ c
@@ -583,20 +625,16 @@ class TaskScene:
 
 
 def write_png(path, rgb_HW3: np.ndarray) -> None:
-    """Write an RGB uint8 image as a PNG file (zlib only, no imaging library)."""
+    """Write an RGB uint8 image as a PNG file (Pillow)."""
+    from PIL import Image
+
     img = np.ascontiguousarray(rgb_HW3, dtype=np.uint8)
     if img.ndim != 3 or img.shape[2] != 3:
         raise MageError(f"expected an (H, W, 3) image; got {img.shape}")
-    h, w, _ = img.shape
-    raw = b"".join(b"\x00" + img[r].tobytes() for r in range(h))
-
-    def chunk(tag: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + tag + payload + struct.pack(">I", zlib.crc32(tag + payload) & 0xFFFFFFFF)
-
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-    png += chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
-    with open(path, "wb") as f:
-        f.write(png)
+    try:
+        Image.fromarray(img, "RGB").save(path, format="PNG")
+    except OSError as exc:
+        raise MageError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def render_plan(task, plan_or_states_KHD=None, path=None, start=None, goal=None, size=(800, 600),
@@ -613,7 +651,7 @@ def render_plan(task, plan_or_states_KHD=None, path=None, start=None, goal=None,
         sc = scales if scales is not None else getattr(plan_or_states_KHD, "scales", None)
     scene = TaskScene(task, config)
     try:
-        overlay = plan_overlay(states, sc, xy_dims, task=task, model=scene.model) if states is not None else Overlay()
+        overlay = plan_overlay(states, sc, xy_dims, task=task) if states is not None else Overlay()  # the scene poses
         overlay.visible = visible
         overlay.ghost_scales = ghost_scales  # robots: the onion skin of the finest (visible) scale; paths for all
         if path is not None:

@@ -20,3 +20,4 @@ class Actions:
     report_error: Callable[[str, str], None]  # (title, message): a non-blocking error dialog and a status-bar line
     show_status: Callable[[str, int], None]  # (text, milliseconds): a status-bar line
     show_device: Callable[[str], None]  # the compute device training can use, in the status bar
+    when_view_shown: Callable[[Callable], None]  # (callback): callback() once the view shows all asked of it so far

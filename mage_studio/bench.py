@@ -21,6 +21,8 @@ FPS_SECONDS = 3.0  # how long the viewport is driven continuously
 REPLAN_REPEATS = 20  # RTG changes timed for re-plan + redraw
 UI_TIMER_MS = 10  # interval of the probe timer whose gaps measure UI responsiveness
 VIEWPORT_SIZE = (640, 480)  # viewport size for the fps measurement
+FPS_TARGET = 30.0  # the design's viewport target with the plan drawn (frames per second)
+REPLAN_TARGET_MS = 50.0  # the design's re-plan + redraw target (median milliseconds)
 
 
 def _pct(xs, q) -> float:
@@ -80,23 +82,28 @@ class StaticPlanner:
                                scales=self.scales, condition_rtg=float(rtg), timings_ms={"total": 0.0})
 
 
-def viewport_fps(app, task) -> dict:
-    """Frames per second of the threaded viewport at 640x480 while the camera orbits continuously (plan overlaid)."""
-    from mage_core.render import plan_overlay
+def viewport_fps(app, planner, seconds: float = FPS_SECONDS) -> dict:
+    """Frames per second of the threaded viewport at 640x480 on the planner's own scene while the camera orbits
+    continuously, with the plan of the task's default condition drawn as the studio draws it (ghosts for robots)."""
+    from mage_studio.overlays import OverlayComposer
+    from mage_studio.state import StudioState
     from mage_studio.viewport import Viewport
 
     vp = Viewport()
     vp.resize(*VIEWPORT_SIZE)
     vp.show()
-    vp.set_task(task)
-    plan = StaticPlanner(task).plan(task.suite.condition_obs(task, task.suite.default_points(task), None), 100.0)
-    vp.set_overlay(plan_overlay(plan.states_KHD, plan.scales))
-    _wait(app, lambda: vp.image is not None, 30)
+    state = StudioState()
+    composer = OverlayComposer(state, vp, vp.worker.config.palette)
+    composer.connect()
+    state.task = planner.task
+    state.set_planner(planner)
+    state.plan = planner.plan(state.condition_obs(), state.rtg, seed=0)
+    _wait(app, lambda: vp.image is not None and vp.shown_id >= vp.request_id, 60)
     size = (vp.image.width(), vp.image.height())
     render_ms = []
     vp.frame_painted.connect(render_ms.append)
     n0, t0 = vp.frames_painted, time.perf_counter()
-    while time.perf_counter() - t0 < FPS_SECONDS:
+    while time.perf_counter() - t0 < seconds:
         n = vp.frames_painted
         vp.pose = vp.pose.orbit(1.5, 0)
         vp.refresh()
@@ -155,53 +162,77 @@ def ui_gaps_during_training(app, win, argv: list[str], max_s: float = 120.0) -> 
             "train_wall_s": time.perf_counter() - t0, "train_ok": not win.errors}
 
 
-def run_studio_bench(checkpoint: str | None = None, first_window_repeats: int = FIRST_WINDOW_REPEATS) -> dict:
-    """All studio numbers in one dict (also printed by main())."""
-    from mage_studio.app import make_app
-
-    results: dict = {"first_window": first_window_s(first_window_repeats)}
-    app = make_app()
+def scene_row(app, path: str, settings_dir: Path) -> dict:
+    """One checkpoint on its own task's scene: viewport fps with its plan drawn, and re-plan + redraw in the studio."""
     from PySide6.QtCore import QSettings
 
-    from mage_core.tasks import get_task
+    from mage_core.planner import Planner
     from mage_studio.main_window import MainWindow
 
-    task = get_task("pointmaze-umaze")
-    results["viewport"] = viewport_fps(app, task)
-    tmp = Path(tempfile.mkdtemp(prefix="mage-bench-studio-"))
-    settings = QSettings(str(tmp / "studio.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings=settings, initial_task="pointmaze-umaze")
+    planner = Planner.from_checkpoint(path, device="cpu")
+    row = {"checkpoint": str(path), "task": planner.task.name}
+    row.update(viewport_fps(app, planner))
+    settings = QSettings(str(settings_dir / "studio.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings=settings, initial_task=planner.task.name)
     win.resize(1400, 900)
     win.show()
-    _wait(app, lambda: win.viewport.image is not None, 30)
-    results["pipeline"] = replan_latency(app, win, StaticPlanner(task), None)  # the studio's own overhead
-
-    # a tiny real training run in the background (generating its dataset first), timing the UI meanwhile
-    env = dict(os.environ, MINARI_DATASETS_PATH=str(tmp / "minari"), OMP_NUM_THREADS="1")
-    os.environ["MINARI_DATASETS_PATH"] = env["MINARI_DATASETS_PATH"]
-    subprocess.run([sys.executable, "-m", "mage_core", "data", "make", "pointmaze-umaze", "--steps", "3000",
-                    "--id", "bench/umaze-v0"], env=env, capture_output=True, timeout=300, check=True)
-    out = tmp / "bench-tiny.pt"
-    argv = [sys.executable, "-m", "mage_core", "train", "--dataset", "bench/umaze-v0", "--preset", "tiny",
-            "--steps-scale", "0.3", "--device", "cpu", "--threads", "1", "--out", str(out), "--events", "-"]
-    results["ui_during_training"] = ui_gaps_during_training(app, win, argv)
-
-    ckpt = checkpoint or (str(out) if out.is_file() else None)
-    if ckpt:
-        import torch
-
-        from mage_core.planner import Planner
-        from mage_studio.controller import PLANNER_THREADS
-
-        torch.set_num_threads(max(1, PLANNER_THREADS))  # as the studio does when it opens a checkpoint
-
-        results["replan"] = replan_latency(app, win, Planner.from_checkpoint(ckpt, device="cpu"), ckpt)
-        results["replan"]["checkpoint"] = ckpt
+    _wait(app, lambda: win.docks_ready and win.viewport.image is not None, 60)
+    row.update(replan_latency(app, win, planner, str(path)))
     win.close()
     win.deleteLater()
     app.processEvents()
+    row["meets_targets"] = bool(row["viewport_fps"] >= FPS_TARGET and row["replan_redraw_ms_median"] <= REPLAN_TARGET_MS)
+    return row
+
+
+def run_studio_bench(checkpoints: list[str] | None = None, first_window_repeats: int = FIRST_WINDOW_REPEATS,
+                     scenes_only: bool = False) -> dict:
+    """All studio numbers in one dict (also printed by main()): one scene row per checkpoint (its own task's scene),
+    and unless scenes_only the time to first window, the studio's own pipeline overhead and the UI timer while a
+    tiny training runs (whose checkpoint is the scene row when no checkpoint is given)."""
+    import torch
+
+    from mage_studio.app import make_app
+    from mage_studio.controller import PLANNER_THREADS
+
+    load_before = os.getloadavg()
+    tmp = Path(tempfile.mkdtemp(prefix="mage-bench-studio-"))
+    os.environ["MINARI_DATASETS_PATH"] = str(tmp / "minari")  # no local dataset loads in the middle of a timing
+    results: dict = {} if scenes_only else {"first_window": first_window_s(first_window_repeats)}
+    app = make_app()
+    torch.set_num_threads(max(1, PLANNER_THREADS))  # as the studio does when it opens a checkpoint
+    paths = [str(c) for c in (checkpoints or [])]
+    if not scenes_only:
+        from PySide6.QtCore import QSettings
+
+        from mage_core.tasks import get_task
+        from mage_studio.main_window import MainWindow
+
+        task = get_task("pointmaze-umaze")
+        settings = QSettings(str(tmp / "studio.ini"), QSettings.Format.IniFormat)
+        win = MainWindow(settings=settings, initial_task="pointmaze-umaze")
+        win.resize(1400, 900)
+        win.show()
+        _wait(app, lambda: win.viewport.image is not None, 30)
+        results["pipeline"] = replan_latency(app, win, StaticPlanner(task), None)  # the studio's own overhead
+        # a tiny real training run in the background (generating its dataset first), timing the UI meanwhile
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        subprocess.run([sys.executable, "-m", "mage_core", "data", "make", "pointmaze-umaze", "--steps", "3000",
+                        "--id", "bench/umaze-v0"], env=env, capture_output=True, timeout=300, check=True)
+        out = tmp / "bench-tiny.pt"
+        argv = [sys.executable, "-m", "mage_core", "train", "--dataset", "bench/umaze-v0", "--preset", "tiny",
+                "--steps-scale", "0.3", "--device", "cpu", "--threads", "1", "--out", str(out), "--events", "-"]
+        results["ui_during_training"] = ui_gaps_during_training(app, win, argv)
+        win.close()
+        win.deleteLater()
+        app.processEvents()
+        if not paths and out.is_file():
+            paths = [str(out)]
+    results["scenes"] = [scene_row(app, p, tmp) for p in paths]
+    results["targets"] = {"viewport_fps_min": FPS_TARGET, "replan_redraw_ms_max": REPLAN_TARGET_MS}
     results["machine"] = {"cpus": os.cpu_count(), "qt_platform": os.environ.get("QT_QPA_PLATFORM", "xcb"),
-                          "mujoco_gl": os.environ.get("MUJOCO_GL"), "gl_renderer": _gl_renderer()}
+                          "mujoco_gl": os.environ.get("MUJOCO_GL"), "gl_renderer": _gl_renderer(),
+                          "load_avg_1m_before": load_before[0], "load_avg_1m_after": os.getloadavg()[0]}
     return results
 
 
@@ -220,36 +251,61 @@ def _gl_renderer() -> str:
 
 
 def summary_lines(r: dict) -> list[str]:
-    fw, vp, pl = r["first_window"], r["viewport"], r["pipeline"]
     lines = []
-    if "error" in fw:
+    fw = r.get("first_window")
+    if fw is not None and "error" in fw:
         lines.append(f"first window: failed: {fw['error']}")
-    else:
+    elif fw is not None:
         lines.append(f"first window: maze on screen {fw['first_frame_s']:.2f} s, all panels {fw['docks_ready_s']:.2f} s "
                      f"after start (probe process wall {fw['first_window_wall_s']:.2f} s; median of {fw['repeats']})")
-    lines.append(f"viewport: {vp['viewport_fps']:.1f} fps at {vp['viewport_size'][0]}x{vp['viewport_size'][1]} "
-                 f"(render median {vp['render_ms_median']:.1f} ms, p95 {vp['render_ms_p95']:.1f} ms; {r['machine']['gl_renderer']})")
-    lines.append(f"studio pipeline (zero-cost planner): condition change -> new frame {pl['replan_redraw_ms_median']:.1f} ms "
-                 f"median, p95 {pl['replan_redraw_ms_p95']:.1f} ms")
-    if "replan" in r:
-        rp = r["replan"]
-        lines.append(f"re-plan + redraw ({Path(rp['checkpoint']).name}): {rp['replan_redraw_ms_median']:.1f} ms median, "
-                     f"p95 {rp['replan_redraw_ms_p95']:.1f} ms (planner itself {rp['planner_ms_median']:.1f} ms)")
-    ui = r["ui_during_training"]
-    lines.append(f"UI timer ({ui['ui_timer_interval_ms']} ms) while training: gap p95 {ui['ui_gap_ms_p95']:.1f} ms, "
-                 f"worst {ui['ui_gap_ms_max']:.1f} ms ({ui['train_events']} events over {ui['train_wall_s']:.1f} s)")
+    if "pipeline" in r:
+        pl = r["pipeline"]
+        lines.append(f"studio pipeline (zero-cost planner): condition change -> new frame "
+                     f"{pl['replan_redraw_ms_median']:.1f} ms median, p95 {pl['replan_redraw_ms_p95']:.1f} ms")
+    if "ui_during_training" in r:
+        ui = r["ui_during_training"]
+        lines.append(f"UI timer ({ui['ui_timer_interval_ms']} ms) while training: gap p95 {ui['ui_gap_ms_p95']:.1f} ms, "
+                     f"worst {ui['ui_gap_ms_max']:.1f} ms ({ui['train_events']} events over {ui['train_wall_s']:.1f} s)")
+    m = r["machine"]
+    lines.append(f"scenes at {VIEWPORT_SIZE[0]}x{VIEWPORT_SIZE[1]} with the plan drawn ({m['gl_renderer']}; "
+                 f"{m['cpus']} CPUs, load average {m['load_avg_1m_before']:.1f} before, "
+                 f"{m['load_avg_1m_after']:.1f} after); targets >= {FPS_TARGET} fps, re-plan + redraw <= "
+                 f"{REPLAN_TARGET_MS} ms median:")
+    lines.append(f"  {'checkpoint':22s} {'task':18s} {'fps':>6s} {'render ms':>10s} {'re-plan+redraw ms':>18s} "
+                 f"{'p95':>7s} {'planner ms':>11s}  verdict")
+    for row in r["scenes"]:
+        lines.append(f"  {Path(row['checkpoint']).name:22s} {row['task']:18s} {row['viewport_fps']:6.1f} "
+                     f"{row['render_ms_median']:10.1f} {row['replan_redraw_ms_median']:18.1f} "
+                     f"{row['replan_redraw_ms_p95']:7.1f} {row['planner_ms_median']:11.1f}  "
+                     f"{'meets' if row['meets_targets'] else 'misses'}")
     return lines
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="mage bench studio", description=__doc__)
-    p.add_argument("--checkpoint", help="checkpoint for the re-plan latency (default: a tiny one trained here)")
+    p.add_argument("--checkpoint", action="append", default=[],
+                   help="checkpoint whose own scene is timed (repeatable; default: a tiny one trained here)")
+    p.add_argument("--all", action="store_true", help="time every bundled checkpoint (checkpoints/*.pt)")
+    p.add_argument("--scenes-only", action="store_true",
+                   help="only the per-checkpoint scene rows (no first-window, pipeline or training probes)")
     p.add_argument("--out", default="bench-studio.json", help="JSON output")
     p.add_argument("--first-window-repeats", type=int, default=FIRST_WINDOW_REPEATS)
     args = p.parse_args(argv)
     import mage_studio  # noqa: F401  (PySide6 refcount fix)
 
-    r = run_studio_bench(args.checkpoint, args.first_window_repeats)
+    from mage_core.bundled import bundled_checkpoints
+    from mage_core.errors import MageError
+
+    paths = list(args.checkpoint) + ([str(c) for c in bundled_checkpoints()] if args.all else [])
+    if args.all and not bundled_checkpoints():
+        raise MageError("--all: there are no bundled checkpoints (checkpoints/*.pt)")
+    if args.scenes_only and not paths:
+        raise MageError("--scenes-only needs --checkpoint CKPT or --all (no tiny checkpoint is trained without the "
+                        "training probe)")
+    missing = [c for c in paths if not Path(c).is_file()]
+    if missing:
+        raise MageError(f"no checkpoint file at {missing[0]}")
+    r = run_studio_bench(paths, args.first_window_repeats, args.scenes_only)
     for line in summary_lines(r):
         print(line)
     Path(args.out).write_text(json.dumps(r, indent=2))
@@ -257,5 +313,15 @@ def main(argv=None) -> int:
     return 0
 
 
+def _main() -> int:
+    from mage_core.errors import MageError
+
+    try:
+        return main()
+    except MageError as exc:
+        print(f"mage: error: {exc}", file=sys.stderr)
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_main())

@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject
 
 from mage_core.errors import MageError
 from mage_core.tasks import get_task
 from mage_studio.qt_util import UiInvoker, Worker
 from mage_studio.state import DatasetView, episode_rtg0
 
-REPLAN_DEBOUNCE_MS = 4  # condition changes closer together than this produce one re-plan (a busy planner coalesces too)
 PLANNER_THREADS = int(os.environ.get("MAGE_STUDIO_THREADS", "1"))  # torch CPU threads for batch-1 planning (more
 # threads only add synchronisation overhead at batch 1, and spin badly on a shared CPU)
 
@@ -37,11 +36,8 @@ class StudioController(QObject):
         self._dirty = False
         self._closed = False
         self._requested_at = 0.0
-        self._debounce = QTimer(self)
-        self._debounce.setSingleShot(True)
-        self._debounce.setInterval(REPLAN_DEBOUNCE_MS)
-        self._debounce.timeout.connect(self._start_plan)
-        state.events.condition.connect(lambda _c: self.request_replan())
+        self.dataset_pending: Callable[[], bool] = lambda: False  # whether a dataset is being generated right now
+        state.events.condition.connect(lambda _c: self.request_replan())  # first of the condition's subscribers
 
     @property
     def busy(self) -> bool:
@@ -55,11 +51,13 @@ class StudioController(QObject):
 
     # ---- planning ----------------------------------------------------------------------------------------------
     def request_replan(self) -> None:
+        """Plan the condition now, on the worker, while the window repaints (a timer would wait for the repaint);
+        while a plan is being made, the latest condition is planned as soon as it is done (changes coalesce)."""
         if self.state.planner is None:
             return
-        if not self._debounce.isActive():
+        if not self._dirty:
             self._requested_at = time.perf_counter()
-        self._debounce.start()
+        self._start_plan()
 
     def replan_now(self) -> None:
         self._requested_at = time.perf_counter()
@@ -72,14 +70,17 @@ class StudioController(QObject):
         if self._busy:
             self._dirty = True
             return
+        self._busy = True
         try:
-            obs = s.condition_obs()
+            obs = s.condition_obs()  # may itself set the condition (a robot's first start state): already included
         except MageError as exc:
+            self._busy = False
             s.events.plan_failed.emit(str(exc))
             return
+        self._dirty = False
         planner, rtg, seed = s.planner, s.rtg, s.seed
-        self._busy = True
-        self.worker.submit(lambda: planner.plan(obs, rtg, seed=seed), self._plan_done, self._plan_error)
+        held = {"prefix_tokens": list(s.held_tokens)} if s.held_tokens else {}  # the finer scales only
+        self.worker.submit(lambda: planner.plan(obs, rtg, seed=seed, **held), self._plan_done, self._plan_error)
 
     def _plan_done(self, plan) -> None:
         self._busy = False
@@ -170,6 +171,7 @@ class StudioController(QObject):
 
     def load_planner(self, planner, path: str | None = None, info: dict | None = None) -> None:
         """Install a planner (from a checkpoint or any object with the Planner API)."""
+        prev = self.state.planner_path
         try:
             self.state.set_planner(planner, path, info or None)
         except MageError as exc:
@@ -179,6 +181,10 @@ class StudioController(QObject):
         problems = self.state.compatibility()
         if problems:
             self.show_status("Checkpoint loaded with warnings: " + "; ".join(problems), 10000)
+        elif prev and path and _bundled(prev) and not _bundled(path):  # e.g. a just-finished (tiny) training run
+            self.show_status(f"{Path(path).name} replaces the bundled {Path(prev).name}. A checkpoint from a short "
+                             f"run plans roughly: evaluate it (Run ▸ Evaluate) before trusting it; File ▸ Recent "
+                             f"opens the bundled one again.", 15000)
 
     def _load_dataset_for(self, planner) -> None:
         """A checkpoint for another task than the loaded dataset's: load the data it was trained on (its recorded id,
@@ -198,13 +204,22 @@ class StudioController(QObject):
             if cand and cand in local and local[cand].get("task") in (None, task.name):
                 self.open_dataset(cand)
                 return
+        if self.dataset_pending():
+            self.show_status(f"No local dataset for {task.name} yet: one is being generated (Data panel).", 10000)
+            return
         self.show_status(f"No local dataset for {task.name}: generate one in the Data panel to see its summary and "
                          f"replay episodes.", 10000)
 
     def shutdown(self) -> None:
         self._closed = True
-        self._debounce.stop()
         self.worker.shutdown()
+
+
+def _bundled(path: str) -> bool:
+    """Whether a checkpoint file is one of the bundled ones (checkpoints/*.pt of the source checkout)."""
+    from mage_core.bundled import CHECKPOINT_DIR
+
+    return Path(path).resolve().parent == CHECKPOINT_DIR
 
 
 def _warm_up(planner) -> None:

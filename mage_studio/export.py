@@ -35,6 +35,7 @@ def plan_to_dict(plan, meta: dict | None = None) -> dict:
                        "states": states[k].round(6).tolist(), "rtg": rtg[k].round(4).tolist()}
                       for k in range(len(scales))],
         "timings_ms": {k: float(v) for k, v in (getattr(plan, "timings_ms", {}) or {}).items()},
+        "held_scales": int(getattr(plan, "held_scales", 0) or 0),  # scales 1..k given, not sampled (0: none)
     }
     out.update({"meta": _jsonable(meta or {})})
     return out
@@ -89,11 +90,22 @@ def wrap_parts(text: str, fm, max_w: float, sep: str = "  ·  ") -> list[str]:
 
 
 def write_rollout(path, frames_png: list, frame_ms: int = 40) -> tuple[Path, str]:
-    """Write a recorded rollout (PNG-encoded frames): an animated GIF through Pillow (which matplotlib installs), else
-    a folder of numbered PNG frames next to `path`. Returns (what was written, "gif" | "png-sequence")."""
+    """Write a recorded rollout (PNG-encoded frames): an MP4 when the path ends in .mp4 (the `video` extra), else an
+    animated GIF through Pillow, or without Pillow a folder of numbered PNG frames next to `path`. Returns (what was
+    written, "mp4" | "gif" | "png-sequence")."""
     path = Path(path)
     if not frames_png:
         raise ValueError("no frames recorded")
+    if path.suffix.lower() == ".mp4":  # MP4 through the engine's video writer (the `video` extra)
+        import io
+
+        from PIL import Image
+
+        from mage_core.video import check_video_path, write_video
+
+        check_video_path(path)
+        frames = (np.asarray(Image.open(io.BytesIO(bytes(d))).convert("RGB")) for d in frames_png)
+        return write_video(path, frames, fps=1000.0 / max(int(frame_ms), 1)), "mp4"
     try:
         from PIL import Image
     except ImportError:  # no Pillow: the frames as they are, numbered
@@ -126,8 +138,16 @@ def figure_caption(state) -> tuple[str, str]:
         shown = [str(k + 1) for k, v in enumerate(s.overlay.visible) if v]
         parts.append(f"scales shown {', '.join(shown) or 'none'} of {len(plan.scales)} "
                      f"(refined to scale {s.overlay.refine})")
+    held = int(getattr(plan, "held_scales", 0) or 0) if plan is not None else 0
+    if held:
+        parts.append(f"scales 1–{held} held, finer ones sampled")
+    if s.view_mode == "condition" and s.overlay.alternatives:
+        parts.append(f"{len(s.overlay.alternatives)} alternatives at scale {s.overlay.alternatives_scale} "
+                     f"(faint, numbered by likelihood)")
     if s.view_mode == "condition" and s.overlay.compare_plan is not None:
-        parts.append(f"compared with RTG target {fmt_rtg(s.overlay.compare_rtg)} (dashed grey, finest scale)")
+        what = (f"checkpoint {Path(s.overlay.compare_checkpoint).name} at the same target and seed"
+                if s.overlay.compare_checkpoint is not None else f"RTG target {fmt_rtg(s.overlay.compare_rtg)}")
+        parts.append(f"compared with {what} (dashed grey, finest scale)")
     parts.append(f"seed {frame.seed if frame is not None else s.seed}")  # the run's own seed during a run
     if frame is not None:  # the step's own target and condition
         parts = [parts[0]] + parts[3:] + [frame.status()]
@@ -174,7 +194,8 @@ class Exporter:
         if s.plan is None:
             return None
         meta = {"task": s.task.name if s.task else None, "checkpoint": s.planner_path, "rtg_target": s.rtg,
-                "start_xy": s.start_xy, "goal_xy": s.goal_xy, "seed": s.seed}
+                "start_xy": s.start_xy, "goal_xy": s.goal_xy, "seed": s.seed,
+                "held_tokens": [t.tolist() for t in s.held_tokens] if s.held_tokens else None}
         try:
             write_plan_json(path, s.plan, meta)
         except OSError as exc:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer
+from PySide6.QtCore import QByteArray, QPoint, QSettings, QSize, Qt, QTimer
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QTabWidget
 
 from mage_core.errors import MageError
@@ -69,7 +69,8 @@ class MainWindow(QMainWindow):
             open_dataset_dialog=self.open_dataset_dialog, open_checkpoint=self.controller.open_checkpoint,
             open_checkpoint_dialog=self.open_checkpoint_dialog, run_in_background=self.controller.run_in_background,
             show_episode_step=self.overlays.show_episode_step, grab_view=self._grab_view,
-            report_error=self.report_error, show_status=self.show_status, show_device=self._show_device)
+            report_error=self.report_error, show_status=self.show_status, show_device=self._show_device,
+            when_view_shown=self._when_view_shown)
         self._initial_task = initial_task
         self._build_status_bar()
         self.statusBar().showMessage("Loading panels…")
@@ -77,6 +78,10 @@ class MainWindow(QMainWindow):
         geo = self.settings.value("window/geometry")
         if not (isinstance(geo, (QByteArray, bytes)) and self.restoreGeometry(geo)):
             self.resize(*default_window_size(self.screen().availableGeometry().size()))
+        self._instance_lock, slot = claim_instance_slot()
+        if slot:  # a second (third, ...) studio opens down and to the right of the first, never exactly on top of it
+            self.move(self.pos() + QPoint(INSTANCE_OFFSET_PX * slot, INSTANCE_OFFSET_PX * slot))
+        self.ask_close = self._ask_close  # (jobs) -> whether to stop them and close (tests answer for the user)
         # the scene first: the docks are built once the first frame is up (or after a short fallback delay)
         self.viewport.frame_painted.connect(self._first_frame)
         QTimer.singleShot(DOCKS_FALLBACK_MS, self._finish_setup)
@@ -114,6 +119,7 @@ class MainWindow(QMainWindow):
         setup_menus(self)
         self.apply_default_layout()
         self._wire()
+        self.controller.dataset_pending = self.data_dock.proc.is_running  # "being generated", not "generate one"
         self.controller.show_task(self._initial_task)
         self._restore_settings()
         self.docks_ready = True
@@ -228,7 +234,32 @@ class MainWindow(QMainWindow):
             pass
         self.train_dock.detect_devices()
 
+    def running_jobs(self) -> list[str]:
+        """What closing the window would stop: the background processes running now, in words."""
+        if not self.docks_ready:
+            return []
+        named = ((self.train_dock.proc, "a training run"), (self.data_dock.proc, "a dataset generation"),
+                 (self.run_dock.eval_proc, "an evaluation"))
+        return [name for proc, name in named if proc.is_running()]
+
+    def _ask_close(self, jobs: list[str]) -> bool:
+        from PySide6.QtWidgets import QMessageBox
+
+        what = " and ".join(jobs)
+        answer = QMessageBox.question(
+            self, "Stop and close?", f"{what[0].upper()}{what[1:]} {'is' if len(jobs) == 1 else 'are'} still running. "
+            "Closing the studio stops it (a stopped training run resumes from its last checkpoint with Resume). "
+            "Close anyway?", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
     def closeEvent(self, event) -> None:
+        jobs = self.running_jobs()
+        if jobs and not self.ask_close(jobs):
+            event.ignore()  # the user keeps the window (and the jobs) running
+            return
+        if self._instance_lock is not None:
+            self._instance_lock.unlock()
         if self.docks_ready:
             self.save_settings()
             self.run_dock.set_playing(False)
@@ -260,6 +291,14 @@ class MainWindow(QMainWindow):
 
     def _show_device(self, device: str) -> None:
         self.lbl_device.setText(f"device: {device}")
+
+    def _when_view_shown(self, callback) -> None:
+        """callback() once the viewport shows every state asked of it so far (on the next turn when it already does)."""
+        vp = self.viewport
+        if vp.shown_id >= vp.request_id:
+            QTimer.singleShot(0, callback)
+        else:
+            vp.when_shown(vp.request_id, callback)
 
     def _grab_view(self, callback) -> None:
         """callback(QImage) once the viewport shows every state asked of it so far."""
@@ -357,6 +396,23 @@ def import_scene_modules() -> None:
     from mage_core.suites.base import import_robotics
 
     import_robotics()
+
+
+INSTANCE_SLOTS = 8  # studios running at once that each get their own window offset
+INSTANCE_OFFSET_PX = 40  # how far each further studio's window opens down and to the right
+
+
+def claim_instance_slot() -> tuple:
+    """(lock, slot): the lowest free slot among the studios running now (0: the first), held by a lock file in the
+    temp folder until the window closes (a crashed studio's stale lock is taken over after a while); (None, 0) when
+    none is free."""
+    from PySide6.QtCore import QDir, QLockFile
+
+    for slot in range(INSTANCE_SLOTS):
+        lock = QLockFile(QDir(QDir.tempPath()).filePath(f"mage-studio-window-{slot}.lock"))
+        if lock.tryLock(0):
+            return lock, slot
+    return None, 0
 
 
 def default_window_size(screen: QSize) -> tuple[int, int]:

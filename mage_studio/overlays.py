@@ -2,17 +2,20 @@
 condition's plan, a closed-loop step or a dataset episode."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PySide6.QtGui import QColor
 
 from mage_core.render import Overlay, plan_overlay
 from mage_studio.replay import episode_step
 from mage_studio.rollout import fmt_rtg
-from mage_studio.viewport import legend_rows
+from mage_studio.viewport import ALTERNATIVE_RGBA, key_point_legend, legend_rows
 
 WHITE = QColor(255, 255, 255)  # legend colour of the executed / replayed path and the hovered token
 DOTS_GREY = QColor(150, 156, 170)  # legend colour of the "one dot per token" note
 COMPARE_GREY = QColor(225, 228, 235)  # legend colour of the compared plan (drawn dashed light grey)
+LEGEND_EXTRA_ROWS = 2  # legend rows a maze keeps room for besides one per scale (dots; a compare or a hover row)
 
 
 def finest_xy(plan, task) -> np.ndarray | None:
@@ -45,6 +48,7 @@ class OverlayComposer:
         self.viewport = viewport
         self.palette = palette  # the render config's scale palette (legend colours)
         self._run_overlay: Overlay | None = None  # the last run step's overlay (redrawn when the settings change)
+        self._alt_paths: tuple = ((), [])  # (the alternatives, their paths in the view): computed once per set
 
     def connect(self) -> None:
         """Subscribe to the state (after the docks, so a dock sees a plan before the view mode moves on)."""
@@ -67,6 +71,7 @@ class OverlayComposer:
     def _on_task(self, task) -> None:
         self.state.view_mode = "condition"
         self.viewport.set_task(task)
+        self.viewport.key_point_names = tuple(task.suite.key_point_names(task))
         self._on_condition()
 
     def _on_condition(self) -> None:
@@ -144,7 +149,9 @@ class OverlayComposer:
             return ""
         cond = (f"RTG target {fmt_rtg(s.rtg)}" if abs(plan.condition_rtg - s.rtg) < 0.5
                 else f"RTG target {fmt_rtg(s.rtg)} → condition {fmt_rtg(plan.condition_rtg)} (feasible from here)")
-        return f"{s.task.name}   ·   {cond}   ·   plan {s.plan_ms:.0f} ms   ·   {len(plan.scales)} scales"
+        held = int(getattr(plan, "held_scales", 0) or 0)
+        hold = f"   ·   scales 1–{held} held" if held else ""
+        return f"{s.task.name}   ·   {cond}   ·   plan {s.plan_ms:.0f} ms   ·   {len(plan.scales)} scales{hold}"
 
     def _visible(self) -> list[bool] | None:
         return list(self.state.overlay.visible) or None
@@ -152,10 +159,30 @@ class OverlayComposer:
     def _plan_overlay(self, plan) -> Overlay:
         if plan is None:
             return Overlay()
-        ov = plan_overlay(plan.states_KHD, getattr(plan, "scales", None), task=self.state.task)
+        task = self.state.task
+        ov = plan_overlay(plan.states_KHD, getattr(plan, "scales", None), task=task)
         ov.ghost_scales = 1  # robots: ghosts for the finest visible scale (refine to scale k), key-point paths for all
         ov.visible = self._visible()
+        ov.paths_in_scene = task is None or task.suite.draws_floor_path(task)  # robots: the viewport draws the paths
         return ov
+
+    def _alternative_paths(self, alts: tuple) -> list:
+        """Each alternative's finest plan as the view draws it: the agent's xy (mazes) or the first key point's path
+        (robots; none where that needs the scene's model and it is not built yet)."""
+        if alts is self._alt_paths[0]:
+            return self._alt_paths[1]
+        task, paths = self.state.task, []
+        for a in alts:
+            xy = finest_xy(a, task)
+            if xy is not None:
+                paths.append(xy)
+                continue
+            names = task.suite.key_point_names(task)
+            kp = task.suite.key_points(task, self.viewport.scene_model, np.asarray(a.states_KHD)[-1]) if names else {}
+            if names and names[0] in kp:
+                paths.append(np.asarray(kp[names[0]]))
+        self._alt_paths = (alts, paths)
+        return paths
 
     def refresh(self) -> None:
         """Redraw the overlay of the current view mode with the overlay settings (a replay draws itself)."""
@@ -169,11 +196,14 @@ class OverlayComposer:
             ov = self._plan_overlay(s.plan)
             ov.start_xy = s.start_xy
             ov.goal_xy = s.goal_xy
-        vis = ov.visible if ov.visible is not None else [True] * len(ov.plans_xy)
         scales = getattr(s.plan, "scales", None) or (getattr(s.planner, "scales", ()) if s.planner else ())
-        legend = legend_rows(tuple(scales), vis, self.palette) if ov.plans_xy else []
+        vis = ov.visible if ov.visible is not None else [True] * len(scales)
+        robot_paths = not ov.paths_in_scene and ov.plan_states is not None  # key-point paths drawn by the viewport
+        legend = legend_rows(tuple(scales), vis, self.palette) if ov.plans_xy or robot_paths else []
         if ov.plans_xy:
             legend.append(("dots: one per token", DOTS_GREY))
+        if robot_paths:
+            legend += key_point_legend(vp.key_point_names)
         hit = settings.hovered_token
         if s.view_mode == "condition" and hit is not None and hit[0] < len(ov.plans_xy):
             k, i, code, a, b = hit  # the hovered token's time span, drawn over its scale's plan
@@ -181,9 +211,17 @@ class OverlayComposer:
             legend.append((f"scale {k + 1} token {i + 1} (code {code}): steps {a}–{b}", WHITE))
         elif ov.path_xy is not None:
             legend.append(("executed path", WHITE))
+        alts = settings.alternatives if s.view_mode == "condition" else ()
+        vp.alternative_paths = self._alternative_paths(alts)
+        if vp.alternative_paths:
+            legend.append((f"faint, numbered: {len(alts)} alternatives at scale {settings.alternatives_scale}",
+                           ALTERNATIVE_RGBA))
         compare = finest_xy(settings.compare_plan, s.task) if s.view_mode == "condition" else None
         vp.compare_xy = compare  # a second RTG target's finest plan, dashed grey on top
         if compare is not None:
-            legend.append((f"dashed grey: RTG {fmt_rtg(settings.compare_rtg)} (finest)", COMPARE_GREY))
+            what = (Path(settings.compare_checkpoint).name if settings.compare_checkpoint is not None
+                    else f"RTG {fmt_rtg(settings.compare_rtg)}")
+            legend.append((f"dashed grey: {what} (finest)", COMPARE_GREY))
         vp.legend = legend
+        vp.reserve_legend(len(scales) + LEGEND_EXTRA_ROWS if scales and ov.plans_xy else 0)
         vp.set_overlay(ov)

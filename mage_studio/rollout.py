@@ -50,6 +50,8 @@ class ClosedLoop:
     max_steps: int | None = None  # episode length (None = the task's evaluation length)
     seed: int = 0  # env reset and sampling seed
     executor: str = "inverse"  # how a plan becomes an action (planner.EXECUTORS)
+    prefix_tokens: tuple | None = None  # an adopted plan's coarse token maps: the first replans hold them (see
+    # PlannerPolicy: for the plan's horizon, while the model still agrees with them)
     env: object = None  # the evaluation env (created on reset)
     policy: object = None  # the PlannerPolicy being executed
     t: int = 0  # steps taken
@@ -80,8 +82,9 @@ class ClosedLoop:
         self.path_xy, self.path_xyz = [], []
         self._record()
         self.last_plan = None
+        held = {"prefix_tokens": list(self.prefix_tokens)} if self.prefix_tokens else {}
         self.policy = self.planner.policy(self.rtg_target, replan_every=max(1, self.replan_every), seed=self.seed,
-                                          executor=self.executor, keep_plan=True)
+                                          executor=self.executor, keep_plan=True, **held)
         self.policy.reset(1)
         return self.obs
 
@@ -165,8 +168,10 @@ class RunFrame:
     def status(self) -> str:
         tag = " · ✓ at goal" if self.success else ""
         cond = f" · condition now {fmt_rtg(self.condition)}" if self.condition is not None else ""
+        held = int(getattr(self.plan, "held_scales", 0) or 0)
+        hold = f" · holding scales 1–{held}" if held else ""
         return (f"step {self.t}/{self.horizon} · return {self.reward_sum:.0f} · RTG target {fmt_rtg(self.target)}"
-                f"{cond}{tag}")
+                f"{cond}{hold}{tag}")
 
 
 def frame_of(loop: ClosedLoop, res: StepResult | None = None) -> RunFrame:

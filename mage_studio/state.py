@@ -1,9 +1,14 @@
 """The studio's state as a Qt-free evented object: task, dataset, planner, condition, plan, view mode and overlay.
 
+Over 500 lines on purpose: one documented property and event per piece of the studio's state, with the queries views
+share (RTG range, compatibility, the condition's observation), so every view reads one object.
+
 Views subscribe to `state.events.<name>.connect(callback)`; assigning a property emits its event with the new value
 (every assignment, even of an equal value, so a view can redraw). The state is mutated on one thread only (the
 studio's UI thread: work done on worker threads is delivered there before it touches the state), so callbacks run on
 that thread and may update widgets directly.
+
+Over 500 lines on purpose: one documented, validated property per thing a view shows or edits.
 """
 from __future__ import annotations
 
@@ -85,6 +90,7 @@ class Condition:
     state_template: np.ndarray | None = None  # (D,) initial observation for suites without placed points (robots)
     rtg: float = 0.0  # RTG target: the return the plan is conditioned on
     seed: int = 0  # sampling seed of the plans (closed-loop runs use it too)
+    held_tokens: tuple | None = None  # token maps of scales 1..k held fixed: plans (and runs) sample the finer ones only
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,6 +102,9 @@ class OverlaySettings:
     hovered_token: tuple | None = None  # (scale k, token i, code, first step, last step) under the mouse, or None
     compare_rtg: float | None = None  # a second RTG target compared with the plan (None: no comparison)
     compare_plan: object = None  # the plan for compare_rtg from the same condition and seed (None until it is made)
+    compare_checkpoint: str | None = None  # a second checkpoint planning the same condition (target and seed included)
+    alternatives: tuple = ()  # plans whose coarse scales 1..alternatives_scale differ, drawn faintly (most likely first)
+    alternatives_scale: int = 0  # the scale up to which the alternatives differ (0: none shown)
 
 
 @dataclass
@@ -188,7 +197,8 @@ class StudioState:
         self._plan = None
         pts = task.suite.default_points(task)  # the evaluation start and goal for suites with editable points
         self._condition = replace(self._condition, start_xy=pts.get("start"), goal_xy=pts.get("goal"),
-                                  state_template=None, rtg=float(task.eval_steps) * 0.5)
+                                  state_template=None, rtg=float(task.eval_steps) * 0.5, held_tokens=None)
+        self._overlay = replace(self._overlay, alternatives=(), alternatives_scale=0)
         self.events.task.emit(task)
         self.events.condition.emit(self._condition)
 
@@ -240,7 +250,8 @@ class StudioState:
                   else (self._dataset.rtg_range() if self._dataset else (0.0, 1.0)))
         rtg = float(np.clip(self.rtg if self._plan is not None else self.default_rtg(), lo, hi))
         self._plan = None
-        self._condition = replace(self._condition, rtg=rtg)
+        self._condition = replace(self._condition, rtg=rtg, held_tokens=None)  # another model's tokens mean nothing
+        self._overlay = replace(self._overlay, alternatives=(), alternatives_scale=0)
         self.events.planner.emit(planner)
         self.events.condition.emit(self._condition)
 
@@ -304,6 +315,39 @@ class StudioState:
         self._set_condition(seed=int(value))
 
     @property
+    def held_tokens(self) -> tuple | None:
+        """The token maps of scales 1..k the plans hold (Plan dock: Hold scales 1..k, or an adopted alternative):
+        re-plans and closed-loop runs sample only the finer scales. Moving the start or the goal, another start
+        state, task or checkpoint releases them. Maps of the wrong number or shape for the planner are refused."""
+        return self._condition.held_tokens
+
+    @held_tokens.setter
+    def held_tokens(self, maps) -> None:
+        self._set_condition(held_tokens=self._held(maps))
+
+    def _held(self, maps) -> tuple | None:
+        if maps is None or len(maps) == 0:
+            return None
+        held = tuple(np.asarray(t, dtype=np.int64).reshape(-1) for t in maps)
+        scales = tuple(getattr(self._planner, "scales", ()) or ())
+        if len(held) > len(scales) or any(len(t) != scales[k] for k, t in enumerate(held)):
+            raise MageError(f"held token maps of sizes {[len(t) for t in held]} do not fit the planner's scales "
+                            f"{scales}")
+        return held
+
+    def adopt(self, maps, seed: int) -> None:
+        """Hold these coarse token maps and plan with this seed, in one condition change (an adopted alternative:
+        with the seed it was completed with, the plan is that alternative again)."""
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise MageError(f"the seed must be a whole number of 0 or more, got {seed!r}")
+        self._set_condition(held_tokens=self._held(maps), seed=int(seed))
+
+    @property
+    def held_scales(self) -> int:
+        """How many coarse scales the plans hold (0: none)."""
+        return len(self._condition.held_tokens or ())
+
+    @property
     def start_xy(self) -> np.ndarray | None:
         """(2,) the agent's start, for suites whose points are placed in the scene; a start the suite refuses (e.g.
         inside a wall) is a MageError."""
@@ -326,7 +370,7 @@ class StudioState:
         if self._task is None:
             raise MageError(f"there is no task to place the {which} in")
         self._task.suite.check_point(self._task, which, xy)
-        self._set_condition(**{f"{which}_xy": np.asarray(xy, dtype=float)[:2]})
+        self._set_condition(**{f"{which}_xy": np.asarray(xy, dtype=float)[:2], "held_tokens": None})
 
     def set_start(self, xy) -> bool:
         """Move the start; a refused start is reported as a warning (notify). Returns whether it was accepted."""
@@ -357,7 +401,7 @@ class StudioState:
         template = np.asarray(obs, dtype=np.float32)
         if template.ndim != 1:
             raise MageError(f"a start state is one flat observation, got an array of shape {template.shape}")
-        changes = {"state_template": template}
+        changes = {"state_template": template, "held_tokens": None}  # a held coarse plan belongs to its start
         if self._task is not None and not self._task.suite.editable(self._task).points:
             changes["start_xy"] = None
         self._set_condition(**changes)

@@ -1,4 +1,8 @@
-"""The MuJoCo viewport: a render thread producing QImages from mage_core.render, and the widget that paints them."""
+"""The MuJoCo viewport: a render thread producing QImages from mage_core.render, and the widget that paints them.
+
+Over 500 lines on purpose: what the widget paints over the image (x-ray plan lines, robots' key-point paths, the
+alternatives, the compared plan, header and legend) maps through the same camera frame as its clicks and drags.
+"""
 from __future__ import annotations
 
 import threading
@@ -30,12 +34,13 @@ class SceneState:
     overlay: Overlay | None = None  # plan / path / markers
     request_id: int = 0  # increasing id of the request (the widget knows which state a frame shows)
     obs: np.ndarray | None = None  # a flattened observation the suite poses the robot from (robot suites)
+    fast: bool = False  # the live look (TaskScene.render(fast=True)) for a frame of a changing scene
 
 
 class RenderWorker(QObject):
     """Owns the TaskScene (and its GL context) on the render thread; renders the latest requested state only."""
 
-    frame_ready = Signal(QImage, object, float, int)  # image, CameraFrame, render milliseconds, request id
+    frame_ready = Signal(QImage, object, float, int, object)  # image, CameraFrame, render ms, request id, key-point paths
     failed = Signal(str)  # a one-line message when rendering is impossible
     _kick = Signal()
 
@@ -87,11 +92,11 @@ class RenderWorker(QObject):
                 self._scene.set_goal(st.goal_xy)
             w = int(np.clip(st.size[0], 16, MAX_RENDER[0]))
             h = int(np.clip(st.size[1], 16, MAX_RENDER[1]))
-            rgb = np.ascontiguousarray(self._scene.render(st.pose, st.overlay, (w, h)))  # kept alive until copied
-            img = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+            rgb = np.ascontiguousarray(self._scene.render(st.pose, st.overlay, (w, h), fast=st.fast))  # kept alive
+            img = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()  # until copied
             del rgb
             ms = (time.perf_counter() - t0) * 1000
-            self.frame_ready.emit(img, self._scene.last_frame, ms, st.request_id)
+            self.frame_ready.emit(img, self._scene.last_frame, ms, st.request_id, self._scene.last_paths_xyz)
         except Exception as exc:  # shown in the viewport, never a dead window
             from mage_studio.qt_util import error_text
 
@@ -126,12 +131,16 @@ class Viewport(QWidget):
         self.goal_xy = None
         self.overlay: Overlay | None = None
         self.tool = "navigate"  # "navigate" | "start" | "goal"
-        self.legend: list[tuple[str, QColor]] = []  # (label, colour) rows drawn in the corner
+        self.legend: list[tuple] = []  # (label, colour or pen) rows drawn in the corner
+        self.legend_rows_reserved = 0  # rows of legend room a top-down maze is fitted beside (reserve_legend)
         self.hud_text = ""  # one line drawn top-left (e.g. step / reward)
         self.compare_xy: np.ndarray | None = None  # (H, 2) a second plan's finest scale, drawn dashed grey on top
+        self.alternative_paths: list = []  # per alternative plan, its finest (H, 2) xy or (H, 3) key-point path (faint)
         self.message = ""  # centred message (errors, "no task")
         self.image: QImage | None = None
         self.frame: CameraFrame | None = None
+        self.paths_xyz: list = []  # per scale {key point: (H, 3)} of the plan in the image (robots; drawn here)
+        self.key_point_names: tuple = ()  # the suite's key points, in the order their pen styles are given
         self.frames_painted = 0
         self.request_id = 0  # id of the latest state sent to the render thread
         self.shown_id = 0  # id of the state in the image on screen
@@ -173,7 +182,7 @@ class Viewport(QWidget):
         if self.task is None:
             return
         self._top_down = True
-        self.pose = top_down_camera(self.task, aspect=max(self.width(), 1) / max(self.height(), 1))
+        self.pose = self.top_down_pose()
         self.refresh()
 
     def view_orbit(self) -> None:
@@ -183,6 +192,44 @@ class Viewport(QWidget):
         self._top_down = False
         self.pose = orbit_camera(self.task)
         self.refresh()
+
+    def top_down_pose(self) -> CameraPose:
+        """The task's top-down camera for this widget. A maze is fitted beside the legend's corner, never under it:
+        into the widget less a strip on the right or less a strip along the top (whichever shows it larger), the
+        strip as large as the legend of `legend_rows_reserved` rows."""
+        W, H = max(self.width(), 1), max(self.height(), 1)
+        pose = top_down_camera(self.task, aspect=W / H)
+        if not self.legend_rows_reserved or not self.task.suite.draws_floor_path(self.task):
+            return pose
+        fm = self.fontMetrics()
+        lw = fm.horizontalAdvance(LEGEND_WIDEST) + 44 + 2 * LEGEND_MARGIN
+        lh = fm.height() * self.legend_rows_reserved + 14 + 2 * LEGEND_MARGIN
+        best = None
+        for rw, rh, right in ((W - lw, H, True), (W, H - lh, False)):
+            if rw < MIN_FIT_PX or rh < MIN_FIT_PX:
+                continue
+            p = top_down_camera(self.task, aspect=rw / rh)
+            dist = p.distance * H / rh  # the maze fills rh of the image's H rows
+            if best is None or dist < best[0]:
+                best = (dist, p, right)
+        if best is None:
+            return pose
+        dist, p, right = best
+        units_per_px = 2 * dist * np.tan(np.deg2rad(FOVY_DEG) / 2) / H  # at the floor, straight down
+        x, y, z = p.lookat
+        if right:  # the maze moves left by half the strip: the camera moves right
+            x += 0.5 * lw * units_per_px
+        else:  # the maze moves down by half the strip: the camera moves up (+y is up on screen)
+            y += 0.5 * lh * units_per_px
+        return CameraPose((x, y, z), dist, p.azimuth, p.elevation)
+
+    def reserve_legend(self, rows: int) -> None:
+        """Keep room for a legend of this many rows beside a top-down maze (0: none); refits the top-down view."""
+        if rows != self.legend_rows_reserved:
+            self.legend_rows_reserved = int(rows)
+            if self._top_down and self.task is not None:
+                self.pose = self.top_down_pose()
+                self.refresh()
 
     def set_overlay(self, overlay: Overlay | None) -> None:
         self.overlay = overlay
@@ -195,17 +242,18 @@ class Viewport(QWidget):
         return max(int(w * scale), 16), max(int(h * scale), 16)
 
     def refresh(self, settled: bool = False, budget: int | None = None) -> int:
-        """Ask the render thread for a new frame: a fast one now, a full-resolution one once things settle (or one of
-        `budget` pixels, e.g. the view's full resolution for an export). Returns the request id."""
+        """Ask the render thread for a new frame: a fast one now (the live look, fewer pixels), a full-quality one at
+        the full resolution once things settle (or one of `budget` pixels, e.g. the view's full resolution for an
+        export, always full quality). Returns the request id."""
         if self.task is None or self._closed:
             return self.request_id
-        size = self.render_size(budget or (PIXEL_BUDGET if settled else FAST_PIXEL_BUDGET))
-        if not settled and budget is None:
-            if size != self.render_size(PIXEL_BUDGET):
-                self._settle.start(SETTLE_MS)
+        fast = not settled and budget is None
+        size = self.render_size(budget or (FAST_PIXEL_BUDGET if fast else PIXEL_BUDGET))
+        if fast:
+            self._settle.start(SETTLE_MS)
         self.request_id += 1
         st = SceneState(self.pose, size, self.agent_xy, self.qpos, self.goal_xy, self.overlay, self.request_id,
-                        obs=self.obs)
+                        obs=self.obs, fast=fast)
         self.worker.request(self.task, st)
         return self.request_id
 
@@ -229,9 +277,9 @@ class Viewport(QWidget):
             self._thread.wait(3000)
 
     # ---- frames --------------------------------------------------------------------------------------------
-    @Slot(QImage, object, float, int)
-    def _on_frame(self, img: QImage, frame: CameraFrame, ms: float, request_id: int) -> None:
-        self.image, self.frame = img, frame
+    @Slot(QImage, object, float, int, object)
+    def _on_frame(self, img: QImage, frame: CameraFrame, ms: float, request_id: int, paths_xyz: list) -> None:
+        self.image, self.frame, self.paths_xyz = img, frame, paths_xyz
         self.shown_id = request_id
         self.message = ""
         self.update()
@@ -255,6 +303,8 @@ class Viewport(QWidget):
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         if self.image is not None:
             self._paint_plan_xray(p)
+            self._paint_key_paths(p)
+            self._paint_alternatives(p)
             self._paint_compare(p)
         hud_right = 0.0
         if self.hud_text:
@@ -292,6 +342,69 @@ class Viewport(QWidget):
             p.setPen(pen)
             p.drawPolyline([QPointF(r.x() + u * sx, r.y() + v * sy) for u, v in pts])
 
+    def _paint_key_paths(self, p: QPainter) -> None:
+        """Robots: each visible scale's key-point paths in its colour, one pen style per key point (KEY_POINT_STYLES,
+        named in the legend), and the executed path in white, drawn over the image (no software-GL cost)."""
+        ov, fr = self.overlay, self.frame
+        if ov is None or fr is None or ov.paths_in_scene:
+            return
+        r = self._image_rect()
+        sx, sy = r.width() / fr.width, r.height() / fr.height
+
+        def poly(P_N3):
+            uv = _project_all(fr, np.asarray(P_N3, dtype=float))
+            return [QPointF(r.x() + u * sx, r.y() + v * sy) for u, v in uv]
+
+        paths = self.paths_xyz or []
+        cols = scale_colors(len(paths), self.worker.config.palette)
+        vis = ov.visible if ov.visible is not None else [True] * len(paths)
+        for k, named in enumerate(paths):
+            if k < len(vis) and not vis[k]:
+                continue
+            c = QColor.fromRgbF(*[float(v) for v in cols[k]])
+            c.setAlpha(235)
+            for name, P in named.items():
+                if len(P) < 2:
+                    continue
+                pen = QPen(c, 2.4 if k == len(paths) - 1 else 1.6, key_point_style(self.key_point_names, name))
+                p.setPen(pen)
+                p.drawPolyline(poly(P))
+        if ov.path_xyz is not None and len(ov.path_xyz) > 1:
+            pts = poly(ov.path_xyz)
+            p.setPen(QPen(QColor(15, 18, 25, 200), 4.5))  # a dark halo keeps the white path readable
+            p.drawPolyline(pts)
+            p.setPen(QPen(QColor(255, 255, 255, 240), 2.6))
+            p.drawPolyline(pts)
+
+    def _paint_alternatives(self, p: QPainter) -> None:
+        """The Plan dock's alternatives: each one's finest plan as a faint line, numbered at its end (1 = the most
+        likely)."""
+        fr = self.frame
+        if fr is None or not self.alternative_paths:
+            return
+        r = self._image_rect()
+        sx, sy = r.width() / fr.width, r.height() / fr.height
+        f = QFont(self.font())
+        f.setBold(True)
+        p.setFont(f)
+        for i, P in enumerate(self.alternative_paths):
+            P = np.asarray(P, dtype=float)
+            if P.ndim != 2 or len(P) < 2:
+                continue
+            P3 = P if P.shape[1] == 3 else np.c_[P[:, :2], np.full(len(P), XRAY_Z)]
+            poly = [QPointF(r.x() + u * sx, r.y() + v * sy) for u, v in _project_all(fr, P3)]
+            p.setPen(QPen(QColor(15, 18, 25, 110), 4.0))  # a soft halo separates it from the plan's own lines
+            p.drawPolyline(poly)
+            p.setPen(QPen(ALTERNATIVE_RGBA, 2.0))
+            p.drawPolyline(poly)
+            end = poly[-1]
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(QColor(15, 18, 25, 210))
+            p.drawEllipse(end, 8.0, 8.0)
+            p.setPen(QColor(240, 242, 248))
+            p.drawText(QRectF(end.x() - 8, end.y() - 8, 16, 16), Qt.AlignmentFlag.AlignCenter, str(i + 1))
+        p.setFont(self.font())
+
     def _paint_compare(self, p: QPainter) -> None:
         """The compared plan (Plan dock: Compare with RTG) as a light grey dashed line over the scene and the plans."""
         fr, xy = self.frame, self.compare_xy
@@ -326,9 +439,9 @@ class Viewport(QWidget):
     def _paint_legend(self, p: QPainter, hud_right: float = 0.0) -> None:
         fm = p.fontMetrics()
         rows = self.legend
-        w = max(fm.horizontalAdvance(s) for s, _ in rows) + 44
+        w = max(fm.horizontalAdvance(row[0]) for row in rows) + 44
         h = fm.height() * len(rows) + 14
-        x0, y0 = self.width() - w - 12, 12
+        x0, y0 = self.width() - w - LEGEND_MARGIN, LEGEND_MARGIN
         if hud_right > x0 - 8:  # a long HUD line reaches the legend's corner: put the legend under it
             y0 = self._hud_box.bottom() + 8
         self._legend_box = QRectF(x0, y0, w, h)
@@ -337,7 +450,7 @@ class Viewport(QWidget):
         p.drawRoundedRect(QRectF(x0, y0, w, h), 6, 6)
         for i, (label, color) in enumerate(rows):
             y = y0 + 7 + i * fm.height()
-            p.setPen(QPen(color, 3))
+            p.setPen(color if isinstance(color, QPen) else QPen(color, 3))
             p.drawLine(QPointF(x0 + 10, y + fm.height() / 2), QPointF(x0 + 28, y + fm.height() / 2))
             p.setPen(QColor(235, 238, 245))
             p.drawText(QPointF(x0 + 34, y + fm.ascent()), label)
@@ -347,7 +460,7 @@ class Viewport(QWidget):
 
     def resizeEvent(self, event) -> None:
         if self._top_down and self.task is not None:
-            self.pose = top_down_camera(self.task, aspect=max(self.width(), 1) / max(self.height(), 1))
+            self.pose = self.top_down_pose()
         self.refresh()
         super().resizeEvent(event)
 
@@ -419,6 +532,11 @@ class Viewport(QWidget):
 
 
 XRAY_Z = 0.06  # height (world units) at which the dashed see-through plan lines are projected (the overlay's)
+ALTERNATIVE_RGBA = QColor(235, 238, 245, 150)  # the faint lines of the Plan dock's alternatives
+LEGEND_MARGIN = 12  # pixels between the legend and the widget's edge
+LEGEND_WIDEST = "faint, numbered: 8 alternatives at scale 8"  # the widest usual legend row (room kept for it)
+MIN_FIT_PX = 120  # a maze is never fitted into fewer pixels than this beside the legend
+FOVY_DEG = 45.0  # MuJoCo's default vertical field of view (the free camera's)
 
 
 def _project_all(fr: CameraFrame, P_N3: np.ndarray) -> np.ndarray:
@@ -452,3 +570,18 @@ def legend_rows(scales: tuple, visible: list[bool], palette: str = "mage") -> li
     rows = [(f"scale {k + 1}  ·  {p} token{'s' if p != 1 else ''}", QColor.fromRgbF(*cols[k]))
             for k, p in enumerate(scales) if k < len(visible) and visible[k]]
     return rows
+
+
+KEY_POINT_STYLES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine, Qt.PenStyle.DashDotLine)
+# pen style of a robot's key-point paths, in the order of the suite's key_point_names (palm, object, target, ...)
+
+
+def key_point_style(names: tuple, name: str) -> Qt.PenStyle:
+    """The pen style of one key point's path (its place in the suite's key_point_names; unknown names: solid)."""
+    i = names.index(name) if name in names else 0
+    return KEY_POINT_STYLES[i % len(KEY_POINT_STYLES)]
+
+
+def key_point_legend(names: tuple) -> list[tuple]:
+    """Legend rows naming the pen style of each key point's path (light grey: the colour is the scale's)."""
+    return [(f"{name} path", QPen(QColor(205, 210, 220), 2, key_point_style(names, name))) for name in names]

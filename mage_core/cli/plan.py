@@ -57,13 +57,21 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--png", default="plan.png", help="output image (default plan.png)")
     p.add_argument("--size", default="800x600", help="image size WxH (default 800x600)")
-    p.add_argument("--json", action="store_true", help="print the plan (tokens, per-scale states, action) as JSON")
+    p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
+                   help="write the plan (tokens, per-scale states, action) as JSON to FILE, or print it when FILE is "
+                   "'-' or left out (then stdout holds the JSON only)")
+    p.add_argument("--alternatives", type=int, default=0, metavar="N",
+                   help="plan N alternatives whose coarse scales 1..--scale differ (the most likely distinct ones of "
+                   "many sampled), each completed to the finest scale; the PNG draws each one's finest plan in its own "
+                   "colour and the JSON lists them, most likely first")
+    p.add_argument("--scale", type=int, default=2, metavar="K",
+                   help="with --alternatives: the scale up to which the alternatives differ (default 2)")
     p.set_defaults(func=cmd_plan)
 
 
 def start_observation(planner, args) -> tuple[np.ndarray, dict]:
     """The observation to plan from, and the editable points (maze start/goal) it was built from."""
-    from mage_core.errors import MageError
+    from mage_core.errors import UsageError
 
     task, suite = planner.task, planner.task.suite
     if suite.editable(task).points:
@@ -76,7 +84,7 @@ def start_observation(planner, args) -> tuple[np.ndarray, dict]:
             suite.check_point(task, k, v)
         return suite.condition_obs(task, pts, planner.obs_dim), pts
     if args.start is not None or args.goal is not None:
-        raise MageError(f"--start/--goal place points in a maze; {task.name} starts from --reset-seed or --state")
+        raise UsageError(f"--start/--goal place points in a maze; {task.name} starts from --reset-seed or --state")
     if args.state is not None:
         from mage_core.data.store import load_episodes
 
@@ -84,7 +92,7 @@ def start_observation(planner, args) -> tuple[np.ndarray, dict]:
         _, episodes, _ = load_episodes(ds_id)
         ep, step = args.state
         if not (0 <= ep < len(episodes)) or not (0 <= step <= episodes[ep].length):
-            raise MageError(f"--state {ep}:{step} is outside the dataset ({len(episodes)} episodes)")
+            raise UsageError(f"--state {ep}:{step} is outside the dataset ({len(episodes)} episodes)")
         return episodes[ep].obs_TD[step].astype(np.float32), {}
     env = task.make_env(mode="eval")
     try:
@@ -95,7 +103,7 @@ def start_observation(planner, args) -> tuple[np.ndarray, dict]:
 
 
 def cmd_plan(args) -> int:
-    from mage_core.errors import MageError
+    from mage_core.errors import MageError, UsageError
     from mage_core.planner import Planner
     from mage_core.render import render_plan_png
 
@@ -105,11 +113,15 @@ def cmd_plan(args) -> int:
     try:
         w, h = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
-        raise MageError(f"--size must look like 800x600, got {args.size!r}") from None
+        raise UsageError(f"--size must look like 800x600, got {args.size!r}") from None
+    if args.alternatives < 0:
+        raise UsageError(f"--alternatives must be 1 or more, got {args.alternatives}")
     planner = Planner.from_checkpoint(args.checkpoint)
     task = planner.task
     obs, pts = start_observation(planner, args)
     rtg = planner.rtg_range[1] if args.rtg is None else args.rtg
+    if args.alternatives:
+        return _alternatives(args, planner, obs, pts, rtg, (w, h))
     plan = planner.plan(obs, rtg, seed=args.seed)
     note = ""
     if args.rtg is not None and plan.clamped:
@@ -120,14 +132,9 @@ def cmd_plan(args) -> int:
         render_plan_png(task, plan, None, pts.get("start"), pts.get("goal"), args.png, size=(w, h), start_obs=obs)
     except MageError as exc:
         raise MageError(f"planned, but the scene cannot be drawn for {task.name}: {exc}") from None
-    if args.json:
-        xy_KH2 = task.suite.agent_point(task, plan.states_KHD)
-        xy = {} if xy_KH2 is None else {"xy": xy_KH2.round(3).tolist()}
-        print(json.dumps(dict(task=task.name, scales=plan.scales, **xy, tokens=[t.tolist() for t in plan.tokens],
-                              states=[s.round(4).tolist() for s in plan.states_KHD], rtg=plan.rtg_KH.round(2).tolist(),
-                              action=plan.action_A.tolist(), condition_rtg=plan.condition_rtg,
-                              requested_rtg=plan.requested_rtg, rtg_ceiling=plan.rtg_ceiling, timings_ms=plan.timings_ms)))
-    else:
+    if args.json is not None:
+        _write_json(args.json, plan_record(task, plan))
+    if args.json != "-":
         if note:
             print(note)
         where = ""
@@ -135,5 +142,73 @@ def cmd_plan(args) -> int:
             end, goal = task.suite.agent_point(task, plan.states_KHD[-1, -1]), pts["goal"]
             where = f"finest plan ends at ({end[0]:.2f}, {end[1]:.2f}); goal ({goal[0]:.2f}, {goal[1]:.2f}); "
         print(f"plan with {len(plan.scales)} scales {plan.scales}: action {np.round(plan.action_A, 3).tolist()}, "
-              f"{where}{plan.timings_ms['total']:.1f} ms; wrote {args.png}")
+              f"{where}{plan.timings_ms['total']:.1f} ms; wrote {args.png}" + _json_note(args.json))
     return 0
+
+
+def plan_record(task, plan) -> dict:
+    """One plan as JSON: tokens and decoded states per scale, the agent's xy where the task has one, the action, the
+    RTG condition, what was held, timings."""
+    xy_KH2 = task.suite.agent_point(task, plan.states_KHD)
+    xy = {} if xy_KH2 is None else {"xy": xy_KH2.round(3).tolist()}
+    return dict(task=task.name, scales=plan.scales, **xy, tokens=[t.tolist() for t in plan.tokens],
+                states=[s.round(4).tolist() for s in plan.states_KHD], rtg=plan.rtg_KH.round(2).tolist(),
+                action=plan.action_A.tolist(), condition_rtg=plan.condition_rtg, requested_rtg=plan.requested_rtg,
+                rtg_ceiling=plan.rtg_ceiling, held_scales=plan.held_scales, prefix_logprob=plan.prefix_logprob,
+                timings_ms=plan.timings_ms)
+
+
+def _alternatives(args, planner, obs, pts, rtg, size) -> int:
+    """`mage plan --alternatives N --scale K`: the alternatives drawn together and listed."""
+    from mage_core.errors import MageError, UsageError
+    from mage_core.render import render_plan_png
+
+    task, K = planner.task, len(planner.scales)
+    if not 1 <= args.scale <= K:
+        raise UsageError(f"--scale must be from 1 to {K} (the checkpoint's scales), got {args.scale}")
+    alts = planner.alternatives(obs, rtg, scale=args.scale, n=args.alternatives, seed=args.seed)
+    states_NHD = np.stack([a.states_KHD[-1] for a in alts])  # each alternative's finest plan, drawn as one "scale"
+    try:
+        render_plan_png(task, states_NHD, None, pts.get("start"), pts.get("goal"), args.png, size=size,
+                        scales=(planner.scales[-1],) * len(alts), start_obs=obs, ghost_scales=len(alts))
+    except MageError as exc:
+        raise MageError(f"planned, but the scene cannot be drawn for {task.name}: {exc}") from None
+    goal = pts.get("goal")
+    rows = []
+    for i, a in enumerate(alts):
+        rec = plan_record(task, a)
+        rec.update(rank=i + 1, coarse_tokens=[t.tolist() for t in a.tokens[:args.scale]])
+        end = task.suite.agent_point(task, a.states_KHD[-1])
+        if end is not None and goal is not None:
+            rec["closest_to_goal"] = float(np.linalg.norm(end - goal, axis=1).min())
+        rows.append(rec)
+    if args.json is not None:
+        _write_json(args.json, dict(task=task.name, scale=args.scale, asked=args.alternatives, seed=args.seed,
+                                    alternatives=rows))
+    if args.json != "-":
+        print(f"{len(alts)} alternative{'s' if len(alts) != 1 else ''} differing at scales 1..{args.scale} "
+              f"(asked for {args.alternatives}), most likely first:")
+        for r in rows:
+            near = f", closest to the goal {r['closest_to_goal']:.2f}" if "closest_to_goal" in r else ""
+            print(f"  {r['rank']}: coarse tokens {r['coarse_tokens']}, log-probability {r['prefix_logprob']:.2f}, "
+                  f"action {np.round(r['action'], 3).tolist()}{near}")
+        print(f"wrote {args.png}" + _json_note(args.json))
+    return 0
+
+
+def _write_json(dest: str, record: dict) -> None:
+    from mage_core.errors import MageError
+
+    text = json.dumps(record)
+    if dest == "-":
+        print(text)
+        return
+    try:
+        with open(dest, "w") as f:
+            f.write(text)
+    except OSError as exc:
+        raise MageError(f"cannot write {dest}: {exc.strerror}") from None
+
+
+def _json_note(dest) -> str:
+    return f" and {dest}" if dest not in (None, "-") else ""

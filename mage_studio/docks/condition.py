@@ -129,6 +129,8 @@ class ConditionDock(StudioDock):
         self.rtg_line.sigDragged.connect(lambda ln: self.set_rtg(ln.value()))
         self.body.addWidget(self.hist)
         self._bars = None
+        self.no_data = pg.TextItem("", color=(170, 176, 190), anchor=(0.5, 0.5))  # what the empty plot will show
+        self.hist.addItem(self.no_data)
         self.lbl_plan = muted("No checkpoint loaded — open one to plan.")
         self.body.addWidget(self.lbl_plan)
         self.body.addStretch(1)
@@ -138,13 +140,14 @@ class ConditionDock(StudioDock):
         ev = state.events
         ev.condition.connect(lambda _c: self.sync())
         ev.dataset.connect(self._on_dataset)
-        ev.planner.connect(lambda _p: self.sync_range())
+        ev.planner.connect(self._on_planner)
         ev.task.connect(self._on_task)
         ev.plan.connect(self._on_plan)
         ev.plan_failed.connect(lambda m: self.lbl_plan.setText(f"Plan failed: {m}"))
         ev.notify.connect(self._on_notify)
         ev.tool.connect(lambda tool: self.tool_group.button(TOOLS.index(tool)).setChecked(True))
         self._syncing = False
+        self._range_note_for: float | None = None  # the target the "outside the data's RTG range" note is about
 
     def _tool_clicked(self, i: int) -> None:
         self.state.tool = TOOLS[i]
@@ -204,10 +207,30 @@ class ConditionDock(StudioDock):
             side = "above" if v > hi else "below"
             self.lbl_message.setText(f"{v:g} is {side} the data's RTG range ({lo:.0f} – {hi:.0f}); using "
                                      f"{clipped:.0f}.")
+            self._range_note_for = clipped  # the note stays while this target does
         if abs(clipped - self.state.rtg) > 1e-9:
             self.state.rtg = clipped
         else:
             self.sync()  # the box shows the value used, not what was typed
+
+    def _on_planner(self, _planner) -> None:
+        self._range_note_for = None  # a note about the last checkpoint's range no longer applies
+        self.lbl_message.setText("")
+        self.sync_range()
+        self._show_no_data()
+
+    def _show_no_data(self) -> None:
+        """Without a dataset the histogram says what it will show, over the checkpoint's RTG range."""
+        ds = self.state.dataset
+        if ds is not None and ds.rtg0_N is not None and len(ds.rtg0_N):
+            self.no_data.setText("")
+            return
+        lo, hi = self.state.rtg_range()
+        self.no_data.setText("no dataset loaded: the data's episode returns\nappear here once it is loaded or "
+                             "generated")
+        self.no_data.setPos((lo + hi) / 2, 0.5)
+        self.hist.setXRange(lo, hi if hi > lo else lo + 1, padding=0.05)
+        self.hist.setYRange(0, 1, padding=0)
 
     def _on_dataset(self, ds) -> None:
         import pyqtgraph as pg
@@ -215,6 +238,8 @@ class ConditionDock(StudioDock):
         if self._bars is not None:
             self.hist.removeItem(self._bars)
             self._bars = None
+        self.no_data.setText("")
+        self.hist.enableAutoRange()  # the placeholder fixed the axes
         if ds.rtg0_N is not None and len(ds.rtg0_N):
             lo, hi = float(ds.rtg0_N.min()), float(ds.rtg0_N.max())
             counts, edges = np.histogram(ds.rtg0_N, bins=24, range=(lo, hi if hi > lo else lo + 1))
@@ -234,6 +259,7 @@ class ConditionDock(StudioDock):
             w.setEnabled(points)
         self.reset_row.setVisible(ed.from_reset and not points)
         self.sync_range()
+        self._show_no_data()
 
     def _pick_state(self) -> None:
         ds = self.state.dataset
@@ -273,8 +299,9 @@ class ConditionDock(StudioDock):
         if plan is None:
             return
         s = self.state
-        if "RTG range" not in self.lbl_message.text():
-            self.lbl_message.setText("")
+        note = "RTG range" in self.lbl_message.text()
+        if not note or self._range_note_for is None or abs(self._range_note_for - s.rtg) > 1e-6:
+            self.lbl_message.setText("")  # a note about an earlier target (or run) never outlives it
         ceiling = getattr(plan, "rtg_ceiling", None)
         if ceiling != self.feasible_hi:
             self.feasible_hi = ceiling

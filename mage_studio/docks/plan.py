@@ -1,19 +1,23 @@
 """Plan dock: per-scale toggles, the "refine to scale k" slider, token maps per scale and plots of the planned states."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel,
                                QPushButton, QSlider, QSpinBox, QWidget)
 
+from mage_core.errors import MageError
 from mage_core.render import scale_colors
 from mage_studio.docks.base import StudioDock, heading, muted
+from mage_studio.docks.steer import SteerPanel
 from mage_studio.docks.tokens import TOKEN_MAP_SIZE, TokenMap, token_map_image
 from mage_studio.overlays import finest_xy
 from mage_studio.rollout import fmt_rtg
 
-VIEWS_DELAY_MS = 30  # token maps / plots update this long after a plan arrives, so the viewport frame goes first
+VIEWS_MAX_DELAY_MS = 300  # token maps / plots update once the viewport shows the plan, or after this long at most
 SEED_MAX = 2 ** 31 - 1  # largest plan seed the spin box offers
 DOTS_TIP = "The dots on each plan line mark its token centres: one dot per token of that scale."
 
@@ -97,6 +101,8 @@ class PlanDock(StudioDock):
         self.body.addLayout(seed_row)
         self.spin_seed.valueChanged.connect(self._seed_changed)
         self.btn_resample.clicked.connect(lambda: self.spin_seed.setValue((self.spin_seed.value() + 1) % (SEED_MAX + 1)))
+        self.steer = SteerPanel(state, act)  # hold scales 1..k, alternatives at scale k
+        self.body.addWidget(self.steer)
 
         self.body.addWidget(heading("Compare"))
         crow = QGridLayout()  # two lines: fits a 300-px column
@@ -115,11 +121,17 @@ class PlanDock(StudioDock):
         crow.addWidget(self.spin_compare, 0, 1)
         crow.addWidget(self.btn_compare, 1, 0)
         crow.addWidget(self.btn_compare_clear, 1, 1)
+        self.btn_compare_ckpt = QPushButton("Second checkpoint…")
+        self.btn_compare_ckpt.setToolTip("Plan the same condition (start, goal, RTG target, seed) with another "
+                                         "checkpoint of this task and draw its finest scale dashed grey over this plan")
+        crow.addWidget(self.btn_compare_ckpt, 2, 0, 1, 2)
         self.body.addLayout(crow)
         self.lbl_compare = muted("")
         self.body.addWidget(self.lbl_compare)
         self.btn_compare.clicked.connect(lambda: self.set_compare(self.spin_compare.value()))
         self.btn_compare_clear.clicked.connect(lambda: self.set_compare(None))
+        self.btn_compare_ckpt.clicked.connect(self._choose_compare_checkpoint)
+        self.compare_planner = None  # the second checkpoint's planner (Compare: second checkpoint)
 
         self.body.addWidget(heading("Token maps"))
         self.token_label = TokenMap()
@@ -158,6 +170,7 @@ class PlanDock(StudioDock):
         self.body.addWidget(self.lbl_dots)
         self.body.addStretch(1)
         state.events.planner.connect(self._on_planner)
+        state.events.condition.connect(lambda c: self._sync_seed(c.seed))
         state.events.plan.connect(self._on_plan)
         state.events.run_frame.connect(self._on_run_frame)
         state.events.overlay.connect(lambda _o: self._plot())
@@ -170,7 +183,15 @@ class PlanDock(StudioDock):
         self._rtg_curves: list = []
 
     def _seed_changed(self, seed: int) -> None:
-        self.state.seed = seed
+        if seed != self.state.seed:
+            self.state.seed = seed
+
+    def _sync_seed(self, seed: int) -> None:
+        """The box shows the condition's seed when something else set it (an adopted alternative's)."""
+        if self.spin_seed.value() != seed:
+            self.spin_seed.blockSignals(True)
+            self.spin_seed.setValue(seed)
+            self.spin_seed.blockSignals(False)
 
     # ---- scales ------------------------------------------------------------------------------------------------
     def _on_planner(self, planner) -> None:
@@ -225,8 +246,8 @@ class PlanDock(StudioDock):
         """A plan from the condition: shown unless the viewport is showing a closed-loop run or a replay."""
         if self.state.view_mode == "condition":
             self.show_plan(plan)
-        if self.state.overlay.compare_rtg is not None:
-            self._plan_compare()  # the comparison follows the condition (start, goal, seed)
+        if self.state.overlay.compare_rtg is not None or self.state.overlay.compare_checkpoint is not None:
+            self._plan_compare()  # the comparison follows the condition (start, goal, seed; a checkpoint's the target)
 
     def _on_run_frame(self, frame) -> None:
         """A closed-loop step shows its own plan; the end of a run shows the condition's plan again."""
@@ -239,30 +260,77 @@ class PlanDock(StudioDock):
     def set_compare(self, rtg: float | None) -> None:
         """Compare the current plan with a plan for another RTG target (None: stop comparing)."""
         self.btn_compare_clear.setEnabled(rtg is not None)
-        self.state.update_overlay(compare_rtg=None if rtg is None else float(rtg), compare_plan=None)
+        self.compare_planner = None
+        self.state.update_overlay(compare_rtg=None if rtg is None else float(rtg), compare_plan=None,
+                                  compare_checkpoint=None)
         if rtg is None:
             self.lbl_compare.setText("")
             return
         self.lbl_compare.setText(f"Planning RTG {rtg:.0f}…")
         self._plan_compare()
 
+    def _choose_compare_checkpoint(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "A second checkpoint of this task", "checkpoints",
+                                              "Checkpoints (*.pt *.pth);;All files (*)")
+        if path:
+            self.set_compare_checkpoint(path)
+
+    def set_compare_checkpoint(self, path: str) -> None:
+        """Compare the current plan with the plan a second checkpoint (of the same task) makes for the same
+        condition, loaded on the worker; refused with a reason when it plans another task or observation."""
+        s = self.state
+        task, obs_dim = s.task, getattr(s.planner, "obs_dim", None)
+        self.lbl_compare.setText(f"Loading {Path(path).name}…")
+
+        def load():
+            from mage_core.planner import Planner
+
+            other = Planner.from_checkpoint(path)
+            if task is not None and other.task.name != task.name:
+                raise MageError(f"{Path(path).name} plans {other.task.name}, not {task.name}")
+            if obs_dim is not None and other.obs_dim != obs_dim:
+                raise MageError(f"{Path(path).name} expects {other.obs_dim} observation dims, this plan has {obs_dim}")
+            return other
+
+        def loaded(other):
+            self.compare_planner = other
+            self.btn_compare_clear.setEnabled(True)
+            s.update_overlay(compare_rtg=None, compare_plan=None, compare_checkpoint=str(path))
+            self.lbl_compare.setText(f"Planning with {Path(path).name}…")
+            self._plan_compare()
+
+        self.act.run_in_background(load, loaded, lambda msg: self.lbl_compare.setText(f"Cannot compare: {msg}"))
+
+    def _compare_source(self) -> tuple:
+        """(planner, RTG target) of the comparison: another target with this checkpoint, or this target with a
+        second checkpoint; (None, None) when nothing is compared."""
+        s = self.state
+        if s.overlay.compare_checkpoint is not None and self.compare_planner is not None:
+            return self.compare_planner, s.rtg
+        if s.overlay.compare_rtg is not None:
+            return s.planner, s.overlay.compare_rtg
+        return None, None
+
     def _plan_compare(self) -> None:
         s = self.state
-        if s.planner is None or s.overlay.compare_rtg is None or self._compare_busy:
+        planner, rtg = self._compare_source()
+        if s.planner is None or planner is None or self._compare_busy:
             return
         try:
             obs = s.condition_obs()
         except Exception as exc:  # noqa: BLE001 - no condition yet: say why
             self.lbl_compare.setText(f"Cannot compare: {exc}")
             return
-        planner, rtg, seed = s.planner, s.overlay.compare_rtg, s.seed
+        seed = s.seed
         self._compare_busy = True
 
         def done(plan):
             self._compare_busy = False
-            if s.overlay.compare_rtg is None:
+            if self._compare_source() == (None, None):
                 return
-            if rtg != s.overlay.compare_rtg:  # the target changed while planning
+            if self._compare_source() != (planner, rtg):  # the target or the checkpoint changed while planning
                 self._plan_compare()
                 return
             s.update_overlay(compare_plan=plan)
@@ -278,9 +346,16 @@ class PlanDock(StudioDock):
         s = self.state
         a, b = s.plan, s.overlay.compare_plan
         xy_b = finest_xy(b, s.task)
-        text = f"Dashed grey: RTG {fmt_rtg(s.overlay.compare_rtg)} (condition {fmt_rtg(b.condition_rtg)})"
-        if a is not None:
-            text += f" vs this plan's RTG {fmt_rtg(s.rtg)} (condition {fmt_rtg(a.condition_rtg)})"
+        ckpt = s.overlay.compare_checkpoint
+        if ckpt is not None:
+            text = f"Dashed grey: {Path(ckpt).name} (condition {fmt_rtg(b.condition_rtg)})"
+            mine = Path(s.planner_path).name if s.planner_path else "this checkpoint"
+            if a is not None:
+                text += f" vs {mine} (condition {fmt_rtg(a.condition_rtg)}), same target and seed"
+        else:
+            text = f"Dashed grey: RTG {fmt_rtg(s.overlay.compare_rtg)} (condition {fmt_rtg(b.condition_rtg)})"
+            if a is not None:
+                text += f" vs this plan's RTG {fmt_rtg(s.rtg)} (condition {fmt_rtg(a.condition_rtg)})"
             xa = np.asarray(a.states_KHD)[-1]
             xy_a = finest_xy(a, s.task) if xy_b is not None else None
             if xy_a is not None:
@@ -301,11 +376,14 @@ class PlanDock(StudioDock):
             self.lbl_tokens.setText("")
             self._plot()
             return
-        if not self._update_pending:
+        if not self._update_pending:  # the viewport's frame goes first: these views are slower and matter less
             self._update_pending = True
-            QTimer.singleShot(VIEWS_DELAY_MS, self._update_views)
+            self.act.when_view_shown(self._update_views)
+            QTimer.singleShot(VIEWS_MAX_DELAY_MS, self._update_views)
 
     def _update_views(self) -> None:
+        if not self._update_pending:  # already updated (the view was shown, or the time ran out)
+            return
         self._update_pending = False
         plan = self.plan
         if plan is None:

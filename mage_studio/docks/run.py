@@ -61,6 +61,7 @@ def eval_summary(d: dict) -> str:
     return text
 
 
+STATUS_LINES = 3  # lines reserved for the closed loop's status (step, return, target, condition, held scales)
 CONDITION_TIP = ("The RTG the model is conditioned on at this step: the target minus the return collected so far, "
                  "plus the steps elapsed (the sparse-reward window relabel the model was trained with), then limited "
                  "to the data's range and to the best return the data shows from the current state (the ceiling). "
@@ -101,9 +102,12 @@ class RunDock(StudioDock):
         self.body.addLayout(grid)
         self.lbl_status = muted("Load a checkpoint to run.")
         self.lbl_status.setToolTip(CONDITION_TIP)
+        # a fixed height of STATUS_LINES lines: a status that wraps to more lines never moves the buttons below it
+        self.lbl_status.setFixedHeight(STATUS_LINES * self.lbl_status.fontMetrics().lineSpacing() + 4)
+        self.lbl_status.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.body.addWidget(self.lbl_status)
         self.btn_export_rollout = QPushButton("Export rollout…")
-        self.btn_export_rollout.setToolTip("Save the current closed-loop run as an animated GIF: one frame of the "
+        self.btn_export_rollout.setToolTip("Save the current closed-loop run as an MP4 video or a GIF: one frame of the "
                                            "viewport (plan, executed path, header) per step since the last Reset")
         self.btn_export_rollout.setEnabled(False)
         xrow = QHBoxLayout()
@@ -233,11 +237,11 @@ class RunDock(StudioDock):
         """A function (run on the worker) that builds a ClosedLoop from the condition as it is now."""
         s = self.state
         args = (s.task, s.planner, s.rtg, self.spin_replan.value(), self.spin_len.value(), s.start_xy, s.goal_xy,
-                s.state_template, s.seed)
+                s.state_template, s.seed, s.held_tokens)
 
         def make() -> ClosedLoop:
-            task, planner, rtg, every, steps, start, goal, state, seed = args
-            loop = ClosedLoop(task, planner, rtg, replan_every=every, max_steps=steps, seed=seed)
+            task, planner, rtg, every, steps, start, goal, state, seed, held = args
+            loop = ClosedLoop(task, planner, rtg, replan_every=every, max_steps=steps, seed=seed, prefix_tokens=held)
             loop.reset(start, goal, state)
             return loop
 
@@ -514,7 +518,7 @@ class RunDock(StudioDock):
             self.act.report_error("Nothing to export", "Run the closed loop first (Play or Step): the rollout "
                                   "records one viewport frame per step.")
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export rollout", "mage-rollout.gif", "GIF (*.gif)")
+        path, _ = QFileDialog.getSaveFileName(self, "Export rollout", "mage-rollout.mp4", "MP4 video (*.mp4);;GIF (*.gif)")
         if path:
             self.export_rollout(path)
 
@@ -532,7 +536,7 @@ class RunDock(StudioDock):
         def done(result):
             out, kind = result
             self.btn_export_rollout.setEnabled(bool(self.rollout_frames))
-            msg = (f"Saved the rollout to {out} ({len(frames)} frames)" if kind == "gif" else
+            msg = (f"Saved the rollout to {out} ({len(frames)} frames)" if kind in ("gif", "mp4") else
                    f"Pillow is not installed, so the rollout was written as {len(frames)} numbered PNG frames in {out}")
             self.lbl_status.setText(msg + ".")
             self.act.show_status(msg, 8000)

@@ -121,7 +121,7 @@ class TrainDock(StudioDock):
         self.loss_plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.body.addWidget(self.loss_plot)
         self.usage_plot = pg.PlotWidget()
-        self.usage_plot.setFixedHeight(110)
+        self.usage_plot.setFixedHeight(150)
         self.usage_plot.setLabel("bottom", "scale")
         self.usage_plot.setLabel("left", "codebook use")
         self.usage_plot.setYRange(0, 1)

@@ -26,6 +26,7 @@ def test_bench_data(tmp_path):
     assert d["gen_steps_per_s"] > 0 and d["segments_per_s"] > 0 and d["machine"]["cores"] >= 1
 
 
+@pytest.mark.slow
 def test_bench_quality_and_latency_tiny(umaze_dataset, tmp_path):
     out, md = tmp_path / "q.json", tmp_path / "q.md"
     r = _mage("bench", "quality", "--tasks", "pointmaze-umaze", "--algos", "mage,mage-track,bc", "--preset", "tiny",
@@ -68,6 +69,7 @@ def test_mage_ahead_verdict_weighs_the_gap_against_its_standard_error():
     assert "| ahead within noise |" in markdown_table(out) and "twice the standard error" in markdown_table(out)
 
 
+@pytest.mark.slow
 def test_bench_quality_refuses_unknown_tasks_and_methods_before_training(tmp_path):
     for args, msg in ((("--tasks", "pointmaze-nope"), "unknown task"), (("--algos", "mage,ppo"), "unknown method"),
                       (("--tasks", "pointmaze-umaze,pointmaze-medium", "--dataset", "mage/x/y-v0"), "one task"),
@@ -80,6 +82,7 @@ def test_bench_quality_refuses_unknown_tasks_and_methods_before_training(tmp_pat
         assert not (tmp_path / "cache").exists()
 
 
+@pytest.mark.slow
 def test_bench_quality_keys_rows_and_cache_by_dataset(umaze_dataset, tmp_path):
     """A --dataset run sharing a --cache with the default-dataset run trains its own checkpoints under its own row
     (the old behaviour keyed both by the task and silently reused the first run's checkpoints)."""
@@ -126,6 +129,7 @@ def test_bench_quality_keys_rows_and_cache_by_dataset(umaze_dataset, tmp_path):
     assert fresh == misplaced / "pointmaze-umaze-other" / "seed0" / "pointmaze-umaze-other-bc.pt" and not fresh.exists()
 
 
+@pytest.mark.slow
 def test_bench_quality_runs_one_seed_at_a_time_and_caches_mage_flags_apart(umaze_dataset, tmp_path):
     """--first-seed trains only the seeds asked for (pieces of a sweep merge); --mage-flags reaches `mage train` and
     its checkpoint is cached under its own name, so a plain MAGE checkpoint in the same cache is never reused."""

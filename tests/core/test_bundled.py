@@ -11,6 +11,7 @@ CARD = ROOT / "checkpoints" / "pointmaze-umaze.card.json"
 
 
 @pytest.mark.skipif(not CARD.is_file(), reason="no bundled umaze checkpoint in this checkout")
+@pytest.mark.slow
 def test_bundled_umaze_checkpoint_reproduces_its_card(minari_root):
     import torch
 

@@ -2,6 +2,8 @@
 both stated in `mage --help`."""
 from __future__ import annotations
 
+import pytest
+
 import json
 import os
 import subprocess
@@ -30,6 +32,7 @@ def test_eval_json_to_stdout_is_pure_json(micro_checkpoint):
     assert d["n"] == 2 and "normalised" in r.stderr  # the summary line went to stderr
 
 
+@pytest.mark.slow
 def test_json_goes_to_a_file_or_stdout_for_every_reporting_command(micro_checkpoint, umaze_dataset, tmp_path):
     r = _mage("ckpt", "info", micro_checkpoint, "--json", "-")
     assert r.returncode == 0 and json.loads(r.stdout)["algo"] == "mage"
@@ -48,6 +51,7 @@ def test_json_goes_to_a_file_or_stdout_for_every_reporting_command(micro_checkpo
     assert r.returncode == 0 and len(json.loads(r.stdout)["rows"]) == 2 and (tmp_path / "sw.png").is_file()
 
 
+@pytest.mark.slow
 def test_usage_errors_exit_2_and_failed_work_exits_1(micro_checkpoint, tmp_path):
     usage = [("eval", "--checkpoint", micro_checkpoint, "--episodes", "0"),  # a bad option value
              ("eval", "--checkpoint", micro_checkpoint, "--bogus"),  # an unknown option

@@ -28,6 +28,7 @@ def test_eval_prints_normalised_score_and_json(micro_checkpoint, tmp_path):
     assert bad.returncode == 2 and "--regoal-steps" in bad.stderr and "Traceback" not in bad.stderr  # usage
 
 
+@pytest.mark.slow
 def test_sweep_writes_json_and_png(micro_checkpoint, tmp_path):
     prefix = tmp_path / "sweep"
     r = _mage("sweep-rtg", "--checkpoint", micro_checkpoint, "--rtgs", "200,300", "--episodes", "1", "--quiet",
@@ -46,6 +47,7 @@ def test_sweep_writes_json_and_png(micro_checkpoint, tmp_path):
     assert not (tmp_path / "sub" / "door-sweep.json.json").exists()
 
 
+@pytest.mark.slow
 def test_bench_controllability_table_and_cards(micro_checkpoint, tmp_path):
     """One row per checkpoint with Spearman, spans, slope and verdict; --cards records the sweep in the card."""
     import shutil
@@ -76,6 +78,7 @@ def test_bench_controllability_table_and_cards(micro_checkpoint, tmp_path):
     assert (tmp_path / "micro.sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_demo_pair_writes_a_side_by_side_gif(micro_checkpoint, tmp_path):
     from PIL import Image
 
@@ -92,6 +95,7 @@ def test_demo_pair_writes_a_side_by_side_gif(micro_checkpoint, tmp_path):
     assert bad.returncode == 2 and ".gif" in bad.stderr
 
 
+@pytest.mark.slow
 def test_plan_png_and_bad_starts(micro_checkpoint, tmp_path):
     png = tmp_path / "plan.png"
     r = _mage("plan", "--checkpoint", micro_checkpoint, "--start=-1,-1", "--goal=-1,1", "--png", png, "--json")
@@ -135,6 +139,7 @@ def test_bench_latency_reports_median(micro_checkpoint, tmp_path):
 
 
 @pytest.mark.parametrize("content,msg", [(b"", "checkpoint"), (b"not a torch file", "checkpoint")])
+@pytest.mark.slow
 def test_bad_checkpoint_files_are_one_line_errors(tmp_path, content, msg):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(content)
@@ -224,6 +229,7 @@ def test_plan_check_counts_the_plans_that_run_into_walls(micro_checkpoint, monke
         check_plans(planner, cfg)
 
 
+@pytest.mark.slow
 def test_diagnose_plans_prints_per_scale_shares_and_refuses_tasks_without_walls(micro_checkpoint, tmp_path):
     out = tmp_path / "plans.json"
     r = _mage("diagnose", "--checkpoint", micro_checkpoint, "--plans", "--plan-episodes", "1", "--plan-every", "50",
@@ -248,6 +254,7 @@ def test_output_into_a_closed_pipe_is_not_a_traceback(tmp_path):
     assert r.returncode == 0 and "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr, r.stderr
 
 
+@pytest.mark.slow
 def test_plan_alternatives_write_their_json_and_png(micro_checkpoint, tmp_path):
     png, out = tmp_path / "alts.png", tmp_path / "alts.json"
     r = _mage("plan", "--checkpoint", micro_checkpoint, "--start=-1,-1", "--goal=-1,1", "--alternatives", "3",

@@ -171,6 +171,7 @@ def _mage(*args, env=None):
     return subprocess.run([sys.executable, "-m", "mage_core", *args], capture_output=True, text=True, env=env, timeout=120)
 
 
+@pytest.mark.slow
 def test_cli_bad_input_is_one_line(minari_root, tmp_path):
     import os
 
@@ -188,6 +189,7 @@ def test_cli_bad_input_is_one_line(minari_root, tmp_path):
         assert len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_cli_make_list_info(minari_root):
     import os
 

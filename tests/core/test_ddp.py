@@ -1,6 +1,8 @@
 """Data parallel training: 2 CPU processes (gloo) average gradients exactly like one process on the joint batch."""
 from __future__ import annotations
 
+import pytest
+
 import json
 import os
 import socket
@@ -57,6 +59,7 @@ def _spawn(tmp_path, steps, fixed):
     mp.spawn(_worker, args=(_free_port(), str(tmp_path), steps, fixed), nprocs=2, join=True)
 
 
+@pytest.mark.slow
 def test_two_processes_average_gradients_like_one_process_on_the_joint_batch(tmp_path, monkeypatch):
     steps = (3, 3, 0)  # few steps: later, tiny float differences flip nearest-code choices and runs drift apart
     _spawn(tmp_path, steps, fixed=True)
@@ -86,6 +89,7 @@ def test_two_processes_average_gradients_like_one_process_on_the_joint_batch(tmp
         assert abs(a["loss"] - b["loss"]) < 0.5 * abs(b["loss"]) + 0.05, (stage, a, b)
 
 
+@pytest.mark.slow
 def test_two_process_training_decreases_the_loss_like_one_process(tmp_path, monkeypatch):
     steps = (60, 30, 2)
     _spawn(tmp_path, steps, fixed=False)

@@ -107,6 +107,7 @@ def test_controller_completes_each_d4rl_subtask_from_the_default_start(name):
     assert obs[ENV_OBS_DIM] == 1.0 and ctl.failed is None
 
 
+@pytest.mark.slow
 def test_each_variant_is_a_minari_dataset_with_reference_scores(task, datasets):
     import minari
 

@@ -228,3 +228,72 @@ def test_regoal_cap_is_reported_only_where_it_applies():
     assert RTGTracker(100.0, "window", 300, regoal_steps=20).regoal_cap == 20
     assert RTGTracker(100.0, "window", 300, regoal_steps=0).regoal_cap is None
     assert RTGTracker(100.0, "dense", 300, regoal_steps=20).regoal_cap is None
+
+
+# ---- steering by the coarse plan ---------------------------------------------------------------------------------
+def test_held_scales_keep_their_tokens_across_resamples_while_the_finer_ones_vary(planner):
+    obs, k = _obs(planner.task), 2
+    first = planner.plan(obs, 200.0, seed=0)
+    held = [planner.plan(obs, 200.0, seed=s, prefix_tokens=first.tokens[:k]) for s in range(1, 7)]
+    for p in held:
+        assert p.held_scales == k and p.prefix_logprob is not None and p.prefix_logprob <= 0.0
+        for j in range(k):
+            np.testing.assert_array_equal(p.tokens[j], first.tokens[j])
+        np.testing.assert_allclose(p.states_KHD[:k], first.states_KHD[:k], atol=1e-5)  # the coarse plans too
+    finer = {tuple(np.concatenate([np.asarray(t) for t in p.tokens[k:]]).tolist()) for p in held}
+    assert len(finer) > 1  # resampling changes the finer scales
+    assert planner.plan(obs, 200.0, seed=0).held_scales == 0
+
+
+def test_the_held_sampler_is_mages_sampler_when_nothing_is_held(planner):
+    _, cond_BD, *_ = planner._condition(_obs(planner.task), 200.0)
+    ref = planner.model.sample(cond_BD, generator=planner._generator(11))
+    out, logp_B, held_B = planner.sample_scales(cond_BD, generator=planner._generator(11))
+    for a, b in zip(ref.idx_list, out.idx_list):
+        assert torch.equal(a, b)
+    assert bool(held_B.all()) and float(logp_B[0]) < 0
+
+
+def test_alternatives_differ_at_their_scale_are_ranked_and_adopting_one_reproduces_it(planner):
+    obs, k = _obs(planner.task), 2
+    alts = planner.alternatives(obs, 200.0, scale=k, n=4, seed=5)
+    assert 2 <= len(alts) <= 4
+    coarse = [tuple(np.concatenate([np.asarray(t) for t in a.tokens[:k]]).tolist()) for a in alts]
+    assert len(set(coarse)) == len(alts)  # pairwise different at scales 1..k
+    logps = [a.prefix_logprob for a in alts]
+    assert logps == sorted(logps, reverse=True) and all(a.held_scales == k for a in alts)
+    adopted = planner.plan(obs, 200.0, seed=5, prefix_tokens=alts[1].tokens[:k])
+    for a, b in zip(adopted.tokens, alts[1].tokens):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bad_prefixes_and_alternatives_are_refused_with_a_reason(planner):
+    obs, K = _obs(planner.task), len(planner.scales)
+    ok = planner.plan(obs, 200.0, seed=0).tokens
+    with pytest.raises(MageError, match="scale 2 has"):
+        planner.plan(obs, 200.0, prefix_tokens=[ok[0], ok[1][:-1]] if len(ok[1]) > 1 else [ok[0], np.r_[ok[1], 0]])
+    with pytest.raises(MageError, match=r"whole numbers in \[0"):
+        planner.plan(obs, 200.0, prefix_tokens=[np.array([planner.codebook_size])])
+    with pytest.raises(MageError, match="only"):
+        planner.plan(obs, 200.0, prefix_tokens=list(ok) + [ok[-1]])
+    with pytest.raises(MageError, match="from 1 to"):
+        planner.alternatives(obs, 200.0, scale=K + 1)
+    with pytest.raises(MageError, match="number of alternatives"):
+        planner.alternatives(obs, 200.0, scale=1, n=0)
+
+
+def test_a_closed_loop_from_an_adopted_plan_holds_its_coarse_tokens_then_plans_freely(planner):
+    obs, k = _obs(planner.task), 2
+    adopted = planner.plan(obs, 200.0, seed=0)
+    pol = PlannerPolicy(planner, 200.0, seed=0, keep_plan=True, prefix_tokens=adopted.tokens[:k], hold_steps=3)
+    pol.reset(1)
+    seen = []
+    for _ in range(5):
+        pol.act(obs[None], np.zeros(1))
+        seen.append((pol.last_plan.held_scales, [np.asarray(t).copy() for t in pol.last_plan.tokens[:k]]))
+    for held, toks in seen[:3]:  # the first hold_steps replans keep the adopted route (unless the model disagrees)
+        if held:
+            assert all(np.array_equal(a, b) for a, b in zip(toks, adopted.tokens[:k]))
+    assert seen[0][0] == k and all(held == 0 for held, _ in seen[3:])
+    with pytest.raises(MageError, match="hold_steps"):
+        PlannerPolicy(planner, 200.0, prefix_tokens=adopted.tokens[:k], hold_steps=0)

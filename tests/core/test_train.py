@@ -29,6 +29,7 @@ def _steps(cfg, s1, s2, s3, **train):
     return cfg
 
 
+@pytest.mark.slow
 def test_tiny_model_overfits_a_handful_of_segments(tmp_path):
     task, episodes = umaze_episodes()
     cfg = _steps(micro_config(cond_dropout=0.0), 200, 250, 20, batch_size=8, lr_stage2=3e-3, log_every=10)

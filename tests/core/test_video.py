@@ -59,6 +59,7 @@ def test_mp4_without_the_extra_names_the_install_step(tmp_path):
     assert 'pip install "mage-studio[video]"' in r.stdout, r.stderr
 
 
+@pytest.mark.slow
 def test_demo_video_writes_an_mp4_whose_frames_decode(micro_checkpoint, tmp_path):
     video = tmp_path / "demo.mp4"
     r = _mage("demo", "--checkpoint", micro_checkpoint, "--png", tmp_path / "demo.png", "--video", video)
@@ -75,6 +76,7 @@ def test_demo_video_writes_an_mp4_whose_frames_decode(micro_checkpoint, tmp_path
     assert f"({len(frames)} frames)" in r.stdout
 
 
+@pytest.mark.slow
 def test_eval_record_writes_one_video_per_episode(micro_checkpoint, tmp_path):
     r = _mage("eval", "--checkpoint", micro_checkpoint, "--episodes", "2", "--envs", "2", "--quiet", "--record",
               tmp_path / "rec", "--record-format", "gif")

@@ -413,6 +413,7 @@ def test_plans_through_walls_stay_visible_as_see_through_lines(window, qtbot):
     assert with_plan != without
 
 
+@pytest.mark.slow
 def test_a_checkpoint_for_another_task_loads_that_tasks_dataset_and_same_id_other_size_is_no_match(
         window, qtbot, tiny_dataset, tiny_checkpoint, tmp_path):
     import torch

@@ -1,4 +1,5 @@
 """Background processes from the studio: training (fake and real `mage train`), stop, crash, dataset generation."""
+import pytest
 import os
 
 from fakes import fake_events_script
@@ -64,6 +65,7 @@ def test_stop_and_crash_give_clear_messages(window, qtbot, tmp_path):
     assert "dataset foo has no episodes" in win.errors[1]
 
 
+@pytest.mark.slow
 def test_real_tiny_training_from_the_dock(window, qtbot, tmp_path, tiny_dataset):
     """One real `mage train --preset tiny` run started from the Train dock, its events plotted, the result loaded."""
     win = window

@@ -71,3 +71,68 @@ def test_render_plan_png_writes_a_png(tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
     with pytest.raises(MageError):
         R.plan_overlay(np.zeros((2, 4, 1)))
+
+
+@pytest.fixture(scope="module")
+def door():
+    s = R.TaskScene(get_task("adroit-door"))  # a lit, textured scene
+    yield s
+    s.close()
+
+
+def test_the_fast_look_drops_shadows_and_textures_and_the_full_look_keeps_them(door):
+    import mujoco
+
+    scene = door
+    pose = scene.default_camera(4 / 3)
+    full = scene.render(pose, R.Overlay(), (160, 120))
+    assert scene.scene.flags[int(mujoco.mjtRndFlag.mjRND_SHADOW)] == int(scene.config.shadows)
+    assert scene.option.flags[int(mujoco.mjtVisFlag.mjVIS_TEXTURE)] == 1
+    fast = scene.render(pose, R.Overlay(), (160, 120), fast=True)
+    assert scene.scene.flags[int(mujoco.mjtRndFlag.mjRND_SHADOW)] == 0
+    assert scene.option.flags[int(mujoco.mjtVisFlag.mjVIS_TEXTURE)] == 0
+    assert fast.shape == full.shape and not np.array_equal(fast, full)  # the shadows are gone
+    again = scene.render(pose, R.Overlay(), (160, 120))  # a full frame after a fast one is the full look again
+    np.testing.assert_array_equal(again, full)
+
+
+def test_a_robot_plan_is_posed_once_per_plan_and_only_for_the_scales_shown(monkeypatch, tmp_path):
+    from mage_core.tasks import get_task as task_of
+
+    task = task_of("adroit-door")
+    sc = R.TaskScene(task)
+    try:
+        env = task.make_env(mode="eval")
+        obs = task.flatten_obs(env.reset(seed=0)[0])
+        env.close()
+        states = np.repeat(obs[None, None], 8, axis=1).repeat(3, axis=0).astype(np.float32)  # (K=3, H=8, D)
+        calls = []
+        pose_path = task.suite.pose_path
+
+        def counting(t, m, s):
+            calls.append(len(s))
+            return pose_path(t, m, s)
+
+        monkeypatch.setattr(task.suite, "pose_path", counting)
+        ov = R.plan_overlay(states, (1, 2, 8), task=task)
+        ov.ghost_scales, ov.paths_in_scene = 1, False
+        pose = sc.default_camera(4 / 3)
+        for _ in range(3):  # the camera moves: nothing is posed again
+            sc.render(pose.orbit(10, 0), ov, (160, 120), fast=True)
+        assert calls == [8] and set(sc._plan_cache.ghosts) == {2} and len(sc.last_paths_xyz) == 3
+        ov.visible = [True, True, False]  # the finest visible scale is now scale 2: its ghosts are posed once
+        sc.render(pose, ov, (160, 120))
+        assert calls == [8, 8] and set(sc._plan_cache.ghosts) == {1, 2}
+    finally:
+        sc.close()
+
+
+def test_pngs_are_written_through_pillow_and_a_bad_path_is_one_clear_error(tmp_path):
+    from PIL import Image
+
+    img = np.zeros((4, 6, 3), np.uint8)
+    img[1, 2] = (10, 200, 30)
+    R.write_png(tmp_path / "x.png", img)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "x.png").convert("RGB")), img)
+    with pytest.raises(MageError, match="cannot write"):
+        R.write_png("/nonexistent-dir/x.png", np.zeros((4, 4, 3), np.uint8))

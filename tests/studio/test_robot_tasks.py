@@ -33,8 +33,13 @@ def test_the_studio_opens_a_hopper_checkpoint_and_draws_ghosts(window, qtbot, ho
     # the render thread expanded the plan into ghosts and torso paths with the scene's own model
     qtbot.waitUntil(lambda: win.viewport.shown_id == win.viewport.request_id, timeout=30000)
     scene = win.viewport.worker._scene
-    assert scene._expanded is not None and len(scene._expanded[2]) == len(win.state.plan.scales)
-    assert "torso" in scene._expanded[1][0] and win.errors == []
+    K = len(win.state.plan.scales)
+    cache = scene._plan_cache
+    assert cache is not None and len(cache.paths) == K and "torso" in cache.paths[0] and win.errors == []
+    assert set(cache.ghosts) == {K - 1}  # ghosts posed only for the scale they are drawn for (the finest)
+    # the key-point paths reach the viewport, which draws them over the image with a legend naming their styles
+    assert len(win.viewport.paths_xyz) == K and not ov.paths_in_scene
+    assert any(row[0] == "torso path" for row in win.viewport.legend)
     # closed loop on the real env: the executed torso path is drawn against the plan
     win.run_dock.spin_len.setValue(5)
     for _ in range(3):
@@ -80,7 +85,8 @@ def test_the_studio_opens_a_hand_task_and_antmaze_with_a_plan_drawn(window, qtbo
     ov = win.viewport.overlay
     assert ov.plan_states is not None  # ghosts are expanded by the render thread
     scene = win.viewport.worker._scene
-    assert scene._expanded is not None and len(scene._expanded[2]) == len(win.state.plan.scales)
+    K = len(win.state.plan.scales)
+    assert scene._plan_cache is not None and set(scene._plan_cache.ghosts) == {K - 1}
     assert win.errors == [] and win.viewport.image is not None
 
 

@@ -280,6 +280,7 @@ def test_rtg_sweep_plots_target_against_achieved(window, qtbot):
     assert sm.achieved_span > 0
 
 
+@pytest.mark.slow
 def test_low_high_pair_exports_side_by_side(window, qtbot, tmp_path):
     from PIL import Image
 
@@ -354,12 +355,15 @@ def test_a_long_hud_line_pushes_the_legend_down_instead_of_covering_it(window):
 
 
 def test_screenshot_with_a_dataset_waits_for_a_plan_made_after_the_dataset_loaded(window, qtbot, tiny_dataset,
-                                                                                   tiny_checkpoint, tmp_path):
+                                                                                   tiny_checkpoint, tmp_path,
+                                                                                   monkeypatch):
     """`mage-studio --checkpoint C --dataset D --screenshot F`: a plan of the checkpoint alone (before the dataset
     arrived) is not enough; the grab waits for the dataset and a plan after it."""
     from mage_studio.app import _arm_screenshot
 
     win = window
+    # the checkpoint's own dataset is local here and would load by itself within the wait below: only --dataset loads
+    monkeypatch.setattr(win.controller, "_load_dataset_for", lambda planner: None)
     win.controller.open_checkpoint(str(tiny_checkpoint))
     qtbot.waitUntil(lambda: win.state.plan is not None, timeout=30000)
     out, saved = tmp_path / "shot.png", []
@@ -405,6 +409,7 @@ def test_an_unknown_task_is_refused_with_the_known_ones(capsys):
     assert "unknown task 'nope'" in err and "pointmaze-umaze" in err and "adroit-door" in err
 
 
+@pytest.mark.slow
 def test_screenshot_after_a_run_waits_while_the_run_steps_and_gives_up_only_when_it_stalls(window, qtbot,
                                                                                            tiny_checkpoint, tmp_path,
                                                                                            capsys):

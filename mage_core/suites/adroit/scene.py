@@ -11,7 +11,7 @@ from mage_core.suites.adroit.tasks import LAYOUTS, kind_of
 from mage_core.suites.base import EditableState, SceneFacet
 
 # Default viewport camera per task: (look-at xyz, distance, azimuth, elevation), chosen from renders of each scene
-CAMERAS = {"door": ((0.05, -0.1, 0.2), 1.45, 60.0, -35.0), "hammer": ((0.08, -0.12, 0.2), 0.95, 200.0, -20.0),
+CAMERAS = {"door": ((0.05, -0.1, 0.2), 1.45, 60.0, -35.0), "hammer": ((0.0, -0.12, 0.17), 0.8, 335.0, -25.0),
            "pen": ((0.0, -0.2, 0.2), 0.8, 135.0, -25.0), "relocate": ((0.0, -0.05, 0.2), 1.3, 150.0, -25.0)}
 
 GHOSTLESS_BODIES = {"door": ("door", "latch")}  # moving bodies not drawn for ghosts, besides the forearm

@@ -141,6 +141,8 @@ def train(cfg: BehaviourTrainConfig) -> None:
                 rb.dones[:n, 0] = z["terminals"]
                 rb.timeouts[:n, 0] = z["timeouts"]
                 rb.pos = n
+        else:  # a committed state travels without its replay log: refill the buffer before learning again
+            model.learning_starts = model.num_timesteps + cfg.learning_starts
         state = json.loads((out / "state.json").read_text()) if (out / "state.json").is_file() else state
         print(f"resumed {cfg.env} at {model.num_timesteps} steps", flush=True)
     else:
