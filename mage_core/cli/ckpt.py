@@ -132,10 +132,11 @@ def write_card(checkpoint: str, card: dict) -> str:
             ("reproduce", f"`{ev['reproduce']}`")]
     sw = card.get("controllability")
     if sw:
+        swept = "data's return range" if "--range data" in sw.get("command", "") else "feasible range"
         rho = "n/a" if sw.get("spearman") is None else f"{sw['spearman']:.2f}"
         rows.append(("controllability", f"{sw['verdict']}: achieved {sw['achieved_span']:+.0f} "
                      f"{'normalised points' if sw['normalised'] else 'return'} from the lowest to the highest of "
-                     f"{len(sw['rows'])} targets over the data's range (slope {sw['slope']:.2f}, Spearman {rho}; "
+                     f"{len(sw['rows'])} targets over the {swept} (slope {sw['slope']:.2f}, Spearman {rho}; "
                      f"{sw['episodes']} episodes per target) — `{sw['command']}`, plot "
                      f"[{os.path.basename(base)}.sweep.png]({os.path.basename(base)}.sweep.png)"))
     md = f"# {card['task']} — {card['algo']} checkpoint\n\n| | |\n| --- | --- |\n"
