@@ -182,9 +182,10 @@ def train(cfg: BehaviourTrainConfig) -> None:
                     "versions": versions, "wall_s": round(wall, 1)}
             _atomic_npz(snap, info=np.array(json.dumps(info)), **arrays)
             rb, n = self.model.replay_buffer, self.model.replay_buffer.pos
-            _atomic_npz(replay_path, observations=rb.observations[:n, 0], next_observations=rb.next_observations[:n, 0],
-                        actions=rb.actions[:n, 0], rewards=rb.rewards[:n, 0], terminals=rb.dones[:n, 0],
-                        timeouts=rb.timeouts[:n, 0])
+            f32 = np.float32  # the log in float32 (SB3 keeps the env's float64 observations): half the size
+            _atomic_npz(replay_path, observations=rb.observations[:n, 0].astype(f32),
+                        next_observations=rb.next_observations[:n, 0].astype(f32), actions=rb.actions[:n, 0],
+                        rewards=rb.rewards[:n, 0], terminals=rb.dones[:n, 0], timeouts=rb.timeouts[:n, 0])
             tmp = model_path.with_name("sac.tmp.zip")
             self.model.save(tmp)
             os.replace(tmp, model_path)
