@@ -48,7 +48,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     steps.add_argument("--stage3-steps", type=_steps_arg, metavar="N", help="MAGE refinement steps (0 = skip stage 3; the small preset's default)")
     steps.add_argument("--steps", type=_steps_arg, metavar="N", help="total steps for baselines (MAGE: use --stageN-steps)")
     steps.add_argument("--batch-size", type=int, metavar="B", help="segments per step (per process)")
-    steps.add_argument("--inv-batch-size", type=_count_arg, metavar="B",
+    steps.add_argument("--inv-batch-size", type=non_negative_int_arg, metavar="B",
                        help="MAGE stage 2: segments per step for L_inv on the frozen tokens, when larger than "
                        "--batch-size (default: the preset's, 256 in small; 0 = --batch-size)")
     steps.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: all cores but one)")
@@ -56,7 +56,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                        help="MAGE: steps of the return-ceiling fit, the highest return the data supports from a state, "
                        "which limits the RTG condition (default min(1500, stage-2 steps); under-fitted it is optimistic "
                        "next to walls and plans run through them: 20000 takes ~80 s on one core)")
-    steps.add_argument("--coarse-ce-scales", type=_count_arg, metavar="N",
+    steps.add_argument("--coarse-ce-scales", type=non_negative_int_arg, metavar="N",
                        help="MAGE stage 2: also train the first N scales' tokens on the rest of the L_inv batch "
                        "(256 segments instead of the batch's 32; they are a short prefix of the token sequence, so this "
                        "costs little), e.g. 3 — the scales that choose the route (default 0 = off)")
@@ -145,7 +145,10 @@ def _steps_arg(text: str) -> int:
 
 def positive_int_arg(text: str) -> int:
     """argparse type: a whole number >= 1."""
-    n = _steps_arg(text)
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
     if n < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
     return n
@@ -196,7 +199,7 @@ def rec_weights_for(task, obs_dim: int, act_dim: int, model_actions: bool, named
     return tuple(w)
 
 
-def _count_arg(text: str) -> int:
+def non_negative_int_arg(text: str) -> int:
     """argparse type: a whole number >= 0."""
     try:
         n = int(text)

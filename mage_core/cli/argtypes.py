@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from mage_core.train_command import non_negative_int_arg, positive_int_arg
+
 
 def seed_list(text: str) -> list[int]:
     """argparse type of --seeds: comma-separated integers, e.g. 0,1,2."""
@@ -12,23 +14,6 @@ def seed_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 0,1,2, got {text!r}") from None
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type: a whole number >= 0."""
-    try:
-        n = int(text)
-    except ValueError:
-        n = -1
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return n
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number >= 1."""
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return n
+# whole-number types: the same ones `mage train` uses
+non_negative_int = non_negative_int_arg
+positive_int = positive_int_arg
