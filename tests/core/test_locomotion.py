@@ -368,6 +368,12 @@ def test_export_picks_the_expert_the_medium_snapshot_and_the_replay_up_to_it(tmp
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["hopper-medium.npz"]["sha256"] == sha256(tmp_path / "out" / "hopper-medium.npz")
     assert export("hopper", run, tmp_path / "out", medium_steps=60)["hopper-medium.npz"]["steps"] == 60
+    # a late collapse of a good policy to a third of the expert's return is not the medium policy
+    save_actor(run / "snapshots" / "hopper-0000100.npz", tiny_actor(11, 3, 100),
+               {"env_id": "Hopper-v5", "steps": 100, "eval_returns": [1000.0]})
+    save_actor(run / "snapshots" / "hopper-0000120.npz", tiny_actor(11, 3, 120),
+               {"env_id": "Hopper-v5", "steps": 120, "eval_returns": [3000.0]})
+    assert export("hopper", run, tmp_path / "out")["hopper-medium.npz"]["steps"] == 40
     with pytest.raises(MageError, match="no snapshot at 50 steps"):
         export("hopper", run, tmp_path / "out", medium_steps=50)
 

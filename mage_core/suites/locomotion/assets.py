@@ -114,8 +114,9 @@ def _snapshots(run_dir: Path, env: str) -> list[tuple[int, float, Path]]:
 
 
 def export(env: str, run_dir: Path, out_dir: Path, medium_steps: int | None = None) -> dict:
-    """Write `<env>-expert.npz` (the run's last snapshot), `<env>-medium.npz` (the earlier snapshot whose evaluation
-    return is closest to MEDIUM_FRACTION of the expert's, or the one at `medium_steps`) and `<env>-medium-replay.npz`
+    """Write `<env>-expert.npz` (the run's last snapshot), `<env>-medium.npz` (the one at `medium_steps`, else the
+    snapshot closest to MEDIUM_FRACTION of the expert's return among those up to the first that reaches it: D4RL's
+    medium policy is a partly trained agent, never a later collapse of a good one) and `<env>-medium-replay.npz`
     (the first `medium steps` transitions of the run's replay log, float32, compressed); record their sha256 in
     the manifest. Returns the manifest entries written."""
     snaps = _snapshots(run_dir, env)
@@ -129,7 +130,8 @@ def export(env: str, run_dir: Path, out_dir: Path, medium_steps: int | None = No
             raise MageError(f"no snapshot at {medium_steps} steps; snapshots: {', '.join(str(s[0]) for s in snaps)}")
     else:
         target = MEDIUM_FRACTION * expert[1]
-        medium = min(snaps[:-1], key=lambda s: (abs(s[1] - target), s[0]))
+        first_reach = next((i for i, s in enumerate(snaps[:-1]) if s[1] >= target), len(snaps) - 2)
+        medium = min(snaps[:first_reach + 1], key=lambda s: (abs(s[1] - target), s[0]))
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for which, (steps, ret, src) in (("expert", expert), ("medium", medium)):
@@ -165,7 +167,8 @@ def main(argv=None) -> None:
     p.add_argument("--run-dir", default="", help="the training run (default runs/behaviour/ENV)")
     p.add_argument("--out-dir", default="", help=f"where to write (default ${ASSETS_ENV_VAR} or assets/locomotion)")
     p.add_argument("--medium-steps", type=int, default=None,
-                   help="the snapshot to use as the medium policy (default: closest to a third of the expert's return)")
+                   help="the snapshot to use as the medium policy (default: the one closest to a third of the "
+                        "expert's return, among those up to the first that reaches it)")
     a = p.parse_args(argv)
     written = export(a.env, Path(a.run_dir or f"runs/behaviour/{a.env}"), asset_dir(a.out_dir or None),
                      a.medium_steps)
