@@ -252,8 +252,7 @@ def plan_overlay(states_KHD, scales=None, xy_dims=(0, 1), task=None, model=None,
             steps = np.unique(np.linspace(0, H - 1, ghosts_per_scale).round().astype(int))
             ov.ghosts = []
             for k in range(K):  # pose the whole plan (suites integrate unobserved positions along it), keep a few
-                qpos = suite.pose_path(task, model, s[k])
-                ov.ghosts.append([qpos[i] for i in steps])
+                ov.ghosts.append(suite.pose_path(task, model, s[k], steps=steps))
     return ov
 
 
@@ -561,9 +560,8 @@ class TaskScene:
             H = cache.states.shape[1]
             steps = np.unique(np.linspace(0, H - 1, GHOSTS_PER_SCALE).round().astype(int))
             for k in _ghost_scales(overlay, K):
-                if k not in cache.ghosts:  # pose the whole scale (suites integrate unobserved positions), keep a few
-                    qpos = self.task.suite.pose_path(self.task, self.model, cache.states[k])
-                    cache.ghosts[k] = [qpos[i] for i in steps]
+                if k not in cache.ghosts:  # only the drawn steps (suites that integrate along the plan pose all)
+                    cache.ghosts[k] = self.task.suite.pose_path(self.task, self.model, cache.states[k], steps=steps)
                 ghosts[k] = cache.ghosts[k]
         return replace(overlay, plan_states=None, paths_xyz=cache.paths or overlay.paths_xyz, ghosts=ghosts)
 

@@ -293,9 +293,9 @@ class MainWindow(QMainWindow):
         self.lbl_device.setText(f"device: {device}")
 
     def _when_view_shown(self, callback) -> None:
-        """callback() once the viewport shows every state asked of it so far (on the next turn when it already does)."""
+        """callback() once the viewport has painted every state asked of it so far (on the next turn when it has)."""
         vp = self.viewport
-        if vp.shown_id >= vp.request_id:
+        if vp.painted_id >= vp.request_id:
             QTimer.singleShot(0, callback)
         else:
             vp.when_shown(vp.request_id, callback)

@@ -9,6 +9,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from functools import partial
+
 import numpy as np
 from PySide6.QtCore import QObject, QPointF, QRectF, QSize, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
@@ -40,7 +42,8 @@ class SceneState:
 class RenderWorker(QObject):
     """Owns the TaskScene (and its GL context) on the render thread; renders the latest requested state only."""
 
-    frame_ready = Signal(QImage, object, float, int, object)  # image, CameraFrame, render ms, request id, key-point paths
+    frame_ready = Signal(QImage, object, float, int, object, bool)  # image, CameraFrame, render ms, request id,
+    # key-point paths, whether it is a fast (live-look) frame
     failed = Signal(str)  # a one-line message when rendering is impossible
     _kick = Signal()
 
@@ -93,10 +96,11 @@ class RenderWorker(QObject):
             w = int(np.clip(st.size[0], 16, MAX_RENDER[0]))
             h = int(np.clip(st.size[1], 16, MAX_RENDER[1]))
             rgb = np.ascontiguousarray(self._scene.render(st.pose, st.overlay, (w, h), fast=st.fast))  # kept alive
-            img = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()  # until copied
+            # until converted (a copy): 32-bit pixels, which the widget scales to the screen twice as fast as 24-bit
+            img = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).convertToFormat(QImage.Format.Format_RGB32)
             del rgb
             ms = (time.perf_counter() - t0) * 1000
-            self.frame_ready.emit(img, self._scene.last_frame, ms, st.request_id, self._scene.last_paths_xyz)
+            self.frame_ready.emit(img, self._scene.last_frame, ms, st.request_id, self._scene.last_paths_xyz, st.fast)
         except Exception as exc:  # shown in the viewport, never a dead window
             from mage_studio.qt_util import error_text
 
@@ -114,7 +118,7 @@ class Viewport(QWidget):
 
     world_clicked = Signal(str, object)  # tool ("start" | "goal"), world xy (np.ndarray (2,)) on press
     world_dragged = Signal(str, object)  # tool, world xy while dragging
-    frame_painted = Signal(float)  # render milliseconds of the frame just shown
+    frame_painted = Signal(float)  # render milliseconds of the frame the widget has just painted (emitted after it)
 
     def __init__(self, config: RenderConfig | None = None, parent=None):
         super().__init__(parent)
@@ -144,6 +148,9 @@ class Viewport(QWidget):
         self.frames_painted = 0
         self.request_id = 0  # id of the latest state sent to the render thread
         self.shown_id = 0  # id of the state in the image on screen
+        self.painted_id = 0  # id of the state in the image the last paint drew (the pixels on screen)
+        self._frame_ms = 0.0  # render milliseconds of the frame received last
+        self.frame_fast = False  # the frame on screen is a fast (live-look) one
         self._drag = None  # (button, start QPointF, pose at press, tool)
         self._thread = QThread(self)
         self._thread.setObjectName("mage-render")
@@ -159,6 +166,11 @@ class Viewport(QWidget):
         self._settle = QTimer(self)
         self._settle.setSingleShot(True)
         self._settle.timeout.connect(lambda: self.refresh(settled=True))
+
+    @property
+    def settle_pending(self) -> bool:
+        """A full-quality frame is still to be asked for (the scene changed less than SETTLE_MS ago)."""
+        return self._settle.isActive()
 
     @property
     def scene_model(self):
@@ -258,9 +270,9 @@ class Viewport(QWidget):
         return self.request_id
 
     def when_shown(self, request_id: int, callback) -> None:
-        """Call callback() once, when the frame of request `request_id` (or a later one) is on screen."""
+        """Call callback() once, when the frame of request `request_id` (or a later one) has been painted."""
         def check(_ms: float) -> None:
-            if self.shown_id >= request_id:
+            if self.painted_id >= request_id:
                 self.frame_painted.disconnect(check)
                 callback()
 
@@ -277,14 +289,26 @@ class Viewport(QWidget):
             self._thread.wait(3000)
 
     # ---- frames --------------------------------------------------------------------------------------------
-    @Slot(QImage, object, float, int, object)
-    def _on_frame(self, img: QImage, frame: CameraFrame, ms: float, request_id: int, paths_xyz: list) -> None:
-        self.image, self.frame, self.paths_xyz = img, frame, paths_xyz
+    @Slot(QImage, object, float, int, object, bool)
+    def _on_frame(self, img: QImage, frame: CameraFrame, ms: float, request_id: int, paths_xyz: list,
+                  fast: bool = False) -> None:
+        self.image, self.frame, self.paths_xyz, self.frame_fast = img, frame, paths_xyz, fast
         self.shown_id = request_id
         self.message = ""
-        self.update()
+        self._frame_ms = ms
+        if self.isVisible():
+            self.update()  # paintEvent reports the frame once its pixels are drawn
+        else:  # nothing will paint a hidden widget: the frame counts as shown now
+            self._painted()
+
+    def _painted(self) -> None:
+        """The frame received last is on screen: count it and tell the listeners (after the paint, never inside it:
+        their work must not delay the window's flush)."""
+        if self.painted_id >= self.shown_id:
+            return
+        self.painted_id = self.shown_id
         self.frames_painted += 1
-        self.frame_painted.emit(ms)
+        QTimer.singleShot(0, partial(self.frame_painted.emit, self._frame_ms))
 
     @Slot(str)
     def _on_failed(self, msg: str) -> None:
@@ -300,12 +324,15 @@ class Viewport(QWidget):
         if self.image is not None:
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
             p.drawImage(self._image_rect(), self.image)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        # the live look draws its lines without antialiasing (a re-plan's paint takes a third of the time); the frame
+        # that follows once things settle, and every export, draws them smooth
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, not self.frame_fast)
         if self.image is not None:
             self._paint_plan_xray(p)
             self._paint_key_paths(p)
             self._paint_alternatives(p)
             self._paint_compare(p)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)  # boxes and legend: few and cheap, always smooth
         hud_right = 0.0
         if self.hud_text:
             hud_right = self._paint_box(p, QPointF(12, 12), wrap_hud(self.hud_text, p.fontMetrics(),
@@ -319,6 +346,8 @@ class Viewport(QWidget):
             p.setFont(f)
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.message or "Loading scene…")
         p.end()
+        if self.image is not None:
+            self._painted()
 
     def _paint_plan_xray(self, p: QPainter) -> None:
         """Each visible scale's plan again as a thin dashed line over everything: where a plan runs through a wall
@@ -329,18 +358,18 @@ class Viewport(QWidget):
         K = len(ov.plans_xy)
         cols = scale_colors(K, self.worker.config.palette)
         vis = ov.visible if ov.visible is not None else [True] * K
-        r = self._image_rect()
-        sx, sy = r.width() / fr.width, r.height() / fr.height
+        pens, arrays = [], []
         for k in range(K):
             xy = np.asarray(ov.plans_xy[k], dtype=float)
             if (k < len(vis) and not vis[k]) or xy.ndim != 2 or len(xy) < 2:
                 continue
-            pts = _project_all(fr, np.c_[xy[:, :2], np.full(len(xy), XRAY_Z)])
             c = QColor.fromRgbF(*[float(v) for v in cols[k]])
             c.setAlpha(170)
-            pen = QPen(c, 1.4, Qt.PenStyle.DashLine)
+            pens.append(QPen(c, 1.4, Qt.PenStyle.DashLine))
+            arrays.append(_at_xray_height(xy))
+        for pen, poly in zip(pens, self._polylines(fr, arrays)):
             p.setPen(pen)
-            p.drawPolyline([QPointF(r.x() + u * sx, r.y() + v * sy) for u, v in pts])
+            p.drawPolyline(poly)
 
     def _paint_key_paths(self, p: QPainter) -> None:
         """Robots: each visible scale's key-point paths in its colour, one pen style per key point (KEY_POINT_STYLES,
@@ -348,33 +377,46 @@ class Viewport(QWidget):
         ov, fr = self.overlay, self.frame
         if ov is None or fr is None or ov.paths_in_scene:
             return
-        r = self._image_rect()
-        sx, sy = r.width() / fr.width, r.height() / fr.height
-
-        def poly(P_N3):
-            uv = _project_all(fr, np.asarray(P_N3, dtype=float))
-            return [QPointF(r.x() + u * sx, r.y() + v * sy) for u, v in uv]
-
         paths = self.paths_xyz or []
         cols = scale_colors(len(paths), self.worker.config.palette)
         vis = ov.visible if ov.visible is not None else [True] * len(paths)
+        pens, arrays = [], []  # every polyline projected in one go: a re-plan's paint stays a few ms
         for k, named in enumerate(paths):
             if k < len(vis) and not vis[k]:
                 continue
             c = QColor.fromRgbF(*[float(v) for v in cols[k]])
             c.setAlpha(235)
             for name, P in named.items():
-                if len(P) < 2:
-                    continue
-                pen = QPen(c, 2.4 if k == len(paths) - 1 else 1.6, key_point_style(self.key_point_names, name))
-                p.setPen(pen)
-                p.drawPolyline(poly(P))
-        if ov.path_xyz is not None and len(ov.path_xyz) > 1:
-            pts = poly(ov.path_xyz)
+                if len(P) >= 2:
+                    pens.append(QPen(c, 2.4 if k == len(paths) - 1 else 1.6,
+                                     key_point_style(self.key_point_names, name)))
+                    arrays.append(np.asarray(P, dtype=float))
+        run = ov.path_xyz is not None and len(ov.path_xyz) > 1
+        if run:
+            arrays.append(np.asarray(ov.path_xyz, dtype=float))
+        polys = self._polylines(fr, arrays)
+        for pen, poly in zip(pens, polys):
+            p.setPen(pen)
+            p.drawPolyline(poly)
+        if run:
+            pts = polys[-1]
             p.setPen(QPen(QColor(15, 18, 25, 200), 4.5))  # a dark halo keeps the white path readable
             p.drawPolyline(pts)
             p.setPen(QPen(QColor(255, 255, 255, 240), 2.6))
             p.drawPolyline(pts)
+
+    def _polylines(self, fr: CameraFrame, arrays: list) -> list:
+        """(N, 3) world points -> one list of widget QPointF per array, all projected in one call."""
+        if not arrays:
+            return []
+        r = self._image_rect()
+        uv = _project_all(fr, np.concatenate(arrays))
+        uv = np.c_[r.x() + uv[:, 0] * (r.width() / fr.width), r.y() + uv[:, 1] * (r.height() / fr.height)]
+        out, i = [], 0
+        for a in arrays:
+            out.append([QPointF(u, v) for u, v in uv[i:i + len(a)].tolist()])
+            i += len(a)
+        return out
 
     def _paint_alternatives(self, p: QPainter) -> None:
         """The Plan dock's alternatives: each one's finest plan as a faint line, numbered at its end (1 = the most
@@ -382,8 +424,6 @@ class Viewport(QWidget):
         fr = self.frame
         if fr is None or not self.alternative_paths:
             return
-        r = self._image_rect()
-        sx, sy = r.width() / fr.width, r.height() / fr.height
         f = QFont(self.font())
         f.setBold(True)
         p.setFont(f)
@@ -391,8 +431,7 @@ class Viewport(QWidget):
             P = np.asarray(P, dtype=float)
             if P.ndim != 2 or len(P) < 2:
                 continue
-            P3 = P if P.shape[1] == 3 else np.c_[P[:, :2], np.full(len(P), XRAY_Z)]
-            poly = [QPointF(r.x() + u * sx, r.y() + v * sy) for u, v in _project_all(fr, P3)]
+            poly = self._polylines(fr, [P if P.shape[1] == 3 else _at_xray_height(P)])[0]
             p.setPen(QPen(QColor(15, 18, 25, 110), 4.0))  # a soft halo separates it from the plan's own lines
             p.drawPolyline(poly)
             p.setPen(QPen(ALTERNATIVE_RGBA, 2.0))
@@ -410,11 +449,7 @@ class Viewport(QWidget):
         fr, xy = self.frame, self.compare_xy
         if fr is None or xy is None or len(xy) < 2:
             return
-        r = self._image_rect()
-        sx, sy = r.width() / fr.width, r.height() / fr.height
-        xy = np.asarray(xy, dtype=float)
-        pts = _project_all(fr, np.c_[xy[:, :2], np.full(len(xy), XRAY_Z)])
-        poly = [QPointF(r.x() + u * sx, r.y() + v * sy) for u, v in pts]
+        poly = self._polylines(fr, [_at_xray_height(np.asarray(xy, dtype=float))])[0]
         p.setPen(QPen(QColor(15, 18, 25, 200), 4.5))  # a dark halo keeps it readable over light floors
         p.drawPolyline(poly)
         p.setPen(QPen(QColor(225, 228, 235, 235), 2.4, Qt.PenStyle.DashLine))
@@ -537,6 +572,11 @@ LEGEND_MARGIN = 12  # pixels between the legend and the widget's edge
 LEGEND_WIDEST = "faint, numbered: 8 alternatives at scale 8"  # the widest usual legend row (room kept for it)
 MIN_FIT_PX = 120  # a maze is never fitted into fewer pixels than this beside the legend
 FOVY_DEG = 45.0  # MuJoCo's default vertical field of view (the free camera's)
+
+
+def _at_xray_height(xy_N2: np.ndarray) -> np.ndarray:
+    """Floor points (N, 2+) lifted to the see-through lines' height: (N, 3)."""
+    return np.c_[xy_N2[:, :2], np.full(len(xy_N2), XRAY_Z)]
 
 
 def _project_all(fr: CameraFrame, P_N3: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mage_core.suites.base import Suite
+from mage_core.suites.base import Suite, scratch_data
 
 ROOT_BODY = 1  # body 1 is the robot's root (torso) in the standard MuJoCo envs; body 0 is the world
 
@@ -52,22 +52,21 @@ class GenericSuite(Suite):
         data.qvel[:] = np.asarray(obs_D[nq - skip: nq - skip + int(model.nv)], np.float64)
         mujoco.mj_kinematics(model, data)
 
-    def pose_path(self, task, model, states_HD) -> list[np.ndarray]:
-        """qpos per planned step; positions the observation leaves out (a walker's x, y) are integrated from the
-        planned velocities so ghosts move along the plan instead of piling up at the origin."""
-        import mujoco
-
-        data = mujoco.MjData(model)
+    def pose_path(self, task, model, states_HD, steps=None) -> list[np.ndarray]:
+        """qpos per planned step (or at the indices `steps`); positions the observation leaves out (a walker's x, y)
+        are integrated from the planned velocities so ghosts move along the plan instead of piling up at the
+        origin (every step is posed for that; posing here is cheap)."""
         skip = _layout(model, states_HD.shape[-1])
         dt = control_dt(task, model)
         out, free = [], np.zeros(skip or 0)
-        for s in states_HD:
-            self.pose(task, model, data, s)
-            if skip:
-                data.qpos[:skip] = free
-                free = free + data.qvel[:skip] * dt
-            out.append(data.qpos.copy())
-        return out
+        with scratch_data(model) as data:
+            for s in states_HD:
+                self.pose(task, model, data, s)
+                if skip:
+                    data.qpos[:skip] = free
+                    free = free + data.qvel[:skip] * dt
+                out.append(data.qpos.copy())
+        return out if steps is None else [out[int(i)] for i in steps]
 
     def key_point_names(self, task) -> tuple:
         return ("torso",)
@@ -77,12 +76,12 @@ class GenericSuite(Suite):
 
         if model is None or not self.can_pose(task, model, states_HD.shape[-1]):
             return {}
-        data = mujoco.MjData(model)
         pts = []
-        for q in self.pose_path(task, model, states_HD):
-            data.qpos[:] = q
-            mujoco.mj_kinematics(model, data)
-            pts.append(data.xpos[min(ROOT_BODY, model.nbody - 1)].copy())
+        with scratch_data(model, slot=1) as data:  # pose_path borrows slot 0
+            for q in self.pose_path(task, model, states_HD):
+                data.qpos[:] = q
+                mujoco.mj_kinematics(model, data)
+                pts.append(data.xpos[min(ROOT_BODY, model.nbody - 1)].copy())
         return {"torso": np.asarray(pts)}
 
     def summary(self, task) -> str:

@@ -378,7 +378,9 @@ class PlanDock(StudioDock):
             return
         if not self._update_pending:  # the viewport's frame goes first: these views are slower and matter less
             self._update_pending = True
-            self.act.when_view_shown(self._update_views)
+            # on the next turn: the overlay has asked the viewport for this plan's frame by then (it hears the plan
+            # after the docks), so the views wait for that frame's paint instead of competing with its rendering
+            QTimer.singleShot(0, lambda: self.act.when_view_shown(self._update_views))
             QTimer.singleShot(VIEWS_MAX_DELAY_MS, self._update_views)
 
     def _update_views(self) -> None:

@@ -449,9 +449,13 @@ class TrainDock(StudioDock):
     def _on_finished(self, ok: bool, message: str) -> None:
         self._set_running(False)
         if ok:
-            self.lbl_status.setText(f"Done in {_fmt_s(time.perf_counter() - self._t0)}: {self.last_checkpoint or 'no checkpoint'}")
+            done = f"Done in {_fmt_s(time.perf_counter() - self._t0)}: {self.last_checkpoint or 'no checkpoint'}"
             if self.chk_load.isChecked() and self.last_checkpoint:
+                # said here as well as in the status bar, where a later message can replace it
+                done += (" — now loaded in the studio. A short run plans roughly: evaluate it (Run ▸ Evaluate) "
+                         "before trusting it; File ▸ Recent reopens the checkpoint it replaced.")
                 self.act.open_checkpoint(self.last_checkpoint)
+            self.lbl_status.setText(done)
         else:
             self.lbl_status.setText(f"Training {message}")
             if "stopped" not in message:

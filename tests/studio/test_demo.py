@@ -197,6 +197,24 @@ def test_start_asks_before_overwriting_and_each_run_clears_the_log(window, qtbot
     assert "previous run" not in dock.log.toPlainText()
 
 
+def test_a_finished_run_that_is_loaded_says_so_in_the_train_panel(window, monkeypatch):
+    """The status bar's warning can be replaced by a later message; the Train panel keeps it."""
+    dock = window.train_dock
+    import dataclasses
+
+    opened = []
+    monkeypatch.setattr(dock, "act", dataclasses.replace(dock.act, open_checkpoint=opened.append))
+    dock.last_checkpoint = "/tmp/just-trained.pt"
+    dock._t0 = __import__("time").perf_counter()
+    dock.chk_load.setChecked(True)
+    dock._on_finished(True, "")
+    assert opened == ["/tmp/just-trained.pt"] and "now loaded" in dock.lbl_status.text()
+    assert "Evaluate" in dock.lbl_status.text()
+    dock.chk_load.setChecked(False)
+    dock._on_finished(True, "")
+    assert opened == ["/tmp/just-trained.pt"] and "now loaded" not in dock.lbl_status.text()
+
+
 def test_checkable_toggles_look_different_when_checked(window):
     chk = window.train_dock.chk_load
     chk.setChecked(True)

@@ -109,9 +109,9 @@ def test_a_robot_plan_is_posed_once_per_plan_and_only_for_the_scales_shown(monke
         calls = []
         pose_path = task.suite.pose_path
 
-        def counting(t, m, s):
-            calls.append(len(s))
-            return pose_path(t, m, s)
+        def counting(t, m, s, steps=None):
+            calls.append(len(s) if steps is None else len(steps))  # poses made: only the drawn steps
+            return pose_path(t, m, s, steps=steps)
 
         monkeypatch.setattr(task.suite, "pose_path", counting)
         ov = R.plan_overlay(states, (1, 2, 8), task=task)
@@ -119,10 +119,33 @@ def test_a_robot_plan_is_posed_once_per_plan_and_only_for_the_scales_shown(monke
         pose = sc.default_camera(4 / 3)
         for _ in range(3):  # the camera moves: nothing is posed again
             sc.render(pose.orbit(10, 0), ov, (160, 120), fast=True)
-        assert calls == [8] and set(sc._plan_cache.ghosts) == {2} and len(sc.last_paths_xyz) == 3
+        assert calls == [R.GHOSTS_PER_SCALE] and set(sc._plan_cache.ghosts) == {2} and len(sc.last_paths_xyz) == 3
         ov.visible = [True, True, False]  # the finest visible scale is now scale 2: its ghosts are posed once
         sc.render(pose, ov, (160, 120))
-        assert calls == [8, 8] and set(sc._plan_cache.ghosts) == {1, 2}
+        assert calls == [R.GHOSTS_PER_SCALE] * 2 and set(sc._plan_cache.ghosts) == {1, 2}
+    finally:
+        sc.close()
+
+
+def test_posing_only_the_drawn_steps_gives_the_poses_of_the_whole_path():
+    """A ghost's few steps are posed alone (Adroit fits the door frame per step): the same qpos as posing every step."""
+    from mage_core.tasks import get_task as task_of
+
+    task = task_of("adroit-door")
+    sc = R.TaskScene(task)
+    try:
+        env = task.make_env(mode="eval")
+        obs = [task.flatten_obs(env.reset(seed=0)[0])]
+        for _ in range(7):
+            obs.append(task.flatten_obs(env.step(env.action_space.sample())[0]))
+        env.close()
+        states_HD = np.asarray(obs, np.float64)
+        full = task.suite.pose_path(task, sc.model, states_HD)
+        few = task.suite.pose_path(task, sc.model, states_HD, steps=[0, 3, 7])
+        assert len(full) == 8 and len(few) == 3
+        for q, i in zip(few, (0, 3, 7)):
+            np.testing.assert_allclose(q, full[i], atol=1e-6)
+        assert not np.allclose(full[0], full[7])  # the hand moved: the check compares different poses
     finally:
         sc.close()
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from mage_core.errors import MageError
 from mage_core.suites.adroit.tasks import LAYOUTS, kind_of
-from mage_core.suites.base import EditableState, SceneFacet
+from mage_core.suites.base import EditableState, SceneFacet, scratch_data
 
 # Default viewport camera per task: (look-at xyz, distance, azimuth, elevation), chosen from renders of each scene
 CAMERAS = {"door": ((0.05, -0.1, 0.2), 1.45, 60.0, -35.0), "hammer": ((0.0, -0.12, 0.17), 0.8, 335.0, -25.0),
@@ -240,13 +240,13 @@ class AdroitScene(SceneFacet):
         import mujoco
 
         a, b, c = LAYOUTS[kind_of(task)].hand_qpos
-        data = mujoco.MjData(model)
         grasp = Names(model).site("S_grasp")
         out = []
-        for s in s_HD:
-            data.qpos[a:b] = s[c:c + b - a]
-            mujoco.mj_kinematics(model, data)
-            out.append(data.site_xpos[grasp].copy())
+        with scratch_data(model) as data:
+            for s in s_HD:
+                data.qpos[a:b] = s[c:c + b - a]
+                mujoco.mj_kinematics(model, data)
+                out.append(data.site_xpos[grasp].copy())
         return np.asarray(out)
 
     def camera(self, task, model, aspect: float):

@@ -2,12 +2,39 @@
 draw and frame the task's MuJoCo scene."""
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
 from mage_core.errors import MageError
 from mage_core.suites.base.task import Task
+
+
+_SCRATCH: dict = {}  # (id(model), slot) -> [model, MjData, lock]: the scratch data posing code borrows
+_SCRATCH_LOCK = threading.Lock()
+SCRATCH_MAX = 8  # scratch MjData kept (the oldest unused one dropped first)
+
+
+@contextmanager
+def scratch_data(model, slot: int = 0):
+    """`with scratch_data(model) as data:` a freshly reset MjData of `model`, held by this thread for the block;
+    `slot` tells apart two used at once. Allocating an MjData costs more than posing a plan's steps on a hand
+    model, so posing code borrows this one."""
+    import mujoco
+
+    key = (id(model), slot)
+    with _SCRATCH_LOCK:
+        hit = _SCRATCH.get(key)
+        if hit is None or hit[0] is not model:
+            _SCRATCH.pop(key, None)
+            for old in [k for k, v in _SCRATCH.items() if not v[2].locked()][:max(0, len(_SCRATCH) + 1 - SCRATCH_MAX)]:
+                _SCRATCH.pop(old)
+            hit = _SCRATCH[key] = [model, mujoco.MjData(model), threading.Lock()]
+    with hit[2]:
+        mujoco.mj_resetData(model, hit[1])
+        yield hit[1]
 
 
 @dataclass
@@ -74,15 +101,14 @@ class SceneFacet:
         """Set data.qpos (and the kinematics) from one flattened observation. Needs can_pose()."""
         raise MageError(f"{task.name}: observations do not map onto the MuJoCo state; plots only")
 
-    def pose_path(self, task: Task, model, states_HD: np.ndarray) -> list[np.ndarray]:
-        """qpos for each planned step (suites that integrate unobserved positions, e.g. a walker's x, override)."""
-        import mujoco
-
-        data = mujoco.MjData(model)
+    def pose_path(self, task: Task, model, states_HD: np.ndarray, steps=None) -> list[np.ndarray]:
+        """qpos for each planned step, or only for the step indices `steps` (a ghost's few: posing can be a fit, so
+        steps nobody draws are never posed). Suites that integrate unobserved positions (a walker's x) override."""
         out = []
-        for s in states_HD:
-            self.pose(task, model, data, s)
-            out.append(data.qpos.copy())
+        with scratch_data(model) as data:
+            for i in (range(len(states_HD)) if steps is None else steps):
+                self.pose(task, model, data, states_HD[int(i)])
+                out.append(data.qpos.copy())
         return out
 
     # ---- drawing -------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mage_core.errors import MageError
-from mage_core.suites.base import SceneFacet
+from mage_core.suites.base import SceneFacet, scratch_data
 from mage_core.suites.kitchen.tasks import (ENV_OBS_DIM, NQ, OBJECT_QPOS, OBJECT_QVEL, ROBOT_QPOS, ROBOT_QVEL,
                                             obs_dim, targets_of)
 
@@ -68,14 +68,14 @@ class KitchenScene(SceneFacet):
         states_HD = np.asarray(states_HD, np.float64)
         if not self.can_pose(task, model, states_HD.shape[-1]):
             return {}
-        data = mujoco.MjData(model)
         ee = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, "end_effector")
         kettle = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "kettle")
         out = {k: np.zeros((len(states_HD), 3)) for k in KEY_POINTS}
-        for h, s in enumerate(states_HD):
-            self.pose(task, model, data, s)
-            out["end effector"][h] = data.site_xpos[ee]
-            out["kettle"][h] = data.xpos[kettle]
+        with scratch_data(model) as data:
+            for h, s in enumerate(states_HD):
+                self.pose(task, model, data, s)
+                out["end effector"][h] = data.site_xpos[ee]
+                out["kettle"][h] = data.xpos[kettle]
         return out
 
     def camera(self, task, model, aspect: float):
