@@ -1,5 +1,5 @@
 """Frames to a video file: MP4 (H.264) through imageio's ffmpeg plugin, the optional `video` extra, or GIF through
-Pillow; and a caption band under a frame. Qt-free, for the CLI and the studio alike."""
+Pillow; a caption band under a frame and a legend box on it. Qt-free, for the CLI and the studio alike."""
 from __future__ import annotations
 
 import os
@@ -137,3 +137,39 @@ def caption_frame(frame_HW3: np.ndarray, lines: list[str], font_px: int = 14) ->
     for i, line in enumerate(lines):
         draw.text((CAPTION_PAD, img.height + CAPTION_PAD // 2 + i * line_h), line, fill=CAPTION_FG, font=font)
     return np.asarray(out)
+
+
+LEGEND_BG = (15, 18, 25, 200)  # the legend box: dark and translucent over the scene
+LEGEND_SWATCH_PX = 22  # length of a legend row's colour line
+
+
+def legend_frame(frame_HW3: np.ndarray, rows: list[tuple], font_px: int = 13) -> np.ndarray:
+    """The frame with a legend box in its top-right corner: one row per (label, rgb) (rgb in 0..1, drawn as a short
+    thick line; None: a text-only row)."""
+    from PIL import Image, ImageDraw
+
+    if not rows:
+        return _rgb(frame_HW3)
+    img = Image.fromarray(_rgb(frame_HW3)).convert("RGBA")
+    font = _font(font_px)
+    draw = ImageDraw.Draw(img)
+    line_h = font_px + CAPTION_PAD
+    text_w = max(int(draw.textlength(str(label), font=font)) for label, _ in rows)
+    w = text_w + LEGEND_SWATCH_PX + 3 * CAPTION_PAD
+    h = len(rows) * line_h + CAPTION_PAD
+    x0 = max(img.width - w - 2 * CAPTION_PAD, 0)
+    y0 = 2 * CAPTION_PAD
+    box = Image.new("RGBA", img.size, (0, 0, 0, 0))
+    ImageDraw.Draw(box).rounded_rectangle((x0, y0, x0 + w, y0 + h), radius=6, fill=LEGEND_BG)
+    img = Image.alpha_composite(img, box)
+    draw = ImageDraw.Draw(img)
+    for i, (label, rgb) in enumerate(rows):
+        y = y0 + CAPTION_PAD // 2 + i * line_h
+        tx = x0 + CAPTION_PAD
+        if rgb is not None:
+            c = tuple(int(round(255 * float(v))) for v in rgb[:3])
+            mid = y + line_h // 2
+            draw.line((tx, mid, tx + LEGEND_SWATCH_PX, mid), fill=c, width=4)
+            tx += LEGEND_SWATCH_PX + CAPTION_PAD
+        draw.text((tx, y + 1), str(label), fill=CAPTION_FG, font=font)
+    return np.asarray(img.convert("RGB"))

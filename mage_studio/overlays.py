@@ -8,6 +8,7 @@ import numpy as np
 from PySide6.QtGui import QColor
 
 from mage_core.render import Overlay, plan_overlay
+from mage_core.suites.base import progress_line
 from mage_studio.replay import episode_step
 from mage_studio.rollout import fmt_rtg
 from mage_studio.viewport import ALTERNATIVE_RGBA, key_point_legend, legend_rows
@@ -151,7 +152,10 @@ class OverlayComposer:
                 else f"RTG target {fmt_rtg(s.rtg)} → condition {fmt_rtg(plan.condition_rtg)} (feasible from here)")
         held = int(getattr(plan, "held_scales", 0) or 0)
         hold = f"   ·   scales 1–{held} held" if held else ""
-        return f"{s.task.name}   ·   {cond}   ·   plan {s.plan_ms:.0f} ms   ·   {len(plan.scales)} scales{hold}"
+        goals = progress_line(s.task.suite.sub_goals(s.task, np.asarray(plan.states_KHD)[-1]), "in the plan")
+        progress = f"   ·   {goals}" if goals else ""
+        return (f"{s.task.name}   ·   {cond}   ·   plan {s.plan_ms:.0f} ms   ·   {len(plan.scales)} scales{hold}"
+                f"{progress}")
 
     def _visible(self) -> list[bool] | None:
         return list(self.state.overlay.visible) or None

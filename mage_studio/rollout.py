@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mage_core.errors import MageError
+from mage_core.suites.base import progress_line
 
 
 def condition_obs(task, start_xy, goal_xy, obs_dim: int | None = None, template=None) -> np.ndarray:
@@ -59,6 +60,7 @@ class ClosedLoop:
     last_reward: float = 0.0  # reward of the last step (fed to the policy at the next one)
     path_xy: list = field(default_factory=list)  # agent positions, start included (maze suites)
     path_xyz: list = field(default_factory=list)  # first key point's positions, start included (robot suites)
+    obs_history: list = field(default_factory=list)  # every observation, start included (the sub-goals' progress)
     obs: np.ndarray | None = None  # current flattened observation
     last_plan: object = None  # the most recent Plan
     success_steps: int = 0  # steps in which the env reported success
@@ -79,7 +81,7 @@ class ClosedLoop:
             placed = suite.reset_env_to_obs(self.task, self.env, np.asarray(state, np.float32))
         self.obs = placed if placed is not None else self.task.flatten_obs(obs)
         self.t, self.reward_sum, self.last_reward, self.success_steps = 0, 0.0, 0.0, 0
-        self.path_xy, self.path_xyz = [], []
+        self.path_xy, self.path_xyz, self.obs_history = [], [], []
         self._record()
         self.last_plan = None
         held = {"prefix_tokens": list(self.prefix_tokens)} if self.prefix_tokens else {}
@@ -90,6 +92,7 @@ class ClosedLoop:
 
     def _record(self) -> None:
         suite = self.task.suite
+        self.obs_history.append(np.asarray(self.obs, dtype=np.float32))
         if suite.draws_floor_path(self.task):
             self.path_xy.append(np.asarray(suite.agent_point(self.task, self.obs), dtype=float))
             return
@@ -164,14 +167,16 @@ class RunFrame:
     path_xyz: np.ndarray | None = None  # (t + 1, 3) executed key-point path (robot suites)
     obs: np.ndarray | None = None  # the observation after the step (robots are posed from it)
     seed: int = 0  # the run's env reset and sampling seed
+    progress: str = ""  # the task's sub-goals so far and the step each was done at (kitchen), else empty
 
     def status(self) -> str:
         tag = " · ✓ at goal" if self.success else ""
         cond = f" · condition now {fmt_rtg(self.condition)}" if self.condition is not None else ""
         held = int(getattr(self.plan, "held_scales", 0) or 0)
         hold = f" · holding scales 1–{held}" if held else ""
+        progress = f" · {self.progress}" if self.progress else ""
         return (f"step {self.t}/{self.horizon} · return {self.reward_sum:.0f} · RTG target {fmt_rtg(self.target)}"
-                f"{cond}{hold}{tag}")
+                f"{cond}{hold}{tag}{progress}")
 
 
 def frame_of(loop: ClosedLoop, res: StepResult | None = None) -> RunFrame:
@@ -183,4 +188,6 @@ def frame_of(loop: ClosedLoop, res: StepResult | None = None) -> RunFrame:
                     target=float(loop.rtg_target), condition=None if plan is None else float(plan.condition_rtg),
                     path_xy=np.array(loop.path_xy, dtype=float), plan=plan,
                     path_xyz=np.array(loop.path_xyz, dtype=float) if loop.path_xyz else None,
-                    obs=None if loop.obs is None else np.array(loop.obs), seed=int(loop.seed))
+                    obs=None if loop.obs is None else np.array(loop.obs), seed=int(loop.seed),
+                    progress=progress_line(loop.task.suite.sub_goals(loop.task, np.asarray(loop.obs_history))
+                                           if loop.obs_history else []))

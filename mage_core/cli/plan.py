@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 import numpy as np
 
@@ -103,9 +104,9 @@ def start_observation(planner, args) -> tuple[np.ndarray, dict]:
 
 
 def cmd_plan(args) -> int:
-    from mage_core.errors import MageError, UsageError
+    from mage_core.errors import UsageError
     from mage_core.planner import Planner
-    from mage_core.render import render_plan_png
+    from mage_core.render import scale_colors
 
     import torch
 
@@ -128,10 +129,13 @@ def cmd_plan(args) -> int:
         lo, hi = planner.rtg_range
         note = (f"note: RTG target {args.rtg:g} was limited to {plan.condition_rtg:.1f} (data range [{lo:g}, {hi:g}]"
                 + (f", feasible from this start ≤ {plan.rtg_ceiling:.1f}" if plan.rtg_ceiling is not None else "") + ")")
-    try:
-        render_plan_png(task, plan, None, pts.get("start"), pts.get("goal"), args.png, size=(w, h), start_obs=obs)
-    except MageError as exc:
-        raise MageError(f"planned, but the scene cannot be drawn for {task.name}: {exc}") from None
+    used = f" (used {plan.condition_rtg:.1f})" if plan.clamped else ""
+    caption = [f"MAGE plan · {task.name} · {os.path.basename(args.checkpoint)} · sampling seed {args.seed}",
+               f"RTG target {rtg:g}{used} · {_start_text(args, pts)} · {len(plan.scales)} scales, coarse to fine · "
+               f"{plan.timings_ms['total']:.0f} ms"]
+    rows = [(f"scale {k + 1}: {p} token{'s' if p != 1 else ''}", c)
+            for k, (p, c) in enumerate(zip(plan.scales, scale_colors(len(plan.scales))))]
+    _write_figure(task, plan, pts, obs, args.png, (w, h), caption, rows)
     if args.json is not None:
         _write_json(args.json, plan_record(task, plan))
     if args.json != "-":
@@ -160,19 +164,21 @@ def plan_record(task, plan) -> dict:
 
 def _alternatives(args, planner, obs, pts, rtg, size) -> int:
     """`mage plan --alternatives N --scale K`: the alternatives drawn together and listed."""
-    from mage_core.errors import MageError, UsageError
-    from mage_core.render import render_plan_png
+    from mage_core.errors import UsageError
+    from mage_core.render import scale_colors
 
     task, K = planner.task, len(planner.scales)
     if not 1 <= args.scale <= K:
         raise UsageError(f"--scale must be from 1 to {K} (the checkpoint's scales), got {args.scale}")
     alts = planner.alternatives(obs, rtg, scale=args.scale, n=args.alternatives, seed=args.seed)
     states_NHD = np.stack([a.states_KHD[-1] for a in alts])  # each alternative's finest plan, drawn as one "scale"
-    try:
-        render_plan_png(task, states_NHD, None, pts.get("start"), pts.get("goal"), args.png, size=size,
-                        scales=(planner.scales[-1],) * len(alts), start_obs=obs, ghost_scales=len(alts))
-    except MageError as exc:
-        raise MageError(f"planned, but the scene cannot be drawn for {task.name}: {exc}") from None
+    caption = [f"MAGE alternatives · {task.name} · {os.path.basename(args.checkpoint)} · sampling seed {args.seed}",
+               f"{len(alts)} plans whose scales 1..{args.scale} differ, each completed to the finest scale · RTG "
+               f"target {rtg:g} · {_start_text(args, pts)}"]
+    rows = [(f"alternative {i + 1}" + (" (most likely)" if i == 0 else ""), c)
+            for i, c in enumerate(scale_colors(len(alts)))]
+    _write_figure(task, states_NHD, pts, obs, args.png, size, caption, rows,
+                  scales=(planner.scales[-1],) * len(alts), ghost_scales=len(alts))
     goal = pts.get("goal")
     rows = []
     for i, a in enumerate(alts):
@@ -194,6 +200,38 @@ def _alternatives(args, planner, obs, pts, rtg, size) -> int:
                   f"action {np.round(r['action'], 3).tolist()}{near}")
         print(f"wrote {args.png}" + _json_note(args.json))
     return 0
+
+
+def _start_text(args, pts: dict) -> str:
+    """Where the plan starts, as the caption says it."""
+    if pts:
+        return " ".join(f"{k} ({v[0]:.2f}, {v[1]:.2f})" for k, v in pts.items())
+    if args.state is not None:
+        return f"from dataset state {args.state[0]}:{args.state[1]}"
+    return f"from the evaluation reset with seed {args.reset_seed}"
+
+
+def _write_figure(task, plan_or_states, pts: dict, obs, png: str, size, caption: list, rows: list, **kw) -> None:
+    """The plan over the task's scene with a legend (the scales' colours; start and goal; what the robot's lines and
+    ghosts are) and a caption band under it, as a PNG."""
+    from mage_core.errors import MageError
+    from mage_core.render import GHOSTS_PER_SCALE, GOAL_RGBA, START_RGBA, render_plan, write_png
+    from mage_core.video import caption_frame, legend_frame
+
+    try:
+        rgb = render_plan(task, plan_or_states, None, pts.get("start"), pts.get("goal"), size=size, start_obs=obs,
+                          **kw)
+    except MageError as exc:
+        raise MageError(f"planned, but the scene cannot be drawn for {task.name}: {exc}") from None
+    suite = task.suite
+    if suite.draws_floor_path(task):
+        rows = rows + [(name, rgba) for name, rgba in (("start", START_RGBA), ("goal", GOAL_RGBA)) if name in pts]
+    else:
+        names = ", ".join(suite.key_point_names(task))
+        rows = rows + [(f"lines: the {names} path{'s' if ',' in names else ''}", None)]
+        if suite.draws_ghosts:
+            rows.append((f"ghosts: {GHOSTS_PER_SCALE} evenly spaced planned steps", None))
+    write_png(png, caption_frame(legend_frame(rgb, rows), caption))
 
 
 def _write_json(dest: str, record: dict) -> None:

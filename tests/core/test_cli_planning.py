@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 
@@ -102,6 +103,18 @@ def test_plan_png_and_bad_starts(micro_checkpoint, tmp_path):
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert len(d["xy"]) == len(d["scales"]) and png.stat().st_size > 1000
+    from PIL import Image
+
+    from mage_core.render import scale_colors
+    from mage_core.video import CAPTION_BG
+
+    img = np.asarray(Image.open(png).convert("RGB"))
+    assert img.shape[1] == 800 and img.shape[0] > 600  # the 800x600 scene and a caption band under it
+    assert (img[620, 2] == CAPTION_BG).all()
+    legend = img[:200, 600:]  # the legend box in the top-right corner shows every scale's colour
+    for c in scale_colors(len(d["scales"])):
+        rgb = np.round(255 * np.asarray(c[:3])).astype(int)
+        assert (np.abs(legend.astype(int) - rgb).max(axis=-1) <= 2).any(), f"no legend swatch of colour {rgb}"
     for start, msg in (("0,0", "wall"), ("9,9", "outside"), ("a,b", "x,y")):
         r = _mage("plan", "--checkpoint", micro_checkpoint, f"--start={start}", "--png", png)
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr

@@ -107,6 +107,36 @@ def test_controller_completes_each_d4rl_subtask_from_the_default_start(name):
     assert obs[ENV_OBS_DIM] == 1.0 and ctl.failed is None
 
 
+def test_sub_goal_progress_names_the_step_each_target_was_done(suite, task):
+    """On a controller rollout the progress line's steps are those at which the env's own done flags rose; on
+    planned states (flags not trusted) a target counts once its joints are within the env's threshold of the goal."""
+    from mage_core.suites.base import progress_line
+    from mage_core.suites.kitchen.controller import ScriptedKitchen
+    from mage_core.suites.kitchen.tasks import OBS_OF_QPOS
+
+    env = task.make_env(mode="eval", max_episode_steps=120)
+    obs, _ = env.reset(seed=0)
+    ctl = ScriptedKitchen(env.unwrapped.model, ("microwave",), targets=D4RL_TARGETS)
+    history = [task.flatten_obs(obs)]
+    for _ in range(120):
+        obs, r, term, trunc, info = env.step(ctl.act(obs))
+        history.append(task.flatten_obs(obs))
+        if "microwave" in info.get("episode_task_completions", []) or term or trunc:
+            break
+    env.close()
+    goals = suite.sub_goals(task, np.asarray(history))
+    assert [g[0] for g in goals] == list(D4RL_TARGETS)
+    rose = int(np.nonzero(np.asarray(history)[:, ENV_OBS_DIM] > 0.5)[0][0])
+    assert goals[0] == ("microwave", rose) and all(step is None for _, step in goals[1:])
+    assert progress_line(goals).startswith(f"sub-tasks 1/4: microwave ✓ step {rose}, kettle –")
+    plan_TD = np.repeat(np.asarray(history[:1], np.float64), 6, axis=0)
+    plan_TD[:, ENV_OBS_DIM:] = 0.0  # a plan's decoded flags are ignored unless raised
+    idx = [q + OBS_OF_QPOS for q in GOAL_QPOS["light switch"]]
+    plan_TD[4:, idx] = GOALS["light switch"]
+    assert suite.sub_goals(task, plan_TD)[2] == ("light switch", 4)
+    assert suite.sub_goals(task, plan_TD[:, :10]) == []  # not a kitchen observation: no progress line
+
+
 @pytest.mark.slow
 def test_each_variant_is_a_minari_dataset_with_reference_scores(task, datasets):
     import minari

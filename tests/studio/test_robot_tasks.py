@@ -109,3 +109,36 @@ def test_scene_placement_tools_follow_the_suite_and_the_camera_preset_survives_a
     win.controller.show_task("pointmaze-umaze")
     qtbot.waitUntil(lambda: win.state.task.name == "pointmaze-umaze", timeout=30000)
     assert win.act_tool_start.isEnabled() and win.viewport._top_down
+
+
+@pytest.fixture(scope="module")
+def kitchen(minari_root, tmp_path_factory):
+    """(dataset id, checkpoint path): a small partial kitchen dataset and a micro MAGE checkpoint on it."""
+    from _helpers_model import train_micro
+
+    from mage_core.data.generate import GenerateConfig, make_dataset
+    from mage_core.tasks import get_task
+
+    ds = make_dataset(get_task("kitchen"), GenerateConfig(steps=140, seed=3, variant="partial", ref_episodes=1),
+                      force=True).id
+    return ds, train_micro(ds, tmp_path_factory.mktemp("kitchen-ckpt") / "kitchen.pt", steps=3)
+
+
+def test_the_kitchen_shows_its_sub_tasks_for_the_plan_and_the_run(window, qtbot, kitchen):
+    """The header names each target sub-task with the step it is done at: in the plan's decoded states, then in the
+    closed-loop run (from the env's own done flags)."""
+    ds, ckpt = kitchen
+    win = window
+    win.controller.open_checkpoint(str(ckpt))
+    qtbot.waitUntil(lambda: win.state.task is not None and win.state.task.name == "kitchen", timeout=30000)
+    win.controller.open_dataset(ds)
+    qtbot.waitUntil(lambda: win.state.dataset is not None and win.state.plan is not None, timeout=30000)
+    qtbot.waitUntil(lambda: "in the plan" in win.viewport.hud_text, timeout=30000)
+    assert "/4: microwave" in win.viewport.hud_text and "slide cabinet" in win.viewport.hud_text
+    win.run_dock.spin_len.setValue(5)
+    for _ in range(2):
+        win.run_dock.step_once()
+        qtbot.waitUntil(lambda: not win.run_dock.busy, timeout=30000)
+    frame = win.run_dock.frame
+    assert frame is not None and frame.t == 2 and frame.progress.startswith("sub-tasks ")
+    assert "sub-tasks " in win.viewport.hud_text and win.errors == []

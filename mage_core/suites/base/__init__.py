@@ -5,7 +5,7 @@ from __future__ import annotations
 from mage_core.suites.base.data import DataFacet
 from mage_core.suites.base.envs import gym_make, import_robotics
 from mage_core.suites.base.protocol import REGOAL_STEPS, HeadFrame, ProtocolFacet
-from mage_core.suites.base.scene import EditableState, SceneFacet, scratch_data
+from mage_core.suites.base.scene import EditableState, SceneFacet, progress_line, scratch_data
 from mage_core.suites.base.task import Task, flatten_obs
 
 
@@ -28,4 +28,5 @@ class Suite(DataFacet, ProtocolFacet, SceneFacet):
 
 
 __all__ = ["Suite", "DataFacet", "ProtocolFacet", "SceneFacet", "Task", "EditableState", "HeadFrame", "REGOAL_STEPS",
-           "flatten_obs", "gym_make", "import_robotics", "scratch_data"]
+           "flatten_obs", "gym_make", "import_robotics", "scratch_data",
+           "progress_line"]

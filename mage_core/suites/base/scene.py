@@ -148,3 +148,18 @@ class SceneFacet:
     def summary(self, task: Task) -> str:
         """One line on what the studio can show for this task (e.g. 'plots only: observations do not map to qpos')."""
         return ""
+
+    def sub_goals(self, task: Task, states_TD: np.ndarray) -> list[tuple[str, int | None]]:
+        """The task's sub-goals along a trajectory of observations, in their order: (name, the first step at which it
+        is done, or None). Empty for a task without sub-goals (the kitchen's sub-tasks are some)."""
+        return []
+
+
+def progress_line(goals: list[tuple[str, int | None]], what: str = "sub-tasks") -> str:
+    """'sub-tasks 2/4: microwave ✓ step 12, kettle ✓ step 40, light switch –, slide cabinet –' (empty without
+    goals)."""
+    if not goals:
+        return ""
+    done = sum(step is not None for _, step in goals)
+    parts = [f"{name} ✓ step {step}" if step is not None else f"{name} –" for name, step in goals]
+    return f"{what} {done}/{len(goals)}: " + ", ".join(parts)

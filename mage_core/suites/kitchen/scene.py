@@ -6,8 +6,8 @@ import numpy as np
 
 from mage_core.errors import MageError
 from mage_core.suites.base import SceneFacet, scratch_data
-from mage_core.suites.kitchen.tasks import (ENV_OBS_DIM, NQ, OBJECT_QPOS, OBJECT_QVEL, ROBOT_QPOS, ROBOT_QVEL,
-                                            obs_dim, targets_of)
+from mage_core.suites.kitchen.tasks import (COMPLETION_THRESHOLD, ENV_OBS_DIM, GOAL_QPOS, GOALS, NQ, OBJECT_QPOS,
+                                            OBJECT_QVEL, OBS_OF_QPOS, ROBOT_QPOS, ROBOT_QVEL, obs_dim, targets_of)
 
 KEY_POINTS = ("end effector", "kettle")  # the gripper's 'end_effector' site; the kettle body's origin
 ROBOT_ROOT = "panda0_link0"  # the arm's base body: ghosts draw its subtree only
@@ -91,6 +91,20 @@ class KitchenScene(SceneFacet):
     def summary(self, task) -> str:
         return (f"{task.env_id}, targets {', '.join(targets_of(task))}: arm and objects posed from the observation "
                 f"(ghost arms along a plan); key points end effector and kettle; success when every target is done")
+
+    def sub_goals(self, task, states_TD) -> list[tuple[str, int | None]]:
+        """Each target sub-task and the first step it is done: its done flag is up (an env observation) or its joints
+        are within FrankaKitchen-v1's completion threshold of their goal (a planned state; the env's own test)."""
+        s_TD = np.atleast_2d(np.asarray(states_TD, np.float64))
+        if s_TD.shape[-1] != obs_dim(targets_of(task)):
+            return []
+        out = []
+        for i, name in enumerate(targets_of(task)):
+            idx = [q + OBS_OF_QPOS for q in GOAL_QPOS[name]]
+            near = np.linalg.norm(s_TD[:, idx] - np.asarray(GOALS[name]), axis=1) < COMPLETION_THRESHOLD
+            hit = np.nonzero(near | (s_TD[:, ENV_OBS_DIM + i] > 0.5))[0]
+            out.append((name, int(hit[0]) if len(hit) else None))
+        return out
 
 
 def qpos_of(obs_D: np.ndarray) -> np.ndarray:
