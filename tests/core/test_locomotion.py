@@ -67,6 +67,7 @@ def assets(tmp_path_factory):
             save_actor(policy_path(folder, key, which), tiny_actor(OBS_DIM[key], ACT_DIM[key], 10 * i + j),
                        {"env_id": ENVS[key], "steps": 1000 * (j + 1), "eval_returns": [float(j)]})
         np.savez(policy_path(folder, key, "medium-replay"), **tiny_replay(ENVS[key], seed=i))
+        np.savez(policy_path(folder, key, "replay-tail"), **tiny_replay(ENVS[key], seed=100 + i))
     return folder
 
 
@@ -96,7 +97,7 @@ def test_tasks_follow_d4rls_protocol(suite):
         assert t.env_id == ENVS[t.name] and t.env_id.endswith("-v5") and t.suite is suite
         assert t.rtg_mode == "dense" and t.eval_steps == 1000 and t.obs_keys == ()
         assert suite.variants(t) == VARIANTS and set(VARIANTS) == {"random", "medium", "medium-replay",
-                                                                   "medium-expert", "expert"}
+                                                                   "medium-expert", "expert", "full-replay"}
         assert suite.dataset_id(t, "medium-replay") == f"mage/{t.name}/medium-replay-v0"
         assert suite.builtin_reference_scores(t) == D4RL_REFERENCE_SCORES[t.name]
         # no goal: nothing reads a termination or a positive reward as reaching one
@@ -158,6 +159,12 @@ def test_medium_replay_is_the_log_split_into_episodes(suite):
     assert sum(b.terminations[-1] for b in bufs) == fell.sum() > 0  # hopper falls under random actions
     assert sum(b.truncations[-1] for b in bufs) == (log["timeouts"] > 0).sum() + 1  # + the last, still running
     assert bufs[-1].truncations[-1] and not bufs[-1].terminations[-1]
+    # full-replay: the log up to the expert snapshot, i.e. the medium part followed by the shipped tail
+    tail = dict(np.load(policy_path(suite.assets, "hopper", "replay-tail")))
+    assert suite.default_data_steps(task, "full-replay") == REPLAY_STEPS + len(tail["rewards"])
+    full = suite.collect_buffers(task, _cfg(steps=10 ** 6, seed=0, variant="full-replay"))
+    np.testing.assert_array_equal(np.concatenate([b.actions for b in full]),
+                                  np.concatenate([log["actions"], tail["actions"]]))
     np.testing.assert_allclose(bufs[0].observations[-1], log["next_observations"][len(bufs[0].actions) - 1])
 
 
@@ -261,7 +268,7 @@ def test_an_unknown_variant_lists_the_variants(suite):
     task = _task(suite, "walker2d")
     for call in (lambda: resolve_variant(task, "replay"),
                  lambda: suite.collect_buffers(task, _cfg(steps=10, variant="replay"))):
-        with pytest.raises(MageError, match="medium, medium-replay, medium-expert, expert, random"):
+        with pytest.raises(MageError, match="medium, medium-replay, medium-expert, expert, random, full-replay"):
             call()
 
 
@@ -361,6 +368,7 @@ def test_export_picks_the_expert_the_medium_snapshot_and_the_replay_up_to_it(tmp
     written = export("hopper", run, tmp_path / "out")
     assert written["hopper-expert.npz"]["steps"] == 80 and written["hopper-medium.npz"]["steps"] == 40
     assert written["hopper-medium-replay.npz"]["steps"] == 40
+    assert written["hopper-replay-tail.npz"]["steps"] == 80 - 40  # the rest of the log up to the expert snapshot
     suite = LocomotionSuite(assets=tmp_path / "out")
     task = _task(suite, "hopper")
     assert len(suite.replay(task)["rewards"]) == 40

@@ -29,7 +29,7 @@ def asset_dir(override: str | os.PathLike | None = None) -> Path:
 
 
 def policy_path(folder: Path, env: str, which: str) -> Path:
-    """`<env>-<which>.npz` in the assets folder (which: 'expert', 'medium' or 'medium-replay')."""
+    """`<env>-<which>.npz` in the assets folder (which: 'expert', 'medium', 'medium-replay' or 'replay-tail')."""
     return Path(folder) / f"{env}-{which}.npz"
 
 
@@ -117,8 +117,9 @@ def export(env: str, run_dir: Path, out_dir: Path, medium_steps: int | None = No
     """Write `<env>-expert.npz` (the run's last snapshot), `<env>-medium.npz` (the one at `medium_steps`, else the
     snapshot closest to MEDIUM_FRACTION of the expert's return among those up to the first that reaches it: D4RL's
     medium policy is a partly trained agent, never a later collapse of a good one) and `<env>-medium-replay.npz`
-    (the first `medium steps` transitions of the run's replay log, float32, compressed); record their sha256 in
-    the manifest. Returns the manifest entries written."""
+    (the first `medium steps` transitions of the run's replay log, float32, compressed) and `<env>-replay-tail.npz`
+    (the log's transitions from there up to the expert snapshot: with the medium replay, D4RL's full replay); record
+    their sha256 in the manifest. Returns the manifest entries written."""
     snaps = _snapshots(run_dir, env)
     if len(snaps) < 2:
         raise MageError(f"{run_dir} holds {len(snaps)} actor snapshots of {env}; train longer "
@@ -145,12 +146,14 @@ def export(env: str, run_dir: Path, out_dir: Path, medium_steps: int | None = No
     with np.load(run_dir / "replay.npz", allow_pickle=False) as z:
         n = min(medium[0], len(z["rewards"]))
         replay = {k: np.asarray(z[k][:n], np.float32) for k in REPLAY_KEYS}
-    dst = policy_path(out_dir, env, "medium-replay")
-    tmp = dst.with_name(dst.name + ".tmp.npz")
-    np.savez_compressed(tmp, **replay)
-    os.replace(tmp, dst)
-    written[dst.name] = dict(steps=n, episodes=int(np.sum(replay["terminals"] > 0)), sha256=sha256(dst),
-                             bytes=dst.stat().st_size)
+        tail = {k: np.asarray(z[k][n:min(expert[0], len(z["rewards"]))], np.float32) for k in REPLAY_KEYS}
+    for which, part in (("medium-replay", replay), ("replay-tail", tail)):  # two files: each under the repo's limit
+        dst = policy_path(out_dir, env, which)
+        tmp = dst.with_name(dst.name + ".tmp.npz")
+        np.savez_compressed(tmp, **part)
+        os.replace(tmp, dst)
+        written[dst.name] = dict(steps=len(part["rewards"]), episodes=int(np.sum(part["terminals"] > 0)),
+                                 sha256=sha256(dst), bytes=dst.stat().st_size)
     manifest_path = out_dir / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     manifest.update(written)

@@ -30,9 +30,9 @@ MIN_VERSION = 4  # -v4 and -v5 run on the mujoco bindings; -v2/-v3 (D4RL's) need
 D4RL_REFERENCE_SCORES = {"hopper": (-20.272305, 3234.3), "halfcheetah": (-280.178953, 12135.0),
                          "walker2d": (1.629008, 4592.3)}
 
-VARIANTS = ("medium", "medium-replay", "medium-expert", "expert", "random")  # the default first
+VARIANTS = ("medium", "medium-replay", "medium-expert", "expert", "random", "full-replay")  # the default first
 # `mage data make` records 200k steps by default (D4RL's sets are 1M: pass --steps 1000000); medium-replay is the
-# whole replay log up to the medium snapshot. Rolling out a 256x256 SAC actor in numpy runs at roughly 2-3k steps/s
+# whole replay log up to the medium snapshot, full-replay (D4RL v2's) the whole log up to the expert snapshot. Rolling out a 256x256 SAC actor in numpy runs at roughly 2-3k steps/s
 # on one core here, so the default costs a minute or two per dataset on a shared 2-core machine.
 DEFAULT_STEPS = 200_000
 EVAL_STEPS = 1000  # D4RL's and Minari's evaluation episode length
@@ -162,9 +162,14 @@ class LocomotionSuite(GenericSuite):
     def _actor_and_info(self, task, which: str) -> tuple[NumpyActor, dict]:
         return self._load(task, which, load_actor)
 
-    def replay(self, task) -> dict[str, np.ndarray]:
-        """The shipped SAC replay log of a task up to its medium snapshot (checked)."""
-        return self._load(task, "medium-replay", load_replay)
+    def replay(self, task, full: bool = False) -> dict[str, np.ndarray]:
+        """The shipped SAC replay log of a task up to its medium snapshot, or (full) up to its expert snapshot: the
+        medium part followed by the shipped tail (checked)."""
+        head = self._load(task, "medium-replay", load_replay)
+        if not full:
+            return head
+        tail = self._load(task, "replay-tail", load_replay)
+        return {k: np.concatenate([head[k], tail[k]]) for k in head}
 
     def _load(self, task, which: str, loader: Callable):
         """A shipped file of the task read by `loader(path, env, obs_dim, act_dim)`, once per version of the file."""
@@ -181,7 +186,9 @@ class LocomotionSuite(GenericSuite):
         return VARIANTS
 
     def default_data_steps(self, task, variant) -> int:
-        return len(self.replay(task)["rewards"]) if variant == "medium-replay" else DEFAULT_STEPS
+        if variant in ("medium-replay", "full-replay"):
+            return len(self.replay(task, full=variant == "full-replay")["rewards"])
+        return DEFAULT_STEPS
 
     def dataset_id(self, task, variant) -> str:
         return f"mage/{task.name}/{variant}-v0"
@@ -189,15 +196,16 @@ class LocomotionSuite(GenericSuite):
     def collect_buffers(self, task, cfg, progress: Callable[[int, int], None] | None = None) -> list:
         """Minari EpisodeBuffers of cfg.variant: `random` (uniform actions), `medium` / `expert` (the shipped actor
         sampling its own Gaussian), `medium-replay` (the shipped replay log split into episodes), `medium-expert`
-        (medium episodes for half the steps, expert episodes for the rest)."""
+        (medium episodes for half the steps, expert episodes for the rest), `full-replay` (the whole replay log up to
+        the expert snapshot)."""
         variant = cfg.variant or VARIANTS[0]
         if variant not in VARIANTS:
             raise MageError(f"{task.name} has no {variant!r} data; its variants: {', '.join(VARIANTS)}")
         if cfg.steps < 1:
             raise MageError("--steps must be positive")
         tick = Ticker(progress, cfg.steps)
-        if variant == "medium-replay":
-            buffers = D.replay_episodes(self.replay(task), cfg.steps, tick)
+        if variant in ("medium-replay", "full-replay"):
+            buffers = D.replay_episodes(self.replay(task, full=variant == "full-replay"), cfg.steps, tick)
             tick.done()
             return buffers
         plan = {"random": [("random", cfg.steps)], "medium": [("medium", cfg.steps)],
@@ -240,10 +248,12 @@ class LocomotionSuite(GenericSuite):
             what = (f"medium and expert episodes half and half: rollouts of the {actor_note('medium')} and of the "
                     f"{actor_note('expert')}, each sampling its own Gaussian, {episodes}")
         else:
-            path = policy_path(folder, key, "medium-replay")
-            what = (f"the SAC replay log up to the medium snapshot ({path.name}, sha256 {sha256(path)[:16]}), "
-                    f"split into episodes at terminations and time limits, the last one truncated, up to "
-                    f"{cfg.steps} steps")
+            parts = ("medium-replay", "replay-tail") if variant == "full-replay" else ("medium-replay",)
+            files = " + ".join(f"{policy_path(folder, key, w).name} (sha256 {sha256(policy_path(folder, key, w))[:16]})"
+                               for w in parts)
+            upto = "expert" if variant == "full-replay" else "medium"
+            what = (f"the SAC replay log up to the {upto} snapshot ({files}), split into episodes at terminations and "
+                    f"time limits, the last one truncated, up to {cfg.steps} steps")
         return f"sac-{variant} (D4RL locomotion {variant} recipe)", f"{task.name}: {what}. {refs}"
 
     # ---- initial state -------------------------------------------------------------------------------------------
