@@ -123,7 +123,8 @@ class ClosedLoop:
         self.last_reward = float(reward)
         self.reward_sum += float(reward)
         self._record()
-        success = bool(info.get("success", reward > 0))
+        suite = self.task.suite  # a task without success (locomotion) never shows one, whatever its reward
+        success = bool(info.get("success", reward > 0)) if suite.reports_success(self.task) else False
         self.success_steps += int(success)
         done = bool(terminated or truncated) or self.done
         xy = self.path_xy[-1] if self.path_xy else None
@@ -168,9 +169,10 @@ class RunFrame:
     obs: np.ndarray | None = None  # the observation after the step (robots are posed from it)
     seed: int = 0  # the run's env reset and sampling seed
     progress: str = ""  # the task's sub-goals so far and the step each was done at (kitchen), else empty
+    success_text: str = "at goal"  # what success is called in the status ("at goal" for goal reaching, else "success")
 
     def status(self) -> str:
-        tag = " · ✓ at goal" if self.success else ""
+        tag = f" · ✓ {self.success_text}" if self.success else ""
         cond = f" · condition now {fmt_rtg(self.condition)}" if self.condition is not None else ""
         held = int(getattr(self.plan, "held_scales", 0) or 0)
         hold = f" · holding scales 1–{held}" if held else ""
@@ -189,5 +191,6 @@ def frame_of(loop: ClosedLoop, res: StepResult | None = None) -> RunFrame:
                     path_xy=np.array(loop.path_xy, dtype=float), plan=plan,
                     path_xyz=np.array(loop.path_xyz, dtype=float) if loop.path_xyz else None,
                     obs=None if loop.obs is None else np.array(loop.obs), seed=int(loop.seed),
+                    success_text="at goal" if loop.task.suite.goal_reaching(loop.task) else "success",
                     progress=progress_line(loop.task.suite.sub_goals(loop.task, np.asarray(loop.obs_history))
                                            if loop.obs_history else []))

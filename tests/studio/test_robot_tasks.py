@@ -49,6 +49,8 @@ def test_the_studio_opens_a_hopper_checkpoint_and_draws_ghosts(window, qtbot, ho
     assert frame is not None and frame.t == 3 and frame.path_xyz is not None and frame.path_xyz.shape == (4, 3)
     assert win.viewport.overlay.path_xyz is not None and win.viewport.obs is not None
     assert np.isfinite(frame.reward_sum)
+    # a dense reward is not a goal: the hopper's positive rewards never read as success
+    assert frame.reward_sum > 0 and not frame.success and "✓" not in frame.status()
     # the start can also be an evaluation reset with a seed (Condition dock)
     cd = win.condition_dock
     assert cd.reset_row.isVisibleTo(cd) and not cd.btn_start.isEnabled()

@@ -3,7 +3,12 @@ done, from jittered starts with noisy actions (`python -m mage_core.suites.kitch
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -58,6 +63,8 @@ def main(argv=None) -> None:
     p.add_argument("--subtasks", default=",".join(SUBTASKS), help="comma-separated sub-tasks (default: all seven)")
     p.add_argument("--sequence", action="store_true",
                    help="perform the sub-tasks in order in one episode (default with no --subtasks: D4RL's four)")
+    p.add_argument("--json", default=None, metavar="FILE",
+                   help="also write the table as JSON (the form of docs/results: table, command, machine, results)")
     a = p.parse_args(argv)
     names = check_subtasks(s.strip() for s in a.subtasks.split(","))
     if a.sequence and a.subtasks == p.get_default("subtasks"):
@@ -69,6 +76,17 @@ def main(argv=None) -> None:
         print(f"{r['sub-tasks']:48s} {r['done']:>3d}/{r['episodes']:<4d} {r['mean_steps']:5.0f} ({r['max_steps']:3d}) "
               f"{r['retries']:>8d}")
     print(f"jitter +-{a.jitter} rad, action noise N(0, {a.noise}), {time.perf_counter() - t0:.0f} s")
+    if a.json:
+        record = {"table": "kitchen scripted controller: episodes the env counted done per sub-task",
+                  "command": "python -m mage_core.suites.kitchen.measure " + " ".join(argv if argv is not None
+                                                                                       else sys.argv[1:]),
+                  "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+                  "results": {r["sub-tasks"]: {"controller": {k: v for k, v in r.items() if k != "sub-tasks"}}
+                              for r in rows},
+                  "notes": f"start jitter +-{a.jitter} rad on the arm's joints, action noise N(0, {a.noise}); "
+                           f"'done' counts episodes whose env task-completion signal listed every sub-task"}
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(json.dumps(record, indent=1) + "\n")
 
 
 if __name__ == "__main__":
