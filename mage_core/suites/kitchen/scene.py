@@ -69,14 +69,16 @@ class KitchenScene(SceneFacet):
         if not self.can_pose(task, model, states_HD.shape[-1]):
             return {}
         ee = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, "end_effector")
-        kettle = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "kettle")
-        out = {k: np.zeros((len(states_HD), 3)) for k in KEY_POINTS}
-        with scratch_data(model) as data:
-            for h, s in enumerate(states_HD):
-                self.pose(task, model, data, s)
-                out["end effector"][h] = data.site_xpos[ee]
-                out["kettle"][h] = data.xpos[kettle]
-        return out
+        qpos_HQ = np.concatenate([states_HD[:, ROBOT_QPOS], states_HD[:, OBJECT_QPOS]], axis=1)
+        ee_H3 = np.zeros((len(states_HD), 3))
+        with scratch_data(model) as data:  # the end effector needs the arm's kinematics; velocities do not matter
+            for h, q in enumerate(qpos_HQ):
+                data.qpos[:] = q
+                mujoco.mj_kinematics(model, data)
+                ee_H3[h] = data.site_xpos[ee]
+        # the kettle hangs on a free joint: its body sits at that joint's position, read straight from the state
+        kettle = GOAL_QPOS["kettle"][0] + OBS_OF_QPOS
+        return {"end effector": ee_H3, "kettle": states_HD[:, kettle:kettle + 3].copy()}
 
     def camera(self, task, model, aspect: float):
         from mage_core.render import CameraPose
