@@ -382,8 +382,8 @@ def test_screenshot_of_a_task_with_a_bundled_checkpoint_waits_for_its_plan():
     from mage_studio.app import _opens_checkpoint, _parse
 
     assert _opens_checkpoint(_parse(["--task", "pointmaze-medium", "--screenshot", "x.png"]))
-    assert not _opens_checkpoint(_parse(["--task", "adroit-pen", "--screenshot", "x.png"]))
-    assert _opens_checkpoint(_parse(["--task", "adroit-pen", "--checkpoint", "c.pt", "--screenshot", "x.png"]))
+    assert not _opens_checkpoint(_parse(["--task", "walker2d", "--screenshot", "x.png"]))
+    assert _opens_checkpoint(_parse(["--task", "walker2d", "--checkpoint", "c.pt", "--screenshot", "x.png"]))
 
 
 def test_run_steps_that_cannot_run_are_refused_with_a_reason(capsys):
