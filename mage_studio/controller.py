@@ -227,10 +227,15 @@ def _warm_up(planner) -> None:
     import warnings
 
     task = getattr(planner, "task", None)
-    if task is None or not task.suite.editable(task).points:
+    if task is None:
         return
-    pts = task.suite.default_points(task)
-    obs = task.suite.condition_obs(task, pts, planner.obs_dim)
+    if task.suite.editable(task).points:  # the suite builds the condition from its default points
+        obs = task.suite.condition_obs(task, task.suite.default_points(task), planner.obs_dim)
+    else:  # any state of the right size warms the same code: the data's mean state
+        norm = getattr(planner, "normaliser", None)
+        if norm is None:
+            return
+        obs = np.asarray(norm.x_mean_D[1:], np.float32)
     lo, hi = getattr(planner, "rtg_range", (0.0, 1.0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
