@@ -1,8 +1,8 @@
 """Qt-free MuJoCo rendering of a task's scene: offscreen renderer, camera presets, plan/path/marker overlays, PNG export.
 
-One module on purpose (about 680 lines): the scene, its cameras, its overlays (and the per-plan cache of a robot's
-ghost poses) and the PNG export share one MuJoCo model lock, one geom writer and one set of palettes, and the studio
-and the suites use them together.
+One module on purpose (about 770 lines): the scene, its cameras, its overlays (the per-plan cache of a robot's ghost
+poses, and the cached base layer a new plan's ghosts are drawn over) and the PNG export share one MuJoCo model lock,
+one geom writer and one set of palettes, and the studio and the suites use them together.
 """
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ PALETTES: dict[str, list[tuple[float, float, float]]] = {
 }
 PATH_RGBA = (1.0, 1.0, 1.0, 0.95)  # executed path colour
 GHOST_ALPHA = 0.28  # opacity of the ghost robots posed along a plan
+# a translucent geom blends twice where it is seen (its front and its back faces): the ghost layer of a layered frame,
+# drawn opaque, blends once with this opacity to look the same
+LAYER_GHOST_ALPHA = 1.0 - (1.0 - GHOST_ALPHA) ** 2
 GHOSTS_PER_SCALE = 4  # ghost poses drawn per scale, evenly spaced along the plan (the onion skin)
 START_RGBA = (0.20, 0.90, 0.45, 0.9)  # start marker colour
 GOAL_RGBA = (1.0, 0.30, 0.30, 0.55)  # goal marker colour (translucent: the goal radius)
@@ -318,6 +321,22 @@ class _GeomWriter:
             self.capsule(pts[i], pts[i + 1], radius, rgba, kind)
 
 
+def _overlay_key(ov: Overlay | None):
+    """A hashable summary of everything add_overlay draws from an overlay (equal keys draw the same geoms)."""
+    if ov is None:
+        return None
+
+    def arr(a):
+        return None if a is None else (np.asarray(a).shape, np.asarray(a, dtype=np.float64).tobytes())
+
+    paths = tuple(tuple((n, arr(v)) for n, v in sorted(d.items())) for d in ov.paths_xyz)
+    return (tuple(arr(x) for x in ov.plans_xy), tuple(arr(x) for x in ov.plan_points),
+            None if ov.visible is None or not (ov.plans_xy or ov.paths_xyz) else tuple(bool(v) for v in ov.visible),
+            arr(ov.path_xy), arr(ov.start_xy),
+            arr(ov.goal_xy), ov.goal_radius, ov.line_width, ov.point_radius, ov.line_kind, ov.line_px, paths,
+            arr(ov.path_xyz), ov.highlight)
+
+
 def add_overlay(scene, overlay: Overlay, palette: str = "mage") -> int:
     """Append the overlay's geoms to an updated MjvScene; returns how many geoms did not fit."""
     w = _GeomWriter(scene)
@@ -437,6 +456,8 @@ class TaskScene:
         self._ghost_hidden = self.task.suite.hide_for_ghost(self.task, self.model)  # geoms ghosts leave out
         self._plan_cache: _PlanCache | None = None  # paths and ghost poses of the last robot plan drawn
         self.last_paths_xyz: list = []  # per scale {key point: (H, 3)} of the last frame's plan (for paths_in_scene=False)
+        self._base_layer: tuple | None = None  # (key, rgb, depth, CameraFrame) of a layered frame without its ghosts
+        self.layer_hits = 0  # layered frames drawn on the cached base layer since it was rendered
 
     def default_camera(self, aspect: float = 4 / 3) -> CameraPose:
         return top_down_camera(self.task, aspect, model=self.model)
@@ -495,19 +516,66 @@ class TaskScene:
         self.mj.mjr_setBuffer(int(self.mj.mjtFramebuffer.mjFB_OFFSCREEN), self._ctx)
 
     def render(self, pose: CameraPose, overlay: Overlay | None = None, size: tuple = (640, 480),
-               out: np.ndarray | None = None, fast: bool = False) -> np.ndarray:
+               out: np.ndarray | None = None, fast: bool = False, layered: bool = False) -> np.ndarray:
         """Render an RGB image (height, width, 3) uint8 from the camera pose, overlay drawn on top.
 
         fast: the live look for frames that follow the mouse or a playing run under software GL — no shadows,
         reflections, skybox or textures (each costs a software-GL frame more than the whole scene's geometry); the
-        geometry, the plan and its ghosts are the same as in a full frame."""
+        geometry, the plan and its ghosts are the same as in a full frame.
+        layered: draw a robot plan's ghosts as a layer over a cached image of everything else (with its depth), so a
+        new plan under the same camera, robot pose and markers renders only the ghosts (a fraction of a software-GL
+        frame). The first layered frame of a view renders both layers; ghosts occlude each other opaquely there
+        (in a single-pass frame they blend), which is the only difference."""
         mj = self.mj
         w, h = int(size[0]), int(size[1])
         if not (0 < w <= self.max_size[0] and 0 < h <= self.max_size[1]):
             raise MageError(f"image size {w}x{h} is outside 1x1..{self.max_size[0]}x{self.max_size[1]}")
         self._ensure_context()
         self._gl.make_current()
-        cam = self.camera
+        ghosts = overlay is not None and (overlay.ghosts or overlay.plan_states is not None)
+        self.dropped_geoms = 0
+        overlay, drawn = self._prepare(overlay)
+        if layered and overlay is not None and any(len(g) for g in overlay.ghosts):
+            return np.flipud(self._render_layers(pose, overlay, drawn, w, h, fast))
+        self._update_scene(pose, fast, shadows=not ghosts)
+        if overlay is not None and overlay.ghosts:
+            self.dropped_geoms += self._add_ghosts(overlay)
+        if drawn is not None:
+            self.dropped_geoms += add_overlay(self.scene, drawn, self.config.palette)
+        buf = out if out is not None and out.shape == (h, w, 3) and out.dtype == np.uint8 else np.empty((h, w, 3), np.uint8)
+        self._draw(w, h, buf)
+        return np.flipud(buf)
+
+    def _prepare(self, overlay: Overlay | None) -> tuple:
+        """The overlay with its robot plan expanded (paths, ghost poses; cached per plan) and the part of it drawn as
+        scene geoms; remembers the key-point paths for the caller."""
+        if overlay is not None and overlay.plan_states is not None:
+            overlay = self._expand(overlay)
+        self.last_paths_xyz = list(overlay.paths_xyz) if overlay is not None else []
+        if overlay is None:
+            return None, None
+        return overlay, overlay if overlay.paths_in_scene else replace(overlay, paths_xyz=[], path_xyz=None)
+
+    def _layer_key(self, pose: CameraPose, drawn: Overlay | None, w: int, h: int, fast: bool) -> tuple:
+        """Everything the base layer (the frame without its ghosts) depends on."""
+        return (tuple(np.round(np.asarray(pose.lookat, float), 9)), pose.distance, pose.azimuth, pose.elevation, w,
+                h, fast, self.data.qpos.tobytes(), self.data.mocap_pos.tobytes(),
+                None if self._target_site is None else self.model.site_pos[self._target_site].tobytes(),
+                _overlay_key(drawn))
+
+    def layer_cached(self, pose: CameraPose, overlay: Overlay | None, size: tuple, fast: bool = False) -> bool:
+        """Whether render(..., layered=True) of this view would reuse the cached base layer and draw only the
+        plan's ghosts (the scene's pose must already be set)."""
+        if self._base_layer is None or overlay is None:
+            return False
+        overlay, drawn = self._prepare(overlay)
+        if not any(len(g) for g in overlay.ghosts):
+            return False
+        return self._base_layer[0] == self._layer_key(pose, drawn, int(size[0]), int(size[1]), fast)
+
+    def _update_scene(self, pose: CameraPose, fast: bool, shadows: bool) -> None:
+        """The camera, the look's flags and the model's geoms in the MjvScene (before overlays are appended)."""
+        mj, cam = self.mj, self.camera
         cam.lookat[:] = pose.lookat
         cam.distance = pose.distance
         cam.azimuth = pose.azimuth
@@ -515,31 +583,55 @@ class TaskScene:
         self.option.flags[int(mj.mjtVisFlag.mjVIS_TEXTURE)] = int(not fast)
         mj.mjv_updateScene(self.model, self.data, self.option, None, cam, int(mj.mjtCatBit.mjCAT_ALL), self.scene)
         flags = self.scene.flags
-        ghosts = overlay is not None and (overlay.ghosts or overlay.plan_states is not None)
         # shadows of translucent ghosts are noise, and cost most of a software-GL frame in mesh-heavy scenes
-        flags[int(mj.mjtRndFlag.mjRND_SHADOW)] = int(self.config.shadows and not ghosts and not fast)
+        flags[int(mj.mjtRndFlag.mjRND_SHADOW)] = int(self.config.shadows and shadows and not fast)
         flags[int(mj.mjtRndFlag.mjRND_REFLECTION)] = int(self.config.reflections and not fast)
         flags[int(mj.mjtRndFlag.mjRND_SKYBOX)] = int(self.config.skybox and not fast)
-        self.dropped_geoms = 0
-        if overlay is not None and overlay.plan_states is not None:
-            overlay = self._expand(overlay)
-        self.last_paths_xyz = list(overlay.paths_xyz) if overlay is not None else []
-        if overlay is not None and overlay.ghosts:
-            self.dropped_geoms += self._add_ghosts(overlay)
-        if overlay is not None:
-            drawn = overlay if overlay.paths_in_scene else replace(overlay, paths_xyz=[], path_xyz=None)
-            self.dropped_geoms += add_overlay(self.scene, drawn, self.config.palette)
+
+    def _draw(self, w: int, h: int, rgb: np.ndarray, depth: np.ndarray | None = None) -> None:
+        """Render the MjvScene and read it back (bottom-up rows); remembers the camera frame of the image."""
+        mj = self.mj
         rect = mj.MjrRect(0, 0, w, h)
         mj.mjr_render(rect, self.scene, self._ctx)
-        buf = out if out is not None and out.shape == (h, w, 3) and out.dtype == np.uint8 else np.empty((h, w, 3), np.uint8)
-        mj.mjr_readPixels(buf, None, rect, self._ctx)
+        mj.mjr_readPixels(rgb, depth, rect, self._ctx)
         c0, c1 = self.scene.camera[0], self.scene.camera[1]
         self.last_frame = CameraFrame(
             pos=(np.asarray(c0.pos) + np.asarray(c1.pos)) / 2, forward=np.asarray(c0.forward, dtype=float).copy(),
             up=np.asarray(c0.up, dtype=float).copy(), frustum_center=float(c0.frustum_center),
             frustum_bottom=float(c0.frustum_bottom), frustum_top=float(c0.frustum_top),
             frustum_near=float(c0.frustum_near), width=w, height=h)
-        return np.flipud(buf)
+
+    def _render_layers(self, pose: CameraPose, overlay: Overlay, drawn: Overlay | None, w: int, h: int,
+                       fast: bool) -> np.ndarray:
+        """The frame as two layers: everything but the ghosts (cached with its depth while the camera, the robot's
+        pose, the goal and the other overlays stay the same), and the ghosts alone, drawn opaque with depth, blended
+        over it at GHOST_ALPHA where they are in front. Bottom-up rows, as read back."""
+        key = self._layer_key(pose, drawn, w, h, fast)
+        base = self._base_layer
+        if base is None or base[0] != key:
+            self._update_scene(pose, fast, shadows=False)
+            if drawn is not None:
+                self.dropped_geoms += add_overlay(self.scene, drawn, self.config.palette)
+            rgb, depth = np.empty((h, w, 3), np.uint8), np.empty((h, w), np.float32)
+            self._draw(w, h, rgb, depth)
+            base = self._base_layer = (key, rgb, depth, self.last_frame)
+            self.layer_hits = 0
+        else:
+            self.layer_hits += 1
+        self._update_scene(pose, True, shadows=False)  # the ghosts alone: no skybox, reflection or texture to draw
+        self.scene.ngeom = 0
+        self.dropped_geoms += self._add_ghosts(overlay, alpha=1.0)
+        g_rgb, g_depth = np.empty((h, w, 3), np.uint8), np.empty((h, w), np.float32)
+        self._draw(w, h, g_rgb, g_depth)
+        self.last_frame = base[3]
+        _, rgb, depth, _ = base
+        # pixels where a ghost is drawn (its depth below the cleared 1.0) in front of the scene (ties: the ghost)
+        idx = np.flatnonzero(g_depth < np.minimum(depth + 1e-6, 1.0))
+        out = rgb.copy()
+        a = int(round(LAYER_GHOST_ALPHA * 256))  # blended in 8-bit fixed point: a third of float's time
+        under, over = rgb.reshape(-1, 3)[idx].astype(np.uint16), g_rgb.reshape(-1, 3)[idx].astype(np.uint16)
+        out.reshape(-1, 3)[idx] = ((under * (256 - a) + over * a + 128) >> 8).astype(np.uint8)
+        return out
 
     def _expand(self, overlay: Overlay) -> Overlay:
         """An overlay whose robot plan is turned into key-point paths (every scale) and ghost poses (only the scales
@@ -565,8 +657,9 @@ class TaskScene:
                 ghosts[k] = cache.ghosts[k]
         return replace(overlay, plan_states=None, paths_xyz=cache.paths or overlay.paths_xyz, ghosts=ghosts)
 
-    def _add_ghosts(self, overlay: Overlay) -> int:
-        """Append translucent copies of the robot posed at each shown scale's ghost qpos, in that scale's colour."""
+    def _add_ghosts(self, overlay: Overlay, alpha: float = GHOST_ALPHA) -> int:
+        """Append translucent copies of the robot posed at each shown scale's ghost qpos, in that scale's colour
+        (opaque with alpha=1: the ghost layer of a layered frame, blended afterwards)."""
         mj = self.mj
         K = overlay.n_scales
         colors = scale_colors(K, self.config.palette)
@@ -579,7 +672,7 @@ class TaskScene:
         for k, poses in enumerate(overlay.ghosts):
             if k not in shown:
                 continue
-            rgba = np.array([*colors[k], GHOST_ALPHA], dtype=np.float32)
+            rgba = np.array([*colors[k], alpha], dtype=np.float32)
             for q in poses:
                 if scene.ngeom >= scene.maxgeom - 1:
                     dropped += 1

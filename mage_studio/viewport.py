@@ -37,6 +37,15 @@ class SceneState:
     request_id: int = 0  # increasing id of the request (the widget knows which state a frame shows)
     obs: np.ndarray | None = None  # a flattened observation the suite poses the robot from (robot suites)
     fast: bool = False  # the live look (TaskScene.render(fast=True)) for a frame of a changing scene
+    still_size: tuple | None = None  # a fast request's size at the still budget: where only the plan's ghosts changed
+    # since the last still frame (same camera, pose and markers), its full-quality frame at this size is drawn instead
+    # (the scene's cached base layer plus the new ghosts, faster than the live look)
+    keep_base: bool = False  # a still frame of the live view: a robot plan's frame is drawn in layers and its base
+    # layer kept for the next plan (exports are drawn in one pass)
+
+
+def _clip_size(size) -> tuple[int, int]:
+    return int(np.clip(size[0], 16, MAX_RENDER[0])), int(np.clip(size[1], 16, MAX_RENDER[1]))
 
 
 class RenderWorker(QObject):
@@ -56,6 +65,8 @@ class RenderWorker(QObject):
         self._task = None
         self._scene = None
         self.model = None  # the scene's MuJoCo model once built
+        self._posed_obs = None  # the observation array the scene was last posed from (the viewport replaces, never
+        # mutates, the arrays it hands over)
         self._kick.connect(self._render_latest, Qt.ConnectionType.QueuedConnection)
 
     def request(self, task, state: SceneState) -> None:
@@ -83,19 +94,26 @@ class RenderWorker(QObject):
                 self._scene = None
                 self._scene = TaskScene(task, self.config, max_size=MAX_RENDER)
                 self._task = task
+                self._posed_obs = None
                 self.model = self._scene.model  # read-only use from the UI thread (kinematics on its own MjData)
             t0 = time.perf_counter()
             if st.agent_xy is not None and task.suite.editable(task).points:
                 self._scene.set_agent(st.agent_xy)
-            elif st.obs is not None:
+            elif st.obs is not None and st.obs is not self._posed_obs:  # (a new plan under the same pose: skipped)
                 self._scene.set_obs(st.obs)
+                self._posed_obs = st.obs
             elif st.qpos is not None:
                 self._scene.set_qpos(st.qpos)
             if st.goal_xy is not None:
                 self._scene.set_goal(st.goal_xy)
-            w = int(np.clip(st.size[0], 16, MAX_RENDER[0]))
-            h = int(np.clip(st.size[1], 16, MAX_RENDER[1]))
-            rgb = np.ascontiguousarray(self._scene.render(st.pose, st.overlay, (w, h), fast=st.fast))  # kept alive
+            w, h = _clip_size(st.size)
+            fast, layered = st.fast, False
+            if st.fast and st.still_size is not None and self._scene.layer_cached(st.pose, st.overlay,
+                                                                                  _clip_size(st.still_size)):
+                (w, h), fast, layered = _clip_size(st.still_size), False, True
+            elif st.keep_base and st.overlay is not None and not st.overlay.plans_xy:  # a robot plan, drawn as ghosts
+                layered = True
+            rgb = np.ascontiguousarray(self._scene.render(st.pose, st.overlay, (w, h), fast=fast, layered=layered))  # kept alive
             # until converted (a copy): 32-bit pixels, which the widget scales to the screen twice as fast as 24-bit
             img = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).convertToFormat(QImage.Format.Format_RGB32)
             del rgb
@@ -265,7 +283,8 @@ class Viewport(QWidget):
             self._settle.start(SETTLE_MS)
         self.request_id += 1
         st = SceneState(self.pose, size, self.agent_xy, self.qpos, self.goal_xy, self.overlay, self.request_id,
-                        obs=self.obs, fast=fast)
+                        obs=self.obs, fast=fast, still_size=self.render_size(PIXEL_BUDGET) if fast else None,
+                        keep_base=settled and budget is None)
         self.worker.request(self.task, st)
         return self.request_id
 
@@ -296,7 +315,9 @@ class Viewport(QWidget):
         self.shown_id = request_id
         self.message = ""
         self._frame_ms = ms
-        if self.isVisible():
+        if self.isVisible() and fast:
+            self.repaint()  # a live frame (a drag, a new plan) is painted now, not after the queued events
+        elif self.isVisible():
             self.update()  # paintEvent reports the frame once its pixels are drawn
         else:  # nothing will paint a hidden widget: the frame counts as shown now
             self._painted()

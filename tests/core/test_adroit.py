@@ -257,6 +257,32 @@ def test_pose_then_key_points_read_back(kind):
     assert np.allclose(data.qpos[observed], qpos_true[observed], atol=1e-4)
 
 
+@pytest.mark.parametrize("kind", ["door", "hammer", "pen", "relocate"])
+def test_ghosts_are_posed_in_the_scene_without_moving_it(kind):
+    """pose_in_scene (ghosts along a plan) fits the hand and the moving object and keeps the scene's constants (door
+    frame, nail board, pen target, relocate target) as the condition set them; pose() fits those too."""
+    import mujoco
+
+    task = get_task(f"adroit-{kind}")
+    suite = task.suite
+    obs_D, qpos_true = _consistent_obs(task, seed=5, steps=25)
+    env = task.make_env()
+    env.reset(seed=77)  # another episode's scene constants
+    model = env.unwrapped.model
+    env.close()
+    constants = lambda: np.concatenate([model.body_pos.ravel(), model.body_quat.ravel(), model.site_pos.ravel()])
+    before = constants()
+    data = mujoco.MjData(model)
+    suite.pose_in_scene(task, model, data, obs_D)
+    np.testing.assert_array_equal(constants(), before)
+    kp = suite.key_points(task, model, obs_D[None])
+    np.testing.assert_allclose(data.site_xpos[Names(model).site("S_grasp")], kp["palm"][0], atol=1e-4)
+    if kind != "door":  # the object where the observation puts it, in this scene
+        np.testing.assert_allclose(data.xpos[Names(model).body("Object")], kp["object"][0], atol=2e-3)
+    suite.pose(task, model, data, obs_D)
+    assert not np.array_equal(constants(), before)  # the full pose fits the scene constants: the check can fail
+
+
 @pytest.mark.parametrize("kind", ["door", "relocate"])
 def test_reset_env_to_a_dataset_state(kind):
     """An eval env reset elsewhere, moved to an observation, reports that observation back (Run from a state)."""

@@ -128,7 +128,7 @@ def test_a_robot_plan_is_posed_once_per_plan_and_only_for_the_scales_shown(monke
 
 
 def test_posing_only_the_drawn_steps_gives_the_poses_of_the_whole_path():
-    """A ghost's few steps are posed alone (Adroit fits the door frame per step): the same qpos as posing every step."""
+    """A ghost's few steps are posed alone (Adroit fits each step's arm slide): the same qpos as posing every step."""
     from mage_core.tasks import get_task as task_of
 
     task = task_of("adroit-door")
@@ -146,6 +146,53 @@ def test_posing_only_the_drawn_steps_gives_the_poses_of_the_whole_path():
         for q, i in zip(few, (0, 3, 7)):
             np.testing.assert_allclose(q, full[i], atol=1e-6)
         assert not np.allclose(full[0], full[7])  # the hand moved: the check compares different poses
+    finally:
+        sc.close()
+
+
+def _door_plans(task, n_plans=2, H=8):
+    """(K=2, H, D) door 'plans' made of real observations: each plan a different stretch of random actions."""
+    env = task.make_env(mode="eval")
+    obs = [task.flatten_obs(env.reset(seed=0)[0])]
+    for _ in range(n_plans * H * 3):
+        obs.append(task.flatten_obs(env.step(env.action_space.sample())[0]))
+    env.close()
+    obs = np.asarray(obs, np.float32)
+    return obs[0], [np.stack([obs[i * 3 * H: i * 3 * H + 3 * H: 3]] * 2) for i in range(n_plans)]
+
+
+def test_a_layered_frame_looks_like_the_single_pass_one_and_a_new_plan_reuses_its_base():
+    from mage_core.tasks import get_task as task_of
+
+    task = task_of("adroit-door")
+    sc = R.TaskScene(task)
+    try:
+        start, (plan_a, plan_b) = _door_plans(task)
+        sc.set_obs(start)
+        pose, size = sc.default_camera(4 / 3), (200, 150)
+
+        def overlay(states):
+            ov = R.plan_overlay(states, (1, 8), task=task)
+            ov.ghost_scales, ov.paths_in_scene = 1, False
+            return ov
+
+        bare = sc.render(pose, R.Overlay(), size)
+        single = sc.render(pose, overlay(plan_a), size)
+        layered = sc.render(pose, overlay(plan_a), size, layered=True)
+        assert sc.layer_hits == 0  # the first layered frame of a view draws both layers
+        ghosts = np.abs(single.astype(int) - bare.astype(int)).max(-1) > 24  # where the ghosts show at all
+        assert ghosts.mean() > 0.01
+        diff = np.abs(layered.astype(int) - single.astype(int)).max(-1)
+        assert np.abs(layered.astype(int) - bare.astype(int)).max(-1)[ghosts].mean() > 12  # the layer draws them
+        assert (diff > 48).mean() < 0.02 and diff.mean() < 3  # ... and looks like the single pass
+        assert sc.layer_cached(pose, overlay(plan_b), size)  # a new plan, the same view: only the ghosts are drawn
+        sc.render(pose, overlay(plan_b), size, layered=True)
+        assert sc.layer_hits == 1
+        np.testing.assert_array_equal(sc.render(pose, overlay(plan_a), size, layered=True), layered)
+        assert not sc.layer_cached(pose.orbit(5, 0), overlay(plan_b), size)  # the camera moved
+        assert not sc.layer_cached(pose, overlay(plan_b), (160, 120))  # another size
+        sc.set_obs(plan_b[0, -1])
+        assert not sc.layer_cached(pose, overlay(plan_b), size)  # the robot moved
     finally:
         sc.close()
 

@@ -90,6 +90,20 @@ def test_the_studio_opens_a_hand_task_and_antmaze_with_a_plan_drawn(window, qtbo
     K = len(win.state.plan.scales)
     assert scene._plan_cache is not None and set(scene._plan_cache.ghosts) == {K - 1}
     assert win.errors == [] and win.viewport.image is not None
+    vp = win.viewport
+    qtbot.waitUntil(lambda: not vp.settle_pending and vp.painted_id >= vp.request_id, timeout=30000)
+    if ov.plans_xy:  # AntMaze draws its plan on the floor: every plan is a new base, drawn in one pass
+        assert scene._base_layer is None
+        return
+    # a hand plan is drawn as ghosts: the still frame kept its base layer, and a new plan under the same view (an RTG
+    # change) is drawn as its ghosts over that base, at the still frame's size, not as a fast full frame
+    assert scene._base_layer is not None
+    still = (vp.image.width(), vp.image.height())
+    hits, n = scene.layer_hits, win.state.plans_done
+    lo, hi = win.state.rtg_range()
+    win.state.rtg = lo + 0.3 * (hi - lo) if win.state.rtg > lo + 0.5 * (hi - lo) else hi
+    qtbot.waitUntil(lambda: win.state.plans_done > n and vp.painted_id >= vp.request_id, timeout=30000)
+    assert scene.layer_hits > hits and (vp.image.width(), vp.image.height()) == still
 
 
 def test_scene_placement_tools_follow_the_suite_and_the_camera_preset_survives_a_task_change(window, qtbot, robot):

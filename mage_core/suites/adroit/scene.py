@@ -21,6 +21,9 @@ FD_EPS = 1e-6  # finite-difference step of the pose solver (m or rad)
 SOLVE_ITERS = 30  # Gauss-Newton iterations at most
 SOLVE_TOL = 1e-14  # stop when the squared residual is below this
 SOLVE_STEP_TOL = 1e-9  # ... or when a step moves no parameter more than this
+# pose_in_scene's looser stops (0.1 mm, or 6 iterations: the pen's fit is within 0.02 degrees of the 30-iteration one)
+# and stronger damping (unobserved directions barely move): a ghost is drawn, not simulated
+DRAW_TOL, DRAW_STEP_TOL, DRAW_DAMPING, DRAW_ITERS = 1e-8, 1e-5, 1e-4, 6
 SOLVE_DAMPING = 1e-9  # Levenberg damping: picks the smallest step along unobserved directions (pen roll)
 
 
@@ -49,16 +52,17 @@ class Names:
         return self._id(mujoco.mjtObj.mjOBJ_SITE, name)
 
 
-def solve(model, data, write: Callable, resid: Callable, p0: np.ndarray) -> np.ndarray:
+def solve(model, data, write: Callable, resid: Callable, p0: np.ndarray, tol: float = SOLVE_TOL,
+          step_tol: float = SOLVE_STEP_TOL, damping: float = SOLVE_DAMPING, iters: int = SOLVE_ITERS) -> np.ndarray:
     """Damped Gauss-Newton on a few state parameters so the posed kinematics reproduce the observed positions."""
     import mujoco
 
     p = np.asarray(p0, np.float64).copy()
-    for _ in range(SOLVE_ITERS):
+    for _ in range(iters):
         write(p)
         mujoco.mj_kinematics(model, data)
         r = resid()
-        if float(r @ r) < SOLVE_TOL:
+        if float(r @ r) < tol:
             break
         J = np.empty((len(r), len(p)))
         for j in range(len(p)):
@@ -67,9 +71,9 @@ def solve(model, data, write: Callable, resid: Callable, p0: np.ndarray) -> np.n
             write(q)
             mujoco.mj_kinematics(model, data)
             J[:, j] = (resid() - r) / FD_EPS
-        step = np.linalg.solve(J.T @ J + SOLVE_DAMPING * np.eye(len(p)), -J.T @ r)
+        step = np.linalg.solve(J.T @ J + damping * np.eye(len(p)), -J.T @ r)
         p = p + step
-        if float(np.abs(step).max()) < SOLVE_STEP_TOL:  # converged to a least-squares fit (inconsistent obs)
+        if float(np.abs(step).max()) < step_tol:  # converged to a least-squares fit (inconsistent obs)
             break
     write(p)
     mujoco.mj_kinematics(model, data)
@@ -114,7 +118,12 @@ class AdroitScene(SceneFacet):
         lay = LAYOUTS[kind_of(task)]
         return model is not None and int(model.nq) == lay.nq and int(obs_dim) == lay.obs_dim
 
-    def pose(self, task, model, data, obs_D) -> None:
+    def pose_in_scene(self, task, model, data, obs_D) -> None:
+        """pose() with the scene constants held (door frame, nail board, pen target, relocate target): a ghost of a
+        plan fits only the moving parts, and never moves the condition's scene (it is also a smaller fit)."""
+        self.pose(task, model, data, obs_D, hold_scene=True)
+
+    def pose(self, task, model, data, obs_D, hold_scene: bool = False) -> None:
         """Set the hand's qpos from the observation and solve the rest of the state the observation fixes.
 
         Exact: every hand joint the observation lists; door: the arm's ARTz slide (from the palm position), the door
@@ -123,7 +132,8 @@ class AdroitScene(SceneFacet):
         the ball's position (its three slides) and the target (model.site_pos). Approximate: the ball's spin
         (relocate; a sphere, invisible) and the pen's roll about its own axis are not observed and kept near their
         previous value; velocities the observation lacks are zero. The per-episode scene constants (door frame,
-        nail board, pen target orientation, relocate target) are written into `model`, shared by every pose of it.
+        nail board, pen target orientation, relocate target) are written into `model`, shared by every pose of it;
+        with hold_scene they are kept as they are and only the hand and the moving object are fit (pose_in_scene).
         An env observation is itself slightly inconsistent: its qpos is after the last physics substep but its
         site/body positions (palm, handle, hammer, nail) are from before it (MuJoCo's mj_step computes kinematics
         first), so posing a recorded observation reproduces those positions to a few mm, in a least-squares fit.
@@ -148,13 +158,14 @@ class AdroitScene(SceneFacet):
 
             def write(p):
                 data.qpos[0] = p[0]
-                model.body_pos[frame] = p[1:4]
+                if not hold_scene:
+                    model.body_pos[frame] = p[1:4]
 
             def resid():
-                return np.concatenate([data.site_xpos[grasp] - obs_D[sl["palm_xyz"]],
-                                       data.site_xpos[handle] - obs_D[sl["handle_xyz"]]])
+                palm = data.site_xpos[grasp] - obs_D[sl["palm_xyz"]]
+                return palm if hold_scene else np.concatenate([palm, data.site_xpos[handle] - obs_D[sl["handle_xyz"]]])
 
-            p0 = np.concatenate([[data.qpos[0]], model.body_pos[frame]])
+            p0 = np.concatenate([[data.qpos[0]], [] if hold_scene else model.body_pos[frame]])
         elif kind == "hammer":
             from gymnasium_robotics.utils.rotations import euler2mat
 
@@ -164,14 +175,14 @@ class AdroitScene(SceneFacet):
 
             def write(p):
                 data.qpos[27:33] = p[:6]
-                model.body_pos[board] = p[6:9]
+                if not hold_scene:
+                    model.body_pos[board] = p[6:9]
 
             def resid():
-                return np.concatenate([data.xpos[obj] - obs_D[sl["object_xyz"]],
-                                       (data.xmat[obj].reshape(3, 3) - R_want).ravel(),
-                                       data.site_xpos[nail] - obs_D[sl["target_xyz"]]])
+                r = [data.xpos[obj] - obs_D[sl["object_xyz"]], (data.xmat[obj].reshape(3, 3) - R_want).ravel()]
+                return np.concatenate(r if hold_scene else r + [data.site_xpos[nail] - obs_D[sl["target_xyz"]]])
 
-            p0 = np.concatenate([data.qpos[27:33], model.body_pos[board]])
+            p0 = np.concatenate([data.qpos[27:33], [] if hold_scene else model.body_pos[board]])
         elif kind == "pen":
             from gymnasium_robotics.utils.rotations import euler2quat
 
@@ -185,23 +196,26 @@ class AdroitScene(SceneFacet):
 
             def write(p):
                 data.qpos[24:30] = p[:6]
-                model.body_quat[tgt] = euler2quat(np.array([p[6], p[7], 0.0]))  # as the env's reset draws it
+                if not hold_scene:
+                    model.body_quat[tgt] = euler2quat(np.array([p[6], p[7], 0.0]))  # as the env's reset draws it
 
             def resid():
-                return np.concatenate([data.xpos[obj] - obs_D[sl["object_xyz"]],
-                                       (data.site_xpos[top] - data.site_xpos[bot]) / pen_len - obs_D[sl["object_axis"]],
-                                       (data.site_xpos[ttop] - data.site_xpos[tbot]) / tar_len
-                                       - obs_D[sl["target_axis"]]])
+                r = [data.xpos[obj] - obs_D[sl["object_xyz"]],
+                     (data.site_xpos[top] - data.site_xpos[bot]) / pen_len - obs_D[sl["object_axis"]]]
+                if not hold_scene:
+                    r.append((data.site_xpos[ttop] - data.site_xpos[tbot]) / tar_len - obs_D[sl["target_axis"]])
+                return np.concatenate(r)
 
             from gymnasium_robotics.utils.rotations import quat2euler
 
-            p0 = np.concatenate([data.qpos[24:30], quat2euler(model.body_quat[tgt])[:2]])
+            p0 = np.concatenate([data.qpos[24:30], [] if hold_scene else quat2euler(model.body_quat[tgt])[:2]])
         else:  # relocate
             obj, tgt, grasp = names.body("Object"), names.site("target"), names.site("S_grasp")
             mujoco.mj_kinematics(model, data)
             palm = data.site_xpos[grasp].copy()  # the hand is posed: the palm is known, ball and target are relative
             want_obj = palm - obs_D[sl["palm_minus_object"]]
-            model.site_pos[tgt] = palm - obs_D[sl["palm_minus_target"]]  # the target site hangs on the world body
+            if not hold_scene:
+                model.site_pos[tgt] = palm - obs_D[sl["palm_minus_target"]]  # the target site hangs on the world body
 
             def write(p):
                 data.qpos[30:33] = p
@@ -210,7 +224,7 @@ class AdroitScene(SceneFacet):
                 return data.xpos[obj] - want_obj
 
             p0 = data.qpos[30:33].copy()
-        solve(model, data, write, resid, p0)
+        solve(model, data, write, resid, p0, *((DRAW_TOL, DRAW_STEP_TOL, DRAW_DAMPING, DRAW_ITERS) if hold_scene else ()))
 
     def key_point_names(self, task) -> tuple:
         return ("palm", "object") if kind_of(task) == "door" else ("palm", "object", "target")

@@ -107,9 +107,14 @@ class SceneFacet:
         out = []
         with scratch_data(model) as data:
             for i in (range(len(states_HD)) if steps is None else steps):
-                self.pose(task, model, data, states_HD[int(i)])
+                self.pose_in_scene(task, model, data, states_HD[int(i)])
                 out.append(data.qpos.copy())
         return out
+
+    def pose_in_scene(self, task: Task, model, data, obs_D: np.ndarray) -> None:
+        """pose() for a planned state drawn in a scene already posed from the condition: suites whose pose() also
+        fits per-episode scene constants into the model (a door frame's place) keep them as they are."""
+        self.pose(task, model, data, obs_D)
 
     # ---- drawing -------------------------------------------------------------------------------------------------
     def style_scene(self, task: Task, model) -> None:
