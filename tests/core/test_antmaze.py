@@ -22,7 +22,7 @@ def test_registered_with_three_sizes():
     assert [t.name for t in s.tasks()] == ["antmaze-umaze", "antmaze-medium", "antmaze-large"]
     t = s.task("umaze")
     assert t.params["cell_size"] == 4.0 and t.eval_steps == 700 and s.task("large").eval_steps == 1000
-    assert s.variants(t) == ("diverse", "play")
+    assert s.variants(t) == ("diverse", "play", "paced")
 
 
 def test_controller_walks_towards_a_waypoint():
@@ -115,6 +115,27 @@ def test_data_holds_each_goal_then_draws_the_next_on_the_continuing_task():
     assert "N(0,0.1)" in desc and f"holds a reached goal {dwell} steps" in desc
 
 
+def test_paced_data_detours_first_so_the_same_maze_is_reached_later():
+    """'paced': each episode first walks to other cells for a drawn number of steps, then to its goal, so the first
+    reward comes later than in 'diverse' data made with the same seed."""
+    from mage_core.data.generate import GenerateConfig
+    from mage_core.tasks import get_task
+
+    task = get_task("antmaze-umaze")
+    first_hit = {}
+    for variant in ("diverse", "paced"):
+        cfg = GenerateConfig(steps=3000, seed=4, variant=variant, recipe=AntMazeRecipe(loiter_max=300))
+        bufs = SUITE.collect_buffers(task, cfg)
+        hits = [int(np.flatnonzero(np.asarray(b.rewards) > 0)[0]) for b in bufs if np.any(np.asarray(b.rewards) > 0)]
+        assert hits, variant
+        first_hit[variant] = float(np.mean(hits))
+        loiter = SUITE.last_stats["loiter_steps"]
+        assert (loiter > 0) == (variant == "paced")
+    assert first_hit["paced"] > first_hit["diverse"] + 50
+    _, desc = SUITE.data_description(task, cfg)
+    assert "U{0..300}" in desc
+
+
 def test_the_recipe_is_the_suites_default_and_checked():
     from mage_core.data.generate import GenerateConfig
 
@@ -124,6 +145,8 @@ def test_the_recipe_is_the_suites_default_and_checked():
         recipe_of(GenerateConfig(recipe={"action_noise": 0.3}))
     with pytest.raises(MageError, match="dwell_steps"):
         recipe_of(GenerateConfig(recipe=AntMazeRecipe(dwell_steps=-1)))
+    with pytest.raises(MageError, match="loiter_max"):
+        recipe_of(GenerateConfig(recipe=AntMazeRecipe(loiter_max=2.5)))
     with pytest.raises(MageError, match="action_noise"):
         recipe_of(GenerateConfig(recipe=AntMazeRecipe(action_noise=-0.1)))
 

@@ -29,12 +29,16 @@ class AntMazeRecipe:
     switch_radius: float = SWITCH_RADIUS  # metres: a waypoint this close is passed and the next one becomes the target
     dwell_steps: int = 100  # steps the ant keeps holding a reached goal (reward 1 every step inside the radius, as on
     #                         the continuing evaluation protocol) before the episode is cut and the next goal drawn
+    loiter_max: int = 400  # 'paced' only: each episode first walks to random other cells for U{0..loiter_max} steps,
+    #                        then to its goal, so the same route arrives early or late (or not within an evaluation)
 
     def check(self) -> "AntMazeRecipe":
         """Itself, or a MageError naming the bad field."""
         if not (self.action_noise >= 0 and self.waypoint_jitter >= 0 and self.switch_radius > 0):
             raise MageError(f"AntMaze recipe: action_noise and waypoint_jitter must be >= 0 and switch_radius > 0; "
                             f"got {self}")
+        if int(self.loiter_max) != self.loiter_max or self.loiter_max < 0:
+            raise MageError(f"AntMaze recipe: loiter_max must be a whole number >= 0; got {self.loiter_max!r}")
         if int(self.dwell_steps) != self.dwell_steps or self.dwell_steps < 0:
             raise MageError(f"AntMaze recipe: dwell_steps must be a whole number >= 0; got {self.dwell_steps!r}")
         return self
@@ -136,7 +140,7 @@ class AntMazeData(DataFacet):
         keys = ("observation", "achieved_goal", "desired_goal")
         buffers, done, ep_id, n_reset = [], 0, 0, 0
         stats = {"goals_reached": 0, "goals_missed": 0, "flips": 0, "flips_while_holding": 0, "hold_steps": 0,
-                 "hold_steps_inside": 0}
+                 "hold_steps_inside": 0, "loiter_steps": 0}
 
         def pick(cells, avoid=None):
             cells = [c for c in cells if c != avoid] or cells
@@ -165,9 +169,19 @@ class AntMazeData(DataFacet):
                 acts, rews = [], []
                 end_kind = None
                 held = -1  # steps held since the goal was first reached (-1: not reached yet)
+                loiter = int(rng.integers(rc.loiter_max + 1)) if variant == "paced" else 0  # steps of detour first
+                stats["loiter_steps"] += loiter
+                detour = None
                 while end_kind is None:
                     qpos = np.concatenate([obs["achieved_goal"], obs["observation"][:13]])
-                    a = follower(qpos, obs["observation"][13:27], obs["desired_goal"])
+                    target = obs["desired_goal"]
+                    if loiter > 0 and held < 0:  # detour: random cells other than the goal's, one after the other
+                        if detour is None or np.linalg.norm(obs["achieved_goal"] - detour) < rc.switch_radius:
+                            here, away = g.xy_to_cell(obs["achieved_goal"]), g.xy_to_cell(target)
+                            others = [c for c in free if c not in (here, away)]
+                            detour = g.cell_to_xy(pick(others)) if others else None
+                        target, loiter = (detour, loiter - 1) if detour is not None else (target, 0)
+                    a = follower(qpos, obs["observation"][13:27], target)
                     obs, r, term, trunc, info = env.step(a)
                     done += 1
                     for k in keys:
@@ -209,6 +223,7 @@ class AntMazeData(DataFacet):
                     obs = reset()
         finally:
             env.close()
+        stats["episodes"] = ep_id
         stats["waypoints_passed"] = follower.passed + stats["goals_reached"]
         stats["waypoints_abandoned"] = follower.abandoned + stats["goals_missed"]
         self.last_stats = stats
@@ -229,6 +244,10 @@ class AntMazeData(DataFacet):
                 f"continuing task (reward 1 every step within {GOAL_RADIUS} m of the goal, no termination): the ant "
                 f"holds a reached goal {rc.dwell_steps} steps, then the episode is cut (truncation) and a new goal is "
                 f"drawn where it stands ({'hand-picked cells' if cfg.variant == 'play' else 'any free cell'}); "
+                + (f"paced: each episode first walks to random other cells for U{{0..{rc.loiter_max}}} steps "
+                   f"(mean {s.get('loiter_steps', 0) / max(1, s.get('episodes', 0)):.0f} "
+                   f"per episode), then to its goal, so equal routes arrive early or late; " if cfg.variant == "paced"
+                   else "") +
                 f"resets only on a flip or after {task.data_max_episode_steps} steps without arriving. Goals reached "
                 f"{s.get('goals_reached', '?')}, missed {s.get('goals_missed', '?')} (flips {s.get('flips', '?')}, "
                 f"{s.get('flips_while_holding', '?')} of them while holding a goal); share of holding steps inside "
