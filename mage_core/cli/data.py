@@ -20,8 +20,8 @@ def register(sub) -> None:
                         "noise, a 40-step dwell at the goal). Adroit: the DAPG expert with its own noise (expert), the "
                         "expert through a per-episode lag so returns span random to expert (mixed), the human "
                         "demonstrations (human, door) or the D4RL cloned recipe (cloned, door). AntMaze: the "
-                        "goal-reaching ant controller steered by maze waypoints (diverse, play; paced: detours "
-                        "first, so equal routes arrive early or late). Kitchen: the scripted arm controller "
+                        "goal-reaching ant controller steered by maze waypoints (diverse, play; paced: a per-episode "
+                        "gait speed, so equal routes arrive early or late). Kitchen: the scripted arm controller "
                         "(complete, partial, mixed). Locomotion: the SAC behaviour policies in assets/locomotion/ "
                         "(random, medium, medium-replay, medium-expert, expert).")
     m.add_argument("task", help=f"one of: {', '.join(t for t in task_names() if get_task(t).suite.has_generator)}")

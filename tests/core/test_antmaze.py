@@ -115,25 +115,26 @@ def test_data_holds_each_goal_then_draws_the_next_on_the_continuing_task():
     assert "N(0,0.1)" in desc and f"holds a reached goal {dwell} steps" in desc
 
 
-def test_paced_data_detours_first_so_the_same_maze_is_reached_later():
-    """'paced': each episode first walks to other cells for a drawn number of steps, then to its goal, so the first
-    reward comes later than in 'diverse' data made with the same seed."""
+def test_paced_data_walks_each_episode_at_its_own_speed_so_goals_are_reached_later():
+    """'paced': each episode's actions are scaled by a drawn factor (a slower gait on the same routes), so the first
+    reward comes later than in 'diverse' data made with the same seed; the description says the range."""
     from mage_core.data.generate import GenerateConfig
     from mage_core.tasks import get_task
 
     task = get_task("antmaze-umaze")
-    first_hit = {}
+    first_hit, speed = {}, {}
     for variant in ("diverse", "paced"):
-        cfg = GenerateConfig(steps=3000, seed=4, variant=variant, recipe=AntMazeRecipe(loiter_max=300))
+        cfg = GenerateConfig(steps=3000, seed=4, variant=variant, recipe=AntMazeRecipe(pace_range=(0.3, 0.5)))
         bufs = SUITE.collect_buffers(task, cfg)
         hits = [int(np.flatnonzero(np.asarray(b.rewards) > 0)[0]) for b in bufs if np.any(np.asarray(b.rewards) > 0)]
         assert hits, variant
         first_hit[variant] = float(np.mean(hits))
-        loiter = SUITE.last_stats["loiter_steps"]
-        assert (loiter > 0) == (variant == "paced")
-    assert first_hit["paced"] > first_hit["diverse"] + 50
+        xy = np.concatenate([np.diff(b.observations["achieved_goal"], axis=0) for b in bufs])
+        speed[variant] = float(np.linalg.norm(xy, axis=1).mean())
+        assert np.abs(np.concatenate([b.actions for b in bufs])).max() <= (0.5 if variant == "paced" else 1.0) + 1e-6
+    assert speed["paced"] < 0.8 * speed["diverse"] and first_hit["paced"] > first_hit["diverse"]
     _, desc = SUITE.data_description(task, cfg)
-    assert "U{0..300}" in desc
+    assert "U(0.3, 0.5)" in desc
 
 
 def test_the_recipe_is_the_suites_default_and_checked():
@@ -145,8 +146,9 @@ def test_the_recipe_is_the_suites_default_and_checked():
         recipe_of(GenerateConfig(recipe={"action_noise": 0.3}))
     with pytest.raises(MageError, match="dwell_steps"):
         recipe_of(GenerateConfig(recipe=AntMazeRecipe(dwell_steps=-1)))
-    with pytest.raises(MageError, match="loiter_max"):
-        recipe_of(GenerateConfig(recipe=AntMazeRecipe(loiter_max=2.5)))
+    for bad in ((0.0, 0.5), (0.6, 0.5), (0.5, 1.2), (0.5,)):
+        with pytest.raises(MageError, match="pace_range"):
+            recipe_of(GenerateConfig(recipe=AntMazeRecipe(pace_range=bad)))
     with pytest.raises(MageError, match="action_noise"):
         recipe_of(GenerateConfig(recipe=AntMazeRecipe(action_noise=-0.1)))
 

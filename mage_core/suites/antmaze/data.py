@@ -29,16 +29,19 @@ class AntMazeRecipe:
     switch_radius: float = SWITCH_RADIUS  # metres: a waypoint this close is passed and the next one becomes the target
     dwell_steps: int = 100  # steps the ant keeps holding a reached goal (reward 1 every step inside the radius, as on
     #                         the continuing evaluation protocol) before the episode is cut and the next goal drawn
-    loiter_max: int = 400  # 'paced' only: each episode first walks to random other cells for U{0..loiter_max} steps,
-    #                        then to its goal, so the same route arrives early or late (or not within an evaluation)
+    pace_range: tuple = (0.3, 0.9)  # 'paced' only: each episode's actions are scaled by a factor drawn uniformly from
+    # this range, a slower or faster gait on the same route (umaze evaluation route, noisy as here: first reward at
+    # step ~360 at 0.6, ~510 at 0.4, often none within 700 steps at 0.3; the full-scale controller flips half the time)
 
     def check(self) -> "AntMazeRecipe":
         """Itself, or a MageError naming the bad field."""
         if not (self.action_noise >= 0 and self.waypoint_jitter >= 0 and self.switch_radius > 0):
             raise MageError(f"AntMaze recipe: action_noise and waypoint_jitter must be >= 0 and switch_radius > 0; "
                             f"got {self}")
-        if int(self.loiter_max) != self.loiter_max or self.loiter_max < 0:
-            raise MageError(f"AntMaze recipe: loiter_max must be a whole number >= 0; got {self.loiter_max!r}")
+        lo, hi = (tuple(self.pace_range) + (None, None))[:2]
+        if len(tuple(self.pace_range)) != 2 or not (0 < lo <= hi <= 1):
+            raise MageError(f"AntMaze recipe: pace_range must be (low, high) with 0 < low <= high <= 1; got "
+                            f"{self.pace_range!r}")
         if int(self.dwell_steps) != self.dwell_steps or self.dwell_steps < 0:
             raise MageError(f"AntMaze recipe: dwell_steps must be a whole number >= 0; got {self.dwell_steps!r}")
         return self
@@ -140,7 +143,8 @@ class AntMazeData(DataFacet):
         keys = ("observation", "achieved_goal", "desired_goal")
         buffers, done, ep_id, n_reset = [], 0, 0, 0
         stats = {"goals_reached": 0, "goals_missed": 0, "flips": 0, "flips_while_holding": 0, "hold_steps": 0,
-                 "hold_steps_inside": 0, "loiter_steps": 0}
+                 "hold_steps_inside": 0}
+        paces = []  # each episode's action scale
 
         def pick(cells, avoid=None):
             cells = [c for c in cells if c != avoid] or cells
@@ -169,19 +173,11 @@ class AntMazeData(DataFacet):
                 acts, rews = [], []
                 end_kind = None
                 held = -1  # steps held since the goal was first reached (-1: not reached yet)
-                loiter = int(rng.integers(rc.loiter_max + 1)) if variant == "paced" else 0  # steps of detour first
-                stats["loiter_steps"] += loiter
-                detour = None
+                pace = float(rng.uniform(*rc.pace_range)) if variant == "paced" else 1.0  # this episode's gait
+                paces.append(pace)
                 while end_kind is None:
                     qpos = np.concatenate([obs["achieved_goal"], obs["observation"][:13]])
-                    target = obs["desired_goal"]
-                    if loiter > 0 and held < 0:  # detour: random cells other than the goal's, one after the other
-                        if detour is None or np.linalg.norm(obs["achieved_goal"] - detour) < rc.switch_radius:
-                            here, away = g.xy_to_cell(obs["achieved_goal"]), g.xy_to_cell(target)
-                            others = [c for c in free if c not in (here, away)]
-                            detour = g.cell_to_xy(pick(others)) if others else None
-                        target, loiter = (detour, loiter - 1) if detour is not None else (target, 0)
-                    a = follower(qpos, obs["observation"][13:27], target)
+                    a = follower(qpos, obs["observation"][13:27], obs["desired_goal"]) * np.float32(pace)
                     obs, r, term, trunc, info = env.step(a)
                     done += 1
                     for k in keys:
@@ -224,6 +220,7 @@ class AntMazeData(DataFacet):
         finally:
             env.close()
         stats["episodes"] = ep_id
+        stats["pace_mean"] = float(np.mean(paces)) if paces else 1.0
         stats["waypoints_passed"] = follower.passed + stats["goals_reached"]
         stats["waypoints_abandoned"] = follower.abandoned + stats["goals_missed"]
         self.last_stats = stats
@@ -244,10 +241,9 @@ class AntMazeData(DataFacet):
                 f"continuing task (reward 1 every step within {GOAL_RADIUS} m of the goal, no termination): the ant "
                 f"holds a reached goal {rc.dwell_steps} steps, then the episode is cut (truncation) and a new goal is "
                 f"drawn where it stands ({'hand-picked cells' if cfg.variant == 'play' else 'any free cell'}); "
-                + (f"paced: each episode first walks to random other cells for U{{0..{rc.loiter_max}}} steps "
-                   f"(mean {s.get('loiter_steps', 0) / max(1, s.get('episodes', 0)):.0f} "
-                   f"per episode), then to its goal, so equal routes arrive early or late; " if cfg.variant == "paced"
-                   else "") +
+                + (f"paced: each episode's actions scaled by a factor drawn from U{tuple(rc.pace_range)} (mean "
+                   f"{s.get('pace_mean', float('nan')):.2f}), a slower or faster gait on the same route; "
+                   if cfg.variant == "paced" else "") +
                 f"resets only on a flip or after {task.data_max_episode_steps} steps without arriving. Goals reached "
                 f"{s.get('goals_reached', '?')}, missed {s.get('goals_missed', '?')} (flips {s.get('flips', '?')}, "
                 f"{s.get('flips_while_holding', '?')} of them while holding a goal); share of holding steps inside "

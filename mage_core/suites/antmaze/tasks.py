@@ -29,7 +29,7 @@ EVAL_STEPS = {"umaze": 700, "medium": 1000, "large": 1000}
 PLAY_CELLS = {"umaze": [(1, 1), (1, 3), (3, 3), (3, 1)],
               "medium": [(1, 1), (1, 6), (3, 3), (4, 1), (4, 6), (6, 1), (6, 6)],
               "large": [(1, 1), (1, 4), (1, 10), (3, 3), (3, 9), (5, 4), (5, 8), (7, 1), (7, 5), (7, 9)]}
-VARIANTS = ("diverse", "play", "paced")  # paced: 'diverse' with a per-episode detour first (AntMazeRecipe.loiter_max)
+VARIANTS = ("diverse", "play", "paced")  # paced: 'diverse' at a per-episode gait speed (AntMazeRecipe.pace_range)
 
 
 def up_z(qpos_rest_13: np.ndarray) -> float:
