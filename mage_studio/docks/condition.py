@@ -314,4 +314,4 @@ class ConditionDock(StudioDock):
         self.lbl_used.setText(f"Condition used from the start: <b>{used:.0f}</b> (target {s.rtg:.0f}){why}")
         t = getattr(plan, "timings_ms", {}) or {}
         self.lbl_plan.setText(f"Plan for RTG {plan.condition_rtg:.1f}: model {t.get('total', 0):.1f} ms, "
-                              f"condition → plan on screen {s.replan_latency_ms:.1f} ms")
+                              f"condition → plan ready {s.replan_latency_ms:.1f} ms")
