@@ -11,7 +11,7 @@ from mage_core.errors import MageError
 from mage_core.suites import SUITES, register_suite, task_for_dataset
 from mage_core.suites.locomotion import D4RL_REFERENCE_SCORES, VARIANTS, LocomotionSuite
 from mage_core.suites.locomotion.assets import load_actor, policy_path, save_actor
-from mage_core.suites.locomotion.behaviour import ENVS
+from mage_core.suites.locomotion.actor import ENVS
 from mage_core.suites.locomotion.suite import ACT_DIM, OBS_DIM
 
 REPLAY_STEPS, REPLAY_LIMIT = 100, 40  # the test replay log: 100 transitions, episodes cut at 40 steps at most
@@ -357,7 +357,7 @@ def test_a_dataset_state_can_be_run_from(suite):
 
 def test_export_picks_the_expert_the_medium_snapshot_and_the_replay_up_to_it(tmp_path):
     from mage_core.suites.locomotion.assets import export
-    from mage_core.suites.locomotion.behaviour import sha256
+    from mage_core.suites.locomotion.actor import sha256
 
     run = tmp_path / "run"
     (run / "snapshots").mkdir(parents=True)

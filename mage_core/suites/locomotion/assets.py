@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from mage_core.errors import MageError
-from mage_core.suites.locomotion.behaviour import ASSETS, ENVS, NumpyActor, sha256
+from mage_core.suites.locomotion.actor import ASSETS, ENVS, NumpyActor, sha256
 
 ASSETS_ENV_VAR = "MAGE_LOCOMOTION_ASSETS"  # overrides the folder the policies and replay logs are read from
 ACTOR_KEYS = ("n_layers", "w_mu", "b_mu", "w_logstd", "b_logstd")  # besides w<i>, b<i> for each hidden layer

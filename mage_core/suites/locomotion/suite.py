@@ -15,7 +15,7 @@ from mage_core.suites.base import Task
 from mage_core.suites.generic import ROOT_BODY, GenericSuite
 from mage_core.suites.locomotion import data as D
 from mage_core.suites.locomotion.assets import asset_dir, load_actor, load_replay, policy_path
-from mage_core.suites.locomotion.behaviour import ENVS, NumpyActor, sha256
+from mage_core.suites.locomotion.actor import ENVS, NumpyActor, sha256
 
 ENV_RE = re.compile(r"^(Hopper|HalfCheetah|Walker2d)-v(\d+)$")  # env ids this suite claims (any version)
 ENV_KEYS = {"Hopper": "hopper", "HalfCheetah": "halfcheetah", "Walker2d": "walker2d"}  # env family -> task name
