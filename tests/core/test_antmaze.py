@@ -137,6 +137,16 @@ def test_paced_data_walks_each_episode_at_its_own_speed_so_goals_are_reached_lat
     assert "U(0.3, 0.5)" in desc
 
 
+def test_a_slower_gait_walks_the_evaluation_route_more_slowly_and_the_pace_tool_checks_its_input(capsys):
+    """The measurement behind 'paced': the controller's actions scaled down move the torso less per step."""
+    from mage_core.suites.antmaze.pace import main, measure
+    from mage_core.tasks import get_task
+
+    fast, slow = measure(get_task("antmaze-umaze"), (1.0, 0.3), episodes=1, noise=0.0, jitter=0.0, steps=150)
+    assert slow["mean_speed"] < 0.8 * fast["mean_speed"] and fast["episodes"][0]["flip"] is None
+    assert main(["--scales", "1.5"]) == 2 and "--scales" in capsys.readouterr().err
+
+
 def test_the_recipe_is_the_suites_default_and_checked():
     from mage_core.data.generate import GenerateConfig
 
