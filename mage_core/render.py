@@ -37,7 +37,7 @@ GOAL_RGBA = (1.0, 0.30, 0.30, 0.55)  # goal marker colour (translucent: the goal
 OVERLAY_Z = 0.05  # height of overlay geoms above the floor (world units)
 SCALE_DZ = 0.012  # extra height per scale so finer plans draw on top of coarser ones
 MAX_OVERLAY_GEOMS = 4000  # geoms reserved in the scene for overlays (beyond the model's own)
-SEGMENTS_PER_TOKEN = 3  # a scale with p tokens is drawn with at most 3 p line segments ...
+SEGMENTS_PER_TOKEN = 3  # a scale with p tokens is drawn with at most 3 p line segments (robots' key-point paths too)
 MIN_SEGMENTS_PER_SCALE = 16  # ... but never fewer than this
 MAX_BUFFER = (2560, 1600)  # largest offscreen image (width, height) one scene can render
 # Building or tearing down MuJoCo models/envs from several threads at once (render thread, planner worker) is not
@@ -643,7 +643,13 @@ class TaskScene:
             suite, task, model = self.task.suite, self.task, self.model
             posable = suite.can_pose(task, model, s.shape[-1])
             floor = suite.draws_floor_path(task)
-            paths = [suite.key_points(task, model, s[k]) for k in range(len(s))] if posable and not floor else []
+            paths = []
+            if posable and not floor:  # each scale's paths at the resolution its tokens have (a coarse scale is smooth)
+                for k in range(len(s)):
+                    n_tok = len(overlay.plan_points[k]) if k < len(overlay.plan_points) else s.shape[1]
+                    n = min(s.shape[1], max(MIN_SEGMENTS_PER_SCALE, SEGMENTS_PER_TOKEN * n_tok) + 1)
+                    steps = np.unique(np.linspace(0, s.shape[1] - 1, n).round().astype(int))
+                    paths.append(suite.key_points(task, model, s[k][steps]))
             cache = self._plan_cache = _PlanCache(key, overlay.plan_states, s, paths,
                                                   posable and suite.draws_ghosts)
         K = len(cache.states)

@@ -197,6 +197,28 @@ def test_a_layered_frame_looks_like_the_single_pass_one_and_a_new_plan_reuses_it
         sc.close()
 
 
+def test_a_coarse_scales_key_point_paths_are_posed_at_its_tokens_resolution():
+    """Key-point paths are posed at 3 points per token (at least 16), ends included: a 1-token scale of a 64-step plan
+    is a 17-point path through the plan's first and last states; a 64-token scale keeps every step."""
+    from mage_core.tasks import get_task as task_of
+
+    task = task_of("adroit-door")
+    sc = R.TaskScene(task)
+    try:
+        start, plans = _door_plans(task, n_plans=1, H=22)
+        states = np.concatenate([plans[0], plans[0], plans[0][:, :20]], axis=1)  # (2, 64, D)
+        ov = R.plan_overlay(states, (1, 64), task=task)
+        ov.ghost_scales, ov.paths_in_scene = 1, False
+        sc.render(sc.default_camera(4 / 3), ov, (120, 90))
+        coarse, fine = sc.last_paths_xyz
+        assert {len(p) for p in coarse.values()} == {17} and {len(p) for p in fine.values()} == {64}
+        ends = task.suite.key_points(task, sc.model, states[0][[0, -1]])
+        for name, path in coarse.items():
+            np.testing.assert_allclose(path[[0, -1]], ends[name], atol=1e-9)
+    finally:
+        sc.close()
+
+
 def test_pngs_are_written_through_pillow_and_a_bad_path_is_one_clear_error(tmp_path):
     from PIL import Image
 
