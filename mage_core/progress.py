@@ -98,6 +98,11 @@ class EventWriter:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
             self._files[key] = open(target, "a", buffering=1)
 
+    def target_for(self, path: str | os.PathLike) -> str | None:
+        """The target this writer already writes `path` through (the same file named another way), or None."""
+        want = os.path.abspath(path)
+        return next((k for k in self._files if k != "-" and os.path.abspath(k) == want), None)
+
     def remove_target(self, target: str | os.PathLike) -> None:
         """Stop writing to `target` (closing it unless it is stdout)."""
         fh = self._files.pop(str(target), None)

@@ -81,6 +81,9 @@ def run_log(sink: EventWriter, checkpoint, tensorboard: str | os.PathLike | None
         yield path
         return
     tb = TensorBoardScalars(tensorboard) if tensorboard else None
+    same = sink.target_for(path)  # --events naming this very file: closed first, or a fresh run would delete it open
+    if same is not None:
+        sink.remove_target(same)
     if not resume:
         path.unlink(missing_ok=True)
     sink.add_target(path)
@@ -90,6 +93,8 @@ def run_log(sink: EventWriter, checkpoint, tensorboard: str | os.PathLike | None
         yield path
     finally:
         sink.remove_target(path)
+        if same is not None:
+            sink.add_target(same)
         if tb is not None:
             sink.callbacks.remove(tb)
             tb.close()

@@ -92,6 +92,26 @@ def test_set_refuses_unknown_fields_and_bad_values_as_usage_errors(umaze_dataset
     assert rc == 2 and msg in capsys.readouterr().err and not out.exists()
 
 
+def test_events_named_as_the_checkpoints_own_file_are_kept(tmp_path, monkeypatch):
+    """--events CKPT.events.jsonl (the file every run writes anyway): a fresh run starts it anew and writes every
+    event into it once, never into a deleted file; events after the run still reach it."""
+    from mage_core.progress import EventWriter
+    from mage_core.training.runlog import events_path, run_log
+
+    ckpt = tmp_path / "run" / "a.pt"
+    path = events_path(ckpt)
+    path.parent.mkdir(parents=True)
+    path.write_text('{"event": "old run"}\n')
+    monkeypatch.chdir(tmp_path)
+    sink = EventWriter(os.path.relpath(path, tmp_path))  # the same file, named relatively
+    sink.emit("before")
+    with run_log(sink, ckpt):
+        sink.emit("during")
+    sink.emit("after")
+    sink.close()
+    assert [e["event"] for e in _events(path)] == ["during", "after"]
+
+
 def test_set_parses_each_field_type():
     from mage_core.config import apply_assignments, preset
 
