@@ -5,6 +5,8 @@ one run over all the episodes. A piece is a `mage bench quality --out` JSON or a
 seed given twice for the same task and method is refused. Reads and writes JSON only.
 
 usage: python docs/results/merge_quality.py PIECE.json [PIECE.json ...] --out TABLE.json [--table TITLE] [--notes TEXT]
+       [--rename OLD=NEW ...]   (a row's name in the pieces, e.g. kitchen=kitchen-complete: the bench names a task's
+                                 default dataset after the task alone)
 """
 import argparse
 import json
@@ -66,8 +68,14 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--table", default="", help="the table's title")
     ap.add_argument("--notes", default="")
+    ap.add_argument("--rename", action="append", default=[], metavar="OLD=NEW", help="rename a row of the pieces")
     a = ap.parse_args()
     pieces = [json.loads(Path(p).read_text()) for p in a.pieces]
+    renames = dict(r.split("=", 1) for r in a.rename)
+    for piece in pieces:
+        for key in ("results", "datasets"):
+            if key in piece:
+                piece[key] = {renames.get(k, k): v for k, v in piece[key].items()}
     parts: dict = {}
     for piece in pieces:
         for task, by in piece["results"].items():
