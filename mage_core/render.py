@@ -522,7 +522,8 @@ class TaskScene:
         fast: the live look for frames that follow the mouse or a playing run under software GL — no shadows,
         reflections, skybox or textures (each costs a software-GL frame more than the whole scene's geometry); the
         geometry, the plan and its ghosts are the same as in a full frame.
-        layered: draw a robot plan's ghosts as a layer over a cached image of everything else (with its depth), so a
+        layered: draw a plan shown only as ghosts (a floor path changes the base with every plan: one pass then) as a
+        layer over a cached image of everything else (with its depth), so a
         new plan under the same camera, robot pose and markers renders only the ghosts (a fraction of a software-GL
         frame). The first layered frame of a view renders both layers; ghosts occlude each other opaquely there
         (in a single-pass frame they blend), which is the only difference."""
@@ -535,7 +536,7 @@ class TaskScene:
         ghosts = overlay is not None and (overlay.ghosts or overlay.plan_states is not None)
         self.dropped_geoms = 0
         overlay, drawn = self._prepare(overlay)
-        if layered and overlay is not None and any(len(g) for g in overlay.ghosts):
+        if layered and overlay is not None and any(len(g) for g in overlay.ghosts) and not overlay.plans_xy:
             return np.flipud(self._render_layers(pose, overlay, drawn, w, h, fast))
         self._update_scene(pose, fast, shadows=not ghosts)
         if overlay is not None and overlay.ghosts:

@@ -229,9 +229,8 @@ def _warm_up(planner) -> None:
     task = getattr(planner, "task", None)
     if task is None:
         return
-    if task.suite.editable(task).points:  # the suite builds the condition from its default points
-        obs = task.suite.condition_obs(task, task.suite.default_points(task), planner.obs_dim)
-    else:  # any state of the right size warms the same code: the data's mean state
+    obs = task.suite.example_condition(task, planner.obs_dim)
+    if obs is None:  # any state of the right size warms the same code: the data's mean state
         norm = getattr(planner, "normaliser", None)
         if norm is None:
             return

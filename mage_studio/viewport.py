@@ -111,7 +111,7 @@ class RenderWorker(QObject):
             if st.fast and st.still_size is not None and self._scene.layer_cached(st.pose, st.overlay,
                                                                                   _clip_size(st.still_size)):
                 (w, h), fast, layered = _clip_size(st.still_size), False, True
-            elif st.keep_base and st.overlay is not None and not st.overlay.plans_xy:  # a robot plan, drawn as ghosts
+            elif st.keep_base:  # the scene layers a plan drawn only as ghosts, and draws any other in one pass
                 layered = True
             rgb = np.ascontiguousarray(self._scene.render(st.pose, st.overlay, (w, h), fast=fast, layered=layered))  # kept alive
             # until converted (a copy): 32-bit pixels, which the widget scales to the screen twice as fast as 24-bit

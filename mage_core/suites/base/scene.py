@@ -111,6 +111,13 @@ class SceneFacet:
                 out.append(data.qpos.copy())
         return out
 
+    def example_condition(self, task: Task, obs_dim: int | None) -> np.ndarray | None:
+        """An observation to plan from when nobody chose one (a planner's warm-up): the condition of the suite's
+        default points, or None where the suite has none (the caller then uses any state of the right size)."""
+        if not self.editable(task).points:
+            return None
+        return self.condition_obs(task, self.default_points(task), obs_dim)
+
     def pose_in_scene(self, task: Task, model, data, obs_D: np.ndarray) -> None:
         """pose() for a planned state drawn in a scene already posed from the condition: suites whose pose() also
         fits per-episode scene constants into the model (a door frame's place) keep them as they are."""
