@@ -355,3 +355,12 @@ def test_maze_wall_depth_is_zero_in_free_cells_and_grows_into_the_walls():
     assert abs(ant.suite.wall_depth(ant, obs_a)[0] - 0.5) < 1e-9
     assert task.suite.has_obstacles(task) and ant.suite.has_obstacles(ant)
     assert not get_task("adroit-door").suite.has_obstacles(get_task("adroit-door"))
+
+
+def test_a_suite_names_the_condition_a_warm_up_plans_from():
+    """Suites with points to place give their default points' condition; robots give none (the studio then warms up
+    on the data's mean state)."""
+    maze, hand = get_task("pointmaze-umaze"), get_task("adroit-door")
+    obs = maze.suite.example_condition(maze, None)
+    assert obs is not None and obs.shape == (6,) and np.all(np.isfinite(obs))
+    assert hand.suite.example_condition(hand, None) is None
