@@ -386,6 +386,43 @@ def test_export_picks_the_expert_the_medium_snapshot_and_the_replay_up_to_it(tmp
         export("hopper", run, tmp_path / "out", medium_steps=50)
 
 
+def test_a_long_replay_log_ships_in_parts_that_the_suite_joins(tmp_path, monkeypatch):
+    """A log over PART_BYTES is written as `-2`, `-3`, ... parts, each under the limit; the suite reads the parts
+    back in order as one log, a re-export with fewer parts leaves no stale part, and a damaged part is named."""
+    from mage_core.suites.locomotion import assets as A
+
+    run = tmp_path / "run"
+    (run / "snapshots").mkdir(parents=True)
+    for steps, ret in ((40, 900.0), (90, 3000.0)):
+        save_actor(run / "snapshots" / f"hopper-{steps:07d}.npz", tiny_actor(11, 3, steps),
+                   {"env_id": "Hopper-v5", "steps": steps, "eval_returns": [ret]})
+    log = tiny_replay("Hopper-v5")
+    np.savez(run / "replay.npz", **log)
+    row_bytes = sum(np.asarray(log[k][:1], np.float32).nbytes for k in A.REPLAY_KEYS)
+    monkeypatch.setattr(A, "PART_BYTES", 15 * row_bytes)  # 15 transitions per file
+    out = tmp_path / "out"
+    written = A.export("hopper", run, out)
+    head = [p.name for p in A.replay_part_paths(out, "hopper", "medium-replay")]
+    tail = [p.name for p in A.replay_part_paths(out, "hopper", "replay-tail")]
+    assert head == ["hopper-medium-replay.npz", "hopper-medium-replay-2.npz", "hopper-medium-replay-3.npz"]  # 40
+    assert len(tail) == 4 and [written[n]["steps"] for n in tail] == [15, 15, 15, 5]  # 50 = 90 - 40
+    suite = LocomotionSuite(assets=out)
+    task = _task(suite, "hopper")
+    full = suite.replay(task, full=True)
+    np.testing.assert_array_equal(full["actions"], log["actions"][:90].astype(np.float32))
+    assert suite.default_data_steps(task, "medium-replay") == 40
+    assert "hopper-replay-tail-4.npz" in suite.data_description(task, _cfg(variant="full-replay", steps=90))[1]
+    monkeypatch.setattr(A, "PART_BYTES", 10 ** 9)
+    A.export("hopper", run, out)
+    assert [p.name for p in A.replay_part_paths(out, "hopper", "replay-tail")] == ["hopper-replay-tail.npz"]
+    assert not (out / "hopper-replay-tail-2.npz").exists()
+    monkeypatch.setattr(A, "PART_BYTES", 15 * row_bytes)
+    A.export("hopper", run, out)
+    (out / "hopper-medium-replay-2.npz").write_bytes(b"not a zip")
+    with pytest.raises(MageError, match="hopper-medium-replay-2.npz"):
+        LocomotionSuite(assets=out).replay(_task(suite, "hopper"))
+
+
 def test_no_success_rate_is_reported(suite):
     """A hopper that falls is no success: data info and evaluation report 'n/a', not a rate."""
     from mage_core.data.generate import make_dataset

@@ -18,6 +18,7 @@ ACTOR_KEYS = ("n_layers", "w_mu", "b_mu", "w_logstd", "b_logstd")  # besides w<i
 REPLAY_KEYS = ("observations", "next_observations", "actions", "rewards", "terminals", "timeouts")
 MEDIUM_FRACTION = 1 / 3  # D4RL's medium policy: about a third of the expert's return
 MANIFEST = "manifest.json"  # per shipped file: sha256, size and what it is (written by export())
+PART_BYTES = 18_000_000  # most uncompressed bytes of one replay-log file, so each stays under the repo's 20 MB
 
 
 def asset_dir(override: str | os.PathLike | None = None) -> Path:
@@ -31,6 +32,21 @@ def asset_dir(override: str | os.PathLike | None = None) -> Path:
 def policy_path(folder: Path, env: str, which: str) -> Path:
     """`<env>-<which>.npz` in the assets folder (which: 'expert', 'medium', 'medium-replay' or 'replay-tail')."""
     return Path(folder) / f"{env}-{which}.npz"
+
+
+def replay_part_paths(folder: Path, env: str, which: str) -> list[Path]:
+    """The files of a shipped replay log ('medium-replay' or 'replay-tail') in order: `<env>-<which>.npz`, then
+    `<env>-<which>-2.npz`, `-3`, ... while they exist (a log longer than PART_BYTES is shipped in parts)."""
+    paths = [policy_path(folder, env, which)]
+    while (nxt := policy_path(folder, env, f"{which}-{len(paths) + 1}")).is_file():
+        paths.append(nxt)
+    return paths
+
+
+def load_replay_parts(paths: list[Path], env: str, obs_dim: int, act_dim: int) -> dict[str, np.ndarray]:
+    """A replay log shipped in parts, each checked (load_replay), joined in order."""
+    parts = [load_replay(p, env, obs_dim, act_dim) for p in paths]
+    return parts[0] if len(parts) == 1 else {k: np.concatenate([z[k] for z in parts]) for k in REPLAY_KEYS}
 
 
 def _how_to_make(env: str) -> str:
@@ -118,8 +134,8 @@ def export(env: str, run_dir: Path, out_dir: Path, medium_steps: int | None = No
     snapshot closest to MEDIUM_FRACTION of the expert's return among those up to the first that reaches it: D4RL's
     medium policy is a partly trained agent, never a later collapse of a good one) and `<env>-medium-replay.npz`
     (the first `medium steps` transitions of the run's replay log, float32, compressed) and `<env>-replay-tail.npz`
-    (the log's transitions from there up to the expert snapshot: with the medium replay, D4RL's full replay); record
-    their sha256 in the manifest. Returns the manifest entries written."""
+    (the log's transitions from there up to the expert snapshot: with the medium replay, D4RL's full replay), each
+    log in parts `-2`, `-3`, ... where it exceeds PART_BYTES; record their sha256 in the manifest. Returns the manifest entries written."""
     snaps = _snapshots(run_dir, env)
     if len(snaps) < 2:
         raise MageError(f"{run_dir} holds {len(snaps)} actor snapshots of {env}; train longer "
@@ -147,13 +163,19 @@ def export(env: str, run_dir: Path, out_dir: Path, medium_steps: int | None = No
         n = min(medium[0], len(z["rewards"]))
         replay = {k: np.asarray(z[k][:n], np.float32) for k in REPLAY_KEYS}
         tail = {k: np.asarray(z[k][n:min(expert[0], len(z["rewards"]))], np.float32) for k in REPLAY_KEYS}
-    for which, part in (("medium-replay", replay), ("replay-tail", tail)):  # two files: each under the repo's limit
-        dst = policy_path(out_dir, env, which)
-        tmp = dst.with_name(dst.name + ".tmp.npz")
-        np.savez_compressed(tmp, **part)
-        os.replace(tmp, dst)
-        written[dst.name] = dict(steps=len(part["rewards"]), episodes=int(np.sum(part["terminals"] > 0)),
-                                 sha256=sha256(dst), bytes=dst.stat().st_size)
+    for which, log in (("medium-replay", replay), ("replay-tail", tail)):
+        for stale in replay_part_paths(out_dir, env, which)[1:]:  # parts of an earlier, longer export
+            stale.unlink()
+        per_part = max(1, PART_BYTES // sum(log[k][:1].nbytes for k in REPLAY_KEYS))
+        n_parts = max(1, -(-len(log["rewards"]) // per_part))
+        for i in range(n_parts):
+            part = {k: v[i * per_part:(i + 1) * per_part] for k, v in log.items()}
+            dst = policy_path(out_dir, env, which if i == 0 else f"{which}-{i + 1}")
+            tmp = dst.with_name(dst.name + ".tmp.npz")
+            np.savez_compressed(tmp, **part)
+            os.replace(tmp, dst)
+            written[dst.name] = dict(steps=len(part["rewards"]), episodes=int(np.sum(part["terminals"] > 0)),
+                                     sha256=sha256(dst), bytes=dst.stat().st_size)
     manifest_path = out_dir / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     manifest.update(written)

@@ -14,7 +14,8 @@ from mage_core.progress import Ticker
 from mage_core.suites.base import Task
 from mage_core.suites.generic import ROOT_BODY, GenericSuite
 from mage_core.suites.locomotion import data as D
-from mage_core.suites.locomotion.assets import asset_dir, load_actor, load_replay, policy_path
+from mage_core.suites.locomotion.assets import (asset_dir, load_actor, load_replay_parts, policy_path,
+                                                 replay_part_paths)
 from mage_core.suites.locomotion.actor import ENVS, NumpyActor, sha256
 
 ENV_RE = re.compile(r"^(Hopper|HalfCheetah|Walker2d)-v(\d+)$")  # env ids this suite claims (any version)
@@ -165,20 +166,24 @@ class LocomotionSuite(GenericSuite):
     def replay(self, task, full: bool = False) -> dict[str, np.ndarray]:
         """The shipped SAC replay log of a task up to its medium snapshot, or (full) up to its expert snapshot: the
         medium part followed by the shipped tail (checked)."""
-        head = self._load(task, "medium-replay", load_replay)
+        head = self._load(task, "medium-replay", load_replay_parts)
         if not full:
             return head
-        tail = self._load(task, "replay-tail", load_replay)
+        tail = self._load(task, "replay-tail", load_replay_parts)
         return {k: np.concatenate([head[k], tail[k]]) for k in head}
 
     def _load(self, task, which: str, loader: Callable):
-        """A shipped file of the task read by `loader(path, env, obs_dim, act_dim)`, once per version of the file."""
+        """A shipped file of the task read by `loader(path, env, obs_dim, act_dim)` (a replay log: by
+        load_replay_parts, from the list of its parts), once per version of the files."""
         key = env_key(task)
-        path = policy_path(asset_dir(self.assets), key, which)
-        st = path.stat() if path.is_file() else None
-        cache_key = (str(path), st and st.st_size, st and st.st_mtime_ns)
+        folder = asset_dir(self.assets)
+        paths = (replay_part_paths(folder, key, which) if loader is load_replay_parts
+                 else [policy_path(folder, key, which)])
+        stats = [(p.stat() if p.is_file() else None) for p in paths]
+        cache_key = tuple((str(p), st and st.st_size, st and st.st_mtime_ns) for p, st in zip(paths, stats))
         if cache_key not in self._files:
-            self._files[cache_key] = loader(path, key, OBS_DIM[key], ACT_DIM[key])
+            self._files[cache_key] = loader(paths if loader is load_replay_parts else paths[0], key, OBS_DIM[key],
+                                            ACT_DIM[key])
         return self._files[cache_key]
 
     # ---- data ----------------------------------------------------------------------------------------------------
@@ -249,8 +254,8 @@ class LocomotionSuite(GenericSuite):
                     f"{actor_note('expert')}, each sampling its own Gaussian, {episodes}")
         else:
             parts = ("medium-replay", "replay-tail") if variant == "full-replay" else ("medium-replay",)
-            files = " + ".join(f"{policy_path(folder, key, w).name} (sha256 {sha256(policy_path(folder, key, w))[:16]})"
-                               for w in parts)
+            files = " + ".join(f"{p.name} (sha256 {sha256(p)[:16]})"
+                               for w in parts for p in replay_part_paths(folder, key, w))
             upto = "expert" if variant == "full-replay" else "medium"
             what = (f"the SAC replay log up to the {upto} snapshot ({files}), split into episodes at terminations and "
                     f"time limits, the last one truncated, up to {cfg.steps} steps")
