@@ -11,7 +11,7 @@ from mage_core.errors import MageError
 from mage_core.suites import SUITES, register_suite, task_for_dataset
 from mage_core.suites.locomotion import D4RL_REFERENCE_SCORES, VARIANTS, LocomotionSuite
 from mage_core.suites.locomotion.assets import load_actor, policy_path, save_actor
-from mage_core.suites.locomotion.actor import ENVS
+from mage_core.suites.locomotion.actor import ASSETS, ENVS
 from mage_core.suites.locomotion.suite import ACT_DIM, OBS_DIM
 
 REPLAY_STEPS, REPLAY_LIMIT = 100, 40  # the test replay log: 100 transitions, episodes cut at 40 steps at most
@@ -421,6 +421,34 @@ def test_a_long_replay_log_ships_in_parts_that_the_suite_joins(tmp_path, monkeyp
     (out / "hopper-medium-replay-2.npz").write_bytes(b"not a zip")
     with pytest.raises(MageError, match="hopper-medium-replay-2.npz"):
         LocomotionSuite(assets=out).replay(_task(suite, "hopper"))
+
+
+SHIPPED = json.loads((ASSETS / "manifest.json").read_text()) if (ASSETS / "manifest.json").is_file() else {}
+SHIPPED_ENVS = sorted({name.split("-")[0] for name in SHIPPED})
+
+
+@pytest.mark.parametrize("key", SHIPPED_ENVS)
+def test_the_shipped_policies_match_their_manifest_and_make_every_variant(key, tmp_path):
+    """Each shipped file has its manifest's sha256; the shipped actors make small datasets of every variant, and over
+    the same seeded starts the expert walks further per step than the medium policy, and the medium policy further
+    than uniform random actions (D4RL's quality order)."""
+    from mage_core.suites.locomotion.actor import sha256
+
+    for name, entry in SHIPPED.items():
+        if name.startswith(f"{key}-"):
+            assert sha256(ASSETS / name) == entry["sha256"], f"{name} differs from its manifest"
+    suite = LocomotionSuite(assets=ASSETS)
+    task = _task(suite, key)
+    per_step = {}
+    for variant in VARIANTS:
+        bufs = suite.collect_buffers(task, _cfg(steps=300, seed=3, variant=variant))
+        assert sum(len(b.actions) for b in bufs) == 300
+        obs = np.concatenate([b.observations for b in bufs])
+        assert obs.shape[1] == OBS_DIM[key] and np.all(np.isfinite(obs))
+        per_step[variant] = np.concatenate([np.asarray(b.rewards) for b in bufs]).mean()
+    assert per_step["expert"] > per_step["medium"] > per_step["random"], per_step
+    assert len(suite.replay(task, full=True)["rewards"]) == sum(
+        e["steps"] for n, e in SHIPPED.items() if n.startswith(f"{key}-") and "replay" in n)
 
 
 def test_no_success_rate_is_reported(suite):
