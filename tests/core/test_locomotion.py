@@ -421,6 +421,11 @@ def test_a_long_replay_log_ships_in_parts_that_the_suite_joins(tmp_path, monkeyp
     (out / "hopper-medium-replay-2.npz").write_bytes(b"not a zip")
     with pytest.raises(MageError, match="hopper-medium-replay-2.npz"):
         LocomotionSuite(assets=out).replay(_task(suite, "hopper"))
+    # the command line: a run with no snapshots is one line naming the command that makes them
+    from mage_core.suites.locomotion.export import main as export_main
+
+    with pytest.raises(SystemExit, match="0 actor snapshots of walker2d.*locomotion.behaviour walker2d"):
+        export_main(["walker2d", "--run-dir", str(tmp_path / "none"), "--out-dir", str(tmp_path / "x")])
 
 
 SHIPPED = json.loads((ASSETS / "manifest.json").read_text()) if (ASSETS / "manifest.json").is_file() else {}

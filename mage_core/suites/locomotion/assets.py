@@ -1,8 +1,7 @@
 """The locomotion suite's shipped behaviour policies and replay logs: where they live, loading them checked, exporting
-them from a behaviour-policy training run (`python -m mage_core.suites.locomotion.assets ENV`)."""
+them from a behaviour-policy training run (`python -m mage_core.suites.locomotion.export ENV`)."""
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import zipfile
@@ -11,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from mage_core.errors import MageError
-from mage_core.suites.locomotion.actor import ASSETS, ENVS, NumpyActor, sha256
+from mage_core.suites.locomotion.actor import ASSETS, NumpyActor, sha256
 
 ASSETS_ENV_VAR = "MAGE_LOCOMOTION_ASSETS"  # overrides the folder the policies and replay logs are read from
 ACTOR_KEYS = ("n_layers", "w_mu", "b_mu", "w_logstd", "b_logstd")  # besides w<i>, b<i> for each hidden layer
@@ -51,7 +50,7 @@ def load_replay_parts(paths: list[Path], env: str, obs_dim: int, act_dim: int) -
 
 def _how_to_make(env: str) -> str:
     return (f"make it with `python -m mage_core.suites.locomotion.behaviour {env}` (SAC; needs the 'controller' "
-            f"extra), then `python -m mage_core.suites.locomotion.assets {env}` (see assets/locomotion/README.md)")
+            f"extra), then `python -m mage_core.suites.locomotion.export {env}` (see assets/locomotion/README.md)")
 
 
 def _read_npz(path: Path, env: str, what: str) -> dict[str, np.ndarray]:
@@ -181,24 +180,3 @@ def export(env: str, run_dir: Path, out_dir: Path, medium_steps: int | None = No
     manifest.update(written)
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return written
-
-
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m mage_core.suites.locomotion.assets",
-                                description="Export a behaviour-policy training run's expert and medium actors and "
-                                            "its replay log up to the medium snapshot as the locomotion suite's "
-                                            "shipped files.")
-    p.add_argument("env", choices=sorted(ENVS))
-    p.add_argument("--run-dir", default="", help="the training run (default runs/behaviour/ENV)")
-    p.add_argument("--out-dir", default="", help=f"where to write (default ${ASSETS_ENV_VAR} or assets/locomotion)")
-    p.add_argument("--medium-steps", type=int, default=None,
-                   help="the snapshot to use as the medium policy (default: the one closest to a third of the "
-                        "expert's return, among those up to the first that reaches it)")
-    a = p.parse_args(argv)
-    written = export(a.env, Path(a.run_dir or f"runs/behaviour/{a.env}"), asset_dir(a.out_dir or None),
-                     a.medium_steps)
-    print(json.dumps(written, indent=2))
-
-
-if __name__ == "__main__":
-    main()
