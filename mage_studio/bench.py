@@ -190,7 +190,10 @@ def scene_row(app, path: str, settings_dir: Path) -> dict:
     from mage_studio.main_window import MainWindow
 
     planner = Planner.from_checkpoint(path, device="cpu")
-    row = {"checkpoint": str(path), "task": planner.task.name}
+    shown = Path(path).resolve()
+    if shown.is_relative_to(Path.cwd()):  # a bundled checkpoint as a reader of the table would type it
+        shown = shown.relative_to(Path.cwd())
+    row = {"checkpoint": str(shown), "task": planner.task.name}
     row.update(viewport_fps(app, planner))
     settings = QSettings(str(settings_dir / "studio.ini"), QSettings.Format.IniFormat)
     win = MainWindow(settings=settings, initial_task=planner.task.name)
