@@ -17,11 +17,11 @@ def walk(checkpoint: str, target: float, episodes: int) -> dict:
     """One target's closed-loop episodes, summarised from their recorded observations."""
     policy, task, _ = load_policy(checkpoint, rtg_target=target, seed=0)
     res = evaluate(task, policy, episodes=episodes, seeds=(0,), record=True)
-    sl = task.suite.obs_slices(task)
+    suite = task.suite
     closest, first, path = [], [], []
     for ep in res.extra["episodes"]:
-        xy_T2 = ep["obs_TD"][:, sl["agent_xy"]]
-        goal_2 = ep["obs_TD"][0, sl["goal_xy"]]
+        xy_T2 = suite.agent_point(task, ep["obs_TD"])
+        goal_2 = suite.goal_point(task, ep["obs_TD"][0])
         closest.append(float(np.linalg.norm(xy_T2 - goal_2, axis=1).min()))
         hits = np.flatnonzero(ep["rewards_T"] > 0)
         first.append(int(hits[0]) + 1 if len(hits) else None)
