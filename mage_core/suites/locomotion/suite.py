@@ -173,17 +173,15 @@ class LocomotionSuite(GenericSuite):
         return {k: np.concatenate([head[k], tail[k]]) for k in head}
 
     def _load(self, task, which: str, loader: Callable):
-        """A shipped file of the task read by `loader(path, env, obs_dim, act_dim)` (a replay log: by
-        load_replay_parts, from the list of its parts), once per version of the files."""
+        """A shipped file of the task read by `loader(path, env, obs_dim, act_dim)` (a replay log: its parts, read by
+        load_replay_parts), once per version of the files."""
         key = env_key(task)
         folder = asset_dir(self.assets)
-        paths = (replay_part_paths(folder, key, which) if loader is load_replay_parts
-                 else [policy_path(folder, key, which)])
-        stats = [(p.stat() if p.is_file() else None) for p in paths]
-        cache_key = tuple((str(p), st and st.st_size, st and st.st_mtime_ns) for p, st in zip(paths, stats))
+        parts = loader is load_replay_parts
+        paths = replay_part_paths(folder, key, which) if parts else [policy_path(folder, key, which)]
+        cache_key = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) if p.is_file() else (str(p),) for p in paths)
         if cache_key not in self._files:
-            self._files[cache_key] = loader(paths if loader is load_replay_parts else paths[0], key, OBS_DIM[key],
-                                            ACT_DIM[key])
+            self._files[cache_key] = loader(paths if parts else paths[0], key, OBS_DIM[key], ACT_DIM[key])
         return self._files[cache_key]
 
     # ---- data ----------------------------------------------------------------------------------------------------
