@@ -7,10 +7,13 @@ seed given twice for the same task and method is refused. Reads and writes JSON 
 usage: python docs/results/merge_quality.py PIECE.json [PIECE.json ...] --out TABLE.json [--table TITLE] [--notes TEXT]
        [--rename OLD=NEW ...]   (a row's name in the pieces, e.g. kitchen=kitchen-complete: the bench names a task's
                                  default dataset after the task alone)
+       [--markdown FILE|-]      (also the table in markdown as docs/BENCHMARKS.md shows it: MAGE's per-seed means in
+                                 brackets, the leader in bold, the verdict last)
 """
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
 PER_EPISODE_OR_SEED = ("normalised", "train_wall_s", "target_tuning")  # kept where every piece recorded them
@@ -41,6 +44,24 @@ def row_seed_means(r: dict) -> list:
     return r.get("seed_means") or ([r["mean"]] if r["n_seeds"] == 1 else [None] * r["n_seeds"])
 
 
+def flag_lists(x) -> list[list[str]]:
+    """The flag lists (lists of strings, empty included) inside a nested list, in order: a bench piece holds one,
+    a merged table one per seed (older merges nested them deeper)."""
+    if all(isinstance(e, str) for e in x):
+        return [list(x)]
+    return [f for e in x for f in flag_lists(e)]
+
+
+def row_train_flags(piece: dict, r: dict) -> list[list[str]]:
+    """A row's `mage train` flags, one list per training seed."""
+    n, found = len(row_seeds(piece, r)), flag_lists(r.get("train_flags") or [])
+    if all(f == found[0] for f in found):
+        return [found[0]] * n
+    if len(found) == n:
+        return found
+    raise SystemExit(f"a row's train_flags do not say which seed had which flags: {r.get('train_flags')}")
+
+
 def verdict(rows: dict) -> str | None:
     """The bench's MAGE-ahead rule: "yes" when MAGE beats the best baseline by more than twice the standard error of
     the gap, "ahead within noise" when by less, "no" when a baseline is level or ahead; None without both."""
@@ -52,6 +73,35 @@ def verdict(rows: dict) -> str | None:
     if gap <= 0:
         return "no"
     return "yes" if gap > 2 * math.hypot(mage["se"], best["se"]) else "ahead within noise"
+
+
+ALGO_NAMES = {"mage": "MAGE", "mage-track": "MAGE (track)", "bc": "BC", "dt": "Decision Transformer",
+              "diffuser": "Diffuser", "iql": "IQL (d3rlpy)"}
+
+
+def markdown(results: dict, verdicts: dict) -> str:
+    """The merged table in markdown: one row per dataset, mean ± s.e. per method (MAGE's per-seed means in brackets
+    when it has several seeds), the best mean in bold, and the MAGE-ahead verdict."""
+    algos = [a for a in ALGO_NAMES if any(a in by for by in results.values())]
+    algos += sorted({a for by in results.values() for a in by} - set(algos))
+    lines = ["| data | " + " | ".join(ALGO_NAMES.get(a, a) for a in algos) + " | MAGE ahead? |",
+             "| --- |" + " --- |" * (len(algos) + 1)]
+    for task, by in results.items():
+        best = max(by, key=lambda a: by[a]["mean"])
+        cells = []
+        for a in algos:
+            if a not in by:
+                cells.append("—")
+                continue
+            r = by[a]
+            cell = f"{r['mean']:.1f} ± {r['se']:.1f}"
+            cell = f"**{cell}**" if a == best else cell
+            means = [m for m in r.get("seed_means") or [] if m is not None]
+            if a.startswith("mage") and len(means) > 1:
+                cell += " (" + " / ".join(f"{m:.1f}" for m in means) + ")"
+            cells.append(cell)
+        lines.append(f"| {task} | " + " | ".join(cells) + f" | {verdicts.get(task) or '—'} |")
+    return "\n".join(lines) + "\n"
 
 
 def machine_text(m) -> str:
@@ -69,6 +119,7 @@ def main() -> None:
     ap.add_argument("--table", default="", help="the table's title")
     ap.add_argument("--notes", default="")
     ap.add_argument("--rename", action="append", default=[], metavar="OLD=NEW", help="rename a row of the pieces")
+    ap.add_argument("--markdown", default="", metavar="FILE|-", help="also write the table in markdown (- = stdout)")
     a = ap.parse_args()
     pieces = [json.loads(Path(p).read_text()) for p in a.pieces]
     renames = dict(r.split("=", 1) for r in a.rename)
@@ -92,7 +143,7 @@ def main() -> None:
             rows = [r for _, r in got]
             results.setdefault(task, {})[algo] = dict(
                 **pooled(rows), n_seeds=len(seeds), seeds=[sd for sd, _ in by_seed],
-                seed_means=[m for _, m in by_seed], train_flags=[r.get("train_flags", []) for r in rows],
+                seed_means=[m for _, m in by_seed], train_flags=[f for piece, r in got for f in row_train_flags(piece, r)],
                 rtg_targets=[t for r in rows for t in r.get("rtg_targets", [])],
                 **{k: [v for r in rows for v in r[k]] for k in PER_EPISODE_OR_SEED if all(k in r for r in rows)})
     machines = []
@@ -108,10 +159,13 @@ def main() -> None:
                tune_episodes=pieces[0].get("tune_episodes"), tune_fractions=pieces[0].get("tune_fractions"),
                datasets={k: v for p in pieces for k, v in (p.get("datasets") or {}).items()})
     Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
+    if a.markdown:
+        md = markdown(results, out["verdicts"])
+        print(md, end="") if a.markdown == "-" else Path(a.markdown).write_text(md)
     for task, by in results.items():
         cells = ", ".join(f"{algo} {r['mean']:.1f} ± {r['se']:.1f} ({r['n_seeds']} seeds, {r['episodes']} episodes)"
                           for algo, r in by.items())
-        print(f"{task}: {cells}; MAGE ahead: {out['verdicts'][task]}")
+        print(f"{task}: {cells}; MAGE ahead: {out['verdicts'][task]}", file=sys.stderr if a.markdown == "-" else None)
 
 
 if __name__ == "__main__":

@@ -173,10 +173,12 @@ def test_merge_script_pools_pieces_keeps_episodes_and_refuses_a_seed_twice(tmp_p
 
     def piece(seed, eps):
         row = dict(mean=float(np.mean(eps)), se=float(np.std(eps, ddof=1) / np.sqrt(len(eps))), n_episodes=len(eps),
-                   n_seeds=1, seeds=[seed], seed_means=[float(np.mean(eps))], normalised=eps, train_flags=[],
-                   train_wall_s=[10.0 + seed], rtg_targets=[None], target_tuning=[{}])
+                   n_seeds=1, seeds=[seed], seed_means=[float(np.mean(eps))], normalised=eps,
+                   train_flags=["--inv-lookahead", "1,2"], train_wall_s=[10.0 + seed], rtg_targets=[None],
+                   target_tuning=[{}])
+        dt = dict(row, mean=row["mean"] + 1, seed_means=[row["mean"] + 1], train_flags=[])
         return dict(command=f"bench s{seed}", preset="small", seeds=1, first_seed=seed, episodes_per_seed=len(eps),
-                    results={"pointmaze-large": {"bc": row}}, machine={"cpu": "x"})
+                    results={"pointmaze-large": {"mage": row, "dt": dt}}, machine={"cpu": "x"})
 
     paths = []
     for seed, eps in ((0, [1.0, 3.0, 5.0]), (1, [10.0, 20.0, 30.0])):
@@ -186,15 +188,24 @@ def test_merge_script_pools_pieces_keeps_episodes_and_refuses_a_seed_twice(tmp_p
     out = tmp_path / "m.json"
     r = subprocess.run([sys.executable, script, *paths, "--out", out], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    row = json.loads(out.read_text())["results"]["pointmaze-large"]["bc"]
+    row = json.loads(out.read_text())["results"]["pointmaze-large"]["mage"]
     every = [1.0, 3.0, 5.0, 10.0, 20.0, 30.0]
     assert row["seeds"] == [0, 1] and row["normalised"] == every and row["train_wall_s"] == [10.0, 11.0]
     assert np.isclose(row["mean"], np.mean(every)) and np.isclose(row["se"], np.std(every, ddof=1) / np.sqrt(6))
     # pieces given newest seed first: per-seed means still listed in seed order, next to their seeds
     r = subprocess.run([sys.executable, script, paths[1], paths[0], "--out", out], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    row = json.loads(out.read_text())["results"]["pointmaze-large"]["bc"]
+    row = json.loads(out.read_text())["results"]["pointmaze-large"]["mage"]
     assert row["seeds"] == [0, 1] and row["seed_means"] == [3.0, 20.0]
+    assert row["train_flags"] == [["--inv-lookahead", "1,2"]] * 2  # the row's flags, once per training seed
+    # a merged table merges again unchanged (flags stay one list per seed), and renders as markdown
+    again, md = tmp_path / "again.json", tmp_path / "m.md"
+    r = subprocess.run([sys.executable, script, out, "--out", again, "--markdown", md], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(again.read_text())["results"] == json.loads(out.read_text())["results"]
+    table = md.read_text().splitlines()
+    assert table[0] == "| data | MAGE | Decision Transformer | MAGE ahead? |"
+    assert table[2] == "| pointmaze-large | 11.5 ± 4.6 (3.0 / 20.0) | **12.5 ± 4.6** | no |"
     r = subprocess.run([sys.executable, script, paths[0], paths[0], "--out", out], capture_output=True, text=True)
     assert r.returncode != 0 and "counted twice" in r.stderr
 
