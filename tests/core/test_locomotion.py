@@ -410,7 +410,7 @@ def test_a_long_replay_log_ships_in_parts_that_the_suite_joins(tmp_path, monkeyp
     task = _task(suite, "hopper")
     full = suite.replay(task, full=True)
     np.testing.assert_array_equal(full["actions"], log["actions"][:90].astype(np.float32))
-    assert suite.default_data_steps(task, "medium-replay") == 40
+    assert suite.default_data_steps(task, "medium-replay") == 40 and "full-replay" in suite.variants(task)
     assert "hopper-replay-tail-4.npz" in suite.data_description(task, _cfg(variant="full-replay", steps=90))[1]
     monkeypatch.setattr(A, "PART_BYTES", 10 ** 9)
     A.export("hopper", run, out)
@@ -423,6 +423,20 @@ def test_a_long_replay_log_ships_in_parts_that_the_suite_joins(tmp_path, monkeyp
         LocomotionSuite(assets=out).replay(_task(suite, "hopper"))
     # the command line: a run with no snapshots is one line naming the command that makes them
     from mage_core.suites.locomotion.export import main as export_main
+
+    # exported without the tail: its parts and manifest entries go, and the task offers no full-replay
+    export_main(["hopper", "--run-dir", str(run), "--out-dir", str(out), "--no-replay-tail"])
+    assert A.replay_part_paths(out, "hopper", "medium-replay")[-1].name == "hopper-medium-replay-3.npz"
+    assert not list(out.glob("hopper-replay-tail*")) and not any("tail" in n for n in json.loads(
+        (out / A.MANIFEST).read_text()))
+    bare = LocomotionSuite(assets=out)
+    assert "full-replay" not in bare.variants(_task(bare, "hopper"))
+    from mage_core.data.generate import resolve_variant
+    from mage_core.tasks import get_task
+
+    monkeypatch.setenv(A.ASSETS_ENV_VAR, str(out))  # what `mage data make hopper --variant full-replay` then says
+    with pytest.raises(MageError, match="no 'full-replay' data; its variants: medium, medium-replay"):
+        resolve_variant(get_task("hopper"), "full-replay")
 
     with pytest.raises(SystemExit, match="0 actor snapshots of walker2d.*locomotion.behaviour walker2d"):
         export_main(["walker2d", "--run-dir", str(tmp_path / "none"), "--out-dir", str(tmp_path / "x")])
@@ -445,14 +459,15 @@ def test_the_shipped_policies_match_their_manifest_and_make_every_variant(key, t
     suite = LocomotionSuite(assets=ASSETS)
     task = _task(suite, key)
     per_step = {}
-    for variant in VARIANTS:
+    assert set(VARIANTS) - set(suite.variants(task)) <= {"full-replay"}
+    for variant in suite.variants(task):
         bufs = suite.collect_buffers(task, _cfg(steps=300, seed=3, variant=variant))
         assert sum(len(b.actions) for b in bufs) == 300
         obs = np.concatenate([b.observations for b in bufs])
         assert obs.shape[1] == OBS_DIM[key] and np.all(np.isfinite(obs))
         per_step[variant] = np.concatenate([np.asarray(b.rewards) for b in bufs]).mean()
     assert per_step["expert"] > per_step["medium"] > per_step["random"], per_step
-    assert len(suite.replay(task, full=True)["rewards"]) == sum(
+    assert len(suite.replay(task, full="full-replay" in suite.variants(task))["rewards"]) == sum(
         e["steps"] for n, e in SHIPPED.items() if n.startswith(f"{key}-") and "replay" in n)
 
 

@@ -128,13 +128,24 @@ def _snapshots(run_dir: Path, env: str) -> list[tuple[int, float, Path]]:
     return out
 
 
-def export(env: str, run_dir: Path, out_dir: Path, medium_steps: int | None = None) -> dict:
+def ships_replay_tail(folder: Path, env: str) -> bool:
+    """Whether the shipped files include `env`'s replay tail (what `full-replay` needs): its manifest lists it, or,
+    in a folder without a manifest, its first file is there."""
+    manifest = Path(folder) / MANIFEST
+    if manifest.is_file():
+        return policy_path(Path("."), env, "replay-tail").name in json.loads(manifest.read_text())
+    return policy_path(folder, env, "replay-tail").is_file()
+
+
+def export(env: str, run_dir: Path, out_dir: Path, medium_steps: int | None = None, replay_tail: bool = True) -> dict:
     """Write `<env>-expert.npz` (the run's last snapshot), `<env>-medium.npz` (the one at `medium_steps`, else the
     snapshot closest to MEDIUM_FRACTION of the expert's return among those up to the first that reaches it: D4RL's
     medium policy is a partly trained agent, never a later collapse of a good one) and `<env>-medium-replay.npz`
     (the first `medium steps` transitions of the run's replay log, float32, compressed) and `<env>-replay-tail.npz`
     (the log's transitions from there up to the expert snapshot: with the medium replay, D4RL's full replay), each
-    log in parts `-2`, `-3`, ... where it exceeds PART_BYTES; record their sha256 in the manifest. Returns the manifest entries written."""
+    log in parts `-2`, `-3`, ... where it exceeds PART_BYTES; record their sha256 in the manifest. Without
+    `replay_tail` the tail is not written and any earlier one is removed (the task then has no `full-replay`).
+    Returns the manifest entries written."""
     snaps = _snapshots(run_dir, env)
     if len(snaps) < 2:
         raise MageError(f"{run_dir} holds {len(snaps)} actor snapshots of {env}; train longer "
@@ -162,9 +173,15 @@ def export(env: str, run_dir: Path, out_dir: Path, medium_steps: int | None = No
         n = min(medium[0], len(z["rewards"]))
         replay = {k: np.asarray(z[k][:n], np.float32) for k in REPLAY_KEYS}
         tail = {k: np.asarray(z[k][n:min(expert[0], len(z["rewards"]))], np.float32) for k in REPLAY_KEYS}
+    removed = []
     for which, log in (("medium-replay", replay), ("replay-tail", tail)):
-        for stale in replay_part_paths(out_dir, env, which)[1:]:  # parts of an earlier, longer export
-            stale.unlink()
+        old_parts = replay_part_paths(out_dir, env, which)
+        for stale in old_parts[1:] if which != "replay-tail" or replay_tail else old_parts:  # an earlier export's
+            if stale.is_file():
+                stale.unlink()
+                removed.append(stale.name)
+        if which == "replay-tail" and not replay_tail:
+            continue
         per_part = max(1, PART_BYTES // sum(log[k][:1].nbytes for k in REPLAY_KEYS))
         n_parts = max(1, -(-len(log["rewards"]) // per_part))
         for i in range(n_parts):
@@ -177,6 +194,8 @@ def export(env: str, run_dir: Path, out_dir: Path, medium_steps: int | None = No
                                      sha256=sha256(dst), bytes=dst.stat().st_size)
     manifest_path = out_dir / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    for name in removed:
+        manifest.pop(name, None)
     manifest.update(written)
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return written

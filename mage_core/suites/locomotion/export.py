@@ -24,10 +24,13 @@ def main(argv=None) -> None:
     p.add_argument("--medium-steps", type=int, default=None,
                    help="the snapshot to use as the medium policy (default: the one closest to a third of the "
                         "expert's return, among those up to the first that reaches it)")
+    p.add_argument("--no-replay-tail", action="store_true",
+                   help="do not ship the log past the medium snapshot (the task then has no full-replay variant; "
+                        "it keeps a long run's files small)")
     a = p.parse_args(argv)
     try:
         written = A.export(a.env, Path(a.run_dir or f"runs/behaviour/{a.env}"), A.asset_dir(a.out_dir or None),
-                           a.medium_steps)
+                           a.medium_steps, replay_tail=not a.no_replay_tail)
     except MageError as exc:
         sys.exit(f"error: {exc}")
     print(json.dumps(written, indent=2))

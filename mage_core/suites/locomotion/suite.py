@@ -15,7 +15,7 @@ from mage_core.suites.base import Task
 from mage_core.suites.generic import ROOT_BODY, GenericSuite
 from mage_core.suites.locomotion import data as D
 from mage_core.suites.locomotion.assets import (asset_dir, load_actor, load_replay_parts, policy_path,
-                                                 replay_part_paths)
+                                                 replay_part_paths, ships_replay_tail)
 from mage_core.suites.locomotion.actor import ENVS, NumpyActor, sha256
 
 ENV_RE = re.compile(r"^(Hopper|HalfCheetah|Walker2d)-v(\d+)$")  # env ids this suite claims (any version)
@@ -186,7 +186,10 @@ class LocomotionSuite(GenericSuite):
 
     # ---- data ----------------------------------------------------------------------------------------------------
     def variants(self, task) -> tuple:
-        return VARIANTS
+        """Every variant; `full-replay` only where the replay tail is shipped (an export may leave it out)."""
+        if ships_replay_tail(asset_dir(self.assets), env_key(task)):
+            return VARIANTS
+        return tuple(v for v in VARIANTS if v != "full-replay")
 
     def default_data_steps(self, task, variant) -> int:
         if variant in ("medium-replay", "full-replay"):
