@@ -482,3 +482,23 @@ def test_no_success_rate_is_reported(suite):
     assert dataset_info(ds.id)["success_rate"] is None
     res = evaluate(task, RandomPolicy(act_dim=3, seed=0), episodes=2, seeds=(0,))
     assert res.success_rate is None and "success n/a" in res.summary()
+
+
+def test_behaviour_training_resumes_and_logs_each_checkpoint_once(tmp_path):
+    """SAC behaviour training (the optional controller extra) checkpoints every N steps, resumes from its last save
+    and, ending on a checkpoint step or run again when finished, writes no second record of the same step."""
+    pytest.importorskip("stable_baselines3", reason="the controller extra is not installed (pip install -e '.[controller]')")
+    from mage_core.suites.locomotion.behaviour import BehaviourTrainConfig, train
+
+    cfg = dict(env="hopper", out_dir=str(tmp_path), checkpoint_every=100, learning_starts=1000, eval_episodes=1)
+    train(BehaviourTrainConfig(steps=200, **cfg))
+    train(BehaviourTrainConfig(steps=300, **cfg))  # resumed
+    train(BehaviourTrainConfig(steps=300, **cfg))  # finished: nothing to do
+    steps = [json.loads(line)["steps"] for line in (tmp_path / "progress.jsonl").read_text().splitlines()]
+    assert steps == [100, 200, 300]
+    assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == [
+        f"hopper-{s:07d}.npz" for s in (100, 200, 300)]
+    with np.load(tmp_path / "replay.npz") as z:  # every step once, in order, across the resume
+        assert len(z["rewards"]) == 300
+        going = z["terminals"][:-1] == 0
+        np.testing.assert_allclose(z["next_observations"][:-1][going], z["observations"][1:][going], atol=1e-5)

@@ -100,6 +100,8 @@ def train(cfg: BehaviourTrainConfig) -> None:
                 rb.rewards[:n, 0] = z["rewards"]
                 rb.dones[:n, 0] = z["terminals"]
                 rb.timeouts[:n, 0] = z["timeouts"]
+                if n:  # the env restarts from a reset: the episode the save cut ends there, truncated
+                    rb.dones[n - 1, 0] = rb.timeouts[n - 1, 0] = 1
                 rb.pos = n
         else:  # a committed state travels without its replay log: refill the buffer before learning again
             model.learning_starts = model.num_timesteps + cfg.learning_starts
@@ -125,10 +127,13 @@ def train(cfg: BehaviourTrainConfig) -> None:
             self.t_last = time.time()
 
         def _on_step(self) -> bool:
+            return True
+
+        def _on_rollout_end(self) -> None:
+            # after the step's transition is stored (on_step comes before it): the saved log holds every step
             if self.num_timesteps - self.last >= cfg.checkpoint_every:
                 self.last = self.num_timesteps
                 self.save()
-            return True
 
         def save(self):
             steps = int(self.model.num_timesteps)
@@ -162,7 +167,8 @@ def train(cfg: BehaviourTrainConfig) -> None:
     remaining = cfg.steps - model.num_timesteps
     if remaining > 0:
         model.learn(total_timesteps=remaining, callback=cb, reset_num_timesteps=False, log_interval=None)
-    cb.save()
+    if cb.last != model.num_timesteps:  # a run that ended on a checkpoint step is saved already
+        cb.save()
 
 
 def main(argv=None) -> None:
