@@ -10,7 +10,7 @@ from pathlib import Path
 import minari
 import numpy as np
 
-VARIANTS = ("random", "medium", "medium-replay", "medium-expert", "expert", "full-replay")
+from mage_core.tasks import get_task
 
 
 def row(dataset_id: str) -> dict:
@@ -32,7 +32,8 @@ def main(envs: list[str]) -> None:
         k.split("/")[0] for k in table["rows"]}))
     table["made_with"] = "mage data make ENV --variant VARIANT (200k steps; the replay variants: the whole shipped log)"
     for env in envs:
-        for v in VARIANTS:
+        task = get_task(env)
+        for v in task.suite.variants(task):  # what the shipped files make (full-replay where the tail is shipped)
             r = row(f"mage/{env}/{v}-v0")
             table["rows"][f"{env}/{v}"] = r
             print(f"{env} {v}: {r['episodes']} episodes, {r['steps']} steps, return {r['return_mean']:.0f} "
