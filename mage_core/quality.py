@@ -235,7 +235,7 @@ def run_quality(args) -> dict:
                                                       normalised=[float(v) for v in norm], train_flags=flags,
                                                       train_wall_s=train_s, rtg_targets=targets,
                                                       target_tuning=tuning)
-    out = dict(command=" ".join(["mage"] + sys.argv[1:]),  # as typed, whatever path launched it
+    out = dict(command=shlex.join(["mage"] + sys.argv[1:]),  # as a reader types it (quoted), whatever path launched it
                preset=args.preset, seeds=args.seeds, first_seed=first_seed,
                mage_flags=mage_flags, episodes_per_seed=args.episodes,
                tune_episodes=args.tune_episodes, tune_fractions=list(TUNE_FRACTIONS),
