@@ -434,7 +434,7 @@ def test_a_long_replay_log_ships_in_parts_that_the_suite_joins(tmp_path, monkeyp
     from mage_core.data.generate import resolve_variant
     from mage_core.tasks import get_task
 
-    monkeypatch.setenv(A.ASSETS_ENV_VAR, str(out))  # what `mage data make hopper --variant full-replay` then says
+    monkeypatch.setitem(SUITES, bare.name, bare)  # what `mage data make hopper --variant full-replay` then says
     with pytest.raises(MageError, match="no 'full-replay' data; its variants: medium, medium-replay"):
         resolve_variant(get_task("hopper"), "full-replay")
 
