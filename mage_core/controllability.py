@@ -119,9 +119,13 @@ def run_sweep(evaluate_at: Callable[[float], object], targets: Sequence[float],
     for g in targets:
         res = evaluate_at(float(g))
         succ = getattr(res, "successes", None)
+        if hasattr(res, "success_rate"):  # an EvalResult: None where the task has no goal (a fall is no failure)
+            rate = None if res.success_rate is None else float(res.success_rate)
+        else:
+            rate = float(np.mean(succ)) if succ is not None and len(succ) else None
         row = SweepRow(target=float(g), mean=float(res.mean), se=float(res.se),
                        normalised_mean=None if res.normalised_mean is None else float(res.normalised_mean),
-                       success_rate=float(np.mean(succ)) if succ is not None and len(succ) else None,
+                       success_rate=rate,
                        episodes=len(getattr(res, "returns", []) or []))
         rows.append(row)
         if on_row is not None:

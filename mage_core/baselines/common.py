@@ -77,7 +77,7 @@ def episode_timesteps(ds: SegmentDataset) -> np.ndarray:
     return t_N
 
 
-def dataset_meta(episodes: list, ds: SegmentDataset, dataset: Any) -> dict:
+def dataset_meta(episodes: list, ds: SegmentDataset, dataset: Any, reports_success: bool = True) -> dict:
     """What the checkpoint records about its training data: id/path, size, RTG range, episode-start RTGs and the
     dataset's reference scores ("ref_scores": [min, max] or None, as MAGE checkpoints have them).
     `dataset` is an id/path, None, or a dict with "id" and "ref_scores"."""
@@ -88,7 +88,8 @@ def dataset_meta(episodes: list, ds: SegmentDataset, dataset: Any) -> dict:
     return {"id": src.get("id"), "episodes": len(episodes), "steps": int(sum(ep.length for ep in episodes)),
             "rtg_range": [lo, hi], "rtg_start_max": float(start_R.max()), "rtg_start_median": float(np.median(start_R)),
             "rtg_mode": ds.config.rtg_mode, "rtg_window": ds.config.rtg_window,
-            "ref_scores": src.get("ref_scores"), "success_rate": float(np.mean([ep.success for ep in episodes]))}
+            "ref_scores": src.get("ref_scores"),
+            "success_rate": float(np.mean([ep.success for ep in episodes])) if reports_success else None}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -149,7 +150,7 @@ def train_model(algo: str, model: nn.Module, config: TrainLoopConfig, ds: Segmen
                        num_threads=int(getattr(config, "num_threads", 0) or 0))
     static = {"format": CKPT_FORMAT, "format_version": FORMAT_VERSION, "versions": package_versions(),
               "algo": algo, "config": {algo: config_to_dict(config)}, "normaliser": ds.normaliser.state_dict(),
-              "task": task.name, "task_spec": task_to_dict(task), "dataset": dataset_meta(episodes, ds, dataset),
+              "task": task.name, "task_spec": task_to_dict(task), "dataset": dataset_meta(episodes, ds, dataset, task.suite.reports_success(task)),
               "spaces": {"obs_dim": ds.obs_dim, "act_dim": ds.act_dim, "obs_keys": list(task.obs_keys)}}
     return run_training(model, [StageSpec(1, algo, config.steps, config.lr)], ds, tcfg, ckpt_path=out,
                         static_payload=static, sink=as_event_writer(events), resume=resume, device=device,

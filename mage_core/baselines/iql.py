@@ -298,7 +298,7 @@ def train(episodes: list, task: Task, config: IQLConfig, *, out: str | Path, dev
               "versions": {**common.package_versions(), "d3rlpy": str(import_d3rlpy().__version__)},
               "algo": ALGO, "config": {ALGO: common.config_to_dict(config)}, "normaliser": ds.normaliser.state_dict(),
               "task": task.name, "task_spec": task_to_dict(task),
-              "dataset": common.dataset_meta(episodes, ds, dataset), "mdp": mdp_info,
+              "dataset": common.dataset_meta(episodes, ds, dataset, task.suite.reports_success(task)), "mdp": mdp_info,
               "spaces": {"obs_dim": ds.obs_dim, "act_dim": ds.act_dim, "obs_keys": list(task.obs_keys)}}
     sink = as_event_writer(events)
     metrics: dict = dict((resume or {}).get("metrics") or {})

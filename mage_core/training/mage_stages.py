@@ -42,12 +42,14 @@ def make_segment_dataset(episodes: list, task, cfg: MageConfig, normaliser=None)
     return SegmentDataset(episodes, seg, normaliser=normaliser)
 
 
-def dataset_summary(dataset: SegmentDataset, dataset_id: str | None, episodes: list) -> dict:
-    """The checkpoint's "dataset" field."""
+def dataset_summary(dataset: SegmentDataset, dataset_id: str | None, episodes: list, reports_success: bool = True
+                    ) -> dict:
+    """The checkpoint's "dataset" field (success_rate None where the task has no goal: an episode's end is no
+    success there)."""
     lo, hi = dataset.return_range()
     return {"id": str(dataset_id) if dataset_id is not None else None, "episodes": len(episodes),
             "steps": int(sum(e.length for e in episodes)), "rtg_range": [lo, hi],
-            "success_rate": float(np.mean([e.success for e in episodes]))}
+            "success_rate": float(np.mean([e.success for e in episodes])) if reports_success else None}
 
 
 def train_mage(cfg: MageConfig | None, episodes: list, task, *, out_path, dataset_id: str | None = None,
@@ -104,7 +106,7 @@ def train_mage(cfg: MageConfig | None, episodes: list, task, *, out_path, datase
         bar.close()
     if resume is None:  # after the ceiling fit, which reseeds torch: per-rank training noise (dropout, Gumbel)
         torch.manual_seed(cfg.train.seed + 7919 * dist_info.rank)
-    summary = dataset_summary(dataset, dataset_id, episodes)
+    summary = dataset_summary(dataset, dataset_id, episodes, task.suite.reports_success(task))
     summary["ref_scores"] = reference_scores(dataset_id, task)
     static = {"algo": "mage", "config": cfg.to_dict(), "normaliser": dataset.normaliser.state_dict(),
               "task": task.name, "task_spec": task_to_dict(task), "dataset": summary, "ceiling": ceiling,

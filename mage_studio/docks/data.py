@@ -181,12 +181,16 @@ class DataDock(StudioDock):
         import pyqtgraph as pg
 
         lengths = np.array([e.length for e in ds.episodes])
-        succ = np.mean([e.success for e in ds.episodes]) if ds.episodes else 0.0
+        if ds.task.suite.reports_success(ds.task):
+            succ = np.mean([e.success for e in ds.episodes]) if ds.episodes else 0.0
+            goal = f"{100 * succ:.0f}% reach the goal"
+        else:  # no goal (locomotion): an episode that ends early fell; nothing is a success
+            goal = "no goal, no success rate"
         ref = ds.info.get("ref_min_score"), ds.info.get("ref_max_score")
         ref_s = f"\nref scores {ref[0]:.1f} / {ref[1]:.1f} (random / expert)" if None not in ref else ""
         self.lbl_summary.setText(
             f"{ds.id}\ntask {ds.task.name} · {len(ds.episodes)} episodes · {ds.steps:,} steps\n"
-            f"obs dim {ds.obs_dim} · action dim {ds.act_dim} · {100 * succ:.0f}% reach the goal\n"
+            f"obs dim {ds.obs_dim} · action dim {ds.act_dim} · {goal}\n"
             f"episode length mean {lengths.mean():.0f} (min {lengths.min()}, max {lengths.max()}){ref_s}")
         self.hist.clear()
         returns = ds.rtg0_N if ds.rtg0_N is not None else np.array([float(e.rewards_T.sum()) for e in ds.episodes])
@@ -211,8 +215,12 @@ class DataDock(StudioDock):
         self.step_slider.setRange(0, ep.length)
         self.step_slider.setValue(0)
         self.step_slider.blockSignals(False)
-        self.lbl_ep.setText(f"{ep.length} steps, return {float(ep.rewards_T.sum()):.1f}, "
-                            f"{'reached the goal' if ep.success else 'did not reach the goal'}")
+        task = self.state.dataset.task
+        if task.suite.reports_success(task):
+            end = "reached the goal" if ep.success else "did not reach the goal"
+        else:  # the episode's success flag is its termination here: a fall, not an arrival
+            end = "ended by a termination (a fall)" if ep.success else "ran until the time limit or the data's end"
+        self.lbl_ep.setText(f"{ep.length} steps, return {float(ep.rewards_T.sum()):.1f}, {end}")
 
     def _toggle_replay(self, on: bool) -> None:
         if on and self._episode() is not None:

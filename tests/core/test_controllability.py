@@ -62,5 +62,9 @@ def test_run_sweep_calls_the_evaluator_per_target(tmp_path):
     assert s.slope == pytest.approx(0.5) and s.achieved_span == pytest.approx(50.0)
     plot_sweep(s, str(tmp_path / "sweep.png"), title="t")
     assert (tmp_path / "sweep.png").stat().st_size > 1000
+    # a task without a goal (locomotion): its results say success n/a, and so do the sweep's rows
+    goalless = run_sweep(lambda g: SimpleNamespace(mean=g, se=0.0, normalised_mean=g, successes=[False, False],
+                                                   success_rate=None, returns=[1, 2]), [0.0, 1.0], None)
+    assert [r.success_rate for r in goalless.rows] == [None, None]
     with pytest.raises(ValueError):
         sweep_targets(0, 1, 0)

@@ -241,6 +241,7 @@ def test_the_micro_preset_trains_on_a_minari_dataset(suite, minari_hopper, tmp_p
     path = train_micro(minari_hopper, tmp_path / "hopper.pt", steps=4)
     ckpt = load_checkpoint(path)
     assert ckpt["task"] == "hopper" and ckpt["dataset"]["id"] == minari_hopper
+    assert ckpt["dataset"]["success_rate"] is None  # its falls are recorded as no success rate, not as arrivals
 
 
 def test_other_env_versions_and_observation_sizes(suite):

@@ -27,6 +27,9 @@ def test_the_studio_opens_a_hopper_checkpoint_and_draws_ghosts(window, qtbot, ho
     win.controller.open_dataset(ds)
     qtbot.waitUntil(lambda: win.state.dataset is not None and win.state.plan is not None, timeout=30000)
     assert win.state.start_xy is None and win.state.state_template is not None
+    # the Data panel: no goal, so no success rate, and an episode that ended early fell (it did not arrive)
+    assert "no success rate" in win.data_dock.lbl_summary.text() and "reach the goal" not in win.data_dock.lbl_summary.text()
+    assert "a fall" in win.data_dock.lbl_ep.text() and "goal" not in win.data_dock.lbl_ep.text()
     qtbot.waitUntil(lambda: win.viewport.scene_model is not None and win.viewport.image is not None, timeout=30000)
     ov = win.viewport.overlay
     assert ov.plan_states is not None and ov.plan_states.shape[0] == len(win.state.plan.scales)
