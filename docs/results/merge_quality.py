@@ -121,6 +121,9 @@ def main() -> None:
     ap.add_argument("--rename", action="append", default=[], metavar="OLD=NEW", help="rename a row of the pieces")
     ap.add_argument("--markdown", default="", metavar="FILE|-", help="also write the table in markdown (- = stdout)")
     a = ap.parse_args()
+    missing = [p for p in a.pieces if not Path(p).is_file()]
+    if missing:
+        raise SystemExit(f"no such piece: {', '.join(missing)}")
     pieces = [json.loads(Path(p).read_text()) for p in a.pieces]
     renames = dict(r.split("=", 1) for r in a.rename)
     for piece in pieces:
